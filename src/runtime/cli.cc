@@ -1,0 +1,145 @@
+// Command-line parsing with CLI11. Usage errors exit 2 with a message on stderr.
+#include "runtime/cli.h"
+
+#include <CLI/CLI.hpp>
+
+#include <cstdio>
+#include <iostream>
+
+#include "engine/v8_platform.h"
+#include "kernel/capability.h"
+
+#ifndef SELIUM_VERSION
+#define SELIUM_VERSION "0.0.0"
+#endif
+
+namespace selium::runtime {
+namespace {
+
+std::string capabilityList() {
+  std::string out;
+  std::size_t column = 2;
+  out += "  ";
+  for (kernel::Capability c : kernel::allCapabilities()) {
+    std::string_view name = kernel::capabilityName(c);
+    if (column + name.size() + 1 > 98) {
+      out += "\n  ";
+      column = 2;
+    }
+    out += name;
+    out += ' ';
+    column += name.size() + 1;
+  }
+  return out;
+}
+
+std::string footer() {
+  return "Module spec (--module, repeatable): `;`-separated key=value pairs.\n"
+         "  path=FILE          required; relative to <work-dir>/modules/, no `..`, not absolute\n"
+         "  capabilities=LIST  required; comma list, may be empty (no capabilities)\n"
+         "  entrypoint=NAME    export to call (default: start)\n"
+         "  params=KINDS       comma list of i8 u8 i16 u16 i32 u32 i64 u64 f32 f64 utf8 buffer\n"
+         "                     hex resource\n"
+         "  args=VALUES        comma list; without params each value is typed KIND:VALUE\n"
+         "  log_uri=URI        where the process's log channel is published (sel://...)\n"
+         "  Example: --module 'path=echo.wasm;capabilities=TimeRead;args=utf8:hi,u16:7000'\n\n"
+         "Capabilities (any letter case, or snake_case / kebab-case):\n" +
+         capabilityList() +
+         "\n\n"
+         "Exit codes: 0 clean exit, 1 runtime or configuration error, 2 usage error,\n"
+         "  130/143 forced exit on a second SIGINT/SIGTERM during shutdown.\n";
+}
+
+}  // namespace
+
+std::string versionText() {
+  return std::string("selium-runtime ") + SELIUM_VERSION + " (V8 " + engine::v8Version() + ")";
+}
+
+CliOutcome parseCommandLine(int argc, const char* const* argv) {
+  CLI::App app{"Selium runtime: runs WebAssembly modules as sandboxed, capability-checked "
+               "processes.",
+               "selium-runtime"};
+  app.footer(footer());
+  app.get_formatter()->column_width(34);
+  app.set_version_flag("--version", versionText(), "Print the version and exit");
+  app.option_defaults()->always_capture_default();
+
+  RuntimeOptions options;
+  std::string work_dir = ".";
+  std::string log_format = "text";
+  std::string log_level = "info";
+  double shutdown_seconds = 10;
+
+  app.add_option("-w,--work-dir", work_dir,
+                 "Work directory holding modules/ and certs/")
+      ->envname("SELIUM_WORK_DIR");
+  app.add_option("--module", options.module_specs, "Module to start (repeatable); see below")
+      ->type_name("SPEC")
+      ->expected(1)
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+  app.add_option("--log-format", log_format, "Log output format: text or json")
+      ->envname("SELIUM_LOG_FORMAT")
+      ->check(CLI::IsMember({"text", "json"}, CLI::ignore_case));
+  app.add_option("--log-level", log_level,
+                 "Log filter: a default level and TARGET=LEVEL directives, e.g. "
+                 "info,selium.guest=debug (levels: trace debug info warn error off)")
+      ->envname("SELIUM_LOG");
+  app.add_flag("--dry-run", options.dry_run,
+               "Check the work dir and every module spec, report all problems, and exit (0 if "
+               "all is well, 1 otherwise) without starting anything");
+  app.add_option("--shutdown-timeout", shutdown_seconds,
+                 "Seconds a graceful shutdown may take before the runtime gives up and exits 1")
+      ->check(CLI::Range(0.0, 3600.0));
+
+  CertOptions certs;
+  std::string output_dir = certs.output_dir.string();
+  CLI::App* gen = app.add_subcommand(
+      "generate-certs",
+      "Write a local CA and server + client certificates (ca.crt ca.key server.crt server.key "
+      "client.crt client.key; PEM, ECDSA P-256) for mutual TLS, then exit");
+  gen->add_option("--output-dir", output_dir, "Directory to write into (relative to the current "
+                                              "directory; created if missing)");
+  gen->add_option("--ca-common-name", certs.ca_common_name, "Common name of the CA");
+  gen->add_option("--server-name", certs.server_name,
+                  "DNS name (or IP) of the server certificate; `localhost` also covers 127.0.0.1 "
+                  "and ::1");
+  gen->add_option("--client-name", certs.client_name, "Name of the client certificate");
+  gen->add_flag("--force", certs.force, "Overwrite existing files");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return {std::nullopt, app.exit(e)};
+  } catch (const CLI::CallForAllHelp& e) {
+    return {std::nullopt, app.exit(e)};
+  } catch (const CLI::CallForVersion& e) {
+    return {std::nullopt, app.exit(e)};
+  } catch (const CLI::ParseError& e) {
+    std::cerr << "selium-runtime: error: " << e.what() << "\n"
+              << "Run `selium-runtime --help` for usage.\n";
+    return {std::nullopt, kExitUsage};
+  }
+
+  auto filter = log::Filter::parse(log_level);
+  if (!filter) {
+    std::cerr << "selium-runtime: error: --log-level/SELIUM_LOG: " << filter.error().message
+              << "\n";
+    return {std::nullopt, kExitUsage};
+  }
+  options.log_filter = *filter;
+  options.log_format = *log::parseFormat(log_format);
+  options.work_dir = work_dir;
+  options.shutdown_timeout = std::chrono::milliseconds(static_cast<int64_t>(shutdown_seconds * 1000));
+  if (gen->parsed()) {
+    if (!options.module_specs.empty() || options.dry_run) {
+      std::cerr << "selium-runtime: error: generate-certs does not take --module or --dry-run\n";
+      return {std::nullopt, kExitUsage};
+    }
+    certs.output_dir = output_dir;
+    options.generate_certs = certs;
+  }
+  return {std::move(options), kExitOk};
+}
+
+}  // namespace selium::runtime

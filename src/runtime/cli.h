@@ -1,0 +1,44 @@
+// The selium-runtime command line: flags, environment variables, help text and exit codes.
+#pragma once
+
+#include <chrono>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "runtime/certs.h"
+#include "util/log.h"
+
+namespace selium::runtime {
+
+// Documented in the README and in --help.
+enum ExitCode : int {
+  kExitOk = 0,
+  kExitRuntimeError = 1,  // configuration or runtime failure
+  kExitUsage = 2,         // bad flags or flag values
+};
+
+struct RuntimeOptions {
+  std::filesystem::path work_dir = ".";
+  std::vector<std::string> module_specs;
+  log::Format log_format = log::Format::Text;
+  log::Filter log_filter;
+  bool dry_run = false;
+  std::chrono::milliseconds shutdown_timeout{10'000};
+  std::optional<CertOptions> generate_certs;  // set when the generate-certs subcommand was given
+};
+
+// Either options to run with, or an exit code after --help/--version or a usage error (already
+// printed: help and version to stdout, usage errors to stderr).
+struct CliOutcome {
+  std::optional<RuntimeOptions> options;
+  int exit_code = kExitOk;
+};
+
+CliOutcome parseCommandLine(int argc, const char* const* argv);
+
+// "selium-runtime 0.1.0 (V8 10.2.…)"
+std::string versionText();
+
+}  // namespace selium::runtime

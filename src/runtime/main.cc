@@ -1,0 +1,103 @@
+// selium-runtime: parse the command line, set up logging, then generate certificates, check the
+// configuration (--dry-run) or serve.
+#include <cstdio>
+#include <exception>
+
+#include "runtime/certs.h"
+#include "runtime/cli.h"
+#include "runtime/module_spec.h"
+#include "runtime/server.h"
+#include "runtime/work_dir.h"
+#include "util/log.h"
+
+namespace selium::runtime {
+namespace {
+
+int generateCertificates(const CertOptions& certs) {
+  auto written = generateCerts(certs);  // TEMP
+  if (!written) {
+    log::error("generate-certs failed", {{"error", written.error().message}});
+    return kExitRuntimeError;
+  }
+  for (const auto& path : *written) log::info("wrote certificate file", {{"path", path.string()}});
+  log::info("certificates ready", {{"dir", certs.output_dir.string()},
+                                   {"server_name", certs.server_name},
+                                   {"client_name", certs.client_name}});
+  return kExitOk;
+}
+
+// Parses and checks every spec; logs every problem. Returns the modules if all are valid.
+std::optional<std::vector<ModuleToStart>> checkModules(const RuntimeOptions& options,
+                                                       const WorkDir* work_dir) {
+  std::vector<ModuleToStart> modules;
+  std::size_t problems = 0;
+  for (std::size_t i = 0; i < options.module_specs.size(); ++i) {
+    ModuleSpecParse parsed = parseModuleSpec(options.module_specs[i], i + 1);
+    for (const SpecError& e : parsed.errors) {
+      ++problems;
+      log::error("invalid module spec", {{"spec", static_cast<uint64_t>(e.number)},
+                                         {"key", e.key},
+                                         {"value", e.value},
+                                         {"error", e.toString()}});
+    }
+    if (!parsed.spec || work_dir == nullptr) continue;
+    auto file = resolveModulePath(*work_dir, *parsed.spec);
+    if (!file) {
+      ++problems;
+      log::error("invalid module spec", {{"spec", static_cast<uint64_t>(i + 1)},
+                                         {"key", "path"},
+                                         {"value", parsed.spec->path},
+                                         {"error", file.error().message}});
+      continue;
+    }
+    modules.push_back({std::move(*parsed.spec), std::move(*file)});
+  }
+  if (problems > 0) {
+    log::error("configuration has problems; nothing was started",
+               {{"problems", static_cast<uint64_t>(problems)}});
+    return std::nullopt;
+  }
+  return modules;
+}
+
+int runRuntime(const RuntimeOptions& options) {
+  auto work_dir = openWorkDir(options.work_dir);
+  if (!work_dir) log::error("invalid work dir", {{"error", work_dir.error().message}});
+  auto modules = checkModules(options, work_dir ? &*work_dir : nullptr);
+  if (!work_dir || !modules) return kExitRuntimeError;
+  if (options.dry_run) {
+    for (const auto& m : *modules) {
+      log::info("module spec ok", {{"spec", static_cast<uint64_t>(m.spec.number)},
+                                   {"module", m.spec.path},
+                                   {"entrypoint", m.spec.entrypoint},
+                                   {"capabilities", static_cast<uint64_t>(m.spec.capabilities.size())},
+                                   {"args", static_cast<uint64_t>(m.spec.args.size())}});
+    }
+    log::info("dry run: configuration is valid",
+              {{"work_dir", work_dir->root.string()}, {"modules", static_cast<uint64_t>(modules->size())}});
+    return kExitOk;
+  }
+  Server server(std::move(*work_dir), std::move(*modules), ServerOptions{options.shutdown_timeout});
+  return server.run();
+}
+
+}  // namespace
+}  // namespace selium::runtime
+
+int main(int argc, char** argv) {
+  using namespace selium;
+  runtime::CliOutcome cli = runtime::parseCommandLine(argc, argv);
+  if (!cli.options) return cli.exit_code;
+  const runtime::RuntimeOptions& options = *cli.options;
+  log::configure(options.log_format, options.log_filter);
+  int code;
+  try {
+    code = options.generate_certs ? runtime::generateCertificates(*options.generate_certs)
+                                  : runtime::runRuntime(options);
+  } catch (const std::exception& e) {
+    log::error("fatal error", {{"error", e.what()}});
+    code = runtime::kExitRuntimeError;
+  }
+  log::shutdown();
+  return code;
+}

@@ -1,0 +1,33 @@
+// Small string helpers used by parsers: trimming, splitting, ASCII case folding, UTF-8 checks.
+#pragma once
+
+#include <cstddef>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace selium::util {
+
+// Removes ASCII whitespace from both ends.
+std::string_view trim(std::string_view text);
+
+// Splits on any character in `separators`; keeps empty pieces.
+std::vector<std::string_view> split(std::string_view text, std::string_view separators);
+
+// ASCII lower-case copy.
+std::string toLower(std::string_view text);
+
+// ASCII case-insensitive equality.
+bool equalsIgnoreCase(std::string_view a, std::string_view b);
+
+// True when `text` is well-formed UTF-8 (no overlongs, surrogates or code points past U+10FFFF).
+bool isValidUtf8(std::string_view text);
+
+// Levenshtein distance, for "did you mean" hints; both inputs are short.
+std::size_t editDistance(std::string_view a, std::string_view b);
+
+// Quotes `text` for an error message: printable ASCII as is, everything else escaped, so a
+// message never carries control characters from untrusted input.
+std::string quote(std::string_view text);
+
+}  // namespace selium::util

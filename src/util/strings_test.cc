@@ -1,0 +1,52 @@
+#include "util/strings.h"
+
+#include <gtest/gtest.h>
+
+namespace selium::util {
+namespace {
+
+TEST(Strings, TrimRemovesAsciiWhitespaceAtBothEnds) {
+  EXPECT_EQ(trim("  a b \t\n"), "a b");
+  EXPECT_EQ(trim(""), "");
+  EXPECT_EQ(trim(" \t "), "");
+}
+
+TEST(Strings, SplitKeepsEmptyPieces) {
+  auto pieces = split("a;;b\nc;", ";\n");
+  ASSERT_EQ(pieces.size(), 5u);
+  EXPECT_EQ(pieces[0], "a");
+  EXPECT_EQ(pieces[1], "");
+  EXPECT_EQ(pieces[2], "b");
+  EXPECT_EQ(pieces[3], "c");
+  EXPECT_EQ(pieces[4], "");
+}
+
+TEST(Strings, CaseFolding) {
+  EXPECT_EQ(toLower("NetQuicBIND"), "netquicbind");
+  EXPECT_TRUE(equalsIgnoreCase("TimeRead", "TIMEREAD"));
+  EXPECT_FALSE(equalsIgnoreCase("TimeRead", "TimeReads"));
+}
+
+TEST(Strings, Utf8Validation) {
+  EXPECT_TRUE(isValidUtf8("plain"));
+  EXPECT_TRUE(isValidUtf8("h\xC3\xA9llo \xE2\x82\xAC \xF0\x9F\x98\x80"));
+  EXPECT_FALSE(isValidUtf8("\xC3"));              // truncated
+  EXPECT_FALSE(isValidUtf8("\xC0\xAF"));          // overlong '/'
+  EXPECT_FALSE(isValidUtf8("\xED\xA0\x80"));      // surrogate
+  EXPECT_FALSE(isValidUtf8("\xF4\x90\x80\x80"));  // past U+10FFFF
+  EXPECT_FALSE(isValidUtf8("\xFF"));
+}
+
+TEST(Strings, EditDistanceIgnoresCase) {
+  EXPECT_EQ(editDistance("TimeRead", "timeread"), 0u);
+  EXPECT_EQ(editDistance("TimeRaed", "TimeRead"), 2u);
+  EXPECT_EQ(editDistance("", "abc"), 3u);
+}
+
+TEST(Strings, QuoteEscapesControlCharacters) {
+  EXPECT_EQ(quote("a\"b"), "\"a\\\"b\"");
+  EXPECT_EQ(quote("x\ny\x01"), "\"x\\x0ay\\x01\"");
+}
+
+}  // namespace
+}  // namespace selium::util
