@@ -17,5 +17,3 @@ ExternalProject_Add(selium_guests
   INSTALL_COMMAND ""
   BUILD_ALWAYS ON
   USES_TERMINAL_BUILD ON)
-# Tests that load guests depend on them being built first.
-add_dependencies(engine_v8_platform_test selium_guests)

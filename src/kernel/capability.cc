@@ -65,6 +65,9 @@ std::optional<Capability> parseCapability(std::string_view text) {
 }
 
 std::optional<std::string_view> suggestCapability(std::string_view text) {
+  // Names are at most 18 characters: a much longer text is no typo, and skipping it keeps the
+  // quadratic distance off long inputs.
+  if (text.size() > 40) return std::nullopt;
   std::string squashed;
   for (char c : text) {
     if (c != '_' && c != '-') squashed += c;

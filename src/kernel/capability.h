@@ -45,7 +45,9 @@ class CapabilitySet {
   // True when every capability of this set is also in `other`.
   bool isSubsetOf(const CapabilitySet& other) const { return (bits_ & ~other.bits_).none(); }
 
-  friend bool operator==(const CapabilitySet& a, const CapabilitySet& b) { return a.bits_ == b.bits_; }
+  friend bool operator==(const CapabilitySet& a, const CapabilitySet& b) {
+    return a.bits_ == b.bits_;
+  }
 
  private:
   static std::size_t index(Capability c) { return static_cast<std::size_t>(c); }

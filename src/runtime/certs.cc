@@ -40,7 +40,7 @@ constexpr int kSerialBits = 159;
 // Back-dating not-before absorbs clock skew between the machine that generates and the one that
 // verifies.
 constexpr long kClockSkewSeconds = 60 * 60;
-constexpr int kCaValidityDays = 10 * 365;
+constexpr int kCaValidityDays = 3650;  // ten years, give or take the leap days
 // The longest lifetime Apple platforms accept for a TLS leaf from a private CA.
 constexpr int kLeafValidityDays = 825;
 // ub-common-name in RFC 5280; OpenSSL refuses a longer CN.
@@ -85,8 +85,8 @@ Error opensslError(std::string_view step) {
 }
 
 Error systemError(std::string_view step, int error_number) {
-  return Error{std::string(step) + " failed: " +
-               std::error_code(error_number, std::generic_category()).message()};
+  return Error{std::string(step) +
+               " failed: " + std::error_code(error_number, std::generic_category()).message()};
 }
 
 // --- Input validation -------------------------------------------------------------------------
@@ -96,8 +96,9 @@ bool hasControlCharacters(std::string_view text) {
   for (std::size_t i = 0; i < text.size(); ++i) {
     auto c = static_cast<unsigned char>(text[i]);
     if (c < 0x20 || c == 0x7f) return true;
-    if (c == 0xc2 && i + 1 < text.size() && static_cast<unsigned char>(text[i + 1]) <= 0x9f)
+    if (c == 0xc2 && i + 1 < text.size() && static_cast<unsigned char>(text[i + 1]) <= 0x9f) {
       return true;
+    }
   }
   return false;
 }
@@ -113,10 +114,12 @@ std::size_t codePointCount(std::string_view text) {
 std::optional<std::string> ipAddressBytes(std::string_view text) {
   std::string terminated(text);
   std::array<unsigned char, 16> bytes;
-  if (inet_pton(AF_INET, terminated.c_str(), bytes.data()) == 1)
+  if (inet_pton(AF_INET, terminated.c_str(), bytes.data()) == 1) {
     return std::string(reinterpret_cast<const char*>(bytes.data()), 4);
-  if (inet_pton(AF_INET6, terminated.c_str(), bytes.data()) == 1)
+  }
+  if (inet_pton(AF_INET6, terminated.c_str(), bytes.data()) == 1) {
     return std::string(reinterpret_cast<const char*>(bytes.data()), 16);
+  }
   return std::nullopt;
 }
 
@@ -183,8 +186,8 @@ struct Profile {
   int validity_days;
   const char* basic_constraints;
   const char* key_usage;
-  const char* extended_key_usage;  // nullptr: none
-  bool subject_alt_names;
+  const char* extended_key_usage = nullptr;  // nullptr: none
+  bool subject_alt_names = false;            // leaves name their host; the CA names none
 };
 
 struct Credential {
@@ -214,10 +217,13 @@ Result<PkeyPtr> generateKey(std::string_view role) {
 
 // Appends a dNSName or iPAddress entry holding `bytes` (the name's text or the address octets).
 [[nodiscard]] bool appendGeneralName(GENERAL_NAMES* names, int type, std::string_view bytes) {
-  Asn1StringPtr value(ASN1_STRING_type_new(type == GEN_DNS ? V_ASN1_IA5STRING : V_ASN1_OCTET_STRING));
+  Asn1StringPtr value(
+      ASN1_STRING_type_new(type == GEN_DNS ? V_ASN1_IA5STRING : V_ASN1_OCTET_STRING));
   GeneralNamePtr name(GENERAL_NAME_new());
-  if (!value || !name || !ASN1_STRING_set(value.get(), bytes.data(), static_cast<int>(bytes.size())))
+  if (!value || !name ||
+      !ASN1_STRING_set(value.get(), bytes.data(), static_cast<int>(bytes.size()))) {
     return false;
+  }
   GENERAL_NAME_set0_value(name.get(), type, value.release());
   if (!sk_GENERAL_NAME_push(names, name.get())) return false;
   name.release();  // owned by `names` now
@@ -250,26 +256,36 @@ Result<PkeyPtr> generateKey(std::string_view role) {
 
 // A fresh key and a certificate for it, signed by `issuer`, or self-signed when `issuer` is null.
 Result<Credential> issue(const Profile& profile, const Credential* issuer) {
-  const std::string of = " for the " + std::string(profile.role) + " certificate";
+  const std::string cert_name = "the " + std::string(profile.role) + " certificate";
   Result<PkeyPtr> key = generateKey(profile.role);
   if (!key) return key.error();
   X509Ptr cert(X509_new());
-  if (!cert) return opensslError("allocating" + of);
-  if (!X509_set_version(cert.get(), X509_VERSION_3)) return opensslError("setting the version" + of);
-  if (!setSerialNumber(cert.get())) return opensslError("choosing a serial number" + of);
-  if (!setValidity(cert.get(), profile.validity_days))
-    return opensslError("setting the validity period" + of);
+  if (!cert) return opensslError("allocating " + cert_name);
+  if (!X509_set_version(cert.get(), X509_VERSION_3)) {
+    return opensslError("setting the version of " + cert_name);
+  }
+  if (!setSerialNumber(cert.get())) {
+    return opensslError("choosing a serial number for " + cert_name);
+  }
+  if (!setValidity(cert.get(), profile.validity_days)) {
+    return opensslError("setting the validity period of " + cert_name);
+  }
 
   X509_NAME* subject = X509_get_subject_name(cert.get());
-  if (!X509_NAME_add_entry_by_NID(subject, NID_commonName, MBSTRING_UTF8,
-                                  reinterpret_cast<const unsigned char*>(profile.common_name.data()),
-                                  static_cast<int>(profile.common_name.size()), -1, 0))
-    return opensslError("setting the subject name" + of);
+  if (!X509_NAME_add_entry_by_NID(
+          subject, NID_commonName, MBSTRING_UTF8,
+          reinterpret_cast<const unsigned char*>(profile.common_name.data()),
+          static_cast<int>(profile.common_name.size()), -1, 0)) {
+    return opensslError("setting the subject name of " + cert_name);
+  }
   X509* signer_cert = issuer ? issuer->cert.get() : cert.get();
   EVP_PKEY* signer_key = issuer ? issuer->key.get() : key->get();
-  if (!X509_set_issuer_name(cert.get(), X509_get_subject_name(signer_cert)))
-    return opensslError("setting the issuer name" + of);
-  if (!X509_set_pubkey(cert.get(), key->get())) return opensslError("setting the public key" + of);
+  if (!X509_set_issuer_name(cert.get(), X509_get_subject_name(signer_cert))) {
+    return opensslError("setting the issuer name of " + cert_name);
+  }
+  if (!X509_set_pubkey(cert.get(), key->get())) {
+    return opensslError("setting the public key of " + cert_name);
+  }
 
   // The subject key identifier hashes the public key set above; the authority key identifier
   // copies the issuer's, which lets verifiers pick the right CA among same-named ones.
@@ -290,27 +306,32 @@ Result<Credential> issue(const Profile& profile, const Credential* issuer) {
   for (const Extension& extension : extensions) {
     if (extension.value && !addExtension(cert.get(), &context, extension.nid, extension.value)) {
       return opensslError("adding " + std::string(OBJ_nid2ln(extension.nid)) + " " +
-                          extension.value + of);
+                          extension.value + " to " + cert_name);
     }
   }
-  if (profile.subject_alt_names && !addSubjectAltNames(cert.get(), profile.common_name))
-    return opensslError("adding the subject alternative names" + of);
+  if (profile.subject_alt_names && !addSubjectAltNames(cert.get(), profile.common_name)) {
+    return opensslError("adding the subject alternative names to " + cert_name);
+  }
 
-  if (!X509_sign(cert.get(), signer_key, EVP_sha256())) return opensslError("signing" + of);
+  if (!X509_sign(cert.get(), signer_key, EVP_sha256())) return opensslError("signing " + cert_name);
   return Credential{std::move(cert), std::move(*key)};
 }
 
 // PEM text in a memory BIO. Keys go into a secure-memory BIO, which wipes its buffer when freed.
 Result<BioPtr> certificatePem(X509* cert, std::string_view file) {
   BioPtr pem(BIO_new(BIO_s_mem()));
-  if (!pem || !PEM_write_bio_X509(pem.get(), cert)) return opensslError("encoding " + std::string(file));
+  if (!pem || !PEM_write_bio_X509(pem.get(), cert)) {
+    return opensslError("encoding " + std::string(file));
+  }
   return pem;
 }
 
 Result<BioPtr> privateKeyPem(EVP_PKEY* key, std::string_view file) {
   BioPtr pem(BIO_new(BIO_s_secmem()));
-  if (!pem || !PEM_write_bio_PKCS8PrivateKey(pem.get(), key, nullptr, nullptr, 0, nullptr, nullptr))
+  if (!pem ||
+      !PEM_write_bio_PKCS8PrivateKey(pem.get(), key, nullptr, nullptr, 0, nullptr, nullptr)) {
     return opensslError("encoding " + std::string(file));
+  }
   return pem;
 }
 
@@ -328,8 +349,9 @@ class StagedFile {
   }
 
   Status commit(const fs::path& target) {
-    if (::rename(temp_path_.c_str(), target.c_str()) != 0)
+    if (::rename(temp_path_.c_str(), target.c_str()) != 0) {
       return systemError("renaming a temporary file to " + quote(target.string()), errno);
+    }
     temp_path_.clear();
     return Ok{};
   }
@@ -354,6 +376,7 @@ class FileDescriptor {
   int fd_;
 };
 
+// Writes `contents` to a new temporary file beside `target`, with `mode`, synced to disk.
 Result<StagedFile> stage(const fs::path& target, BIO* contents, mode_t mode) {
   std::string step = "writing " + quote(target.string());
   std::string temp_path =
@@ -385,10 +408,8 @@ Result<StagedFile> stage(const fs::path& target, BIO* contents, mode_t mode) {
 // Makes the renames durable. Best effort: some file systems cannot sync a directory, and the
 // files themselves are complete either way.
 void syncDirectory(const fs::path& dir) {
-  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return;
-  ::fsync(fd);
-  ::close(fd);
+  FileDescriptor fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (fd.get() >= 0) ::fsync(fd.get());
 }
 
 Status checkOutputDir(const fs::path& dir) {
@@ -409,18 +430,25 @@ Status createOutputDir(const fs::path& dir) {
   return Ok{};
 }
 
-// Lists every file that would be replaced, so the user sees the whole set at once.
-Status refuseToOverwrite(const std::vector<fs::path>& paths) {
+// Refuses up front what the final renames could not do cleanly: replace a directory, or replace
+// any existing file without --force. Names every offending path so the user sees them all at once.
+Status checkTargets(const std::vector<fs::path>& paths, bool force) {
+  std::string directories;
   std::string existing;
   for (const fs::path& path : paths) {
     std::error_code error;
-    // symlink_status: a dangling symlink is still something we would replace.
-    if (fs::exists(fs::symlink_status(path, error))) {
-      existing += (existing.empty() ? "" : ", ") + quote(path.string());
-    }
+    // symlink_status: a dangling symlink is still something the rename would replace.
+    fs::file_status status = fs::symlink_status(path, error);
+    std::string& list = fs::is_directory(status) ? directories : existing;
+    if (fs::exists(status)) list += (list.empty() ? "" : ", ") + quote(path.string());
   }
-  if (existing.empty()) return Ok{};
-  return Error{"refusing to overwrite existing " + existing + "; pass --force to replace them"};
+  if (!directories.empty()) {
+    return Error{"cannot write certificate files over directories: " + directories};
+  }
+  if (!existing.empty() && !force) {
+    return Error{"refusing to overwrite existing " + existing + "; pass --force to replace them"};
+  }
+  return Ok{};
 }
 
 }  // namespace
@@ -431,26 +459,36 @@ Result<std::vector<fs::path>> generateCerts(const CertOptions& options) {
   for (std::string_view name : kFileNames) paths.push_back(options.output_dir / name);
 
   if (Status dir = checkOutputDir(options.output_dir); !dir) return dir.error();
-  if (!options.force) {
-    if (Status fresh = refuseToOverwrite(paths); !fresh) return fresh.error();
-  }
+  if (Status targets = checkTargets(paths, options.force); !targets) return targets.error();
 
   // Errors left by unrelated earlier calls on this thread would otherwise end up in our messages.
   ERR_clear_error();
-  const Profile ca_profile = {"CA",
-                              options.ca_common_name,
-                              kCaValidityDays,
-                              "critical,CA:TRUE,pathlen:0",
-                              "critical,keyCertSign,cRLSign,digitalSignature",
-                              nullptr,
-                              false};
+  const Profile ca_profile = {
+      .role = "CA",
+      .common_name = options.ca_common_name,
+      .validity_days = kCaValidityDays,
+      .basic_constraints = "critical,CA:TRUE,pathlen:0",
+      .key_usage = "critical,keyCertSign,cRLSign,digitalSignature",
+  };
   // digitalSignature only: keyEncipherment is meaningless for ECDSA keys (RFC 5480, section 3).
   const Profile server_profile = {
-      "server", options.server_name, kLeafValidityDays, "critical,CA:FALSE",
-      "critical,digitalSignature", "serverAuth", true};
+      .role = "server",
+      .common_name = options.server_name,
+      .validity_days = kLeafValidityDays,
+      .basic_constraints = "critical,CA:FALSE",
+      .key_usage = "critical,digitalSignature",
+      .extended_key_usage = "serverAuth",
+      .subject_alt_names = true,
+  };
   const Profile client_profile = {
-      "client", options.client_name, kLeafValidityDays, "critical,CA:FALSE",
-      "critical,digitalSignature", "clientAuth", true};
+      .role = "client",
+      .common_name = options.client_name,
+      .validity_days = kLeafValidityDays,
+      .basic_constraints = "critical,CA:FALSE",
+      .key_usage = "critical,digitalSignature",
+      .extended_key_usage = "clientAuth",
+      .subject_alt_names = true,
+  };
   Result<Credential> ca = issue(ca_profile, nullptr);
   if (!ca) return ca.error();
   Result<Credential> server = issue(server_profile, &*ca);

@@ -17,17 +17,16 @@ namespace selium::runtime {
 namespace {
 
 std::string capabilityList() {
-  std::string out;
-  std::size_t column = 2;
-  out += "  ";
+  std::string out = " ";
+  std::size_t column = 1;
   for (kernel::Capability c : kernel::allCapabilities()) {
     std::string_view name = kernel::capabilityName(c);
     if (column + name.size() + 1 > 98) {
-      out += "\n  ";
-      column = 2;
+      out += "\n ";
+      column = 1;
     }
-    out += name;
     out += ' ';
+    out += name;
     column += name.size() + 1;
   }
   return out;
@@ -57,13 +56,13 @@ std::string versionText() {
 }
 
 CliOutcome parseCommandLine(int argc, const char* const* argv) {
-  CLI::App app{"Selium runtime: runs WebAssembly modules as sandboxed, capability-checked "
-               "processes.",
-               "selium-runtime"};
+  CLI::App app{
+      "Selium runtime: runs WebAssembly modules as sandboxed, capability-checked "
+      "processes.",
+      "selium-runtime"};
   app.footer(footer());
   app.get_formatter()->column_width(34);
   app.set_version_flag("--version", versionText(), "Print the version and exit");
-  app.option_defaults()->always_capture_default();
 
   RuntimeOptions options;
   std::string work_dir = ".";
@@ -72,24 +71,29 @@ CliOutcome parseCommandLine(int argc, const char* const* argv) {
   double shutdown_seconds = 10;
 
   app.add_option("-w,--work-dir", work_dir,
-                 "Work directory holding modules/ and certs/")
+                 "Work directory holding modules/ and certs/ (default: .)")
+      ->type_name("DIR")
       ->envname("SELIUM_WORK_DIR");
   app.add_option("--module", options.module_specs, "Module to start (repeatable); see below")
       ->type_name("SPEC")
       ->expected(1)
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
-  app.add_option("--log-format", log_format, "Log output format: text or json")
+  app.add_option("--log-format", log_format, "Log output format: text (default) or json")
+      ->type_name("FORMAT")
       ->envname("SELIUM_LOG_FORMAT")
       ->check(CLI::IsMember({"text", "json"}, CLI::ignore_case));
   app.add_option("--log-level", log_level,
                  "Log filter: a default level and TARGET=LEVEL directives, e.g. "
-                 "info,selium.guest=debug (levels: trace debug info warn error off)")
+                 "info,selium.guest=debug (levels: trace debug info warn error off; default: info)")
+      ->type_name("FILTER")
       ->envname("SELIUM_LOG");
   app.add_flag("--dry-run", options.dry_run,
                "Check the work dir and every module spec, report all problems, and exit (0 if "
                "all is well, 1 otherwise) without starting anything");
   app.add_option("--shutdown-timeout", shutdown_seconds,
-                 "Seconds a graceful shutdown may take before the runtime gives up and exits 1")
+                 "Seconds a graceful shutdown may take before the runtime gives up and exits 1 "
+                 "(default: 10)")
+      ->type_name("SECONDS")
       ->check(CLI::Range(0.0, 3600.0));
 
   CertOptions certs;
@@ -98,13 +102,23 @@ CliOutcome parseCommandLine(int argc, const char* const* argv) {
       "generate-certs",
       "Write a local CA and server + client certificates (ca.crt ca.key server.crt server.key "
       "client.crt client.key; PEM, ECDSA P-256) for mutual TLS, then exit");
-  gen->add_option("--output-dir", output_dir, "Directory to write into (relative to the current "
-                                              "directory; created if missing)");
-  gen->add_option("--ca-common-name", certs.ca_common_name, "Common name of the CA");
+  gen->footer(
+      "Files are PEM; keys are PKCS#8 with mode 0600. Existing files are never overwritten "
+      "without --force.");
+  gen->add_option("--output-dir", output_dir,
+                  "Directory to write into, relative to the current directory; created if "
+                  "missing (default: certs)")
+      ->type_name("DIR");
+  gen->add_option("--ca-common-name", certs.ca_common_name,
+                  "Common name of the CA (default: Selium Local CA)")
+      ->type_name("NAME");
   gen->add_option("--server-name", certs.server_name,
-                  "DNS name (or IP) of the server certificate; `localhost` also covers 127.0.0.1 "
-                  "and ::1");
-  gen->add_option("--client-name", certs.client_name, "Name of the client certificate");
+                  "DNS name (or IP) of the server certificate; localhost also covers 127.0.0.1 "
+                  "and ::1 (default: localhost)")
+      ->type_name("NAME");
+  gen->add_option("--client-name", certs.client_name,
+                  "Name of the client certificate (default: client.localhost)")
+      ->type_name("NAME");
   gen->add_flag("--force", certs.force, "Overwrite existing files");
 
   try {
@@ -130,7 +144,8 @@ CliOutcome parseCommandLine(int argc, const char* const* argv) {
   options.log_filter = *filter;
   options.log_format = *log::parseFormat(log_format);
   options.work_dir = work_dir;
-  options.shutdown_timeout = std::chrono::milliseconds(static_cast<int64_t>(shutdown_seconds * 1000));
+  options.shutdown_timeout =
+      std::chrono::milliseconds(static_cast<int64_t>(shutdown_seconds * 1000));
   if (gen->parsed()) {
     if (!options.module_specs.empty() || options.dry_run) {
       std::cerr << "selium-runtime: error: generate-certs does not take --module or --dry-run\n";

@@ -14,7 +14,7 @@ namespace selium::runtime {
 namespace {
 
 int generateCertificates(const CertOptions& certs) {
-  auto written = generateCerts(certs);  // TEMP
+  auto written = generateCerts(certs);
   if (!written) {
     log::error("generate-certs failed", {{"error", written.error().message}});
     return kExitRuntimeError;
@@ -67,14 +67,16 @@ int runRuntime(const RuntimeOptions& options) {
   if (!work_dir || !modules) return kExitRuntimeError;
   if (options.dry_run) {
     for (const auto& m : *modules) {
-      log::info("module spec ok", {{"spec", static_cast<uint64_t>(m.spec.number)},
-                                   {"module", m.spec.path},
-                                   {"entrypoint", m.spec.entrypoint},
-                                   {"capabilities", static_cast<uint64_t>(m.spec.capabilities.size())},
-                                   {"args", static_cast<uint64_t>(m.spec.args.size())}});
+      log::info("module spec ok",
+                {{"spec", static_cast<uint64_t>(m.spec.number)},
+                 {"module", m.spec.path},
+                 {"entrypoint", m.spec.entrypoint},
+                 {"capabilities", static_cast<uint64_t>(m.spec.capabilities.size())},
+                 {"args", static_cast<uint64_t>(m.spec.args.size())}});
     }
     log::info("dry run: configuration is valid",
-              {{"work_dir", work_dir->root.string()}, {"modules", static_cast<uint64_t>(modules->size())}});
+              {{"work_dir", work_dir->root.string()},
+               {"modules", static_cast<uint64_t>(modules->size())}});
     return kExitOk;
   }
   Server server(std::move(*work_dir), std::move(*modules), ServerOptions{options.shutdown_timeout});

@@ -21,15 +21,29 @@ struct KindName {
 };
 
 constexpr std::array<KindName, 22> kKindNames = {{
-    {ParamKind::I8, "i8"},         {ParamKind::U8, "u8"},         {ParamKind::I16, "i16"},
-    {ParamKind::U16, "u16"},       {ParamKind::I32, "i32"},       {ParamKind::U32, "u32"},
-    {ParamKind::I64, "i64"},       {ParamKind::U64, "u64"},       {ParamKind::F32, "f32"},
-    {ParamKind::F64, "f64"},       {ParamKind::Utf8, "utf8"},     {ParamKind::Buffer, "buffer"},
-    {ParamKind::Hex, "hex"},       {ParamKind::Resource, "resource"},
+    {ParamKind::I8, "i8"},
+    {ParamKind::U8, "u8"},
+    {ParamKind::I16, "i16"},
+    {ParamKind::U16, "u16"},
+    {ParamKind::I32, "i32"},
+    {ParamKind::U32, "u32"},
+    {ParamKind::I64, "i64"},
+    {ParamKind::U64, "u64"},
+    {ParamKind::F32, "f32"},
+    {ParamKind::F64, "f64"},
+    {ParamKind::Utf8, "utf8"},
+    {ParamKind::Buffer, "buffer"},
+    {ParamKind::Hex, "hex"},
+    {ParamKind::Resource, "resource"},
     // aliases (after the canonical names, which paramKindName returns)
-    {ParamKind::Utf8, "utf-8"},    {ParamKind::Utf8, "string"},   {ParamKind::Utf8, "str"},
-    {ParamKind::Utf8, "text"},     {ParamKind::Buffer, "bytes"},  {ParamKind::Buffer, "byte"},
-    {ParamKind::Buffer, "data"},   {ParamKind::Resource, "handle"},
+    {ParamKind::Utf8, "utf-8"},
+    {ParamKind::Utf8, "string"},
+    {ParamKind::Utf8, "str"},
+    {ParamKind::Utf8, "text"},
+    {ParamKind::Buffer, "bytes"},
+    {ParamKind::Buffer, "byte"},
+    {ParamKind::Buffer, "data"},
+    {ParamKind::Resource, "handle"},
 }};
 
 // Canonical key names; aliases map onto them.
@@ -91,14 +105,22 @@ struct IntRange {
 
 IntRange intRange(ParamKind kind) {
   switch (kind) {
-    case ParamKind::I8: return {true, INT8_MIN, INT8_MAX, rangeText<int8_t>()};
-    case ParamKind::U8: return {false, 0, UINT8_MAX, rangeText<uint8_t>()};
-    case ParamKind::I16: return {true, INT16_MIN, INT16_MAX, rangeText<int16_t>()};
-    case ParamKind::U16: return {false, 0, UINT16_MAX, rangeText<uint16_t>()};
-    case ParamKind::I32: return {true, INT32_MIN, INT32_MAX, rangeText<int32_t>()};
-    case ParamKind::U32: return {false, 0, UINT32_MAX, rangeText<uint32_t>()};
-    case ParamKind::I64: return {true, INT64_MIN, INT64_MAX, rangeText<int64_t>()};
-    default: return {false, 0, UINT64_MAX, rangeText<uint64_t>()};  // u64, resource
+    case ParamKind::I8:
+      return {true, INT8_MIN, INT8_MAX, rangeText<int8_t>()};
+    case ParamKind::U8:
+      return {false, 0, UINT8_MAX, rangeText<uint8_t>()};
+    case ParamKind::I16:
+      return {true, INT16_MIN, INT16_MAX, rangeText<int16_t>()};
+    case ParamKind::U16:
+      return {false, 0, UINT16_MAX, rangeText<uint16_t>()};
+    case ParamKind::I32:
+      return {true, INT32_MIN, INT32_MAX, rangeText<int32_t>()};
+    case ParamKind::U32:
+      return {false, 0, UINT32_MAX, rangeText<uint32_t>()};
+    case ParamKind::I64:
+      return {true, INT64_MIN, INT64_MAX, rangeText<int64_t>()};
+    default:
+      return {false, 0, UINT64_MAX, rangeText<uint64_t>()};  // u64, resource
   }
 }
 
@@ -186,15 +208,19 @@ std::variant<ArgValue, std::string> parseHex(std::string_view text) {
 // Decodes the text of one argument as `kind`.
 std::variant<ArgValue, std::string> parseValue(std::string_view text, ParamKind kind) {
   switch (kind) {
-    case ParamKind::F32: return parseFloat<float>(text, "f32");
-    case ParamKind::F64: return parseFloat<double>(text, "f64");
+    case ParamKind::F32:
+      return parseFloat<float>(text, "f32");
+    case ParamKind::F64:
+      return parseFloat<double>(text, "f64");
     case ParamKind::Utf8:
       if (!util::isValidUtf8(text)) return std::string("not valid UTF-8");
       return ArgValue{std::string(text)};
     case ParamKind::Buffer:
       return ArgValue{std::vector<uint8_t>(text.begin(), text.end())};
-    case ParamKind::Hex: return parseHex(text);
-    default: return parseInteger(text, kind);
+    case ParamKind::Hex:
+      return parseHex(text);
+    default:
+      return parseInteger(text, kind);
   }
 }
 
@@ -215,7 +241,9 @@ RawArg splitTypedArg(std::string_view item) {
   return {std::nullopt, item, item};
 }
 
-std::string knownKeysHint() { return "known keys: path, entrypoint, capabilities, params, args, log_uri"; }
+std::string knownKeysHint() {
+  return "known keys: path, entrypoint, capabilities, params, args, log_uri";
+}
 
 std::string knownKindsHint() {
   return "known kinds: i8, u8, i16, u16, i32, u32, i64, u64, f32, f64, utf8, buffer, hex, resource";
@@ -319,8 +347,10 @@ void parseArgs(std::string_view value, const std::optional<std::vector<ParamKind
     } else {
       if (!arg.kind) {
         errors.add("args", arg.text,
-                   which + " is missing a type: give params, or prefix the value with its kind, "
-                           "e.g. utf8:" + std::string(arg.text));
+                   which +
+                       " is missing a type: give params, or prefix the value with its kind, "
+                       "e.g. utf8:" +
+                       std::string(arg.text));
         continue;
       }
       kind = decode_as = *arg.kind;
@@ -373,7 +403,9 @@ bool isBytesKind(ParamKind kind) { return kind == ParamKind::Buffer || kind == P
 std::string SpecError::toString() const {
   std::string out = "--module #" + std::to_string(number) + ": " + key;
   if (!value.empty()) out += " " + quote(value);
-  out += ": " + message;
+  out += ": ";
+  // Messages may repeat pieces of the input: keep control characters out of the terminal.
+  out += util::escapeControl(message);
   return out;
 }
 
@@ -415,9 +447,9 @@ ModuleSpecParse parseModuleSpec(std::string_view text, std::size_t number) {
     }
     auto [it, inserted] = found.try_emplace(key->key, Entry{position, value});
     if (!inserted) {
-      errors.add(std::string(key->canonical), value,
-                 "duplicate key (already given in entry " + std::to_string(it->second.position) +
-                     ")");
+      errors.add(
+          std::string(key->canonical), value,
+          "duplicate key (already given in entry " + std::to_string(it->second.position) + ")");
     }
   }
   if (!any_entry) {

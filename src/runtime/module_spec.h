@@ -14,7 +14,22 @@
 namespace selium::runtime {
 
 // The ABI kind of one entrypoint parameter.
-enum class ParamKind { I8, U8, I16, U16, I32, U32, I64, U64, F32, F64, Utf8, Buffer, Hex, Resource };
+enum class ParamKind {
+  I8,
+  U8,
+  I16,
+  U16,
+  I32,
+  U32,
+  I64,
+  U64,
+  F32,
+  F64,
+  Utf8,
+  Buffer,
+  Hex,
+  Resource
+};
 
 // Canonical spelling: "i8" … "f64", "utf8", "buffer", "hex", "resource".
 std::string_view paramKindName(ParamKind kind);

@@ -86,8 +86,9 @@ TEST(ModuleSpec, KeyAliases) {
 }
 
 TEST(ModuleSpec, DuplicateKeysIncludingAliasesAreErrors) {
-  EXPECT_THAT(errorsOf("path=a.wasm;capabilities=;path=b.wasm"),
-              ElementsAre("--module #1: path \"b.wasm\": duplicate key (already given in entry 1)"));
+  EXPECT_THAT(
+      errorsOf("path=a.wasm;capabilities=;path=b.wasm"),
+      ElementsAre("--module #1: path \"b.wasm\": duplicate key (already given in entry 1)"));
   EXPECT_THAT(
       errorsOf("path=a.wasm;capabilities=;log_uri=sel://a;log-uri=sel://b"),
       ElementsAre("--module #1: log_uri \"sel://b\": duplicate key (already given in entry 3)"));
@@ -231,7 +232,8 @@ TEST(ModuleSpec, TypedArgMustAgreeWithParams) {
               ElementsAre("--module #1: args \"i32:5\": argument 1 is typed i32 but params "
                           "declares u16"));
   // hex and buffer are the same wasm shape: a hex-typed value can fill a buffer param.
-  ModuleSpec spec = parseOk("path=a.wasm;capabilities=;params=buffer,hex;args=hex:0x01_02,buffer:hi");
+  ModuleSpec spec =
+      parseOk("path=a.wasm;capabilities=;params=buffer,hex;args=hex:0x01_02,buffer:hi");
   EXPECT_THAT(spec.args,
               ElementsAre(EntrypointArg{ParamKind::Buffer, std::vector<uint8_t>{1, 2}},
                           EntrypointArg{ParamKind::Hex, std::vector<uint8_t>{'h', 'i'}}));
@@ -314,9 +316,9 @@ TEST(ModuleSpec, Floats) {
 
 TEST(ModuleSpec, HexDigitsWithPrefixUnderscoresAndWhitespace) {
   ModuleSpec spec = parseOk("path=a.wasm;capabilities=;args=hex:0xDE_AD be\tEF,hex:0X00");
-  EXPECT_THAT(spec.args,
-              ElementsAre(EntrypointArg{ParamKind::Hex, std::vector<uint8_t>{0xde, 0xad, 0xbe, 0xef}},
-                          EntrypointArg{ParamKind::Hex, std::vector<uint8_t>{0}}));
+  EXPECT_THAT(spec.args, ElementsAre(EntrypointArg{ParamKind::Hex,
+                                                   std::vector<uint8_t>{0xde, 0xad, 0xbe, 0xef}},
+                                     EntrypointArg{ParamKind::Hex, std::vector<uint8_t>{0}}));
   EXPECT_THAT(errorsOf("path=a.wasm;capabilities=;args=hex:abc,hex:0xzz"),
               ElementsAre("--module #1: args \"hex:abc\": argument 1 (hex): hex payload must have "
                           "an even number of digits (got 3)",
@@ -326,8 +328,9 @@ TEST(ModuleSpec, HexDigitsWithPrefixUnderscoresAndWhitespace) {
 
 TEST(ModuleSpec, BufferIsRawBytesAndUtf8MustBeValid) {
   ModuleSpec spec = parseOk("path=a.wasm;capabilities=;args=buffer:\xff\x01,utf8:h\xC3\xA9");
-  EXPECT_THAT(spec.args, ElementsAre(EntrypointArg{ParamKind::Buffer, std::vector<uint8_t>{0xff, 1}},
-                                     EntrypointArg{ParamKind::Utf8, std::string("h\xC3\xA9")}));
+  EXPECT_THAT(spec.args,
+              ElementsAre(EntrypointArg{ParamKind::Buffer, std::vector<uint8_t>{0xff, 1}},
+                          EntrypointArg{ParamKind::Utf8, std::string("h\xC3\xA9")}));
   EXPECT_THAT(errorsOf("path=a.wasm;capabilities=;args=utf8:\xC3"),
               ElementsAre("--module #1: args \"utf8:\xC3\": argument 1 (utf8): not valid UTF-8"));
 }

@@ -4,11 +4,11 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <string.h>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <cstdlib>
-#include <string.h>
 
 #include "runtime/cli.h"
 #include "util/log.h"
@@ -44,9 +44,10 @@ int Server::run() {
           std::_Exit(128 + signo);
         }
         shutting_down = true;
-        log::info("shutdown requested; stopping processes",
-                  {{"signal", std::string("SIG") + (sigabbrev_np(signo) ? sigabbrev_np(signo) : "?")},
-                   {"timeout_ms", static_cast<int64_t>(options_.shutdown_timeout.count())}});
+        log::info(
+            "shutdown requested; stopping processes",
+            {{"signal", std::string("SIG") + (sigabbrev_np(signo) ? sigabbrev_np(signo) : "?")},
+             {"timeout_ms", static_cast<int64_t>(options_.shutdown_timeout.count())}});
         signals.async_wait(onSignal);
         shutdown_deadline.expires_after(options_.shutdown_timeout);
         shutdown_deadline.async_wait([&](const boost::system::error_code& timer_ec) {

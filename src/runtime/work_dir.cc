@@ -62,15 +62,16 @@ Result<fs::path> resolveModulePath(const WorkDir& work_dir, const ModuleSpec& sp
   }
   std::ifstream in(canonical, std::ios::binary);
   if (!in) {
-    return specError(spec, "cannot read module file " + canonical.string() + ": " +
-                               std::strerror(errno));
+    return specError(spec,
+                     "cannot read module file " + canonical.string() + ": " + std::strerror(errno));
   }
   std::array<char, 8> header{};
   in.read(header.data(), header.size());
   static constexpr std::array<char, 8> kWasmHeader = {0x00, 'a', 's', 'm', 0x01, 0x00, 0x00, 0x00};
   if (in.gcount() != static_cast<std::streamsize>(header.size()) || header != kWasmHeader) {
-    return specError(spec, "not a WebAssembly binary module (missing the \\0asm version 1 header): " +
-                               canonical.string());
+    return specError(spec,
+                     "not a WebAssembly binary module (missing the \\0asm version 1 header): " +
+                         canonical.string());
   }
   return canonical;
 }

@@ -63,19 +63,25 @@ void appendTextValue(std::string& out, const FieldValue& value) {
 
 std::string_view levelName(Level level) {
   switch (level) {
-    case Level::Trace: return "TRACE";
-    case Level::Debug: return "DEBUG";
-    case Level::Info: return "INFO";
-    case Level::Warn: return "WARN";
-    case Level::Error: return "ERROR";
-    case Level::Off: return "OFF";
+    case Level::Trace:
+      return "TRACE";
+    case Level::Debug:
+      return "DEBUG";
+    case Level::Info:
+      return "INFO";
+    case Level::Warn:
+      return "WARN";
+    case Level::Error:
+      return "ERROR";
+    case Level::Off:
+      return "OFF";
   }
   return "?";
 }
 
 std::optional<Level> parseLevel(std::string_view text) {
   static constexpr std::pair<std::string_view, Level> kNames[] = {
-      {"trace", Level::Trace}, {"debug", Level::Debug}, {"info", Level::Info},
+      {"trace", Level::Trace}, {"debug", Level::Debug},  {"info", Level::Info},
       {"warn", Level::Warn},   {"warning", Level::Warn}, {"error", Level::Error},
       {"off", Level::Off}};
   for (const auto& [name, level] : kNames) {
@@ -98,8 +104,8 @@ std::string formatTimestamp(std::chrono::system_clock::time_point time) {
   if (fraction < 0) fraction += 1'000'000, seconds -= 1;
   std::tm tm{};
   gmtime_r(&seconds, &tm);
-  return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}Z", tm.tm_year + 1900,
-                     tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, fraction);
+  return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}Z", tm.tm_year + 1900, tm.tm_mon + 1,
+                     tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, fraction);
 }
 
 std::string formatText(const Record& record) {
@@ -150,7 +156,8 @@ Result<Filter> Filter::parse(std::string_view text) {
     std::string_view directive = util::trim(raw);
     if (directive.empty()) continue;
     std::size_t eq = directive.find('=');
-    std::string_view target = eq == std::string_view::npos ? "" : util::trim(directive.substr(0, eq));
+    std::string_view target =
+        eq == std::string_view::npos ? "" : util::trim(directive.substr(0, eq));
     std::string_view level_text =
         eq == std::string_view::npos ? directive : util::trim(directive.substr(eq + 1));
     auto level = parseLevel(level_text);
@@ -198,8 +205,8 @@ void configure(Format format, Filter filter, LineWriter writer) {
     // Blocking overflow: a full queue slows the logger down rather than dropping records.
     spdlog::init_thread_pool(8192, 1);
     auto sink = std::make_shared<spdlog::sinks::stdout_sink_mt>();
-    s.stdout_ = std::make_shared<spdlog::async_logger>(
-        "selium", sink, spdlog::thread_pool(), spdlog::async_overflow_policy::block);
+    s.stdout_ = std::make_shared<spdlog::async_logger>("selium", sink, spdlog::thread_pool(),
+                                                       spdlog::async_overflow_policy::block);
     s.stdout_->set_pattern("%v");
     s.stdout_->set_level(spdlog::level::trace);
     s.stdout_->flush_on(spdlog::level::trace);  // each line reaches the pipe promptly

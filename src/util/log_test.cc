@@ -23,8 +23,8 @@ TEST(LogFormat, TimestampIsRfc3339UtcWithMicroseconds) {
 }
 
 TEST(LogFormat, TextLineHasLevelTargetMessageAndFields) {
-  std::vector<Field> fields = {{"module", "echo.wasm"}, {"pid", 7}, {"ok", true},
-                               {"note", "two words"}, {"empty", ""}, {"ratio", 0.5}};
+  std::vector<Field> fields = {{"module", "echo.wasm"}, {"pid", 7},    {"ok", true},
+                               {"note", "two words"},   {"empty", ""}, {"ratio", 0.5}};
   Record record{kTime, Level::Info, "selium.runtime", "module started", fields};
   EXPECT_EQ(formatText(record),
             "2021-03-04T05:06:07.000008Z  INFO selium.runtime: module started module=echo.wasm "
@@ -39,8 +39,11 @@ TEST(LogFormat, TextKeepsOneLinePerRecord) {
 }
 
 TEST(LogFormat, JsonLineParsesWithTypedFields) {
-  std::vector<Field> fields = {{"module", "echo.wasm"}, {"pid", uint64_t{7}}, {"delta", -3},
-                               {"nan", std::nan("")}, {"bad", std::string("\xff")}};
+  std::vector<Field> fields = {{"module", "echo.wasm"},
+                               {"pid", uint64_t{7}},
+                               {"delta", -3},
+                               {"nan", std::nan("")},
+                               {"bad", std::string("\xff")}};
   Record record{kTime, Level::Warn, "selium.guest", "hi \"there\"", fields};
   std::string line = formatJson(record);
   EXPECT_EQ(line.find('\n'), std::string::npos);
@@ -121,8 +124,7 @@ TEST(LogWrite, WriterReceivesOnlyEnabledRecords) {
   warn("kept", {{"n", 1}});
   write(Level::Error, "selium.guest", "guest said", {{"pid", 3}});
   ASSERT_EQ(lines.size(), 2u);
-  EXPECT_THAT(lines[0], ::testing::MatchesRegex(
-                            "[0-9T:.-]+Z  WARN selium\\.runtime: kept n=1"));
+  EXPECT_THAT(lines[0], ::testing::MatchesRegex("[0-9T:.-]+Z  WARN selium\\.runtime: kept n=1"));
   EXPECT_THAT(lines[1], ::testing::EndsWith("ERROR selium.guest: guest said pid=3"));
   configure(Format::Text, Filter{}, [](std::string_view) {});
 }

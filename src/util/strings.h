@@ -26,6 +26,9 @@ bool isValidUtf8(std::string_view text);
 // Levenshtein distance, for "did you mean" hints; both inputs are short.
 std::size_t editDistance(std::string_view a, std::string_view b);
 
+// Replaces ASCII control characters (and DEL) with \xNN; everything else is kept.
+std::string escapeControl(std::string_view text);
+
 // Quotes `text` for an error message: printable ASCII as is, everything else escaped, so a
 // message never carries control characters from untrusted input.
 std::string quote(std::string_view text);

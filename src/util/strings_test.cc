@@ -43,6 +43,10 @@ TEST(Strings, EditDistanceIgnoresCase) {
   EXPECT_EQ(editDistance("", "abc"), 3u);
 }
 
+TEST(Strings, EscapeControlKeepsQuotesAndUtf8) {
+  EXPECT_EQ(escapeControl("say \"hi\"\t\x7f h\xC3\xA9"), "say \"hi\"\\x09\\x7f h\xC3\xA9");
+}
+
 TEST(Strings, QuoteEscapesControlCharacters) {
   EXPECT_EQ(quote("a\"b"), "\"a\\\"b\"");
   EXPECT_EQ(quote("x\ny\x01"), "\"x\\x0ay\\x01\"");

@@ -1,0 +1,261 @@
+// End-to-end tests of the selium-runtime binary: flags, env vars, dry runs, certificates,
+// log formats and signal handling, observed through its exit code and output.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/stat.h>
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "subprocess.h"
+
+namespace selium::testing {
+namespace {
+
+namespace fs = std::filesystem;
+using ::testing::AllOf;
+using ::testing::HasSubstr;
+using ::testing::Not;
+using namespace std::chrono_literals;
+
+class RuntimeE2E : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string tmpl = (fs::temp_directory_path() / "selium-e2e-XXXXXX").string();
+    ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
+    dir_ = tmpl;
+    work_ = dir_ / "work";
+    fs::create_directories(work_ / "modules");
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  // Copies the trivial guest to modules/<path>.
+  void addModule(const std::string& path) {
+    fs::create_directories((work_ / "modules" / path).parent_path());
+    fs::copy_file(SELIUM_TRIVIAL_GUEST, work_ / "modules" / path);
+  }
+
+  SubprocessResult run(std::vector<std::string> args, std::map<std::string, std::string> env = {}) {
+    args.insert(args.begin(), SELIUM_RUNTIME_BIN);
+    return runProcess({args, env, dir_}, 60s);
+  }
+
+  static std::string fileBytes(const fs::path& path) {
+    std::ifstream in(path, std::ios::binary);
+    return {std::istreambuf_iterator<char>(in), {}};
+  }
+
+  fs::path dir_;
+  fs::path work_;
+};
+
+TEST_F(RuntimeE2E, HelpDescribesFlagsEnvAndCapabilities) {
+  auto r = run({"--help"});
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_THAT(
+      r.out,
+      AllOf(HasSubstr("-w,--work-dir"), HasSubstr("SELIUM_WORK_DIR"), HasSubstr("--module"),
+            HasSubstr("--log-format"), HasSubstr("SELIUM_LOG_FORMAT"), HasSubstr("--log-level"),
+            HasSubstr("SELIUM_LOG"), HasSubstr("--dry-run"), HasSubstr("generate-certs"),
+            HasSubstr("NetHttpsWrite"), HasSubstr("TimeRead"), HasSubstr("Exit codes")));
+  EXPECT_EQ(r.err, "");
+}
+
+TEST_F(RuntimeE2E, GenerateCertsHelpListsItsOptions) {
+  auto r = run({"generate-certs", "--help"});
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_THAT(r.out,
+              AllOf(HasSubstr("--output-dir"), HasSubstr("--ca-common-name"),
+                    HasSubstr("--server-name"), HasSubstr("--client-name"), HasSubstr("--force"),
+                    HasSubstr("Selium Local CA"), HasSubstr("client.localhost")));
+}
+
+TEST_F(RuntimeE2E, VersionNamesRuntimeAndEngine) {
+  auto r = run({"--version"});
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_THAT(r.out, HasSubstr("selium-runtime 0.1.0 (V8 10.2."));
+}
+
+TEST_F(RuntimeE2E, UnknownFlagIsUsageErrorOnStderr) {
+  auto r = run({"--bogus"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.err, AllOf(HasSubstr("--bogus"), HasSubstr("--help")));
+  EXPECT_EQ(r.out, "");
+}
+
+TEST_F(RuntimeE2E, BadFlagValuesAreUsageErrors) {
+  auto format = run({"--log-format", "xml"});
+  EXPECT_EQ(format.exit_code, 2);
+  EXPECT_THAT(format.err, HasSubstr("xml"));
+  auto level = run({"--log-level", "info,selium.guest=loud"});
+  EXPECT_EQ(level.exit_code, 2);
+  EXPECT_THAT(level.err, HasSubstr("unknown level \"loud\""));
+  auto env_level = run({}, {{"SELIUM_LOG", "chatty"}});
+  EXPECT_EQ(env_level.exit_code, 2);
+  EXPECT_THAT(env_level.err, HasSubstr("chatty"));
+  auto missing_value = run({"--module"});
+  EXPECT_EQ(missing_value.exit_code, 2);
+  EXPECT_THAT(missing_value.err, HasSubstr("--module"));
+}
+
+TEST_F(RuntimeE2E, DryRunAcceptsTheProductDocExamples) {
+  addModule("myproj/waf.wasm");
+  addModule("miner.wasm");
+  addModule("dev_null.wasm");
+  auto r = run({"--dry-run", "-w", work_.string(), "--module",
+                "path=myproj/waf.wasm;entrypoint=init;capabilities=NetHttpsAccept,NetHttpsRead;"
+                "params=utf8,u16;args=localhost,7000",
+                "--module",
+                "path=miner.wasm;capabilities=ChannelLifecycle,ChannelWriter;args=resource:14;"
+                "log_uri=sel://miner/logs",
+                "--module", "path=dev_null.wasm;capabilities="});
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_THAT(r.out,
+              AllOf(HasSubstr("module spec ok spec=1 module=myproj/waf.wasm entrypoint=init"),
+                    HasSubstr("module spec ok spec=2 module=miner.wasm"),
+                    HasSubstr("module spec ok spec=3 module=dev_null.wasm"),
+                    HasSubstr("dry run: configuration is valid")));
+}
+
+TEST_F(RuntimeE2E, DryRunListsEveryErrorOfEverySpec) {
+  addModule("ok.wasm");
+  auto r = run({"--dry-run", "-w", work_.string(), "--module",
+                "path=ok.wasm;capabilities=TimeRaed;args=u8:300", "--module",
+                "path=missing.wasm;capabilities=", "--module", "path=../x.wasm"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_THAT(r.out,
+              AllOf(HasSubstr("--module #1: capabilities \\\"TimeRaed\\\": unknown capability; "
+                              "did you mean TimeRead?"),
+                    HasSubstr("--module #1: args \\\"u8:300\\\": argument 1 (u8): out of range"),
+                    HasSubstr("--module #2: path \\\"missing.wasm\\\": module file not found"),
+                    HasSubstr("--module #3: path \\\"../x.wasm\\\": module path must not contain"),
+                    HasSubstr("--module #3: capabilities: required key is missing"),
+                    HasSubstr("configuration has problems; nothing was started problems=5")));
+}
+
+TEST_F(RuntimeE2E, MissingWorkDirOrModulesFolderIsAClearError) {
+  auto no_dir = run({"--dry-run", "-w", (dir_ / "nowhere").string()});
+  EXPECT_EQ(no_dir.exit_code, 1);
+  EXPECT_THAT(no_dir.out, HasSubstr("does not exist (set --work-dir or SELIUM_WORK_DIR)"));
+  fs::create_directories(dir_ / "empty");
+  auto no_modules = run({"-w", (dir_ / "empty").string()});
+  EXPECT_EQ(no_modules.exit_code, 1);
+  EXPECT_THAT(no_modules.out, HasSubstr("has no modules/ folder"));
+}
+
+TEST_F(RuntimeE2E, WorkDirComesFromEnvAndFlagWins) {
+  addModule("a.wasm");
+  auto from_env = run({"--dry-run", "--module", "path=a.wasm;capabilities="},
+                      {{"SELIUM_WORK_DIR", work_.string()}});
+  EXPECT_EQ(from_env.exit_code, 0) << from_env.out;
+  EXPECT_THAT(from_env.out, HasSubstr("work_dir=" + work_.string()));
+  auto flag_wins =
+      run({"--dry-run", "-w", (dir_ / "nowhere").string()}, {{"SELIUM_WORK_DIR", work_.string()}});
+  EXPECT_EQ(flag_wins.exit_code, 1);
+  // Default is the current directory: dir_ has no modules/.
+  auto default_dir = run({"--dry-run"});
+  EXPECT_EQ(default_dir.exit_code, 1);
+  EXPECT_THAT(default_dir.out, HasSubstr("has no modules/ folder"));
+}
+
+TEST_F(RuntimeE2E, JsonLogLinesParse) {
+  addModule("a.wasm");
+  auto r = run({"--dry-run", "-w", work_.string(), "--module", "path=a.wasm;capabilities=TimeRead"},
+               {{"SELIUM_LOG_FORMAT", "json"}});
+  EXPECT_EQ(r.exit_code, 0);
+  auto lines = r.outLines();
+  ASSERT_GE(lines.size(), 2u);
+  for (const auto& line : lines) {
+    auto json = nlohmann::json::parse(line);  // throws (fails the test) on a bad line
+    EXPECT_TRUE(json["timestamp"].is_string());
+    EXPECT_THAT(json["timestamp"].get<std::string>(),
+                ::testing::MatchesRegex("[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8}\\.[0-9]{6}Z"));
+    EXPECT_EQ(json["target"], "selium.runtime");
+    EXPECT_TRUE(json["fields"].is_object());
+  }
+  auto first = nlohmann::json::parse(lines[0]);
+  EXPECT_EQ(first["level"], "INFO");
+  EXPECT_EQ(first["message"], "module spec ok");
+  EXPECT_EQ(first["fields"]["module"], "a.wasm");
+  EXPECT_EQ(first["fields"]["spec"], 1);
+}
+
+TEST_F(RuntimeE2E, LogFormatFlagOverridesEnv) {
+  addModule("a.wasm");
+  auto r = run({"--dry-run", "--log-format", "text", "-w", work_.string(), "--module",
+                "path=a.wasm;capabilities="},
+               {{"SELIUM_LOG_FORMAT", "json"}});
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_THAT(r.out, AllOf(HasSubstr(" INFO selium.runtime: module spec ok"), Not(HasSubstr("{"))));
+}
+
+TEST_F(RuntimeE2E, LogLevelFilterHidesInfo) {
+  addModule("a.wasm");
+  auto quiet = run({"--dry-run", "-w", work_.string(), "--module", "path=a.wasm;capabilities="},
+                   {{"SELIUM_LOG", "warn"}});
+  EXPECT_EQ(quiet.exit_code, 0);
+  EXPECT_EQ(quiet.out, "");
+  auto targeted = run({"--dry-run", "--log-level", "off,selium.runtime=info", "-w", work_.string(),
+                       "--module", "path=a.wasm;capabilities="});
+  EXPECT_THAT(targeted.out, HasSubstr("dry run: configuration is valid"));
+}
+
+TEST_F(RuntimeE2E, GenerateCertsWritesFilesAndRefusesToOverwrite) {
+  auto r = run({"generate-certs", "--output-dir", "out/certs"});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  for (const char* name :
+       {"ca.crt", "ca.key", "server.crt", "server.key", "client.crt", "client.key"}) {
+    fs::path file = dir_ / "out/certs" / name;
+    ASSERT_TRUE(fs::exists(file)) << name;
+    EXPECT_THAT(r.out,
+                HasSubstr(std::string("wrote certificate file path=") + "out/certs/" + name));
+    if (std::string_view(name).ends_with(".key")) {
+      struct stat st {};
+      ASSERT_EQ(stat(file.c_str(), &st), 0);
+      EXPECT_EQ(st.st_mode & 0777, 0600u) << name;
+    }
+  }
+  std::string ca_before = fileBytes(dir_ / "out/certs/ca.crt");
+  auto again = run({"generate-certs", "--output-dir", "out/certs"});
+  EXPECT_EQ(again.exit_code, 1);
+  EXPECT_THAT(again.out, AllOf(HasSubstr("--force"), HasSubstr("ca.key")));
+  EXPECT_EQ(fileBytes(dir_ / "out/certs/ca.crt"), ca_before);
+  auto forced = run(
+      {"generate-certs", "--output-dir", "out/certs", "--force", "--server-name", "svc.internal"});
+  EXPECT_EQ(forced.exit_code, 0) << forced.out;
+  EXPECT_NE(fileBytes(dir_ / "out/certs/ca.crt"), ca_before);
+}
+
+TEST_F(RuntimeE2E, GenerateCertsDefaultsToCertsInCurrentDirectory) {
+  auto r = run({"generate-certs"});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_TRUE(fs::exists(dir_ / "certs/server.key"));
+}
+
+TEST_F(RuntimeE2E, SigtermShutsDownGracefullyWithExitZero) {
+  addModule("a.wasm");
+  for (int signo : {SIGTERM, SIGINT}) {
+    Subprocess p(
+        {{SELIUM_RUNTIME_BIN, "-w", work_.string(), "--module", "path=a.wasm;capabilities="},
+         {},
+         dir_});
+    auto ready = p.waitForLine(
+        [](std::string_view line) { return line.find("runtime ready") != std::string_view::npos; },
+        30s);
+    ASSERT_TRUE(ready.has_value()) << "runtime never became ready";
+    EXPECT_THAT(*ready, HasSubstr("modules=1"));
+    p.signal(signo);
+    auto r = p.wait(30s);
+    EXPECT_FALSE(r.timed_out);
+    EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+    EXPECT_THAT(r.out,
+                AllOf(HasSubstr(std::string("shutdown requested; stopping processes signal=") +
+                                (signo == SIGTERM ? "SIGTERM" : "SIGINT")),
+                      HasSubstr("runtime stopped")));
+  }
+}
+
+}  // namespace
+}  // namespace selium::testing
