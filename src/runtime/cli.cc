@@ -96,6 +96,12 @@ CliOutcome parseCommandLine(int argc, const char* const* argv) {
       ->type_name("SECONDS")
       ->check(CLI::Range(0.0, 3600.0));
 
+  app.add_option("--workers", options.workers,
+                 "Worker threads running processes, each with its own V8 isolate (default: one "
+                 "per hardware thread)")
+      ->type_name("N")
+      ->check(CLI::Range(1, 1024));
+
   CertOptions certs;
   std::string output_dir = certs.output_dir.string();
   CLI::App* gen = app.add_subcommand(

@@ -26,6 +26,7 @@ struct RuntimeOptions {
   log::Filter log_filter;
   bool dry_run = false;
   std::chrono::milliseconds shutdown_timeout{10'000};
+  std::size_t workers = 0;                    // 0: one per hardware thread
   std::optional<CertOptions> generate_certs;  // set when the generate-certs subcommand was given
 };
 

@@ -66,6 +66,12 @@ int runRuntime(const RuntimeOptions& options) {
   auto modules = checkModules(options, work_dir ? &*work_dir : nullptr);
   if (!work_dir || !modules) return kExitRuntimeError;
   if (options.dry_run) {
+    // Compile every module and check its entrypoint, without starting anything.
+    engine::Engine engine(runtimeEngineOptions(1));
+    if (!prepareModules(engine, *modules)) {
+      log::error("dry run: configuration has problems");
+      return kExitRuntimeError;
+    }
     for (const auto& m : *modules) {
       log::info("module spec ok",
                 {{"spec", static_cast<uint64_t>(m.spec.number)},
@@ -79,7 +85,8 @@ int runRuntime(const RuntimeOptions& options) {
                {"modules", static_cast<uint64_t>(modules->size())}});
     return kExitOk;
   }
-  Server server(std::move(*work_dir), std::move(*modules), ServerOptions{options.shutdown_timeout});
+  Server server(std::move(*work_dir), std::move(*modules),
+                ServerOptions{options.shutdown_timeout, options.workers});
   return server.run();
 }
 

@@ -2,20 +2,106 @@
 #include "runtime/server.h"
 
 #include <signal.h>
+#include <string.h>
 #include <unistd.h>
 
-#include <string.h>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <cstdlib>
+#include <fstream>
+#include <iterator>
+#include <thread>
 
+#include "kernel/drivers/log/log_driver.h"
 #include "runtime/cli.h"
 #include "util/log.h"
 
 namespace selium::runtime {
 
 namespace asio = boost::asio;
+
+namespace {
+
+std::string signalName(int signo) {
+  const char* abbrev = sigabbrev_np(signo);
+  return abbrev ? std::string("SIG") + abbrev : std::to_string(signo);
+}
+
+void printGuestRecord(const kernel::Process& process, const kernel::GuestLogRecord& record) {
+  if (!log::enabled(kernel::kGuestTarget, record.level)) return;
+  std::vector<log::Field> fields;
+  fields.reserve(record.fields.size() + 3);
+  fields.emplace_back("pid", process.id());
+  fields.emplace_back("module", process.module());
+  if (!record.target.empty()) fields.emplace_back("guest_target", record.target);
+  fields.insert(fields.end(), record.fields.begin(), record.fields.end());
+  log::write(record.level, kernel::kGuestTarget, record.message, fields);
+}
+
+void logExit(const engine::ProcessExit& exit) {
+  using engine::ExitReason;
+  log::Level level = log::Level::Info;
+  if (exit.reason == ExitReason::Error) level = log::Level::Warn;
+  if (exit.reason == ExitReason::Trap || exit.reason == ExitReason::Failed)
+    level = log::Level::Error;
+  log::write(level, log::kRuntimeTarget, "process exited",
+             {{"pid", exit.pid},
+              {"module", exit.module},
+              {"reason", engine::exitReasonName(exit.reason)},
+              {"status", exit.status},
+              {"detail", exit.message}});
+}
+
+std::optional<std::vector<uint8_t>> readFile(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return std::nullopt;
+  return std::vector<uint8_t>((std::istreambuf_iterator<char>(in)), {});
+}
+
+}  // namespace
+
+engine::EngineOptions runtimeEngineOptions(std::size_t workers) {
+  engine::EngineOptions options;
+  options.workers = workers;
+  options.log_sink = printGuestRecord;
+  options.on_exit = logExit;
+  return options;
+}
+
+std::optional<std::vector<engine::SpawnRequest>> prepareModules(
+    engine::Engine& engine, const std::vector<ModuleToStart>& modules) {
+  std::vector<engine::SpawnRequest> requests;
+  std::size_t problems = 0;
+  for (const ModuleToStart& m : modules) {
+    auto report = [&](const std::string& message) {
+      ++problems;
+      log::error("module cannot start", {{"spec", static_cast<uint64_t>(m.spec.number)},
+                                         {"module", m.spec.path},
+                                         {"error", message}});
+    };
+    auto bytes = readFile(m.file);
+    if (!bytes) {
+      report("cannot read " + m.file.string());
+      continue;
+    }
+    auto module = engine.load(*bytes, m.spec.path);
+    if (!module) {
+      report(module.error().message);
+      continue;
+    }
+    engine::SpawnRequest request{*module, m.spec.entrypoint, m.spec.args, m.spec.capabilities,
+                                 m.spec.log_uri};
+    if (auto ok = engine.check(request); !ok) {
+      report(ok.error().message);
+      continue;
+    }
+    requests.push_back(std::move(request));
+  }
+  if (problems > 0) return std::nullopt;
+  return requests;
+}
 
 Server::Server(WorkDir work_dir, std::vector<ModuleToStart> modules, ServerOptions options)
     : work_dir_(std::move(work_dir)), modules_(std::move(modules)), options_(options) {}
@@ -24,53 +110,86 @@ int Server::run() {
   asio::io_context io;
   // Signals are caught before anything starts, so a signal during start-up is not lost.
   asio::signal_set signals(io, SIGINT, SIGTERM);
-  asio::steady_timer shutdown_deadline(io);
+  engine::Engine engine(runtimeEngineOptions(options_.workers));
   int exit_code = kExitOk;
   bool shutting_down = false;
+  std::thread stopper;
+  std::thread starter;
 
-  auto finishShutdown = [&] {
-    shutdown_deadline.cancel();
-    signals.cancel();
-    io.stop();
+  // Stopping blocks until the workers finish: it runs off the loop so a second signal is heard.
+  auto beginShutdown = [&](int code) {
+    shutting_down = true;
+    exit_code = code;
+    stopper = std::thread([&] {
+      bool clean = engine.shutdown(options_.shutdown_timeout);
+      asio::post(io, [&, clean] {
+        if (!clean) {
+          // A worker did not finish: joining it could hang, so leave without unwinding.
+          log::error("graceful shutdown did not finish in time; exiting",
+                     {{"timeout_ms", static_cast<int64_t>(options_.shutdown_timeout.count())}});
+          log::shutdown();
+          std::_Exit(kExitRuntimeError);
+        }
+        signals.cancel();
+        io.stop();
+      });
+    });
   };
 
   std::function<void(const boost::system::error_code&, int)> onSignal =
       [&](const boost::system::error_code& ec, int signo) {
         if (ec) return;
         if (shutting_down) {
-          log::warn("second signal during shutdown; exiting now",
-                    {{"signal", sigabbrev_np(signo) ? sigabbrev_np(signo) : "?"}});
+          log::warn("second signal during shutdown; exiting now", {{"signal", signalName(signo)}});
           log::shutdown();
           std::_Exit(128 + signo);
         }
-        shutting_down = true;
-        log::info(
-            "shutdown requested; stopping processes",
-            {{"signal", std::string("SIG") + (sigabbrev_np(signo) ? sigabbrev_np(signo) : "?")},
-             {"timeout_ms", static_cast<int64_t>(options_.shutdown_timeout.count())}});
+        log::info("shutdown requested; stopping processes",
+                  {{"signal", signalName(signo)},
+                   {"processes", static_cast<uint64_t>(engine.liveProcesses())},
+                   {"timeout_ms", static_cast<int64_t>(options_.shutdown_timeout.count())}});
         signals.async_wait(onSignal);
-        shutdown_deadline.expires_after(options_.shutdown_timeout);
-        shutdown_deadline.async_wait([&](const boost::system::error_code& timer_ec) {
-          if (timer_ec) return;
-          log::error("graceful shutdown did not finish in time; exiting",
-                     {{"timeout_ms", static_cast<int64_t>(options_.shutdown_timeout.count())}});
-          exit_code = kExitRuntimeError;
-          io.stop();
-        });
-        // No process can be running yet: guest execution arrives with the engine. When it does,
-        // shutdown stops every process and calls finishShutdown once the last one has ended.
-        finishShutdown();
+        beginShutdown(exit_code);
       };
   signals.async_wait(onSignal);
 
-  for (const ModuleToStart& module : modules_) {
-    log::warn("module validated but not started: this build has no guest engine yet",
-              {{"module", module.spec.path}, {"spec", static_cast<uint64_t>(module.spec.number)}});
-  }
-  log::info("runtime ready", {{"work_dir", work_dir_.root.string()},
-                              {"modules", static_cast<uint64_t>(modules_.size())},
-                              {"pid", static_cast<int64_t>(::getpid())}});
+  // Modules start in spec order on their own thread: waiting for one to instantiate must not
+  // keep the loop from hearing signals.
+  starter = std::thread([&] {
+    auto requests = prepareModules(engine, modules_);
+    bool ok = requests.has_value();
+    for (std::size_t i = 0; ok && i < requests->size(); ++i) {
+      const ModuleSpec& spec = modules_[i].spec;
+      auto spawned = engine.spawn((*requests)[i]);
+      Status started = spawned ? spawned->started.get() : Status(spawned.error());
+      if (!started) {
+        log::error("module failed to start; stopping",
+                   {{"spec", static_cast<uint64_t>(spec.number)},
+                    {"module", spec.path},
+                    {"error", started.error().message}});
+        ok = false;
+        break;
+      }
+      log::info("process started",
+                {{"pid", spawned->pid}, {"module", spec.path}, {"entrypoint", spec.entrypoint}});
+    }
+    asio::post(io, [&, ok] {
+      if (shutting_down) return;
+      if (!ok) {
+        log::error("start-up failed; stopping");
+        beginShutdown(kExitRuntimeError);
+        return;
+      }
+      log::info("runtime ready", {{"work_dir", work_dir_.root.string()},
+                                  {"modules", static_cast<uint64_t>(modules_.size())},
+                                  {"workers", static_cast<uint64_t>(engine.workerCount())},
+                                  {"pid", static_cast<int64_t>(::getpid())}});
+    });
+  });
+
   io.run();
+  if (starter.joinable()) starter.join();
+  if (stopper.joinable()) stopper.join();
   if (exit_code == kExitOk) log::info("runtime stopped");
   return exit_code;
 }

@@ -1,11 +1,12 @@
-// The running server: owns the event loop, starts the configured modules, and shuts down
-// gracefully on SIGINT/SIGTERM within a bounded time.
+// The running server: owns the engine and the main event loop, starts the configured modules
+// in order, and shuts down gracefully on SIGINT/SIGTERM within a bounded time.
 #pragma once
 
 #include <chrono>
 #include <filesystem>
 #include <vector>
 
+#include "engine/engine.h"
 #include "runtime/module_spec.h"
 #include "runtime/work_dir.h"
 
@@ -19,15 +20,24 @@ struct ModuleToStart {
 
 struct ServerOptions {
   std::chrono::milliseconds shutdown_timeout{10'000};
+  std::size_t workers = 0;  // 0: one per hardware thread
 };
+
+// Engine options that print guest records (target selium.guest) and process exits.
+engine::EngineOptions runtimeEngineOptions(std::size_t workers);
+
+// Loads every module and checks its spawn request (entrypoint signature, allocator, ...).
+// Returns the requests in spec order, or logs every problem and returns nothing.
+std::optional<std::vector<engine::SpawnRequest>> prepareModules(
+    engine::Engine& engine, const std::vector<ModuleToStart>& modules);
 
 class Server {
  public:
   Server(WorkDir work_dir, std::vector<ModuleToStart> modules, ServerOptions options);
 
   // Runs until a signal asks it to stop. Returns the process exit code: 0 after a graceful
-  // shutdown, 1 if shutdown overran its bound. A second signal during shutdown exits the
-  // process at once with 128 + signal number.
+  // shutdown, 1 if start-up failed or shutdown overran its bound. A second signal during
+  // shutdown exits the process at once with 128 + signal number.
   int run();
 
  private:

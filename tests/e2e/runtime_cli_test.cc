@@ -31,10 +31,24 @@ class RuntimeE2E : public ::testing::Test {
   }
   void TearDown() override { fs::remove_all(dir_); }
 
-  // Copies the trivial guest to modules/<path>.
-  void addModule(const std::string& path) {
+  // Copies guest `guest` (default: dev_null.wasm, entrypoint start()) to modules/<path>.
+  void addModule(const std::string& path, const std::string& guest = "dev_null.wasm") {
     fs::create_directories((work_ / "modules" / path).parent_path());
-    fs::copy_file(SELIUM_TRIVIAL_GUEST, work_ / "modules" / path);
+    fs::copy_file(fs::path(SELIUM_GUEST_DIR) / guest, work_ / "modules" / path,
+                  fs::copy_options::overwrite_existing);
+  }
+
+  // Starts the runtime and waits for "runtime ready".
+  std::unique_ptr<Subprocess> startRuntime(std::vector<std::string> args,
+                                           std::map<std::string, std::string> env = {}) {
+    args.insert(args.begin(), SELIUM_RUNTIME_BIN);
+    auto p = std::make_unique<Subprocess>(SubprocessOptions{args, env, dir_});
+    auto ready = p->waitForLine(
+        [](std::string_view line) { return line.find("runtime ready") != std::string_view::npos; },
+        30s);
+    EXPECT_TRUE(ready.has_value()) << "runtime never became ready";
+    p->rewind();  // guests log during start-up, before "runtime ready"
+    return p;
   }
 
   SubprocessResult run(std::vector<std::string> args, std::map<std::string, std::string> env = {}) {
@@ -101,22 +115,119 @@ TEST_F(RuntimeE2E, BadFlagValuesAreUsageErrors) {
 }
 
 TEST_F(RuntimeE2E, DryRunAcceptsTheProductDocExamples) {
-  addModule("myproj/waf.wasm");
-  addModule("miner.wasm");
+  addModule("myproj/waf.wasm", "waf.wasm");
   addModule("dev_null.wasm");
   auto r = run({"--dry-run", "-w", work_.string(), "--module",
                 "path=myproj/waf.wasm;entrypoint=init;capabilities=NetHttpsAccept,NetHttpsRead;"
                 "params=utf8,u16;args=localhost,7000",
-                "--module",
-                "path=miner.wasm;capabilities=ChannelLifecycle,ChannelWriter;args=resource:14;"
-                "log_uri=sel://miner/logs",
                 "--module", "path=dev_null.wasm;capabilities="});
   EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
   EXPECT_THAT(r.out,
               AllOf(HasSubstr("module spec ok spec=1 module=myproj/waf.wasm entrypoint=init"),
-                    HasSubstr("module spec ok spec=2 module=miner.wasm"),
-                    HasSubstr("module spec ok spec=3 module=dev_null.wasm"),
+                    HasSubstr("module spec ok spec=2 module=dev_null.wasm"),
                     HasSubstr("dry run: configuration is valid")));
+}
+
+TEST_F(RuntimeE2E, ProductDocExamplesRun) {
+  addModule("myproj/waf.wasm", "waf.wasm");
+  addModule("dev_null.wasm");
+  auto p = startRuntime({"-w", work_.string(), "--module",
+                         "path=myproj/waf.wasm;entrypoint=init;capabilities=NetHttpsAccept,"
+                         "NetHttpsRead;params=utf8,u16;args=localhost,7000",
+                         "--module", "path=dev_null.wasm;capabilities="});
+  auto waf = p->waitForLine(
+      [](std::string_view l) {
+        return l.find("module=myproj/waf.wasm") != std::string_view::npos &&
+               l.find("selium.guest") != std::string_view::npos;
+      },
+      30s);
+  ASSERT_TRUE(waf.has_value());
+  EXPECT_THAT(*waf, AllOf(HasSubstr("host=localhost"), HasSubstr("port=7000")));
+  auto dev_null = p->waitForLine(
+      [](std::string_view l) {
+        return l.find("process exited") != std::string_view::npos &&
+               l.find("module=dev_null.wasm") != std::string_view::npos;
+      },
+      30s);
+  ASSERT_TRUE(dev_null.has_value());
+  EXPECT_THAT(*dev_null, AllOf(HasSubstr("reason=normal"), HasSubstr("status=0")));
+  p->signal(SIGTERM);
+  auto r = p->wait(30s);
+  EXPECT_EQ(r.exit_code, 0) << r.out;
+}
+
+TEST_F(RuntimeE2E, MinerExampleNeedsItsSharedResourceToExist) {
+  addModule("miner.wasm", "miner.wasm");
+  auto r = run({"-w", work_.string(), "--module",
+                "path=miner.wasm;capabilities=ChannelLifecycle,ChannelWriter;args=resource:14;"
+                "log_uri=sel://miner/logs"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_THAT(r.out, HasSubstr("argument resource:14 does not exist: no resource has been shared "
+                               "under that id"));
+}
+
+TEST_F(RuntimeE2E, DryRunChecksEntrypointSignatures) {
+  addModule("a.wasm");
+  auto r = run({"--dry-run", "-w", work_.string(), "--module",
+                "path=a.wasm;entrypoint=begin;capabilities=", "--module",
+                "path=a.wasm;capabilities=;args=u8:1"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_THAT(r.out, AllOf(HasSubstr(R"(a.wasm has no export \"begin\")"),
+                           HasSubstr("has signature () -> (), but the spec's params (u8) need "
+                                     "(i32) -> ()")));
+}
+
+TEST_F(RuntimeE2E, GuestLogsAppearWithGuestTargetInText) {
+  addModule("hello.wasm", "hello.wasm");
+  auto p = startRuntime(
+      {"-w", work_.string(), "--module", "path=hello.wasm;capabilities=;log_uri=sel://hello/logs"});
+  auto line = p->waitForLine(
+      [](std::string_view l) { return l.find(" selium.guest: ") != std::string_view::npos; }, 30s);
+  ASSERT_TRUE(line.has_value());
+  EXPECT_THAT(*line, AllOf(HasSubstr(" INFO selium.guest: hello from Selium"), HasSubstr("pid="),
+                           HasSubstr("module=hello.wasm")));
+  p->signal(SIGTERM);
+  auto r = p->wait(30s);
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_THAT(r.out, HasSubstr("sel://hello/logs"));
+}
+
+TEST_F(RuntimeE2E, GuestLogsAppearWithGuestTargetInJson) {
+  addModule("hello.wasm", "hello.wasm");
+  auto p = startRuntime(
+      {"-w", work_.string(), "--log-format", "json", "--module", "path=hello.wasm;capabilities="});
+  auto line = p->waitForLine(
+      [](std::string_view l) { return l.find("\"selium.guest\"") != std::string_view::npos; }, 30s);
+  ASSERT_TRUE(line.has_value());
+  auto json = nlohmann::json::parse(*line);
+  EXPECT_EQ(json["target"], "selium.guest");
+  EXPECT_EQ(json["message"], "hello from Selium");
+  EXPECT_EQ(json["fields"]["module"], "hello.wasm");
+  EXPECT_TRUE(json["fields"]["pid"].is_number());
+  p->signal(SIGTERM);
+  EXPECT_EQ(p->wait(30s).exit_code, 0);
+}
+
+TEST_F(RuntimeE2E, SigtermStopsAGuestLoopingForever) {
+  addModule("traps.wasm", "traps.wasm");
+  auto p = startRuntime({"-w", work_.string(), "--shutdown-timeout", "5", "--module",
+                         "path=traps.wasm;entrypoint=loop_forever;capabilities="});
+  p->signal(SIGTERM);
+  auto r = p->wait(20s);
+  EXPECT_FALSE(r.timed_out);
+  EXPECT_EQ(r.exit_code, 0) << r.out;
+  EXPECT_THAT(r.out, AllOf(HasSubstr("process exited"), HasSubstr("reason=terminated"),
+                           HasSubstr("runtime stopped")));
+}
+
+TEST_F(RuntimeE2E, ModuleThatFailsToLoadStopsStartup) {
+  addModule("ok.wasm");
+  addModule("bad.wasm", "unknown_import.wasm");
+  auto r = run({"-w", work_.string(), "--module", "path=ok.wasm;capabilities=", "--module",
+                "path=bad.wasm;capabilities="});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_THAT(r.out, AllOf(HasSubstr("module cannot start"), HasSubstr("selium.no_such_call"),
+                           Not(HasSubstr("runtime ready"))));
 }
 
 TEST_F(RuntimeE2E, DryRunListsEveryErrorOfEverySpec) {
@@ -235,12 +346,12 @@ TEST_F(RuntimeE2E, GenerateCertsDefaultsToCertsInCurrentDirectory) {
 }
 
 TEST_F(RuntimeE2E, SigtermShutsDownGracefullyWithExitZero) {
-  addModule("a.wasm");
+  addModule("a.wasm", "sleeper.wasm");
   for (int signo : {SIGTERM, SIGINT}) {
-    Subprocess p(
-        {{SELIUM_RUNTIME_BIN, "-w", work_.string(), "--module", "path=a.wasm;capabilities="},
-         {},
-         dir_});
+    Subprocess p({{SELIUM_RUNTIME_BIN, "-w", work_.string(), "--module",
+                   "path=a.wasm;capabilities=TimeRead;args=u32:600000"},
+                  {},
+                  dir_});
     auto ready = p.waitForLine(
         [](std::string_view line) { return line.find("runtime ready") != std::string_view::npos; },
         30s);

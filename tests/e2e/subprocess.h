@@ -44,6 +44,9 @@ class Subprocess {
   std::optional<std::string> waitForLine(const std::function<bool(std::string_view)>& match,
                                          std::chrono::milliseconds timeout);
 
+  // The next waitForLine starts again from the first line of output.
+  void rewind() { scanned_ = 0; }
+
   void signal(int signo);
 
   // Waits for exit, collecting the rest of the output; kills the process at the deadline.

@@ -1,0 +1,94 @@
+# Builds Selium guests with the SDK. Include it from a CMake project configured with the wasm32
+# toolchain (cmake/wasm32-wasi.cmake), then:
+#
+#   selium_add_guest(hello SOURCES hello.cc)                   # C++ (or C) guest using the SDK
+#   selium_add_guest(trivial RAW SOURCES t.cc EXPORTS add)     # no SDK: exports listed by hand
+#
+# A guest is a wasm "reactor" module <name>.wasm (no _start; the host calls its exports). SDK
+# guests export their SELIUM_ENTRYPOINTs, selium_alloc and, when they use tasks, selium_poll,
+# and import nothing but "selium" hostcalls.
+#
+# Defines the static library target selium::sdk on first inclusion.
+include_guard(GLOBAL)
+
+if(NOT CMAKE_SYSTEM_PROCESSOR STREQUAL "wasm32")
+  message(FATAL_ERROR "SeliumGuest.cmake needs the wasm32 toolchain (cmake/wasm32-wasi.cmake)")
+endif()
+
+get_filename_component(SELIUM_SDK_DIR "${CMAKE_CURRENT_LIST_DIR}/.." ABSOLUTE)
+get_filename_component(SELIUM_SDK_REPO_DIR "${SELIUM_SDK_DIR}/.." ABSOLUTE)
+set(SELIUM_ABI_INCLUDE_DIR "${SELIUM_SDK_REPO_DIR}/include")
+set(SELIUM_SCHEMA_DIR "${SELIUM_SDK_REPO_DIR}/schemas")
+
+# FlatBuffers: flatc from the build machine; its headers are header-only and portable, but
+# /usr/include must not be on the wasm include path (glibc headers would shadow wasi-libc's),
+# so only the flatbuffers/ folder is linked into a private include directory.
+find_program(SELIUM_FLATC flatc REQUIRED)
+find_program(SELIUM_WASM_OBJDUMP wasm-objdump)  # optional: checks every SDK guest's imports
+find_path(SELIUM_FLATBUFFERS_INCLUDE flatbuffers/flatbuffers.h
+  PATHS /usr/include /usr/local/include NO_CMAKE_FIND_ROOT_PATH NO_DEFAULT_PATH REQUIRED)
+set(_selium_sdk_gen "${CMAKE_BINARY_DIR}/selium_sdk_gen")
+file(MAKE_DIRECTORY "${_selium_sdk_gen}")
+file(CREATE_LINK "${SELIUM_FLATBUFFERS_INCLUDE}/flatbuffers" "${_selium_sdk_gen}/flatbuffers"
+  SYMBOLIC)
+
+add_custom_command(
+  OUTPUT "${_selium_sdk_gen}/log_generated.h"
+  COMMAND "${SELIUM_FLATC}" --cpp -o "${_selium_sdk_gen}" "${SELIUM_SCHEMA_DIR}/log.fbs"
+  DEPENDS "${SELIUM_SCHEMA_DIR}/log.fbs"
+  COMMENT "flatc: log.fbs for the guest SDK"
+  VERBATIM)
+
+add_library(selium_sdk STATIC
+  "${SELIUM_SDK_DIR}/src/executor.cc"
+  "${SELIUM_SDK_DIR}/src/log.cc"
+  "${SELIUM_SDK_DIR}/src/process.cc"
+  "${SELIUM_SDK_DIR}/src/runtime.cc"
+  "${SELIUM_SDK_DIR}/src/time.cc"
+  "${_selium_sdk_gen}/log_generated.h")
+add_library(selium::sdk ALIAS selium_sdk)
+target_include_directories(selium_sdk
+  PUBLIC "${SELIUM_SDK_DIR}/include" "${SELIUM_ABI_INCLUDE_DIR}"
+  PRIVATE "${_selium_sdk_gen}")
+target_compile_features(selium_sdk PUBLIC cxx_std_20)
+target_compile_options(selium_sdk PRIVATE -Wall -Wextra -Werror)
+# Guests have no exception support and no use for RTTI; both would pull code (and, for the
+# terminate path, WASI imports) into every module.
+target_compile_options(selium_sdk PUBLIC $<$<COMPILE_LANGUAGE:CXX>:-fno-exceptions -fno-rtti>)
+# selium_alloc lives in an object nothing else references; make every SDK guest link and export
+# it (the host needs it to pass string and byte arguments).
+target_link_options(selium_sdk INTERFACE "LINKER:--undefined=selium_alloc")
+
+# selium_add_guest(<name> SOURCES <file>... [RAW] [EXPORTS <symbol>...] [LIBRARIES <target>...])
+#   RAW      do not link the SDK (a bare module: only EXPORTS are exported)
+#   EXPORTS  extra C symbols to export under their own names
+# Produces <name>.wasm in CMAKE_RUNTIME_OUTPUT_DIRECTORY (the guest build sets it to the modules
+# folder of a work directory).
+function(selium_add_guest name)
+  cmake_parse_arguments(ARG "RAW" "" "SOURCES;EXPORTS;LIBRARIES" ${ARGN})
+  if(NOT ARG_SOURCES)
+    message(FATAL_ERROR "selium_add_guest(${name}): SOURCES is required")
+  endif()
+  add_executable(${name} ${ARG_SOURCES})
+  set_target_properties(${name} PROPERTIES SUFFIX ".wasm")
+  target_compile_features(${name} PRIVATE cxx_std_20)
+  # Reactor module: no crt1 / _start; the host calls exports. The stack goes first in memory so
+  # an overflow traps (address wraps below 0) instead of overwriting data.
+  target_link_options(${name} PRIVATE -nostartfiles "LINKER:--no-entry" "LINKER:--strip-debug"
+    "LINKER:--stack-first")
+  foreach(sym IN LISTS ARG_EXPORTS)
+    target_link_options(${name} PRIVATE "LINKER:--export=${sym}")
+  endforeach()
+  if(NOT ARG_RAW)
+    target_link_libraries(${name} PRIVATE selium::sdk)
+    if(SELIUM_WASM_OBJDUMP)
+      add_custom_command(TARGET ${name} POST_BUILD
+        COMMAND "${CMAKE_COMMAND}" -DWASM=$<TARGET_FILE:${name}>
+          -DOBJDUMP=${SELIUM_WASM_OBJDUMP} -P "${SELIUM_SDK_DIR}/cmake/CheckImports.cmake"
+        VERBATIM)
+    endif()
+  endif()
+  if(ARG_LIBRARIES)
+    target_link_libraries(${name} PRIVATE ${ARG_LIBRARIES})
+  endif()
+endfunction()

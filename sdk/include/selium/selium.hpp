@@ -1,0 +1,11 @@
+// The Selium guest SDK for C++20: tasks and executor, entrypoints, time, logging, process.
+// See sdk/README.md.
+#pragma once
+
+#include "selium/entrypoint.hpp"
+#include "selium/log.hpp"
+#include "selium/process.hpp"
+#include "selium/result.hpp"
+#include "selium/selium.h"
+#include "selium/task.hpp"
+#include "selium/time.hpp"

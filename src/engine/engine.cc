@@ -1,0 +1,351 @@
+// Engine: module validation and compile cache, placement of processes on workers, stop and
+// shutdown.
+#include "engine/engine.h"
+
+#include <libplatform/libplatform.h>
+#include <openssl/evp.h>
+#include <selium/abi/hostcalls.h>
+#include <v8.h>
+
+#include <thread>
+
+#include "engine/v8_platform.h"
+#include "engine/worker.h"
+#include "kernel/hostcall.h"
+#include "util/strings.h"
+
+namespace selium::engine {
+namespace {
+
+std::string sha256Hex(std::span<const uint8_t> bytes) {
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int length = 0;
+  EVP_Digest(bytes.data(), bytes.size(), digest, &length, EVP_sha256(), nullptr);
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  for (unsigned int i = 0; i < length; ++i) {
+    out += kHex[digest[i] >> 4];
+    out += kHex[digest[i] & 0xF];
+  }
+  return out;
+}
+
+ValType wasmType(kernel::WasmType type) {
+  switch (type) {
+    case kernel::WasmType::I32:
+      return ValType::I32;
+    case kernel::WasmType::I64:
+      return ValType::I64;
+    case kernel::WasmType::F32:
+      return ValType::F32;
+    case kernel::WasmType::F64:
+      return ValType::F64;
+  }
+  return ValType::I32;
+}
+
+FuncType hostcallType(const kernel::HostcallSpec& spec) {
+  FuncType type;
+  for (kernel::WasmType p : spec.params) type.params.push_back(wasmType(p));
+  type.results.push_back(wasmType(spec.result));
+  return type;
+}
+
+// Every import must be a hostcall of this runtime with the right signature.
+std::vector<std::string> checkImports(const WasmModuleInfo& info) {
+  std::vector<std::string> problems;
+  for (const Import& import : info.imports) {
+    std::string name = import.module + "." + import.name;
+    if (import.module != SELIUM_IMPORT_MODULE) {
+      std::string hint =
+          import.module == "wasi_snapshot_preview1" || import.module == "wasi_unstable"
+              ? " (WASI is not available to guests yet)"
+              : "";
+      problems.push_back("imports " + util::quote(name) +
+                         ", which is in no hostcall table: only "
+                         "module \"" SELIUM_IMPORT_MODULE "\" is provided" +
+                         hint);
+      continue;
+    }
+    const kernel::HostcallSpec* spec = kernel::findHostcall(import.name);
+    if (spec == nullptr) {
+      problems.push_back("imports " + util::quote(name) +
+                         ", which is not a hostcall of this runtime");
+    } else if (import.kind != ExternKind::Func) {
+      problems.push_back("imports " + util::quote(name) + " as a " +
+                         std::string(externKindName(import.kind)) + "; it is a function");
+    } else if (info.types[import.type_index] != hostcallType(*spec)) {
+      problems.push_back("imports " + util::quote(name) + " with signature " +
+                         info.types[import.type_index].toString() + "; the hostcall's is " +
+                         hostcallType(*spec).toString());
+    }
+  }
+  return problems;
+}
+
+}  // namespace
+
+Module::Module(std::string label, std::string hash, WasmModuleInfo info,
+               std::shared_ptr<v8::CompiledWasmModule> compiled)
+    : label_(std::move(label)),
+      hash_(std::move(hash)),
+      info_(std::move(info)),
+      compiled_(std::move(compiled)) {}
+
+std::string_view exitReasonName(ExitReason reason) {
+  switch (reason) {
+    case ExitReason::Normal:
+      return "normal";
+    case ExitReason::Error:
+      return "error";
+    case ExitReason::Trap:
+      return "trap";
+    case ExitReason::Terminated:
+      return "terminated";
+    case ExitReason::Failed:
+      return "failed";
+  }
+  return "?";
+}
+
+std::vector<ValType> flattenedParams(std::span<const kernel::EntrypointArg> args) {
+  std::vector<ValType> out;
+  for (const auto& arg : args) {
+    using kernel::ParamKind;
+    switch (arg.kind) {
+      case ParamKind::I64:
+      case ParamKind::U64:
+      case ParamKind::Resource:
+        out.push_back(ValType::I64);
+        break;
+      case ParamKind::F32:
+        out.push_back(ValType::F32);
+        break;
+      case ParamKind::F64:
+        out.push_back(ValType::F64);
+        break;
+      case ParamKind::Utf8:
+      case ParamKind::Buffer:
+      case ParamKind::Hex:
+        out.push_back(ValType::I32);
+        out.push_back(ValType::I32);
+        break;
+      default:
+        out.push_back(ValType::I32);
+        break;
+    }
+  }
+  return out;
+}
+
+// An isolate used only to compile; its compiled modules are shared with every worker.
+struct Engine::CompileIsolate {
+  CompileIsolate() {
+    allocator.reset(v8::ArrayBuffer::Allocator::NewDefaultAllocator());
+    v8::Isolate::CreateParams params;
+    params.array_buffer_allocator = allocator.get();
+    isolate = v8::Isolate::New(params);
+    v8::Locker locker(isolate);
+    v8::Isolate::Scope scope(isolate);
+    v8::HandleScope handles(isolate);
+    context.Reset(isolate, v8::Context::New(isolate));
+  }
+  ~CompileIsolate() {
+    {
+      v8::Locker locker(isolate);
+      context.Reset();
+    }
+    isolate->Dispose();
+  }
+  std::unique_ptr<v8::ArrayBuffer::Allocator> allocator;
+  v8::Isolate* isolate = nullptr;
+  v8::Global<v8::Context> context;
+};
+
+Engine::Engine(EngineOptions options) : options_(std::move(options)) {
+  v8Platform();
+  std::size_t count =
+      options_.workers != 0 ? options_.workers : std::max(1u, std::thread::hardware_concurrency());
+  compiler_ = std::make_unique<CompileIsolate>();
+  for (std::size_t i = 0; i < count; ++i) workers_.push_back(std::make_unique<Worker>(*this, i));
+}
+
+Engine::~Engine() {
+  shutdown(std::chrono::seconds(10));
+  workers_.clear();
+  compiler_.reset();
+}
+
+Result<std::shared_ptr<const Module>> Engine::load(std::span<const uint8_t> bytes,
+                                                   std::string label) {
+  std::string hash = sha256Hex(bytes);
+  {
+    std::lock_guard lock(mutex_);
+    if (auto it = cache_.find(hash); it != cache_.end()) {
+      if (auto module = it->second.lock()) return std::shared_ptr<const Module>(module);
+    }
+  }
+  auto info = parseWasmModule(bytes);
+  if (!info) return Error{label + ": " + info.error().message};
+  std::vector<std::string> problems = checkImports(*info);
+  if (!problems.empty()) {
+    std::string message = label + ": ";
+    for (std::size_t i = 0; i < problems.size(); ++i) message += (i ? "; " : "") + problems[i];
+    return Error{message};
+  }
+
+  std::shared_ptr<v8::CompiledWasmModule> compiled;
+  {
+    std::lock_guard compile_lock(compile_mutex_);
+    v8::Isolate* isolate = compiler_->isolate;
+    v8::Locker locker(isolate);
+    v8::Isolate::Scope isolate_scope(isolate);
+    v8::HandleScope handles(isolate);
+    v8::Local<v8::Context> context = compiler_->context.Get(isolate);
+    v8::Context::Scope context_scope(context);
+    v8::TryCatch try_catch(isolate);
+    v8::Local<v8::WasmModuleObject> module;
+    if (!v8::WasmModuleObject::Compile(isolate,
+                                       v8::MemorySpan<const uint8_t>(bytes.data(), bytes.size()))
+             .ToLocal(&module)) {
+      v8::String::Utf8Value why(isolate, try_catch.Exception());
+      return Error{label + ": does not compile: " + (*why ? std::string(*why) : "unknown error")};
+    }
+    compiled = std::make_shared<v8::CompiledWasmModule>(module->GetCompiledModule());
+  }
+  auto module = std::make_shared<const Module>(std::move(label), hash, std::move(*info), compiled);
+  std::lock_guard lock(mutex_);
+  cache_[hash] = module;
+  return std::shared_ptr<const Module>(module);
+}
+
+Status Engine::check(const SpawnRequest& request) const {
+  const Module& module = *request.module;
+  const WasmModuleInfo& info = module.info();
+  std::vector<ValType> wanted = flattenedParams(request.args);
+  FuncType wanted_type{wanted, {}};
+  const Export* entry = info.findExport(request.entrypoint);
+  if (entry == nullptr) {
+    std::string functions;
+    for (const Export& e : info.exports) {
+      if (e.kind == ExternKind::Func) functions += (functions.empty() ? "" : ", ") + e.name;
+    }
+    return Error{module.label() + " has no export " + util::quote(request.entrypoint) +
+                 "; its function exports are: " + (functions.empty() ? "(none)" : functions)};
+  }
+  if (entry->kind != ExternKind::Func) {
+    return Error{module.label() + ": export " + util::quote(request.entrypoint) + " is a " +
+                 std::string(externKindName(entry->kind)) + ", not a function"};
+  }
+  FuncType actual = *info.exportedFunctionType(request.entrypoint);
+  if (actual != wanted_type) {
+    std::string kinds;
+    for (const auto& arg : request.args) {
+      kinds += (kinds.empty() ? "" : ", ") + std::string(kernel::paramKindName(arg.kind));
+    }
+    return Error{module.label() + ": entrypoint " + util::quote(request.entrypoint) +
+                 " has signature " + actual.toString() + ", but the spec's params (" + kinds +
+                 ") need " + wanted_type.toString() + " (an entrypoint returns nothing)"};
+  }
+  bool needs_alloc = false;
+  for (const auto& arg : request.args) {
+    if (kernel::isBytesKind(arg.kind) || arg.kind == kernel::ParamKind::Utf8) {
+      bool empty = std::visit(
+          [](const auto& v) {
+            if constexpr (requires { v.empty(); }) return v.empty();
+            return false;
+          },
+          arg.value);
+      needs_alloc = needs_alloc || !empty;
+    }
+    if (arg.kind == kernel::ParamKind::Resource) {
+      return Error{module.label() +
+                   ": argument resource:" + std::to_string(std::get<uint64_t>(arg.value)) +
+                   " does not exist: no resource has been shared under that id"};
+    }
+  }
+  if (needs_alloc) {
+    auto alloc = info.exportedFunctionType(SELIUM_EXPORT_ALLOC);
+    FuncType expected{{ValType::I32, ValType::I32}, {ValType::I32}};
+    if (!alloc) {
+      return Error{module.label() +
+                   ": byte and string arguments need an exported allocator "
+                   "`" SELIUM_EXPORT_ALLOC "(size: i32, align: i32) -> i32`, which it lacks"};
+    }
+    if (*alloc != expected) {
+      return Error{module.label() + ": " SELIUM_EXPORT_ALLOC " has signature " + alloc->toString() +
+                   "; expected " + expected.toString()};
+    }
+    if (!info.memoryLimits())
+      return Error{module.label() + ": arguments need a memory; it has none"};
+  }
+  if (auto poll = info.exportedFunctionType(SELIUM_EXPORT_POLL)) {
+    FuncType expected{{ValType::I32}, {ValType::I32}};
+    if (*poll != expected) {
+      return Error{module.label() + ": " SELIUM_EXPORT_POLL " has signature " + poll->toString() +
+                   "; expected " + expected.toString()};
+    }
+  }
+  return Ok{};
+}
+
+Result<Spawned> Engine::spawn(SpawnRequest request) {
+  if (!request.module) return Error{"spawn without a module"};
+  if (auto ok = check(request); !ok) return ok.error();
+  Worker* target = nullptr;
+  kernel::ProcessId pid = next_pid_.fetch_add(1);
+  {
+    std::lock_guard lock(mutex_);
+    if (shut_down_) return Error{"the engine is shutting down"};
+    for (auto& worker : workers_) {
+      if (target == nullptr || worker->load() < target->load()) target = worker.get();
+    }
+    owners_[pid] = target;
+  }
+  return Spawned{pid, target->spawn(pid, std::move(request))};
+}
+
+bool Engine::stop(kernel::ProcessId pid) {
+  Worker* worker;
+  {
+    std::lock_guard lock(mutex_);
+    auto it = owners_.find(pid);
+    if (it == owners_.end()) return false;
+    worker = it->second;
+  }
+  worker->stop(pid);
+  return true;
+}
+
+bool Engine::shutdown(std::chrono::milliseconds bound) {
+  {
+    std::lock_guard lock(mutex_);
+    if (shut_down_) return true;
+    shut_down_ = true;
+  }
+  auto deadline = std::chrono::steady_clock::now() + bound;
+  for (auto& worker : workers_) worker->stopAll();
+  bool all = true;
+  for (auto& worker : workers_) all = worker->join(deadline) && all;
+  return all;
+}
+
+std::size_t Engine::liveProcesses() const {
+  std::lock_guard lock(mutex_);
+  return owners_.size();
+}
+
+bool Engine::isRunning(kernel::ProcessId pid) const {
+  std::lock_guard lock(mutex_);
+  return owners_.count(pid) > 0;
+}
+
+void Engine::processEnded(const ProcessExit& exit) {
+  {
+    std::lock_guard lock(mutex_);
+    owners_.erase(exit.pid);
+  }
+  if (options_.on_exit) options_.on_exit(exit);
+}
+
+}  // namespace selium::engine

@@ -1,0 +1,144 @@
+// The engine: compiles modules once (cached by content hash) and runs processes on N worker
+// threads, each owning one V8 isolate and one event loop. Thread-safe; the runtime and tests
+// drive it from any thread.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <future>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "engine/wasm_binary.h"
+#include "kernel/capability.h"
+#include "kernel/entry_args.h"
+#include "kernel/process.h"
+#include "util/result.h"
+
+namespace v8 {
+class CompiledWasmModule;
+}
+
+namespace selium::engine {
+
+class Worker;
+
+// A compiled module, shareable by every worker.
+class Module {
+ public:
+  Module(std::string label, std::string hash, WasmModuleInfo info,
+         std::shared_ptr<v8::CompiledWasmModule> compiled);
+  const std::string& label() const { return label_; }
+  const std::string& hash() const { return hash_; }  // SHA-256 of the bytes, hex
+  const WasmModuleInfo& info() const { return info_; }
+  const v8::CompiledWasmModule& compiled() const { return *compiled_; }
+
+ private:
+  std::string label_;
+  std::string hash_;
+  WasmModuleInfo info_;
+  std::shared_ptr<v8::CompiledWasmModule> compiled_;
+};
+
+// How a process ended.
+enum class ExitReason {
+  Normal,      // entrypoint returned / root task done / process_exit(0)
+  Error,       // process_exit with a non-zero status
+  Trap,        // the guest trapped (message holds the trap and the wasm stack)
+  Terminated,  // stopped by the host (stop, shutdown)
+  Failed,      // could not start (instantiation, allocator, ...) - message says why
+};
+std::string_view exitReasonName(ExitReason reason);
+
+struct ProcessExit {
+  kernel::ProcessId pid = 0;
+  std::string module;
+  ExitReason reason = ExitReason::Normal;
+  int32_t status = 0;
+  std::string message;
+};
+
+struct SpawnRequest {
+  std::shared_ptr<const Module> module;
+  std::string entrypoint = "start";
+  std::vector<kernel::EntrypointArg> args;
+  kernel::CapabilitySet capabilities;
+  std::optional<std::string> log_uri;
+};
+
+// A spawned process. `started` becomes ready once it is instantiated (its start function has
+// run) and its entrypoint is about to be called - or with the error that stopped it.
+struct Spawned {
+  kernel::ProcessId pid = 0;
+  std::shared_future<Status> started;
+};
+
+struct EngineOptions {
+  std::size_t workers = 0;  // 0: one per hardware thread
+  kernel::LogSink log_sink;
+  std::function<void(const ProcessExit&)> on_exit;  // called on a worker thread
+  // Called on the worker thread once a process is instantiated, before its entrypoint runs
+  // (embedders and tests: e.g. to hand the process a resource).
+  std::function<void(kernel::Process&)> on_start;
+};
+
+class Engine {
+ public:
+  explicit Engine(EngineOptions options);
+  ~Engine();  // shuts down (terminating every process) if shutdown() was not called
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
+
+  // Validates and compiles `bytes` (or returns the cached module with the same content).
+  // `label` names the module in messages.
+  Result<std::shared_ptr<const Module>> load(std::span<const uint8_t> bytes, std::string label);
+
+  // Checks a spawn against the module without running anything: imports all known, entrypoint
+  // exported with the signature the args need, allocator present when needed.
+  Status check(const SpawnRequest& request) const;
+
+  // Places a process on the least-loaded worker and returns at once (a worker busy with a
+  // guest that does not yield must not hold up its caller). An error means the request was
+  // refused (see check()). Every process that spawn returns ends with exactly one on_exit,
+  // including one that fails to instantiate (ExitReason::Failed).
+  Result<Spawned> spawn(SpawnRequest request);
+
+  // Terminates a process, even one stuck in a loop. False if no such process is running.
+  bool stop(kernel::ProcessId pid);
+
+  // Terminates every process and stops the workers; true if all ended within `bound`.
+  bool shutdown(std::chrono::milliseconds bound);
+
+  std::size_t workerCount() const { return workers_.size(); }
+  std::size_t liveProcesses() const;
+  bool isRunning(kernel::ProcessId pid) const;
+
+ private:
+  friend class Worker;
+  void processEnded(const ProcessExit& exit);
+
+  EngineOptions options_;
+  std::vector<std::unique_ptr<Worker>> workers_;
+  std::atomic<kernel::ProcessId> next_pid_{1};
+
+  mutable std::mutex mutex_;  // guards cache_ and owners_
+  std::map<std::string, std::weak_ptr<const Module>> cache_;
+  std::map<kernel::ProcessId, Worker*> owners_;
+
+  std::mutex compile_mutex_;  // the compile isolate is used by one thread at a time
+  struct CompileIsolate;
+  std::unique_ptr<CompileIsolate> compiler_;
+  bool shut_down_ = false;
+};
+
+// The wasm parameter list an entrypoint must have for `args`.
+std::vector<ValType> flattenedParams(std::span<const kernel::EntrypointArg> args);
+
+}  // namespace selium::engine

@@ -1,0 +1,88 @@
+// A worker: one OS thread owning one V8 isolate, one context and one event loop. Every process
+// placed on a worker stays there; its kernel state and its V8 objects are touched only on this
+// thread. Internal to the engine (it includes V8).
+#pragma once
+
+#include <v8.h>
+
+#include <atomic>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <future>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "engine/engine.h"
+#include "kernel/process.h"
+
+namespace selium::engine {
+
+class GuestProcess;
+
+class Worker final : public kernel::ProcessHost {
+ public:
+  Worker(Engine& engine, std::size_t index);
+  ~Worker() override;
+
+  // Posts the spawn to this worker's thread; the future resolves once the process is
+  // instantiated (or failed to be), before its entrypoint runs.
+  std::shared_future<Status> spawn(kernel::ProcessId pid, SpawnRequest request);
+
+  // Any thread: terminates `pid` (interrupting it if it is running right now).
+  void stop(kernel::ProcessId pid);
+  // Any thread: terminates every process, then lets the thread finish.
+  void stopAll();
+  // Waits for the thread to finish, at most until `deadline`; true if it did.
+  bool join(std::chrono::steady_clock::time_point deadline);
+
+  std::size_t load() const { return live_.load(std::memory_order_relaxed); }
+
+  // kernel::ProcessHost (worker thread)
+  void wake(kernel::ProcessId pid, int32_t waker) override;
+
+ private:
+  friend class GuestProcess;
+  void run();
+  // Instantiates and starts a process; `started` hears the outcome of instantiation (before the
+  // entrypoint runs).
+  void startProcess(kernel::ProcessId pid, SpawnRequest request,
+                    const std::function<void(Status)>& started);
+  void pollProcess(kernel::ProcessId pid);
+  void endProcess(kernel::ProcessId pid, ProcessExit exit);
+  void terminateAllOnThread();
+
+  // Calls a guest function for `process`. Returns the result, or nothing if the call did not
+  // return normally - in which case the process has been ended (trap, exit, termination) and
+  // `process` is gone.
+  std::optional<v8::Local<v8::Value>> callGuest(GuestProcess& process, v8::Local<v8::Function> fn,
+                                                int argc, v8::Local<v8::Value>* argv);
+  friend void hostcallTrampoline(const v8::FunctionCallbackInfo<v8::Value>& info);
+
+  Engine& engine_;
+  std::size_t index_;
+  boost::asio::io_context io_;
+  std::optional<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> guard_;
+  std::thread thread_;
+  std::promise<void> finished_;
+  std::shared_future<void> finished_future_;
+
+  struct V8State;
+  std::unique_ptr<V8State> v8_;  // created and destroyed on the worker thread
+
+  std::unordered_map<kernel::ProcessId, std::unique_ptr<GuestProcess>> processes_;
+  std::atomic<std::size_t> live_{0};
+
+  // Which process is executing guest code right now; guarded so a stop from another thread
+  // terminates the right one.
+  std::mutex running_mutex_;
+  kernel::ProcessId running_ = 0;
+  bool stopping_ = false;
+  std::unordered_set<kernel::ProcessId> stop_requested_;
+
+  GuestProcess* current_ = nullptr;  // the process whose guest code is on the stack (hostcalls)
+};
+
+}  // namespace selium::engine

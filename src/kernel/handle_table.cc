@@ -1,0 +1,65 @@
+// Handle allocation with generations; the free list reuses slots LIFO.
+#include "kernel/handle_table.h"
+
+namespace selium::kernel {
+
+HandleTable::HandleTable(std::size_t max_handles)
+    : max_handles_(std::min<std::size_t>(max_handles, std::size_t{1} << kIndexBits)) {}
+
+HandleTable::~HandleTable() { clear(); }
+
+std::variant<int32_t, ErrorCode> HandleTable::insert(std::unique_ptr<Resource> resource) {
+  uint32_t index;
+  if (!free_.empty()) {
+    index = free_.back();
+    free_.pop_back();
+  } else {
+    if (slots_.size() >= max_handles_) return ErrorCode::LimitExceeded;
+    index = static_cast<uint32_t>(slots_.size());
+    slots_.emplace_back();
+  }
+  Slot& slot = slots_[index];
+  slot.resource = std::move(resource);
+  ++live_;
+  return static_cast<int32_t>((slot.generation << kIndexBits) | index);
+}
+
+const HandleTable::Slot* HandleTable::find(int32_t handle) const {
+  if (handle <= 0) return nullptr;
+  uint32_t value = static_cast<uint32_t>(handle);
+  uint32_t index = value & ((1u << kIndexBits) - 1);
+  uint32_t generation = value >> kIndexBits;
+  if (index >= slots_.size()) return nullptr;
+  const Slot& slot = slots_[index];
+  if (slot.generation != generation || !slot.resource) return nullptr;
+  return &slot;
+}
+
+Resource* HandleTable::get(int32_t handle, HandleKind kind) const {
+  const Slot* slot = find(handle);
+  if (slot == nullptr || slot->resource->kind() != kind) return nullptr;
+  return slot->resource.get();
+}
+
+bool HandleTable::remove(int32_t handle) {
+  if (find(handle) == nullptr) return false;
+  uint32_t index = static_cast<uint32_t>(handle) & ((1u << kIndexBits) - 1);
+  Slot& slot = slots_[index];
+  // Move out first: the resource's destructor may call back into the process.
+  std::unique_ptr<Resource> released = std::move(slot.resource);
+  slot.generation = slot.generation == kMaxGeneration ? 1 : slot.generation + 1;
+  free_.push_back(index);
+  --live_;
+  released.reset();
+  return true;
+}
+
+void HandleTable::clear() {
+  for (std::size_t i = 0; i < slots_.size(); ++i) {
+    if (slots_[i].resource) {
+      remove(static_cast<int32_t>((slots_[i].generation << kIndexBits) | i));
+    }
+  }
+}
+
+}  // namespace selium::kernel

@@ -1,0 +1,73 @@
+// Per-process handle table: small integers naming the resources a process holds. Owned by the
+// process's worker thread; never shared, so no locks.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <variant>
+#include <vector>
+
+#include "kernel/error_code.h"
+
+namespace selium::kernel {
+
+enum class HandleKind : uint8_t {
+  Timer = 1,
+  LogStream = 2,
+  Test = 255,  // used by tests to hold a handle of a kind no hostcall accepts
+};
+
+// Something a handle names. Destroying it releases whatever it holds (timers are cancelled, ...).
+class Resource {
+ public:
+  virtual ~Resource() = default;
+  virtual HandleKind kind() const = 0;
+};
+
+// A handle is (generation << kIndexBits) | index, always > 0 and < 2^31 so it is a non-negative
+// i32 on the wire. A slot's generation changes each time it is freed, so a stale handle never
+// names a newer resource (until the 11-bit generation wraps, after 2047 reuses of one slot).
+class HandleTable {
+ public:
+  static constexpr int kIndexBits = 20;
+  static constexpr uint32_t kMaxGeneration = (1u << (31 - kIndexBits)) - 1;
+
+  explicit HandleTable(std::size_t max_handles = 1u << 16);
+  ~HandleTable();
+  HandleTable(const HandleTable&) = delete;
+  HandleTable& operator=(const HandleTable&) = delete;
+
+  // Stores `resource`; returns its handle, or LimitExceeded when the table is full.
+  std::variant<int32_t, ErrorCode> insert(std::unique_ptr<Resource> resource);
+
+  // The resource behind `handle` if it is live and of `kind`; else nullptr.
+  Resource* get(int32_t handle, HandleKind kind) const;
+
+  template <typename T>
+  T* get(int32_t handle) const {
+    return static_cast<T*>(get(handle, T::kKind));
+  }
+
+  // Releases the resource; false if `handle` is not live.
+  bool remove(int32_t handle);
+
+  // Releases every resource (process exit).
+  void clear();
+
+  std::size_t size() const { return live_; }
+
+ private:
+  struct Slot {
+    uint32_t generation = 1;
+    std::unique_ptr<Resource> resource;
+  };
+  const Slot* find(int32_t handle) const;
+
+  std::size_t max_handles_;
+  std::vector<Slot> slots_;
+  std::vector<uint32_t> free_;
+  std::size_t live_ = 0;
+};
+
+}  // namespace selium::kernel

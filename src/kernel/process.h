@@ -1,0 +1,95 @@
+// A process: one guest instance's kernel-side state — identity, capabilities, handles, last
+// error, log stream. Owned by, and only touched on, its worker's thread.
+#pragma once
+
+#include <bitset>
+#include <boost/asio/io_context.hpp>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "kernel/capability.h"
+#include "kernel/handle_table.h"
+#include "util/log.h"
+
+namespace selium::kernel {
+
+using ProcessId = uint64_t;
+
+// One record of a process's log stream.
+struct GuestLogRecord {
+  log::Level level = log::Level::Info;
+  std::string target;  // the guest's own target; may be empty
+  std::string message;
+  std::vector<log::Field> fields;
+};
+
+// Receives a process's log records (the runtime prints them; later, subscribers read them).
+using LogSink = std::function<void(const class Process&, const GuestLogRecord&)>;
+
+// What a process needs from the engine that runs it.
+class ProcessHost {
+ public:
+  virtual ~ProcessHost() = default;
+  // Asks for the guest's poll export to be called with `waker`. Called on the worker thread.
+  virtual void wake(ProcessId pid, int32_t waker) = 0;
+};
+
+struct ProcessConfig {
+  ProcessId id = 0;
+  std::string module;  // label for logs: the spec's path
+  CapabilitySet capabilities;
+  std::optional<std::string> log_uri;
+  std::size_t max_handles = 1u << 16;
+};
+
+class Process {
+ public:
+  Process(ProcessConfig config, boost::asio::io_context& loop, ProcessHost& host, LogSink sink);
+  ~Process();
+  Process(const Process&) = delete;
+  Process& operator=(const Process&) = delete;
+
+  ProcessId id() const { return config_.id; }
+  const std::string& module() const { return config_.module; }
+  const CapabilitySet& capabilities() const { return config_.capabilities; }
+  const std::optional<std::string>& logUri() const { return config_.log_uri; }
+  boost::asio::io_context& loop() { return loop_; }
+  HandleTable& handles() { return handles_; }
+
+  // Asks for a poll with `waker` now (on the worker thread) ...
+  void wake(int32_t waker) { host_.wake(config_.id, waker); }
+  // ... or after the work already queued on the worker's loop (yield_now).
+  void wakeSoon(int32_t waker);
+  ProcessHost& host() { return host_; }
+
+  // Hostcall failures: the message the last_error hostcall returns.
+  void setLastError(std::string message) { last_error_ = std::move(message); }
+  const std::string& lastError() const { return last_error_; }
+
+  // True the first time hostcall number `index` is denied to this process (log it once).
+  bool firstDenial(std::size_t index);
+
+  void emitLog(const GuestLogRecord& record) const;
+
+  // process_exit: the engine unwinds the guest and ends the process with this status.
+  void requestExit(int32_t status) { exit_status_ = status; }
+  const std::optional<int32_t>& exitRequested() const { return exit_status_; }
+
+  // Releases every handle (timers are cancelled). Idempotent; also done by the destructor.
+  void releaseResources() { handles_.clear(); }
+
+ private:
+  ProcessConfig config_;
+  boost::asio::io_context& loop_;
+  ProcessHost& host_;
+  LogSink sink_;
+  HandleTable handles_;
+  std::string last_error_;
+  std::bitset<128> denied_;
+  std::optional<int32_t> exit_status_;
+};
+
+}  // namespace selium::kernel
