@@ -4,6 +4,8 @@
 
 #include <selium/abi/hostcalls.h>
 
+#include <pthread.h>
+
 #include <boost/asio/post.hpp>
 #include <cstring>
 #include <deque>
@@ -137,6 +139,9 @@ Worker::Worker(Engine& engine, std::size_t index)
   std::promise<void> ready;
   auto ready_future = ready.get_future();
   thread_ = std::thread([this, &ready] {
+    // Named so `top -H`, gdb and perf show which worker is busy.
+    std::string name = "selium-w" + std::to_string(index_);
+    pthread_setname_np(pthread_self(), name.c_str());
     v8_ = std::make_unique<V8State>();
     v8_->allocator.reset(v8::ArrayBuffer::Allocator::NewDefaultAllocator());
     v8::Isolate::CreateParams params;

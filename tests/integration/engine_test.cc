@@ -10,8 +10,10 @@
 #include <filesystem>
 #include <fstream>
 #include <mutex>
+#include <set>
 
 #include "kernel/handle_table.h"
+#include "kernel/hostcall.h"
 
 namespace selium::engine {
 namespace {
@@ -158,6 +160,36 @@ class EngineTest : public ::testing::Test {
 };
 
 EntrypointArg arg(ParamKind kind, ArgValue value) { return {kind, std::move(value)}; }
+
+// Every entry of the ABI table is declared by the SDK (abi_coverage imports each through the
+// SDK header) and linked by the host with the same signature.
+TEST_F(EngineTest, EveryHostcallIsDeclaredInTheSdkAndLinkedByTheHost) {
+  auto module = load("abi_coverage.wasm");
+  ASSERT_NE(module, nullptr);
+  std::set<std::string> imported;
+  for (const Import& import : module->info().imports) {
+    EXPECT_EQ(import.module, "selium");
+    imported.insert(import.name);
+  }
+  std::set<std::string> table;
+  for (const kernel::HostcallSpec& spec : kernel::hostcallTable()) table.emplace(spec.name);
+  EXPECT_EQ(imported, table);
+  auto exit = runToExit(request("abi_coverage.wasm"));
+  EXPECT_EQ(exit.reason, ExitReason::Normal) << exit.message;
+}
+
+TEST_F(EngineTest, RawCGuestLogsThroughTheCHeader) {
+  auto exit = runToExit(request("raw_c.wasm"));
+  ASSERT_EQ(exit.reason, ExitReason::Normal) << exit.message;
+  auto logs = recorder_.logsOf(exit.pid);
+  ASSERT_EQ(logs.size(), 3u);
+  EXPECT_EQ(logs[0].message, "hello from C");
+  EXPECT_EQ(logs[0].target, "raw_c");
+  EXPECT_EQ(std::get<int64_t>(*field(logs[1], "int")), -42);
+  EXPECT_EQ(std::get<int64_t>(*field(logs[2], "result")), -SELIUM_ERR_InvalidHandle);
+  EXPECT_THAT(std::get<std::string>(*field(logs[2], "message")),
+              HasSubstr("handle 0 is not open in this process"));
+}
 
 TEST_F(EngineTest, DevNullRunsWithNoCapabilitiesAndExitsZero) {
   auto exit = runToExit(request("dev_null.wasm"));
