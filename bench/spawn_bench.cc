@@ -6,8 +6,14 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
+#include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -81,6 +87,36 @@ Latency threadLatency(int n) {
     std::thread([] {}).join();
     samples.push_back(nanosBetween(start, Clock::now()));
   }
+  return summarise(samples);
+}
+
+// The hand-off alone: post a handler to an idle event loop on another thread (as spawn posts to
+// a worker) and stamp when it runs. The engine's own work is roughly its latency minus this.
+Latency handoffLatency(int n) {
+  boost::asio::io_context io;
+  auto guard = boost::asio::make_work_guard(io);
+  std::thread loop([&] { io.run(); });
+  std::mutex mutex;
+  std::condition_variable ran;
+  std::optional<Clock::time_point> stamp;
+  std::vector<double> samples;
+  for (int i = 0; i < n; ++i) {
+    // Let the loop go idle first, as a worker is between spawns in the latency run.
+    std::this_thread::sleep_for(std::chrono::microseconds(50));
+    Clock::time_point start = Clock::now();
+    boost::asio::post(io, [&] {
+      Clock::time_point now = Clock::now();
+      std::lock_guard lock(mutex);
+      stamp = now;
+      ran.notify_one();
+    });
+    std::unique_lock lock(mutex);
+    ran.wait(lock, [&] { return stamp.has_value(); });
+    samples.push_back(nanosBetween(start, *stamp));
+    stamp.reset();
+  }
+  guard.reset();
+  loop.join();
   return summarise(samples);
 }
 
@@ -165,6 +201,7 @@ int run(const Options& options) {
   Latency thread_latency = threadLatency(options.latency_n);
   double fork_rate = forkRate(options.rate_n);
   double thread_rate = threadRate(options.rate_n);
+  Latency handoff_latency = handoffLatency(options.latency_n);
 
   std::vector<EngineFigures> engines;
   engines.push_back(measureEngine(0, options));  // default: one worker per hardware thread
@@ -185,6 +222,7 @@ int run(const Options& options) {
   }
   latencyRow("fork + _exit + waitpid (reference)", fork_latency);
   latencyRow("std::thread + join (reference)", thread_latency);
+  latencyRow("post to an idle event-loop thread (hand-off only)", handoff_latency);
   latency.print();
 
   std::printf(

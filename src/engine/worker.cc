@@ -371,17 +371,26 @@ void Worker::startProcess(ProcessId pid, SpawnRequest request,
     v8::MaybeLocal<v8::Object> made =
         v8_->instance_ctor.Get(isolate)->NewInstance(context, 2, ctor_args);
     current_ = nullptr;
-    if (!made.ToLocal(&instance)) {
+    // A trapping start function can leave an exception pending even with an object returned.
+    if (!made.ToLocal(&instance) || try_catch.HasCaught()) {
       std::string why = try_catch.HasCaught() ? oneLine(toStdString(isolate, try_catch.Exception()))
                                               : "instantiation failed";
       if (try_catch.HasTerminated()) isolate->CancelTerminateExecution();
       return fail(why);
     }
   }
-  auto exports =
-      instance->Get(context, v8String(isolate, "exports")).ToLocalChecked().As<v8::Object>();
-  auto exportNamed = [&](std::string_view name) {
-    return exports->Get(context, v8String(isolate, name)).ToLocalChecked();
+  v8::Local<v8::Value> exports_value;
+  if (!instance->Get(context, v8String(isolate, "exports")).ToLocal(&exports_value) ||
+      !exports_value->IsObject()) {
+    return fail("the instance has no exports object");
+  }
+  v8::Local<v8::Object> exports = exports_value.As<v8::Object>();
+  auto exportNamed = [&](std::string_view name) -> v8::Local<v8::Value> {
+    v8::Local<v8::Value> value;
+    if (!exports->Get(context, v8String(isolate, name)).ToLocal(&value)) {
+      return v8::Undefined(isolate);
+    }
+    return value;
   };
   for (const Export& e : module.info().exports) {
     if (e.kind == ExternKind::Memory) {

@@ -321,6 +321,35 @@ TEST_F(EngineTest, WrongSignatureShowsBothSides) {
   EXPECT_EQ(text.reason, ExitReason::Normal) << text.message;
 }
 
+TEST_F(EngineTest, StringArgumentWithoutAllocatorIsRefused) {
+  auto pid = engine_->spawn(
+      request("no_alloc.wasm", "takes_utf8", {arg(ParamKind::Utf8, std::string("hi"))}));
+  ASSERT_FALSE(pid.ok());
+  EXPECT_THAT(pid.error().message, HasSubstr("no_alloc.wasm: byte and string arguments need an "
+                                             "exported allocator"));
+  EXPECT_EQ(runToExit(request("no_alloc.wasm")).reason, ExitReason::Normal);
+}
+
+TEST_F(EngineTest, CompiledModulesAreSharedByContent) {
+  auto a = load("dev_null.wasm");
+  auto b = engine_->load(readModule("dev_null.wasm"), "copy.wasm");
+  ASSERT_TRUE(b.ok());
+  EXPECT_EQ(a.get(), b->get());  // same bytes: compiled once
+  EXPECT_NE(a.get(), load("hello.wasm").get());
+}
+
+TEST_F(EngineTest, StartFunctionTrapFailsTheSpawnOnly) {
+  auto spawned = engine_->spawn(request("start_trap.wasm"));
+  ASSERT_TRUE(spawned.ok()) << spawned.error().message;
+  Status started = spawned->started.get();
+  ASSERT_FALSE(started.ok());
+  EXPECT_THAT(started.error().message, HasSubstr("unreachable"));
+  auto exit = recorder_.waitExit(spawned->pid);
+  ASSERT_TRUE(exit.has_value());
+  EXPECT_EQ(exit->reason, ExitReason::Failed);
+  EXPECT_EQ(runToExit(request("dev_null.wasm")).reason, ExitReason::Normal);
+}
+
 TEST_F(EngineTest, StaleNeverIssuedAndDoubleClosedHandlesAreRejected) {
   for (const char* entry : {"stale", "never_issued"}) {
     auto exit = runToExit(request("handles.wasm", entry, {}, {Capability::TimeRead}));
