@@ -9,6 +9,7 @@
 
 #include <thread>
 
+#include "engine/memory_limit.h"
 #include "engine/v8_platform.h"
 #include "engine/worker.h"
 #include "kernel/hostcall.h"
@@ -168,16 +169,50 @@ Engine::Engine(EngineOptions options) : options_(std::move(options)) {
       options_.workers != 0 ? options_.workers : std::max(1u, std::thread::hardware_concurrency());
   compiler_ = std::make_unique<CompileIsolate>();
   for (std::size_t i = 0; i < count; ++i) workers_.push_back(std::make_unique<Worker>(*this, i));
+  if (options_.max_slice.count() > 0) {
+    watchdog_ = std::thread([this] {
+      // Checking four times per slice bounds the overrun to a quarter of it.
+      auto period = std::max(options_.max_slice / 4, std::chrono::milliseconds(1));
+      std::unique_lock lock(watchdog_mutex_);
+      while (!watchdog_wake_.wait_for(lock, period, [this] { return watchdog_stop_; })) {
+        auto now = std::chrono::steady_clock::now();
+        for (auto& worker : workers_) worker->checkSlice(now, options_.max_slice);
+      }
+    });
+  }
 }
 
 Engine::~Engine() {
   shutdown(std::chrono::seconds(10));
+  if (watchdog_.joinable()) {
+    {
+      std::lock_guard lock(watchdog_mutex_);
+      watchdog_stop_ = true;
+    }
+    watchdog_wake_.notify_all();
+    watchdog_.join();
+  }
   workers_.clear();
   compiler_.reset();
 }
 
-Result<std::shared_ptr<const Module>> Engine::load(std::span<const uint8_t> bytes,
-                                                   std::string label) {
+Result<std::shared_ptr<const Module>> Engine::load(std::span<const uint8_t> original,
+                                                   std::string label,
+                                                   std::optional<uint32_t> max_memory_pages) {
+  auto parsed = parseWasmModule(original);
+  if (!parsed) return Error{label + ": " + parsed.error().message};
+  std::vector<std::string> problems = checkImports(*parsed);
+  if (!problems.empty()) {
+    std::string message = label + ": ";
+    for (std::size_t i = 0; i < problems.size(); ++i) message += (i ? "; " : "") + problems[i];
+    return Error{message};
+  }
+  // The limit becomes part of the module, so the same file under two limits is two modules.
+  auto limited =
+      limitMemory(original, *parsed, max_memory_pages.value_or(options_.max_memory_pages));
+  if (!limited) return Error{label + ": " + limited.error().message};
+  const std::vector<uint8_t>& final_bytes = *limited;
+  std::span<const uint8_t> bytes(final_bytes);
   std::string hash = sha256Hex(bytes);
   {
     std::lock_guard lock(mutex_);
@@ -187,12 +222,6 @@ Result<std::shared_ptr<const Module>> Engine::load(std::span<const uint8_t> byte
   }
   auto info = parseWasmModule(bytes);
   if (!info) return Error{label + ": " + info.error().message};
-  std::vector<std::string> problems = checkImports(*info);
-  if (!problems.empty()) {
-    std::string message = label + ": ";
-    for (std::size_t i = 0; i < problems.size(); ++i) message += (i ? "; " : "") + problems[i];
-    return Error{message};
-  }
 
   std::shared_ptr<v8::CompiledWasmModule> compiled;
   {

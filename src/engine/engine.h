@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <future>
@@ -14,6 +15,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "engine/wasm_binary.h"
@@ -82,6 +84,11 @@ struct Spawned {
 
 struct EngineOptions {
   std::size_t workers = 0;  // 0: one per hardware thread
+  // Default cap on each process's linear memory, in 64 KiB pages (4096 pages = 256 MiB).
+  uint32_t max_memory_pages = 4096;
+  // A guest call that runs longer than this without returning is terminated (0: never). A call
+  // over 100 ms is logged either way.
+  std::chrono::milliseconds max_slice{0};
   kernel::LogSink log_sink;
   std::function<void(const ProcessExit&)> on_exit;  // called on a worker thread
   // Called on the worker thread once a process is instantiated, before its entrypoint runs
@@ -96,9 +103,11 @@ class Engine {
   Engine(const Engine&) = delete;
   Engine& operator=(const Engine&) = delete;
 
-  // Validates and compiles `bytes` (or returns the cached module with the same content).
+  // Validates and compiles `bytes` (or returns the cached module with the same content), with
+  // its memory limited to `max_memory_pages` (default: EngineOptions::max_memory_pages).
   // `label` names the module in messages.
-  Result<std::shared_ptr<const Module>> load(std::span<const uint8_t> bytes, std::string label);
+  Result<std::shared_ptr<const Module>> load(std::span<const uint8_t> bytes, std::string label,
+                                             std::optional<uint32_t> max_memory_pages = {});
 
   // Checks a spawn against the module without running anything: imports all known, entrypoint
   // exported with the signature the args need, allocator present when needed.
@@ -131,6 +140,12 @@ class Engine {
   mutable std::mutex mutex_;  // guards cache_ and owners_
   std::map<std::string, std::weak_ptr<const Module>> cache_;
   std::map<kernel::ProcessId, Worker*> owners_;
+
+  // Terminates guest calls that overrun EngineOptions::max_slice (only when it is set).
+  std::thread watchdog_;
+  std::mutex watchdog_mutex_;
+  std::condition_variable watchdog_wake_;
+  bool watchdog_stop_ = false;
 
   std::mutex compile_mutex_;  // the compile isolate is used by one thread at a time
   struct CompileIsolate;

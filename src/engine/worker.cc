@@ -249,6 +249,15 @@ void Worker::stopAll() {
   boost::asio::post(io_, [this] { terminateAllOnThread(); });
 }
 
+void Worker::checkSlice(std::chrono::steady_clock::time_point now,
+                        std::chrono::milliseconds slice) {
+  std::lock_guard lock(running_mutex_);
+  if (running_ != 0 && slice_exceeded_ == 0 && now - running_since_ > slice) {
+    slice_exceeded_ = running_;
+    v8_->isolate->TerminateExecution();
+  }
+}
+
 bool Worker::join(std::chrono::steady_clock::time_point deadline) {
   if (finished_future_.wait_until(deadline) != std::future_status::ready) return false;
   if (thread_.joinable()) thread_.join();
@@ -269,10 +278,14 @@ std::optional<v8::Local<v8::Value>> Worker::callGuest(GuestProcess& process,
   v8::Isolate* isolate = v8_->isolate;
   ProcessId pid = process.kernel.id();
   bool refused;
+  auto call_start = std::chrono::steady_clock::now();
   {
     std::lock_guard lock(running_mutex_);
     refused = stopping_ || stop_requested_.count(pid) > 0;
-    if (!refused) running_ = pid;
+    if (!refused) {
+      running_ = pid;
+      running_since_ = call_start;
+    }
   }
   if (refused) {
     endProcess(pid, {pid, {}, ExitReason::Terminated, 0, "stopped"});
@@ -284,12 +297,24 @@ std::optional<v8::Local<v8::Value>> Worker::callGuest(GuestProcess& process,
       fn->Call(isolate->GetCurrentContext(), v8::Undefined(isolate), argc, argv);
   current_ = nullptr;
   bool terminated;
+  bool over_slice;
   {
     std::lock_guard lock(running_mutex_);
     running_ = 0;
     terminated = try_catch.HasTerminated() || isolate->IsExecutionTerminating();
     // Also clears a termination that arrived just as the call returned.
     isolate->CancelTerminateExecution();
+    over_slice = slice_exceeded_ == pid;
+    slice_exceeded_ = 0;
+  }
+  auto held = std::chrono::steady_clock::now() - call_start;
+  if (held > std::chrono::milliseconds(100)) {
+    // Every other process on this worker waited that long.
+    log::warn("guest call held its worker without yielding",
+              {{"pid", pid},
+               {"module", process.kernel.module()},
+               {"ms", std::chrono::duration_cast<std::chrono::milliseconds>(held).count()},
+               {"worker", static_cast<uint64_t>(index_)}});
   }
   if (!result.IsEmpty() && !process.kernel.exitRequested()) return result.ToLocalChecked();
 
@@ -298,6 +323,13 @@ std::optional<v8::Local<v8::Value>> Worker::callGuest(GuestProcess& process,
     exit.status = *status;
     exit.reason = *status == 0 ? ExitReason::Normal : ExitReason::Error;
     exit.message = "process_exit(" + std::to_string(*status) + ")";
+  } else if (terminated && over_slice) {
+    exit.reason = ExitReason::Terminated;
+    exit.message =
+        "ran " +
+        std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(held).count()) +
+        " ms without yielding, over the CPU slice of " +
+        std::to_string(engine_.options_.max_slice.count()) + " ms (--max-slice)";
   } else if (terminated) {
     exit.reason = ExitReason::Terminated;
     exit.message = "stopped";

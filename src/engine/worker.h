@@ -40,6 +40,9 @@ class Worker final : public kernel::ProcessHost {
 
   std::size_t load() const { return live_.load(std::memory_order_relaxed); }
 
+  // Watchdog thread: terminates the running guest call if it started more than `slice` ago.
+  void checkSlice(std::chrono::steady_clock::time_point now, std::chrono::milliseconds slice);
+
   // kernel::ProcessHost (worker thread)
   void wake(kernel::ProcessId pid, int32_t waker) override;
 
@@ -79,6 +82,8 @@ class Worker final : public kernel::ProcessHost {
   // terminates the right one.
   std::mutex running_mutex_;
   kernel::ProcessId running_ = 0;
+  std::chrono::steady_clock::time_point running_since_;
+  kernel::ProcessId slice_exceeded_ = 0;  // terminated by the watchdog
   bool stopping_ = false;
   std::unordered_set<kernel::ProcessId> stop_requested_;
 

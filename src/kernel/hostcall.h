@@ -1,7 +1,8 @@
 // Hostcall dispatch without an engine: handlers are plain C++ functions whose parameter types
 // say how the wasm arguments are decoded; their wasm signatures are derived from those types at
-// compile time and checked against include/selium/abi/hostcalls.h. The engine only converts
-// its values to and from WasmValue.
+// compile time and checked against the ABI tables (include/selium/abi/hostcalls.h for import
+// module "selium", include/selium/abi/wasi.h for "wasi_snapshot_preview1"). The engine only
+// converts its values to and from WasmValue.
 #pragma once
 
 #include <array>
@@ -29,10 +30,13 @@ union WasmValue {
   double f64;
 };
 
+struct HostcallSpec;
+
 // What a handler sees of the call: the process and its linear memory as it is now.
 struct CallContext {
   Process& process;
   std::span<uint8_t> memory;  // empty when the module has no (exported) memory
+  const HostcallSpec* hostcall = nullptr;  // the entry being called; set by dispatchHostcall
 };
 
 // Handler parameter types for guest memory: decoded from (address, length) after a bounds check,
@@ -92,11 +96,16 @@ constexpr auto flatten() {
   return out;
 }
 
+// nullopt: the hostcall returns nothing (WASI proc_exit).
 template <typename R>
-constexpr WasmType resultType() {
-  static_assert(std::is_same_v<R, int32_t> || std::is_same_v<R, int64_t>,
-                "hostcalls return int32_t or int64_t");
-  return std::is_same_v<R, int32_t> ? WasmType::I32 : WasmType::I64;
+constexpr std::optional<WasmType> resultType() {
+  static_assert(std::is_same_v<R, int32_t> || std::is_same_v<R, int64_t> || std::is_void_v<R>,
+                "hostcalls return int32_t, int64_t or nothing");
+  if constexpr (std::is_void_v<R>) {
+    return std::nullopt;
+  } else {
+    return std::is_same_v<R, int32_t> ? WasmType::I32 : WasmType::I64;
+  }
 }
 
 // The wasm signature of a C declaration from the ABI table, e.g. int32_t(uint32_t, uint32_t).
@@ -105,7 +114,7 @@ struct CSignature;
 template <typename R, typename... P>
 struct CSignature<R(P...)> {
   static constexpr auto params = flatten<P...>();
-  static constexpr WasmType result = resultType<R>();
+  static constexpr std::optional<WasmType> result = resultType<R>();
 };
 
 // The wasm signature of a handler: R(CallContext&, P...).
@@ -114,7 +123,8 @@ struct HandlerSignature;
 template <typename R, typename... P>
 struct HandlerSignature<R (*)(CallContext&, P...)> {
   static constexpr auto params = flatten<P...>();
-  static constexpr WasmType result = resultType<R>();
+  static constexpr std::optional<WasmType> result = resultType<R>();
+  using Return = R;
   using Args = std::tuple<P...>;
 };
 
@@ -183,18 +193,27 @@ int64_t invokeWith(CallContext& ctx, [[maybe_unused]] const WasmValue* args,
       decode<std::tuple_element_t<I, Args>>(ctx, args + offsets[I])...};
   bool ok = (std::get<I>(decoded).has_value() && ... && true);
   if (!ok) return errorResult(ErrorCode::OutOfBounds);
-  return Handler(ctx, *std::get<I>(decoded)...);
+  if constexpr (std::is_void_v<typename Sig::Return>) {
+    Handler(ctx, *std::get<I>(decoded)...);
+    return 0;
+  } else {
+    return Handler(ctx, *std::get<I>(decoded)...);
+  }
 }
 
 }  // namespace detail
 
-// One entry of the host's hostcall table.
+// One entry of the host's hostcall tables.
 struct HostcallSpec {
-  std::size_t index;      // position in the table (stable for a build)
-  std::string_view name;  // import name in module "selium"
-  uint32_t capability;    // SELIUM_CAP_* or SELIUM_CAP_NONE
+  std::size_t index;        // position in hostcallTable(), over every module (stable for a build)
+  std::string_view module;  // import module: "selium" or "wasi_snapshot_preview1"
+  std::string_view name;    // import name
+  uint32_t capability;      // SELIUM_CAP_* or SELIUM_CAP_NONE
   std::span<const WasmType> params;
-  WasmType result;
+  std::optional<WasmType> result;  // nullopt: returns nothing
+  // What a call without the capability returns: -PermissionDenied for "selium", the WASI errno
+  // ENOTCAPABLE for WASI (its callers expect errnos).
+  int32_t denied;
   int64_t (*invoke)(CallContext&, const WasmValue* args);  // decodes args and calls the handler
 };
 
@@ -205,15 +224,18 @@ int64_t invokeHandler(CallContext& ctx, const WasmValue* args) {
       ctx, args, std::make_index_sequence<std::tuple_size_v<typename Sig::Args>>{});
 }
 
-// Every hostcall, in ABI table order.
+// Every hostcall of every import module: "selium" in its table's order, then WASI in its.
 std::span<const HostcallSpec> hostcallTable();
 
-// The entry named `name`, or nullptr.
-const HostcallSpec* findHostcall(std::string_view name);
+// The hostcalls of one import module, in its table's order; empty for a module the host does
+// not provide.
+std::span<const HostcallSpec> hostcallTable(std::string_view module);
 
-// Runs a hostcall for a process: checks the capability (PermissionDenied, logged once per
-// process and hostcall), then decodes and calls the handler. `args` has spec.params.size()
-// values.
+// The entry `module`.`name`, or nullptr.
+const HostcallSpec* findHostcall(std::string_view module, std::string_view name);
+
+// Runs a hostcall for a process: checks the capability (spec.denied, logged once per process and
+// hostcall), then decodes and calls the handler. `args` has spec.params.size() values.
 int64_t dispatchHostcall(const HostcallSpec& spec, CallContext& ctx, const WasmValue* args);
 
 }  // namespace selium::kernel

@@ -8,6 +8,8 @@
 
 #include "engine/v8_platform.h"
 #include "kernel/capability.h"
+#include "runtime/module_spec.h"
+#include "util/strings.h"
 
 #ifndef SELIUM_VERSION
 #define SELIUM_VERSION "0.0.0"
@@ -102,6 +104,18 @@ CliOutcome parseCommandLine(int argc, const char* const* argv) {
       ->type_name("N")
       ->check(CLI::Range(1, 1024));
 
+  std::string max_memory = "256MiB";
+  app.add_option("--max-memory", max_memory,
+                 "Cap on each process's linear memory, e.g. 64MiB or 1GiB; memory.grow past it "
+                 "fails in the guest (default: 256MiB; a spec's max_memory overrides it)")
+      ->type_name("SIZE");
+  int64_t max_slice_ms = 0;
+  app.add_option("--max-slice", max_slice_ms,
+                 "Terminate a process whose guest code runs this many milliseconds without "
+                 "yielding (default: 0 = never; a call over 100 ms is logged either way)")
+      ->type_name("MS")
+      ->check(CLI::Range(int64_t{0}, int64_t{3'600'000}));
+
   CertOptions certs;
   std::string output_dir = certs.output_dir.string();
   CLI::App* gen = app.add_subcommand(
@@ -148,6 +162,14 @@ CliOutcome parseCommandLine(int argc, const char* const* argv) {
     return {std::nullopt, kExitUsage};
   }
   options.log_filter = *filter;
+  auto memory = util::parseByteSize(max_memory);
+  if (!memory || *memory < kMinMaxMemory || *memory > (uint64_t{4} << 30)) {
+    std::cerr << "selium-runtime: error: --max-memory " << util::quote(max_memory)
+              << ": expected a size from 64KiB to 4GiB, e.g. 64MiB\n";
+    return {std::nullopt, kExitUsage};
+  }
+  options.max_memory = *memory;
+  options.max_slice = std::chrono::milliseconds(max_slice_ms);
   options.log_format = *log::parseFormat(log_format);
   options.work_dir = work_dir;
   options.shutdown_timeout =

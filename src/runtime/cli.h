@@ -27,6 +27,8 @@ struct RuntimeOptions {
   bool dry_run = false;
   std::chrono::milliseconds shutdown_timeout{10'000};
   std::size_t workers = 0;                    // 0: one per hardware thread
+  uint64_t max_memory = 256u << 20;           // bytes per process, unless a spec says otherwise
+  std::chrono::milliseconds max_slice{0};     // 0: off
   std::optional<CertOptions> generate_certs;  // set when the generate-certs subcommand was given
 };
 

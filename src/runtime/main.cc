@@ -67,7 +67,10 @@ int runRuntime(const RuntimeOptions& options) {
   if (!work_dir || !modules) return kExitRuntimeError;
   if (options.dry_run) {
     // Compile every module and check its entrypoint, without starting anything.
-    engine::Engine engine(runtimeEngineOptions(1));
+    ServerOptions check_options;
+    check_options.workers = 1;
+    check_options.max_memory = options.max_memory;
+    engine::Engine engine(runtimeEngineOptions(check_options));
     if (!prepareModules(engine, *modules)) {
       log::error("dry run: configuration has problems");
       return kExitRuntimeError;
@@ -86,7 +89,8 @@ int runRuntime(const RuntimeOptions& options) {
     return kExitOk;
   }
   Server server(std::move(*work_dir), std::move(*modules),
-                ServerOptions{options.shutdown_timeout, options.workers});
+                ServerOptions{options.shutdown_timeout, options.workers, options.max_memory,
+                              options.max_slice});
   return server.run();
 }
 

@@ -16,7 +16,7 @@ using util::quote;
 using util::trim;
 
 // Canonical key names; aliases map onto them.
-enum class Key { Path, Entrypoint, Capabilities, Params, Args, LogUri };
+enum class Key { Path, Entrypoint, Capabilities, Params, Args, LogUri, MaxMemory };
 
 struct KeyName {
   std::string_view text;
@@ -24,7 +24,7 @@ struct KeyName {
   std::string_view canonical;
 };
 
-constexpr std::array<KeyName, 8> kKeys = {{
+constexpr std::array<KeyName, 10> kKeys = {{
     {"path", Key::Path, "path"},
     {"entrypoint", Key::Entrypoint, "entrypoint"},
     {"capabilities", Key::Capabilities, "capabilities"},
@@ -33,6 +33,8 @@ constexpr std::array<KeyName, 8> kKeys = {{
     {"args", Key::Args, "args"},
     {"log_uri", Key::LogUri, "log_uri"},
     {"log-uri", Key::LogUri, "log_uri"},
+    {"max_memory", Key::MaxMemory, "max_memory"},
+    {"max-memory", Key::MaxMemory, "max_memory"},
 }};
 
 struct Entry {
@@ -211,7 +213,7 @@ RawArg splitTypedArg(std::string_view item) {
 }
 
 std::string knownKeysHint() {
-  return "known keys: path, entrypoint, capabilities, params, args, log_uri";
+  return "known keys: path, entrypoint, capabilities, params, args, log_uri, max_memory";
 }
 
 std::string knownKindsHint() {
@@ -444,6 +446,15 @@ ModuleSpecParse parseModuleSpec(std::string_view text, std::size_t number) {
     errors.add("args", "",
                "argument count mismatch: params declares " + std::to_string(params->size()) +
                    " but no args were given");
+  }
+  if (auto it = found.find(Key::MaxMemory); it != found.end()) {
+    auto bytes = util::parseByteSize(it->second.value);
+    if (!bytes || *bytes < kMinMaxMemory) {
+      errors.add("max_memory", it->second.value,
+                 "expected a size of at least 64KiB, e.g. 65536, 512KiB, 64MiB or 1GiB");
+    } else {
+      spec.max_memory = *bytes;
+    }
   }
   if (auto it = found.find(Key::LogUri); it != found.end()) {
     if (it->second.value.empty()) {

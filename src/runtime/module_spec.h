@@ -29,7 +29,11 @@ struct ModuleSpec {
   kernel::CapabilitySet capabilities;  // may be empty: a process with no capabilities
   std::vector<EntrypointArg> args;     // one per parameter, in order
   std::optional<std::string> log_uri;
+  std::optional<uint64_t> max_memory;  // bytes; overrides --max-memory for this module
 };
+
+// The smallest memory limit a spec or --max-memory may set: one wasm page.
+inline constexpr uint64_t kMinMaxMemory = 64 * 1024;
 
 // One problem with a spec. `key` is the spec key (or "entry N" for a malformed entry); `value`
 // is the offending text (may be empty when the problem is an absence).

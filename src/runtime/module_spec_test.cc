@@ -101,7 +101,7 @@ TEST(ModuleSpec, MalformedAndUnknownEntriesNameTheirPosition) {
               ElementsAre("--module #1: entry 3 \"oops\": expected key=value"));
   EXPECT_THAT(errorsOf("path=a.wasm;capabilities=;colour=red"),
               ElementsAre("--module #1: entry 3 \"colour\": unknown key; known keys: path, "
-                          "entrypoint, capabilities, params, args, log_uri"));
+                          "entrypoint, capabilities, params, args, log_uri, max_memory"));
   EXPECT_THAT(errorsOf("Path=a.wasm;capabilities="),
               ElementsAre("--module #1: entry 1 \"Path\": unknown key; keys are case-sensitive; "
                           "did you mean path?",
@@ -147,6 +147,17 @@ TEST(ModuleSpec, EntrypointAndLogUriMustNotBeEmpty) {
                           "for \"start\")",
                           "--module #1: log_uri: log_uri must not be empty (omit the key for "
                           "none)"));
+}
+
+TEST(ModuleSpec, MaxMemoryTakesASizeWithUnits) {
+  EXPECT_EQ(parseOk("path=a.wasm;capabilities=;max_memory=64MiB").max_memory, 64u << 20);
+  EXPECT_EQ(parseOk("path=a.wasm;capabilities=;max-memory=65536").max_memory, 65536u);
+  EXPECT_EQ(parseOk("path=a.wasm;capabilities=").max_memory, std::nullopt);
+  EXPECT_THAT(errorsOf("path=a.wasm;capabilities=;max_memory=lots"),
+              ElementsAre("--module #1: max_memory \"lots\": expected a size of at least 64KiB, "
+                          "e.g. 65536, 512KiB, 64MiB or 1GiB"));
+  EXPECT_THAT(errorsOf("path=a.wasm;capabilities=;max_memory=1000"),
+              ElementsAre(HasSubstr("at least 64KiB")));
 }
 
 TEST(ModuleSpec, CapabilitySpellingsAndDeduplication) {

@@ -14,6 +14,7 @@
 #include <iterator>
 #include <thread>
 
+#include "engine/memory_limit.h"
 #include "kernel/drivers/log/log_driver.h"
 #include "runtime/cli.h"
 #include "util/log.h"
@@ -62,9 +63,11 @@ std::optional<std::vector<uint8_t>> readFile(const std::filesystem::path& path) 
 
 }  // namespace
 
-engine::EngineOptions runtimeEngineOptions(std::size_t workers) {
+engine::EngineOptions runtimeEngineOptions(const ServerOptions& server) {
   engine::EngineOptions options;
-  options.workers = workers;
+  options.workers = server.workers;
+  options.max_memory_pages = static_cast<uint32_t>(server.max_memory / engine::kWasmPageBytes);
+  options.max_slice = server.max_slice;
   options.log_sink = printGuestRecord;
   options.on_exit = logExit;
   return options;
@@ -86,7 +89,10 @@ std::optional<std::vector<engine::SpawnRequest>> prepareModules(
       report("cannot read " + m.file.string());
       continue;
     }
-    auto module = engine.load(*bytes, m.spec.path);
+    std::optional<uint32_t> pages;
+    if (m.spec.max_memory)
+      pages = static_cast<uint32_t>(*m.spec.max_memory / engine::kWasmPageBytes);
+    auto module = engine.load(*bytes, m.spec.path, pages);
     if (!module) {
       report(module.error().message);
       continue;
@@ -110,7 +116,7 @@ int Server::run() {
   asio::io_context io;
   // Signals are caught before anything starts, so a signal during start-up is not lost.
   asio::signal_set signals(io, SIGINT, SIGTERM);
-  engine::Engine engine(runtimeEngineOptions(options_.workers));
+  engine::Engine engine(runtimeEngineOptions(options_));
   int exit_code = kExitOk;
   bool shutting_down = false;
   std::thread stopper;

@@ -20,11 +20,13 @@ struct ModuleToStart {
 
 struct ServerOptions {
   std::chrono::milliseconds shutdown_timeout{10'000};
-  std::size_t workers = 0;  // 0: one per hardware thread
+  std::size_t workers = 0;           // 0: one per hardware thread
+  uint64_t max_memory = 256u << 20;  // bytes per process
+  std::chrono::milliseconds max_slice{0};
 };
 
 // Engine options that print guest records (target selium.guest) and process exits.
-engine::EngineOptions runtimeEngineOptions(std::size_t workers);
+engine::EngineOptions runtimeEngineOptions(const ServerOptions& options);
 
 // Loads every module and checks its spawn request (entrypoint signature, allocator, ...).
 // Returns the requests in spec order, or logs every problem and returns nothing.

@@ -125,4 +125,28 @@ std::string quote(std::string_view text) {
   return out;
 }
 
+std::optional<uint64_t> parseByteSize(std::string_view text) {
+  text = trim(text);
+  std::size_t digits = 0;
+  while (digits < text.size() && text[digits] >= '0' && text[digits] <= '9') ++digits;
+  if (digits == 0 || digits > 19) return std::nullopt;
+  uint64_t value = 0;
+  for (std::size_t i = 0; i < digits; ++i) value = value * 10 + uint64_t(text[i] - '0');
+  std::string unit = toLower(trim(text.substr(digits)));
+  int shift;
+  if (unit.empty() || unit == "b") {
+    shift = 0;
+  } else if (unit == "k" || unit == "kb" || unit == "kib") {
+    shift = 10;
+  } else if (unit == "m" || unit == "mb" || unit == "mib") {
+    shift = 20;
+  } else if (unit == "g" || unit == "gb" || unit == "gib") {
+    shift = 30;
+  } else {
+    return std::nullopt;
+  }
+  if (value > (uint64_t{1} << (62 - shift))) return std::nullopt;
+  return value << shift;
+}
+
 }  // namespace selium::util

@@ -2,6 +2,8 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -32,5 +34,9 @@ std::string escapeControl(std::string_view text);
 // Quotes `text` for an error message: printable ASCII as is, everything else escaped, so a
 // message never carries control characters from untrusted input.
 std::string quote(std::string_view text);
+
+// A byte size: decimal digits with an optional unit, "65536", "64KiB", "256MiB", "1GiB" (also
+// K/M/G, KB/MB/GB = powers of 1024, any letter case). nullopt if malformed or over 2^62.
+std::optional<uint64_t> parseByteSize(std::string_view text);
 
 }  // namespace selium::util

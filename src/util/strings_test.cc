@@ -52,5 +52,20 @@ TEST(Strings, QuoteEscapesControlCharacters) {
   EXPECT_EQ(quote("x\ny\x01"), "\"x\\x0ay\\x01\"");
 }
 
+TEST(Strings, ParseByteSizeWithUnits) {
+  EXPECT_EQ(parseByteSize("65536"), 65536u);
+  EXPECT_EQ(parseByteSize("64KiB"), 65536u);
+  EXPECT_EQ(parseByteSize("256M"), 256u << 20);
+  EXPECT_EQ(parseByteSize(" 1 GiB "), uint64_t{1} << 30);
+  EXPECT_EQ(parseByteSize("2gb"), uint64_t{2} << 30);
+  EXPECT_EQ(parseByteSize(""), std::nullopt);
+  EXPECT_EQ(parseByteSize("MiB"), std::nullopt);
+  EXPECT_EQ(parseByteSize("-1"), std::nullopt);
+  EXPECT_EQ(parseByteSize("1.5G"), std::nullopt);
+  EXPECT_EQ(parseByteSize("12 parsecs"), std::nullopt);
+  EXPECT_EQ(parseByteSize("99999999999999999999"), std::nullopt);
+  EXPECT_EQ(parseByteSize("17179869184G"), std::nullopt);  // 2^64 bytes
+}
+
 }  // namespace
 }  // namespace selium::util

@@ -109,6 +109,11 @@ TEST_F(RuntimeE2E, BadFlagValuesAreUsageErrors) {
   auto env_level = run({}, {{"SELIUM_LOG", "chatty"}});
   EXPECT_EQ(env_level.exit_code, 2);
   EXPECT_THAT(env_level.err, HasSubstr("chatty"));
+  auto memory = run({"--max-memory", "lots"});
+  EXPECT_EQ(memory.exit_code, 2);
+  EXPECT_THAT(memory.err, HasSubstr("--max-memory \"lots\": expected a size from 64KiB to 4GiB"));
+  auto slice = run({"--max-slice", "-5"});
+  EXPECT_EQ(slice.exit_code, 2);
   auto missing_value = run({"--module"});
   EXPECT_EQ(missing_value.exit_code, 2);
   EXPECT_THAT(missing_value.err, HasSubstr("--module"));

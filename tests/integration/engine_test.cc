@@ -350,6 +350,37 @@ TEST_F(EngineTest, StartFunctionTrapFailsTheSpawnOnly) {
   EXPECT_EQ(runToExit(request("dev_null.wasm")).reason, ExitReason::Normal);
 }
 
+TEST_F(EngineTest, MemoryGrowthStopsAtTheLimitWithMinusOne) {
+  auto module = engine_->load(readModule("memory.wasm"), "memory.wasm", 16);
+  ASSERT_TRUE(module.ok()) << module.error().message;
+  SpawnRequest r;
+  r.module = *module;
+  r.entrypoint = "grow_all";
+  auto exit = runToExit(r);
+  EXPECT_EQ(exit.reason, ExitReason::Error) << exit.message;  // it exits with the page count
+  EXPECT_EQ(exit.status, 16);
+  r.entrypoint = "grow_huge";
+  EXPECT_EQ(runToExit(r).status, 1);
+  r.entrypoint = "touch";
+  EXPECT_EQ(runToExit(r).reason, ExitReason::Normal);
+  // The same file under another limit is another module.
+  auto bigger = engine_->load(readModule("memory.wasm"), "memory.wasm", 32);
+  ASSERT_TRUE(bigger.ok());
+  EXPECT_NE(bigger->get(), module->get());
+  r.module = *bigger;
+  r.entrypoint = "grow_all";
+  EXPECT_EQ(runToExit(r).status, 32);
+}
+
+TEST_F(EngineTest, ModuleWhoseMinimumExceedsTheLimitFailsToLoad) {
+  auto module = engine_->load(readModule("big_memory.wasm"), "big_memory.wasm", 64);
+  ASSERT_FALSE(module.ok());
+  EXPECT_THAT(module.error().message,
+              HasSubstr("big_memory.wasm: declares a memory of at least 100 pages (6 MiB), over "
+                        "the limit of 64 pages (4 MiB)"));
+  EXPECT_TRUE(engine_->load(readModule("big_memory.wasm"), "big_memory.wasm", 100).ok());
+}
+
 TEST_F(EngineTest, StaleNeverIssuedAndDoubleClosedHandlesAreRejected) {
   for (const char* entry : {"stale", "never_issued"}) {
     auto exit = runToExit(request("handles.wasm", entry, {}, {Capability::TimeRead}));
@@ -475,6 +506,47 @@ TEST_F(EngineTest, ShutdownTerminatesEveryLoopingGuest) {
     EXPECT_EQ(exit->reason, ExitReason::Terminated);
   }
   EXPECT_FALSE(engine_->spawn(request("dev_null.wasm")).ok());
+}
+
+TEST(EngineSlice, GuestOverItsCpuSliceIsTerminatedAndNamed) {
+  std::vector<std::string> lines;
+  std::mutex lines_mutex;
+  log::configure(log::Format::Text, log::Filter{}, [&](std::string_view line) {
+    std::lock_guard lock(lines_mutex);
+    lines.emplace_back(line);
+  });
+  Recorder recorder;
+  EngineOptions options;
+  options.workers = 1;
+  options.max_slice = 200ms;
+  options.on_exit = [&](const ProcessExit& e) { recorder.exited(e); };
+  {
+    Engine engine(std::move(options));
+    auto module = engine.load(readModule("traps.wasm"), "traps.wasm");
+    ASSERT_TRUE(module.ok());
+    SpawnRequest r;
+    r.module = *module;
+    r.entrypoint = "loop_forever";
+    auto spawned = engine.spawn(r);
+    ASSERT_TRUE(spawned.ok());
+    auto exit = recorder.waitExit(spawned->pid, 10s);
+    ASSERT_TRUE(exit.has_value());
+    EXPECT_EQ(exit->reason, ExitReason::Terminated);
+    EXPECT_THAT(exit->message, HasSubstr("without yielding, over the CPU slice of 200 ms"));
+    // The worker serves again afterwards.
+    r.entrypoint = "ok";
+    auto next = engine.spawn(r);
+    ASSERT_TRUE(next.ok());
+    auto next_exit = recorder.waitExit(next->pid, 10s);
+    ASSERT_TRUE(next_exit.has_value());
+    EXPECT_EQ(next_exit->reason, ExitReason::Normal) << next_exit->message;
+  }
+  std::lock_guard lock(lines_mutex);
+  EXPECT_TRUE(std::any_of(lines.begin(), lines.end(), [](const std::string& l) {
+    return l.find("guest call held its worker without yielding") != std::string::npos &&
+           l.find("module=traps.wasm") != std::string::npos;
+  }));
+  log::configure(log::Format::Text, log::Filter{}, [](std::string_view) {});
 }
 
 TEST_F(EngineTest, ManyProcessesAcrossWorkersAllComplete) {
