@@ -3,10 +3,16 @@
 #
 #   selium_add_guest(hello SOURCES hello.cc)                   # C++ (or C) guest using the SDK
 #   selium_add_guest(trivial RAW SOURCES t.cc EXPORTS add)     # no SDK: exports listed by hand
+#   selium_add_guest(tool COMMAND SOURCES main.c)              # WASI command: main(), printf...
+#   selium_add_guest(lib REACTOR SOURCES lib.c EXPORTS run)    # WASI reactor: _initialize + run
 #
 # A guest is a wasm "reactor" module <name>.wasm (no _start; the host calls its exports). SDK
 # guests export their SELIUM_ENTRYPOINTs, selium_alloc and, when they use tasks, selium_poll,
-# and import nothing but "selium" hostcalls.
+# and import nothing but "selium" hostcalls. COMMAND and REACTOR guests are ordinary wasi-libc
+# programs without the SDK: they may import WASI ("wasi_snapshot_preview1", which the host
+# provides), so the selium-only import check does not apply to them. A COMMAND links wasi-libc's
+# crt1 and exports _start (the host runs it with the spec's args as argv); a REACTOR links the
+# reactor crt1 and exports _initialize (the host calls it once before the entrypoint).
 #
 # Defines the static library target selium::sdk on first inclusion.
 include_guard(GLOBAL)
@@ -59,27 +65,43 @@ target_compile_options(selium_sdk PUBLIC $<$<COMPILE_LANGUAGE:CXX>:-fno-exceptio
 # it (the host needs it to pass string and byte arguments).
 target_link_options(selium_sdk INTERFACE "LINKER:--undefined=selium_alloc")
 
-# selium_add_guest(<name> SOURCES <file>... [RAW] [EXPORTS <symbol>...] [LIBRARIES <target>...])
+# selium_add_guest(<name> SOURCES <file>... [RAW | COMMAND | REACTOR] [EXPORTS <symbol>...]
+#                  [LIBRARIES <target>...])
 #   RAW      do not link the SDK (a bare module: only EXPORTS are exported)
+#   COMMAND  a WASI command: wasi-libc's crt1 calls main(); exports _start; no SDK
+#   REACTOR  a WASI reactor: wasi-libc's reactor crt1; exports _initialize and EXPORTS; no SDK
 #   EXPORTS  extra C symbols to export under their own names
 # Produces <name>.wasm in CMAKE_RUNTIME_OUTPUT_DIRECTORY (the guest build sets it to the modules
 # folder of a work directory).
 function(selium_add_guest name)
-  cmake_parse_arguments(ARG "RAW" "" "SOURCES;EXPORTS;LIBRARIES" ${ARGN})
+  cmake_parse_arguments(ARG "RAW;COMMAND;REACTOR" "" "SOURCES;EXPORTS;LIBRARIES" ${ARGN})
   if(NOT ARG_SOURCES)
     message(FATAL_ERROR "selium_add_guest(${name}): SOURCES is required")
+  endif()
+  if((ARG_RAW AND (ARG_COMMAND OR ARG_REACTOR)) OR (ARG_COMMAND AND ARG_REACTOR))
+    message(FATAL_ERROR "selium_add_guest(${name}): RAW, COMMAND and REACTOR exclude each other")
   endif()
   add_executable(${name} ${ARG_SOURCES})
   set_target_properties(${name} PROPERTIES SUFFIX ".wasm")
   target_compile_features(${name} PRIVATE cxx_std_20)
-  # Reactor module: no crt1 / _start; the host calls exports. The stack goes first in memory so
-  # an overflow traps (address wraps below 0) instead of overwriting data.
-  target_link_options(${name} PRIVATE -nostartfiles "LINKER:--no-entry" "LINKER:--strip-debug"
-    "LINKER:--stack-first")
+  # The stack goes first in memory so an overflow traps (address wraps below 0) instead of
+  # overwriting data.
+  target_link_options(${name} PRIVATE "LINKER:--strip-debug" "LINKER:--stack-first")
+  if(ARG_COMMAND)
+    # wasi-libc's crt1-command.o: _start runs constructors, main(argc, argv), exit.
+  elseif(ARG_REACTOR)
+    target_link_options(${name} PRIVATE -mexec-model=reactor)
+  else()
+    # Selium reactor module: no crt1, no _start; the host calls exports.
+    target_link_options(${name} PRIVATE -nostartfiles "LINKER:--no-entry")
+  endif()
   foreach(sym IN LISTS ARG_EXPORTS)
     target_link_options(${name} PRIVATE "LINKER:--export=${sym}")
   endforeach()
-  if(NOT ARG_RAW)
+  if(ARG_COMMAND OR ARG_REACTOR)
+    # The ABI headers (e.g. selium/abi/wasi.h) without the SDK library.
+    target_include_directories(${name} PRIVATE "${SELIUM_ABI_INCLUDE_DIR}")
+  elseif(NOT ARG_RAW)
     target_link_libraries(${name} PRIVATE selium::sdk)
     if(SELIUM_WASM_OBJDUMP)
       add_custom_command(TARGET ${name} POST_BUILD

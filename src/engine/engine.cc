@@ -5,10 +5,12 @@
 #include <libplatform/libplatform.h>
 #include <openssl/evp.h>
 #include <selium/abi/hostcalls.h>
+#include <selium/abi/wasi.h>
 #include <v8.h>
 
 #include <thread>
 
+#include "engine/cached_compile.h"
 #include "engine/memory_limit.h"
 #include "engine/v8_platform.h"
 #include "engine/worker.h"
@@ -48,7 +50,7 @@ ValType wasmType(kernel::WasmType type) {
 FuncType hostcallType(const kernel::HostcallSpec& spec) {
   FuncType type;
   for (kernel::WasmType p : spec.params) type.params.push_back(wasmType(p));
-  type.results.push_back(wasmType(spec.result));
+  if (spec.result) type.results.push_back(wasmType(*spec.result));
   return type;
 }
 
@@ -57,18 +59,17 @@ std::vector<std::string> checkImports(const WasmModuleInfo& info) {
   std::vector<std::string> problems;
   for (const Import& import : info.imports) {
     std::string name = import.module + "." + import.name;
-    if (import.module != SELIUM_IMPORT_MODULE) {
-      std::string hint =
-          import.module == "wasi_snapshot_preview1" || import.module == "wasi_unstable"
-              ? " (WASI is not available to guests yet)"
-              : "";
+    if (kernel::hostcallTable(import.module).empty()) {
+      std::string hint = import.module == "wasi_unstable"
+                             ? " (WASI is offered as preview 1, \"" SELIUM_WASI_IMPORT_MODULE "\")"
+                             : "";
       problems.push_back("imports " + util::quote(name) +
-                         ", which is in no hostcall table: only "
-                         "module \"" SELIUM_IMPORT_MODULE "\" is provided" +
+                         ", which is in no hostcall table: the modules provided are "
+                         "\"" SELIUM_IMPORT_MODULE "\" and \"" SELIUM_WASI_IMPORT_MODULE "\"" +
                          hint);
       continue;
     }
-    const kernel::HostcallSpec* spec = kernel::findHostcall(import.name);
+    const kernel::HostcallSpec* spec = kernel::findHostcall(import.module, import.name);
     if (spec == nullptr) {
       problems.push_back("imports " + util::quote(name) +
                          ", which is not a hostcall of this runtime");
@@ -149,6 +150,7 @@ struct Engine::CompileIsolate {
     v8::Locker locker(isolate);
     v8::Isolate::Scope scope(isolate);
     v8::HandleScope handles(isolate);
+    CachedCompiler::enableStreaming(isolate);  // before the context: see enableStreaming
     context.Reset(isolate, v8::Context::New(isolate));
   }
   ~CompileIsolate() {
@@ -168,6 +170,9 @@ Engine::Engine(EngineOptions options) : options_(std::move(options)) {
   std::size_t count =
       options_.workers != 0 ? options_.workers : std::max(1u, std::thread::hardware_concurrency());
   compiler_ = std::make_unique<CompileIsolate>();
+  if (options_.compile_cache_dir) {
+    disk_cache_ = std::make_unique<CachedCompiler>(*options_.compile_cache_dir);
+  }
   for (std::size_t i = 0; i < count; ++i) workers_.push_back(std::make_unique<Worker>(*this, i));
   if (options_.max_slice.count() > 0) {
     watchdog_ = std::thread([this] {
@@ -234,8 +239,9 @@ Result<std::shared_ptr<const Module>> Engine::load(std::span<const uint8_t> orig
     v8::Context::Scope context_scope(context);
     v8::TryCatch try_catch(isolate);
     v8::Local<v8::WasmModuleObject> module;
-    if (!v8::WasmModuleObject::Compile(isolate,
-                                       v8::MemorySpan<const uint8_t>(bytes.data(), bytes.size()))
+    if (!(disk_cache_ ? disk_cache_->compile(isolate, context, bytes, label)
+                      : v8::WasmModuleObject::Compile(
+                            isolate, v8::MemorySpan<const uint8_t>(bytes.data(), bytes.size())))
              .ToLocal(&module)) {
       v8::String::Utf8Value why(isolate, try_catch.Exception());
       return Error{label + ": does not compile: " + (*why ? std::string(*why) : "unknown error")};
@@ -248,25 +254,41 @@ Result<std::shared_ptr<const Module>> Engine::load(std::span<const uint8_t> orig
   return std::shared_ptr<const Module>(module);
 }
 
+std::string resolveEntrypoint(const WasmModuleInfo& module, std::string_view requested) {
+  if (requested == "start" && module.findExport("start") == nullptr &&
+      module.findExport(SELIUM_WASI_EXPORT_START) != nullptr) {
+    return SELIUM_WASI_EXPORT_START;
+  }
+  return std::string(requested);
+}
+
 Status Engine::check(const SpawnRequest& request) const {
   const Module& module = *request.module;
   const WasmModuleInfo& info = module.info();
-  std::vector<ValType> wanted = flattenedParams(request.args);
+  const std::string entrypoint = resolveEntrypoint(info, request.entrypoint);
+  // A WASI command takes no wasm parameters: the spec's args become its argv.
+  const bool command = entrypoint == SELIUM_WASI_EXPORT_START;
+  std::vector<ValType> wanted = command ? std::vector<ValType>{} : flattenedParams(request.args);
   FuncType wanted_type{wanted, {}};
-  const Export* entry = info.findExport(request.entrypoint);
+  const Export* entry = info.findExport(entrypoint);
   if (entry == nullptr) {
     std::string functions;
     for (const Export& e : info.exports) {
       if (e.kind == ExternKind::Func) functions += (functions.empty() ? "" : ", ") + e.name;
     }
-    return Error{module.label() + " has no export " + util::quote(request.entrypoint) +
+    return Error{module.label() + " has no export " + util::quote(entrypoint) +
                  "; its function exports are: " + (functions.empty() ? "(none)" : functions)};
   }
   if (entry->kind != ExternKind::Func) {
-    return Error{module.label() + ": export " + util::quote(request.entrypoint) + " is a " +
+    return Error{module.label() + ": export " + util::quote(entrypoint) + " is a " +
                  std::string(externKindName(entry->kind)) + ", not a function"};
   }
-  FuncType actual = *info.exportedFunctionType(request.entrypoint);
+  FuncType actual = *info.exportedFunctionType(entrypoint);
+  if (command && actual != wanted_type) {
+    return Error{module.label() +
+                 ": WASI command entrypoint \"" SELIUM_WASI_EXPORT_START "\" has signature " +
+                 actual.toString() + "; it must be () -> () (the spec's args become its argv)"};
+  }
   if (actual != wanted_type) {
     std::string kinds;
     for (const auto& arg : request.args) {
@@ -278,7 +300,7 @@ Status Engine::check(const SpawnRequest& request) const {
   }
   bool needs_alloc = false;
   for (const auto& arg : request.args) {
-    if (kernel::isBytesKind(arg.kind) || arg.kind == kernel::ParamKind::Utf8) {
+    if (!command && (kernel::isBytesKind(arg.kind) || arg.kind == kernel::ParamKind::Utf8)) {
       bool empty = std::visit(
           [](const auto& v) {
             if constexpr (requires { v.empty(); }) return v.empty();
@@ -315,12 +337,24 @@ Status Engine::check(const SpawnRequest& request) const {
                    "; expected " + expected.toString()};
     }
   }
+  if (auto init = info.exportedFunctionType(SELIUM_WASI_EXPORT_INITIALIZE); init && !command) {
+    if (*init != FuncType{}) {
+      return Error{module.label() + ": " SELIUM_WASI_EXPORT_INITIALIZE " has signature " +
+                   init->toString() + "; expected () -> ()"};
+    }
+  }
   return Ok{};
 }
 
 Result<Spawned> Engine::spawn(SpawnRequest request) {
   if (!request.module) return Error{"spawn without a module"};
   if (auto ok = check(request); !ok) return ok.error();
+  request.entrypoint = resolveEntrypoint(request.module->info(), request.entrypoint);
+  if (request.entrypoint == SELIUM_WASI_EXPORT_START) {
+    for (const kernel::EntrypointArg& arg : request.args)
+      request.argv.push_back(kernel::argText(arg));
+    request.args.clear();  // a command's args are its argv, not wasm parameters
+  }
   Worker* target = nullptr;
   kernel::ProcessId pid = next_pid_.fetch_add(1);
   {
@@ -356,7 +390,14 @@ bool Engine::shutdown(std::chrono::milliseconds bound) {
   for (auto& worker : workers_) worker->stopAll();
   bool all = true;
   for (auto& worker : workers_) all = worker->join(deadline) && all;
+  if (disk_cache_) disk_cache_->flush(deadline);
   return all;
+}
+
+EngineStats Engine::stats() const {
+  if (!disk_cache_) return {};
+  CompileCacheStats s = disk_cache_->stats();
+  return {s.hits, s.misses, s.rejected, s.writes, s.write_failures};
 }
 
 std::size_t Engine::liveProcesses() const {

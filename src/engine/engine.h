@@ -7,6 +7,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <filesystem>
 #include <functional>
 #include <future>
 #include <map>
@@ -30,6 +31,7 @@ class CompiledWasmModule;
 
 namespace selium::engine {
 
+class CachedCompiler;
 class Worker;
 
 // A compiled module, shareable by every worker.
@@ -69,10 +71,16 @@ struct ProcessExit {
 
 struct SpawnRequest {
   std::shared_ptr<const Module> module;
+  // The export to run. The default "start" means the WASI command entry "_start" for a module
+  // that exports "_start" and no "start" (see resolveEntrypoint).
   std::string entrypoint = "start";
+  // Wasm parameters of the entrypoint; for a WASI command (`_start`) they become its argv
+  // instead (Engine::spawn appends their text to `argv`).
   std::vector<kernel::EntrypointArg> args;
   kernel::CapabilitySet capabilities;
   std::optional<std::string> log_uri;
+  std::vector<std::string> env;   // WASI environment, "NAME=value" strings
+  std::vector<std::string> argv;  // WASI argv after argv[0], which is always the module label
 };
 
 // A spawned process. `started` becomes ready once it is instantiated (its start function has
@@ -94,6 +102,19 @@ struct EngineOptions {
   // Called on the worker thread once a process is instantiated, before its entrypoint runs
   // (embedders and tests: e.g. to hand the process a resource).
   std::function<void(kernel::Process&)> on_start;
+  // Directory of the compile cache on disk (created if missing), so a restart loads compiled
+  // code instead of compiling; nothing: no disk cache. Entries are checked before use and
+  // rebuilt when corrupt or foreign. An unwritable directory is logged once, never fatal.
+  std::optional<std::filesystem::path> compile_cache_dir;
+};
+
+// Counters of the disk compile cache; all zero without EngineOptions::compile_cache_dir.
+struct EngineStats {
+  uint64_t cache_hits = 0;            // modules loaded from an entry instead of being compiled
+  uint64_t cache_misses = 0;          // modules compiled: no entry, or one that was rejected
+  uint64_t cache_rejected = 0;        // entries ignored: corrupt, truncated, foreign, V8 refused
+  uint64_t cache_writes = 0;          // entries written (after TurboFan tier-up)
+  uint64_t cache_write_failures = 0;  // entries that could not be written
 };
 
 class Engine {
@@ -110,7 +131,8 @@ class Engine {
                                              std::optional<uint32_t> max_memory_pages = {});
 
   // Checks a spawn against the module without running anything: imports all known, entrypoint
-  // exported with the signature the args need, allocator present when needed.
+  // exported with the signature the args need (none for a WASI command's `_start`, whose args
+  // become its argv), allocator present when needed, `_initialize` of the right type.
   Status check(const SpawnRequest& request) const;
 
   // Places a process on the least-loaded worker and returns at once (a worker busy with a
@@ -122,8 +144,12 @@ class Engine {
   // Terminates a process, even one stuck in a loop. False if no such process is running.
   bool stop(kernel::ProcessId pid);
 
-  // Terminates every process and stops the workers; true if all ended within `bound`.
+  // Terminates every process and stops the workers; true if all ended within `bound`. With a
+  // compile cache it then waits, within the same bound, for the entries of modules still tiering
+  // up (it reports nothing about those: a missing entry only costs a compile next time).
   bool shutdown(std::chrono::milliseconds bound);
+
+  EngineStats stats() const;
 
   std::size_t workerCount() const { return workers_.size(); }
   std::size_t liveProcesses() const;
@@ -150,10 +176,16 @@ class Engine {
   std::mutex compile_mutex_;  // the compile isolate is used by one thread at a time
   struct CompileIsolate;
   std::unique_ptr<CompileIsolate> compiler_;
+  std::unique_ptr<CachedCompiler> disk_cache_;  // with EngineOptions::compile_cache_dir only
   bool shut_down_ = false;
 };
 
 // The wasm parameter list an entrypoint must have for `args`.
 std::vector<ValType> flattenedParams(std::span<const kernel::EntrypointArg> args);
+
+// The export a spawn of `module` with `requested` as entrypoint runs: `requested`, except that
+// the default "start" becomes "_start" (a WASI command) when the module exports "_start" and
+// no "start".
+std::string resolveEntrypoint(const WasmModuleInfo& module, std::string_view requested);
 
 }  // namespace selium::engine

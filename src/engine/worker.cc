@@ -3,6 +3,7 @@
 #include "engine/worker.h"
 
 #include <selium/abi/hostcalls.h>
+#include <selium/abi/wasi.h>
 
 #include <pthread.h>
 
@@ -128,7 +129,7 @@ void hostcallTrampoline(const v8::FunctionCallbackInfo<v8::Value>& info) {
   }
   if (spec->result == kernel::WasmType::I64) {
     info.GetReturnValue().Set(v8::BigInt::New(isolate, result));
-  } else {
+  } else if (spec->result) {  // nothing for a hostcall without a result
     info.GetReturnValue().Set(static_cast<int32_t>(result));
   }
 }
@@ -154,19 +155,26 @@ Worker::Worker(Engine& engine, std::size_t index)
       v8::Local<v8::Context> context = v8::Context::New(v8_->isolate);
       v8::Context::Scope context_scope(context);
       v8_->context.Reset(v8_->isolate, context);
-      // One imports object per worker, shared by every instance: {selium: {name: fn, ...}}.
-      v8::Local<v8::Object> selium = v8::Object::New(v8_->isolate);
+      // One imports object per worker, shared by every instance, with one namespace per import
+      // module: {selium: {name: fn, ...}, wasi_snapshot_preview1: {...}}.
+      v8::Local<v8::Object> imports = v8::Object::New(v8_->isolate);
       for (const kernel::HostcallSpec& spec : kernel::hostcallTable()) {
+        v8::Local<v8::String> module_name = v8String(v8_->isolate, spec.module);
+        v8::Local<v8::Object> functions;
+        if (imports->HasOwnProperty(context, module_name).FromJust()) {
+          functions = imports->Get(context, module_name).ToLocalChecked().As<v8::Object>();
+        } else {
+          functions = v8::Object::New(v8_->isolate);
+          imports->Set(context, module_name, functions).Check();
+        }
         auto tmpl = v8::FunctionTemplate::New(
             v8_->isolate, hostcallTrampoline,
             v8::External::New(v8_->isolate, const_cast<kernel::HostcallSpec*>(&spec)));
-        selium
+        functions
             ->Set(context, v8String(v8_->isolate, spec.name),
                   tmpl->GetFunction(context).ToLocalChecked())
             .Check();
       }
-      v8::Local<v8::Object> imports = v8::Object::New(v8_->isolate);
-      imports->Set(context, v8String(v8_->isolate, SELIUM_IMPORT_MODULE), selium).Check();
       v8_->imports.Reset(v8_->isolate, imports);
       auto wasm = context->Global()
                       ->Get(context, v8String(v8_->isolate, "WebAssembly"))
@@ -373,6 +381,9 @@ void Worker::startProcess(ProcessId pid, SpawnRequest request,
   config.module = module.label();
   config.capabilities = request.capabilities;
   config.log_uri = request.log_uri;
+  config.argv.push_back(module.label());
+  config.argv.insert(config.argv.end(), request.argv.begin(), request.argv.end());
+  config.env = request.env;
   auto owned = std::make_unique<GuestProcess>(std::move(config), *this, engine_.options_.log_sink,
                                               request.module);
   GuestProcess& process = *owned;
@@ -441,6 +452,14 @@ void Worker::startProcess(ProcessId pid, SpawnRequest request,
     return fail("entrypoint " + util::quote(request.entrypoint) + " is not an exported function");
   }
   started(Ok{});
+
+  // A WASI reactor initialises itself (libc, constructors) once, before anything else runs.
+  if (request.entrypoint != SELIUM_WASI_EXPORT_START) {
+    v8::Local<v8::Value> init = exportNamed(SELIUM_WASI_EXPORT_INITIALIZE);
+    if (init->IsFunction() && !callGuest(process, init.As<v8::Function>(), 0, nullptr)) {
+      return;  // it trapped or exited: the process has ended
+    }
+  }
 
   // Arguments, flattened; bytes go into memory from the guest's allocator.
   std::vector<v8::Local<v8::Value>> argv;

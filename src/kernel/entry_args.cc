@@ -2,6 +2,8 @@
 #include "kernel/entry_args.h"
 
 #include <array>
+#include <charconv>
+#include <type_traits>
 
 #include "util/strings.h"
 
@@ -56,5 +58,22 @@ std::optional<ParamKind> parseParamKind(std::string_view text) {
 }
 
 bool isBytesKind(ParamKind kind) { return kind == ParamKind::Buffer || kind == ParamKind::Hex; }
+
+std::string argText(const EntrypointArg& arg) {
+  return std::visit(
+      [](const auto& v) -> std::string {
+        using T = std::decay_t<decltype(v)>;
+        if constexpr (std::is_same_v<T, std::string>) {
+          return v;
+        } else if constexpr (std::is_same_v<T, std::vector<uint8_t>>) {
+          return std::string(v.begin(), v.end());
+        } else {
+          char buffer[64];
+          auto [end, ec] = std::to_chars(buffer, buffer + sizeof buffer, v);
+          return ec == std::errc() ? std::string(buffer, end) : std::string();
+        }
+      },
+      arg.value);
+}
 
 }  // namespace selium::kernel

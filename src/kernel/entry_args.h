@@ -50,4 +50,9 @@ struct EntrypointArg {
   friend bool operator==(const EntrypointArg&, const EntrypointArg&) = default;
 };
 
+// The argument as a WASI command sees it in argv: utf8 as is, integers and resource ids in
+// decimal, floats in their shortest round-trip form ("1.5", "1e+300", "inf"), bytes raw (a NUL
+// byte ends the C string the guest sees).
+std::string argText(const EntrypointArg& arg);
+
 }  // namespace selium::kernel

@@ -1,50 +1,81 @@
-// The host's hostcall table, expanded from include/selium/abi/hostcalls.h. Each entry names a
-// handler in namespace `hostcalls` with the same name; a missing handler or a handler whose
-// derived wasm signature differs from the ABI declaration is a compile error.
+// The host's hostcall tables, expanded from include/selium/abi/hostcalls.h (module "selium",
+// handlers in namespace `hostcalls`) and include/selium/abi/wasi.h (module
+// "wasi_snapshot_preview1", handlers in namespace `wasi`). Each entry names a handler with the
+// same name; a missing handler or a handler whose derived wasm signature differs from the ABI
+// declaration is a compile error.
 #include "kernel/hostcall.h"
 
 #include <selium/abi/hostcalls.h>
+#include <selium/abi/wasi.h>
 
 #include <array>
 
 #include "kernel/drivers/log/log_driver.h"
 #include "kernel/drivers/process/process_driver.h"
 #include "kernel/drivers/time/time_driver.h"
+#include "kernel/drivers/wasi/wasi_driver.h"
 
 namespace selium::kernel {
 namespace {
 
-#define SELIUM_CHECK_SIGNATURE_(name, cap, ret, decl)                                \
+#define SELIUM_CHECK_SIGNATURE_(ns, name, ret, decl)                                 \
   static_assert(detail::CSignature<ret decl>::params ==                              \
-                    detail::HandlerSignature<decltype(&hostcalls::name)>::params,    \
+                    detail::HandlerSignature<decltype(&ns::name)>::params,           \
                 "hostcall " #name ": handler parameters differ from the ABI table"); \
   static_assert(detail::CSignature<ret decl>::result ==                              \
-                    detail::HandlerSignature<decltype(&hostcalls::name)>::result,    \
-                "hostcall " #name ": handler result differs from the ABI table");    \
-  constexpr auto name##_params = detail::CSignature<ret decl>::params;
-SELIUM_HOSTCALLS(SELIUM_CHECK_SIGNATURE_)
+                    detail::HandlerSignature<decltype(&ns::name)>::result,           \
+                "hostcall " #name ": handler result differs from the ABI table");
+#define SELIUM_CHECK_SELIUM_(name, cap, ret, decl) \
+  SELIUM_CHECK_SIGNATURE_(hostcalls, name, ret, decl)
+#define SELIUM_CHECK_WASI_(name, cap, ret, decl) SELIUM_CHECK_SIGNATURE_(wasi, name, ret, decl)
+SELIUM_HOSTCALLS(SELIUM_CHECK_SELIUM_)
+SELIUM_WASI_CALLS(SELIUM_CHECK_WASI_)
+#undef SELIUM_CHECK_WASI_
+#undef SELIUM_CHECK_SELIUM_
 #undef SELIUM_CHECK_SIGNATURE_
 
+// One index space over both tables (selium first, then WASI), so per-process bitsets (denials,
+// unsupported-call notices) cover every hostcall.
 enum : std::size_t {
-#define SELIUM_HOSTCALL_INDEX_(name, cap, ret, decl) k_##name,
-  SELIUM_HOSTCALLS(SELIUM_HOSTCALL_INDEX_)
-#undef SELIUM_HOSTCALL_INDEX_
-      kHostcallCount
+#define SELIUM_INDEX_(name, cap, ret, decl) k_selium_##name,
+  SELIUM_HOSTCALLS(SELIUM_INDEX_) kSeliumEnd
+#undef SELIUM_INDEX_
 };
+enum : std::size_t {
+#define SELIUM_INDEX_(name, cap, ret, decl) k_wasi_##name,
+  SELIUM_WASI_CALLS(SELIUM_INDEX_) kWasiEnd
+#undef SELIUM_INDEX_
+};
+constexpr std::size_t kSeliumCount = kSeliumEnd;
+constexpr std::size_t kHostcallCount = kSeliumCount + std::size_t{kWasiEnd};
+
+constexpr int32_t kSeliumDenied = errorResult(ErrorCode::PermissionDenied);
+constexpr int32_t kWasiDenied = SELIUM_WASI_ERRNO_NOTCAPABLE;
 
 const std::array<HostcallSpec, kHostcallCount> kTable = {{
-#define SELIUM_HOSTCALL_ENTRY_(name, cap, ret, decl) \
-  {k_##name,                                         \
-   #name,                                            \
-   cap,                                              \
-   name##_params,                                    \
-   detail::CSignature<ret decl>::result,             \
-   &invokeHandler<&hostcalls::name>},
-    SELIUM_HOSTCALLS(SELIUM_HOSTCALL_ENTRY_)
-#undef SELIUM_HOSTCALL_ENTRY_
+#define SELIUM_ENTRY_(index, module, ns, name, cap, ret, decl, denied) \
+  {index,                                                              \
+   module,                                                             \
+   #name,                                                              \
+   cap,                                                                \
+   detail::CSignature<ret decl>::params,                               \
+   detail::CSignature<ret decl>::result,                               \
+   denied,                                                             \
+   &invokeHandler<&ns::name>},
+#define SELIUM_ENTRY_SELIUM_(name, cap, ret, decl)                                      \
+  SELIUM_ENTRY_(k_selium_##name, SELIUM_IMPORT_MODULE, hostcalls, name, cap, ret, decl, \
+                kSeliumDenied)
+#define SELIUM_ENTRY_WASI_(name, cap, ret, decl)                                                  \
+  SELIUM_ENTRY_(kSeliumCount + std::size_t{k_wasi_##name}, SELIUM_WASI_IMPORT_MODULE, wasi, name, \
+                cap, ret, decl, kWasiDenied)
+    SELIUM_HOSTCALLS(SELIUM_ENTRY_SELIUM_) SELIUM_WASI_CALLS(SELIUM_ENTRY_WASI_)
+#undef SELIUM_ENTRY_WASI_
+#undef SELIUM_ENTRY_SELIUM_
+#undef SELIUM_ENTRY_
 }};
 
-static_assert(kHostcallCount <= 128, "Process::denied_ holds one bit per hostcall");
+static_assert(kHostcallCount <= Process::kMaxHostcalls,
+              "Process keeps one bit per hostcall for its log-once notices");
 
 }  // namespace
 
@@ -71,14 +102,22 @@ std::optional<std::span<uint8_t>> guestSpan(CallContext& ctx, uint32_t address, 
 
 std::span<const HostcallSpec> hostcallTable() { return kTable; }
 
-const HostcallSpec* findHostcall(std::string_view name) {
-  for (const HostcallSpec& spec : kTable) {
+std::span<const HostcallSpec> hostcallTable(std::string_view module) {
+  std::span<const HostcallSpec> all = kTable;
+  if (module == SELIUM_IMPORT_MODULE) return all.subspan(0, kSeliumCount);
+  if (module == SELIUM_WASI_IMPORT_MODULE) return all.subspan(kSeliumCount);
+  return {};
+}
+
+const HostcallSpec* findHostcall(std::string_view module, std::string_view name) {
+  for (const HostcallSpec& spec : hostcallTable(module)) {
     if (spec.name == name) return &spec;
   }
   return nullptr;
 }
 
 int64_t dispatchHostcall(const HostcallSpec& spec, CallContext& ctx, const WasmValue* args) {
+  ctx.hostcall = &spec;
   if (spec.capability != SELIUM_CAP_NONE &&
       !ctx.process.capabilities().contains(static_cast<Capability>(spec.capability))) {
     std::string_view needed = capabilityName(static_cast<Capability>(spec.capability));
@@ -86,11 +125,12 @@ int64_t dispatchHostcall(const HostcallSpec& spec, CallContext& ctx, const WasmV
       log::warn("hostcall denied: capability not granted", {{"pid", ctx.process.id()},
                                                             {"module", ctx.process.module()},
                                                             {"hostcall", spec.name},
+                                                            {"import_module", spec.module},
                                                             {"capability", needed}});
     }
-    return fail(ctx, ErrorCode::PermissionDenied,
-                std::string(spec.name) + " needs capability " + std::string(needed) +
-                    ", which this process was not granted");
+    ctx.process.setLastError(std::string(spec.name) + " needs capability " + std::string(needed) +
+                             ", which this process was not granted");
+    return spec.denied;
   }
   return spec.invoke(ctx, args);
 }

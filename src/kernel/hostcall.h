@@ -35,7 +35,7 @@ struct HostcallSpec;
 // What a handler sees of the call: the process and its linear memory as it is now.
 struct CallContext {
   Process& process;
-  std::span<uint8_t> memory;  // empty when the module has no (exported) memory
+  std::span<uint8_t> memory;               // empty when the module has no (exported) memory
   const HostcallSpec* hostcall = nullptr;  // the entry being called; set by dispatchHostcall
 };
 

@@ -46,8 +46,9 @@ class HostcallTest : public ::testing::Test {
         [this](const Process&, const GuestLogRecord& r) { records.push_back(r); });
   }
 
-  int64_t call(Process& process, std::string_view name, std::vector<WasmValue> args) {
-    const HostcallSpec* spec = findHostcall(name);
+  int64_t call(Process& process, std::string_view name, std::vector<WasmValue> args,
+               std::string_view module = SELIUM_IMPORT_MODULE) {
+    const HostcallSpec* spec = findHostcall(module, name);
     EXPECT_NE(spec, nullptr) << name;
     EXPECT_EQ(spec->params.size(), args.size()) << name;
     CallContext ctx{process, memory};
@@ -83,16 +84,16 @@ TEST_F(HostcallTest, TableMatchesAbiHeaderOrderAndCapabilities) {
       SELIUM_HOSTCALLS(SELIUM_EXPECTED_)
 #undef SELIUM_EXPECTED_
   };
-  auto table = hostcallTable();
+  auto table = hostcallTable(SELIUM_IMPORT_MODULE);
   ASSERT_EQ(table.size(), expected.size());
   for (std::size_t i = 0; i < table.size(); ++i) {
     EXPECT_EQ(table[i].index, i);
     EXPECT_EQ(table[i].name, expected[i].first);
     EXPECT_EQ(table[i].capability, expected[i].second) << table[i].name;
-    EXPECT_EQ(findHostcall(table[i].name), &table[i]);
+    EXPECT_EQ(findHostcall(SELIUM_IMPORT_MODULE, table[i].name), &table[i]);
   }
-  EXPECT_EQ(findHostcall("no_such_call"), nullptr);
-  const HostcallSpec* now = findHostcall("time_now");
+  EXPECT_EQ(findHostcall(SELIUM_IMPORT_MODULE, "no_such_call"), nullptr);
+  const HostcallSpec* now = findHostcall(SELIUM_IMPORT_MODULE, "time_now");
   ASSERT_NE(now, nullptr);
   EXPECT_EQ(now->capability, static_cast<uint32_t>(Capability::TimeRead));
   EXPECT_EQ(now->result, WasmType::I64);
@@ -102,7 +103,7 @@ TEST_F(HostcallTest, TableMatchesAbiHeaderOrderAndCapabilities) {
 
 TEST_F(HostcallTest, EveryGatedHostcallIsDeniedWithoutItsCapabilityAndLoggedOnce) {
   auto process = makeProcess({});
-  for (const HostcallSpec& spec : hostcallTable()) {
+  for (const HostcallSpec& spec : hostcallTable(SELIUM_IMPORT_MODULE)) {
     if (spec.capability == SELIUM_CAP_NONE) continue;
     std::vector<WasmValue> args(spec.params.size(), i64(0));
     for (int attempt = 0; attempt < 3; ++attempt) {

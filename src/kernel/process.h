@@ -1,5 +1,6 @@
 // A process: one guest instance's kernel-side state — identity, capabilities, handles, last
-// error, log stream. Owned by, and only touched on, its worker's thread.
+// error, log stream (with its line-buffered stdout/stderr), argv and environment. Owned by, and
+// only touched on, its worker's thread.
 #pragma once
 
 #include <bitset>
@@ -7,6 +8,7 @@
 #include <cstdint>
 #include <functional>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -43,10 +45,20 @@ struct ProcessConfig {
   CapabilitySet capabilities;
   std::optional<std::string> log_uri;
   std::size_t max_handles = 1u << 16;
+  std::vector<std::string> argv;  // WASI args_get: argv[0] is the module, then the spec's args
+  std::vector<std::string> env;   // WASI environ_get: "NAME=value" strings (empty by default)
 };
+
+// The standard output streams a guest writes with WASI fd_write (fd 1 and 2).
+enum class StdStream { Stdout, Stderr };
 
 class Process {
  public:
+  // Bound on the hostcall index space (every import module) for the log-once bitsets.
+  static constexpr std::size_t kMaxHostcalls = 128;
+  // A stdout/stderr line longer than this is emitted in pieces of this size.
+  static constexpr std::size_t kMaxStdLineBytes = 16 * 1024;
+
   Process(ProcessConfig config, boost::asio::io_context& loop, ProcessHost& host, LogSink sink);
   ~Process();
   Process(const Process&) = delete;
@@ -56,6 +68,8 @@ class Process {
   const std::string& module() const { return config_.module; }
   const CapabilitySet& capabilities() const { return config_.capabilities; }
   const std::optional<std::string>& logUri() const { return config_.log_uri; }
+  const std::vector<std::string>& argv() const { return config_.argv; }
+  const std::vector<std::string>& env() const { return config_.env; }
   boost::asio::io_context& loop() { return loop_; }
   HandleTable& handles() { return handles_; }
 
@@ -71,15 +85,30 @@ class Process {
 
   // True the first time hostcall number `index` is denied to this process (log it once).
   bool firstDenial(std::size_t index);
+  // True the first time this process calls hostcall number `index` that the host does not
+  // support (an unimplemented WASI function, one that would block): log it once.
+  bool firstUnsupported(std::size_t index);
 
   void emitLog(const GuestLogRecord& record) const;
+
+  // Guest stdout/stderr bytes onto the log stream, line-buffered per stream: one record per line
+  // (without its "\n" or "\r\n"; message made valid UTF-8) with a field stream=stdout|stderr,
+  // at level info (stdout) or warn (stderr). A line longer than kMaxStdLineBytes is emitted in
+  // pieces; flushStdStreams() emits what is left (done when the process's resources are
+  // released, so nothing written is lost however the process ends).
+  void writeStdStream(StdStream stream, std::span<const uint8_t> bytes);
+  void flushStdStreams();
 
   // process_exit: the engine unwinds the guest and ends the process with this status.
   void requestExit(int32_t status) { exit_status_ = status; }
   const std::optional<int32_t>& exitRequested() const { return exit_status_; }
 
-  // Releases every handle (timers are cancelled). Idempotent; also done by the destructor.
-  void releaseResources() { handles_.clear(); }
+  // Flushes stdout/stderr and releases every handle (timers are cancelled). Idempotent; also done
+  // by the destructor.
+  void releaseResources() {
+    flushStdStreams();
+    handles_.clear();
+  }
 
  private:
   ProcessConfig config_;
@@ -88,8 +117,12 @@ class Process {
   LogSink sink_;
   HandleTable handles_;
   std::string last_error_;
-  std::bitset<128> denied_;
+  std::bitset<kMaxHostcalls> denied_;
+  std::bitset<kMaxHostcalls> unsupported_;
   std::optional<int32_t> exit_status_;
+  std::string std_pending_[2];  // an unfinished line of stdout / stderr
+
+  void emitStdLine(StdStream stream, std::string_view line);
 };
 
 }  // namespace selium::kernel

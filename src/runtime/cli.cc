@@ -115,6 +115,10 @@ CliOutcome parseCommandLine(int argc, const char* const* argv) {
                  "yielding (default: 0 = never; a call over 100 ms is logged either way)")
       ->type_name("MS")
       ->check(CLI::Range(int64_t{0}, int64_t{3'600'000}));
+  bool no_compile_cache = false;
+  app.add_flag("--no-compile-cache", no_compile_cache,
+               "Compile every module at start-up instead of loading its compiled code from "
+               "<work-dir>/cache, and write nothing there");
 
   CertOptions certs;
   std::string output_dir = certs.output_dir.string();
@@ -170,6 +174,7 @@ CliOutcome parseCommandLine(int argc, const char* const* argv) {
   }
   options.max_memory = *memory;
   options.max_slice = std::chrono::milliseconds(max_slice_ms);
+  options.compile_cache = !no_compile_cache;
   options.log_format = *log::parseFormat(log_format);
   options.work_dir = work_dir;
   options.shutdown_timeout =

@@ -70,6 +70,8 @@ int runRuntime(const RuntimeOptions& options) {
     ServerOptions check_options;
     check_options.workers = 1;
     check_options.max_memory = options.max_memory;
+    // A dry run compiles every module, so it also fills the compile cache.
+    if (options.compile_cache) check_options.compile_cache_dir = work_dir->cache;
     engine::Engine engine(runtimeEngineOptions(check_options));
     if (!prepareModules(engine, *modules)) {
       log::error("dry run: configuration has problems");
@@ -88,9 +90,10 @@ int runRuntime(const RuntimeOptions& options) {
                {"modules", static_cast<uint64_t>(modules->size())}});
     return kExitOk;
   }
-  Server server(std::move(*work_dir), std::move(*modules),
-                ServerOptions{options.shutdown_timeout, options.workers, options.max_memory,
-                              options.max_slice});
+  ServerOptions server_options{options.shutdown_timeout, options.workers, options.max_memory,
+                               options.max_slice, std::nullopt};
+  if (options.compile_cache) server_options.compile_cache_dir = work_dir->cache;
+  Server server(std::move(*work_dir), std::move(*modules), server_options);
   return server.run();
 }
 

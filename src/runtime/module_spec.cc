@@ -1,6 +1,7 @@
 // Parser for `--module` specs: `;`/newline-separated key=value entries, see README "Module specs".
 #include "runtime/module_spec.h"
 
+#include <algorithm>
 #include <array>
 #include <charconv>
 #include <cmath>
@@ -16,7 +17,7 @@ using util::quote;
 using util::trim;
 
 // Canonical key names; aliases map onto them.
-enum class Key { Path, Entrypoint, Capabilities, Params, Args, LogUri, MaxMemory };
+enum class Key { Path, Entrypoint, Capabilities, Params, Args, LogUri, MaxMemory, Env };
 
 struct KeyName {
   std::string_view text;
@@ -24,7 +25,7 @@ struct KeyName {
   std::string_view canonical;
 };
 
-constexpr std::array<KeyName, 10> kKeys = {{
+constexpr std::array<KeyName, 11> kKeys = {{
     {"path", Key::Path, "path"},
     {"entrypoint", Key::Entrypoint, "entrypoint"},
     {"capabilities", Key::Capabilities, "capabilities"},
@@ -35,6 +36,7 @@ constexpr std::array<KeyName, 10> kKeys = {{
     {"log-uri", Key::LogUri, "log_uri"},
     {"max_memory", Key::MaxMemory, "max_memory"},
     {"max-memory", Key::MaxMemory, "max_memory"},
+    {"env", Key::Env, "env"},
 }};
 
 struct Entry {
@@ -213,7 +215,7 @@ RawArg splitTypedArg(std::string_view item) {
 }
 
 std::string knownKeysHint() {
-  return "known keys: path, entrypoint, capabilities, params, args, log_uri, max_memory";
+  return "known keys: path, entrypoint, capabilities, params, args, log_uri, max_memory, env";
 }
 
 std::string knownKindsHint() {
@@ -336,6 +338,49 @@ void parseArgs(std::string_view value, const std::optional<std::vector<ParamKind
   }
 }
 
+// A portable environment variable name: a letter or "_", then letters, digits and "_".
+bool isEnvName(std::string_view name) {
+  if (name.empty() || (name[0] >= '0' && name[0] <= '9')) return false;
+  return std::all_of(name.begin(), name.end(), [](char c) {
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
+  });
+}
+
+// `env`: a comma list of NAME=value, the WASI environment of the process.
+void parseEnv(std::string_view value, ModuleSpec& spec, Errors& errors) {
+  std::vector<std::string_view> names;
+  for (std::string_view item : listItems(value)) {
+    if (item.empty()) {
+      errors.add("env", value, "variable entry must not be empty (stray comma?)");
+      continue;
+    }
+    std::size_t eq = item.find('=');
+    if (eq == std::string_view::npos) {
+      errors.add("env", item, "expected NAME=value");
+      continue;
+    }
+    std::string_view name = trim(item.substr(0, eq));
+    std::string_view text = trim(item.substr(eq + 1));
+    if (!isEnvName(name)) {
+      errors.add("env", item,
+                 "invalid variable name " + quote(name) +
+                     ": a name starts with a letter or \"_\" and has only letters, digits and "
+                     "\"_\"");
+      continue;
+    }
+    if (!util::isValidUtf8(text) || text.find('\0') != std::string_view::npos) {
+      errors.add("env", item, "value of " + std::string(name) + " is not valid UTF-8 text");
+      continue;
+    }
+    if (std::find(names.begin(), names.end(), name) != names.end()) {
+      errors.add("env", item, "variable " + std::string(name) + " is given twice");
+      continue;
+    }
+    names.push_back(name);
+    spec.env.push_back(std::string(name) + "=" + std::string(text));
+  }
+}
+
 void checkPath(std::string_view path, Errors& errors) {
   if (path.empty()) {
     errors.add("path", path, "module path must not be empty");
@@ -455,6 +500,9 @@ ModuleSpecParse parseModuleSpec(std::string_view text, std::size_t number) {
     } else {
       spec.max_memory = *bytes;
     }
+  }
+  if (auto it = found.find(Key::Env); it != found.end()) {
+    parseEnv(it->second.value, spec, errors);
   }
   if (auto it = found.find(Key::LogUri); it != found.end()) {
     if (it->second.value.empty()) {

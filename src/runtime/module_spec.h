@@ -30,6 +30,7 @@ struct ModuleSpec {
   std::vector<EntrypointArg> args;     // one per parameter, in order
   std::optional<std::string> log_uri;
   std::optional<uint64_t> max_memory;  // bytes; overrides --max-memory for this module
+  std::vector<std::string> env;        // WASI environment: "NAME=value", unique names, in order
 };
 
 // The smallest memory limit a spec or --max-memory may set: one wasm page.

@@ -101,7 +101,7 @@ TEST(ModuleSpec, MalformedAndUnknownEntriesNameTheirPosition) {
               ElementsAre("--module #1: entry 3 \"oops\": expected key=value"));
   EXPECT_THAT(errorsOf("path=a.wasm;capabilities=;colour=red"),
               ElementsAre("--module #1: entry 3 \"colour\": unknown key; known keys: path, "
-                          "entrypoint, capabilities, params, args, log_uri, max_memory"));
+                          "entrypoint, capabilities, params, args, log_uri, max_memory, env"));
   EXPECT_THAT(errorsOf("Path=a.wasm;capabilities="),
               ElementsAre("--module #1: entry 1 \"Path\": unknown key; keys are case-sensitive; "
                           "did you mean path?",
@@ -363,6 +363,34 @@ TEST(ModuleSpec, AllErrorsOfASpecAreReportedTogether) {
                           HasSubstr("--module #3: capabilities \"Bogus\": unknown capability"),
                           HasSubstr("--module #3: args \"300\": argument 1 (u8): out of range"),
                           HasSubstr("--module #3: log_uri: log_uri must not be empty")));
+}
+
+TEST(ModuleSpec, EnvIsAListOfNameValuePairsInOrder) {
+  EXPECT_TRUE(parseOk("path=a.wasm;capabilities=").env.empty());  // empty unless given
+  EXPECT_TRUE(parseOk("path=a.wasm;capabilities=;env=").env.empty());
+  ModuleSpec spec = parseOk(
+      "path=a.wasm;capabilities=;env=GREETING=hello world, _x1 = 2 ,EMPTY=,EQ=a=b,U=\xC3\xA9");
+  EXPECT_THAT(spec.env,
+              ElementsAre("GREETING=hello world", "_x1=2", "EMPTY=", "EQ=a=b", "U=\xC3\xA9"));
+}
+
+TEST(ModuleSpec, EnvErrorsNameTheEntry) {
+  EXPECT_THAT(errorsOf("path=a.wasm;capabilities=;env=1X=2"),
+              ElementsAre("--module #1: env \"1X=2\": invalid variable name \"1X\": a name starts "
+                          "with a letter or \"_\" and has only letters, digits and \"_\""));
+  EXPECT_THAT(errorsOf("path=a.wasm;capabilities=;env=NOVALUE"),
+              ElementsAre("--module #1: env \"NOVALUE\": expected NAME=value"));
+  EXPECT_THAT(errorsOf("path=a.wasm;capabilities=;env==x,A-B=1", 2),
+              ElementsAre(HasSubstr("--module #2: env \"=x\": invalid variable name \"\""),
+                          HasSubstr("--module #2: env \"A-B=1\": invalid variable name \"A-B\"")));
+  EXPECT_THAT(errorsOf("path=a.wasm;capabilities=;env=A=1,B=2,A=3"),
+              ElementsAre("--module #1: env \"A=3\": variable A is given twice"));
+  EXPECT_THAT(errorsOf("path=a.wasm;capabilities=;env=A=1,,B=2"),
+              ElementsAre(HasSubstr("variable entry must not be empty")));
+  EXPECT_THAT(errorsOf("path=a.wasm;capabilities=;env=A=\xFF"),
+              ElementsAre("--module #1: env \"A=\xFF\": value of A is not valid UTF-8 text"));
+  EXPECT_THAT(errorsOf("path=a.wasm;capabilities=;env=A=1;env=B=2"),
+              ElementsAre(HasSubstr("env \"B=2\": duplicate key (already given in entry 3)")));
 }
 
 TEST(ModuleSpec, ErrorMessagesEscapeControlCharacters) {

@@ -68,6 +68,7 @@ engine::EngineOptions runtimeEngineOptions(const ServerOptions& server) {
   options.workers = server.workers;
   options.max_memory_pages = static_cast<uint32_t>(server.max_memory / engine::kWasmPageBytes);
   options.max_slice = server.max_slice;
+  options.compile_cache_dir = server.compile_cache_dir;
   options.log_sink = printGuestRecord;
   options.on_exit = logExit;
   return options;
@@ -97,8 +98,13 @@ std::optional<std::vector<engine::SpawnRequest>> prepareModules(
       report(module.error().message);
       continue;
     }
-    engine::SpawnRequest request{*module, m.spec.entrypoint, m.spec.args, m.spec.capabilities,
-                                 m.spec.log_uri};
+    engine::SpawnRequest request;
+    request.module = *module;
+    request.entrypoint = m.spec.entrypoint;
+    request.args = m.spec.args;
+    request.capabilities = m.spec.capabilities;
+    request.log_uri = m.spec.log_uri;
+    request.env = m.spec.env;
     if (auto ok = engine.check(request); !ok) {
       report(ok.error().message);
       continue;
@@ -176,8 +182,10 @@ int Server::run() {
         ok = false;
         break;
       }
+      std::string entrypoint =
+          engine::resolveEntrypoint((*requests)[i].module->info(), spec.entrypoint);
       log::info("process started",
-                {{"pid", spawned->pid}, {"module", spec.path}, {"entrypoint", spec.entrypoint}});
+                {{"pid", spawned->pid}, {"module", spec.path}, {"entrypoint", entrypoint}});
     }
     asio::post(io, [&, ok] {
       if (shutting_down) return;

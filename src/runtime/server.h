@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <optional>
 #include <vector>
 
 #include "engine/engine.h"
@@ -23,6 +24,8 @@ struct ServerOptions {
   std::size_t workers = 0;           // 0: one per hardware thread
   uint64_t max_memory = 256u << 20;  // bytes per process
   std::chrono::milliseconds max_slice{0};
+  // The compile cache directory (created if missing); nothing: compile every module each start.
+  std::optional<std::filesystem::path> compile_cache_dir;
 };
 
 // Engine options that print guest records (target selium.guest) and process exits.

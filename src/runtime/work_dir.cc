@@ -40,7 +40,8 @@ Result<WorkDir> openWorkDir(const fs::path& root) {
   }
   fs::path canonical = fs::canonical(modules, ec);
   if (ec) return Error{util::quote(modules.string()) + ": " + ec.message()};
-  return WorkDir{absolute.lexically_normal(), canonical, absolute / "certs"};
+  fs::path normal = absolute.lexically_normal();
+  return WorkDir{normal, canonical, absolute / "certs", normal / "cache"};
 }
 
 Result<fs::path> resolveModulePath(const WorkDir& work_dir, const ModuleSpec& spec) {

@@ -12,6 +12,7 @@ struct WorkDir {
   std::filesystem::path root;     // absolute
   std::filesystem::path modules;  // root/modules, absolute and canonical
   std::filesystem::path certs;    // root/certs (may not exist yet)
+  std::filesystem::path cache;    // root/cache: the compile cache (created when first used)
 };
 
 // Checks that `root` and its modules/ folder exist and are directories.

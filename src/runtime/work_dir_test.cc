@@ -65,6 +65,14 @@ TEST_F(WorkDirTest, OpensValidWorkDir) {
   EXPECT_EQ(result->certs, result->root / "certs");
 }
 
+TEST_F(WorkDirTest, CompileCacheIsTheCacheFolderAndNeedNotExist) {
+  fs::create_directory(root_ / "modules");
+  auto result = openWorkDir(root_);
+  ASSERT_TRUE(result.ok()) << result.error().message;
+  EXPECT_EQ(result->cache, result->root / "cache");
+  EXPECT_FALSE(fs::exists(result->cache));  // the engine creates it when first used
+}
+
 TEST_F(WorkDirTest, ResolvesModuleInSubfolder) {
   fs::create_directory(root_ / "modules");
   writeFile(root_ / "modules/myproj/waf.wasm", kWasm);

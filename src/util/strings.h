@@ -25,6 +25,13 @@ bool equalsIgnoreCase(std::string_view a, std::string_view b);
 // True when `text` is well-formed UTF-8 (no overlongs, surrogates or code points past U+10FFFF).
 bool isValidUtf8(std::string_view text);
 
+// `text` with every byte that is not part of a well-formed UTF-8 sequence replaced by U+FFFD.
+std::string toValidUtf8(std::string_view text);
+
+// Length of `text` without a multi-byte UTF-8 sequence that its end cuts short (0 to 3 bytes
+// shorter), so a long text can be split into pieces without splitting a character.
+std::size_t utf8PrefixLength(std::string_view text);
+
 // Levenshtein distance, for "did you mean" hints; both inputs are short.
 std::size_t editDistance(std::string_view a, std::string_view b);
 

@@ -37,6 +37,25 @@ TEST(Strings, Utf8Validation) {
   EXPECT_FALSE(isValidUtf8("\xFF"));
 }
 
+TEST(Strings, ToValidUtf8ReplacesEachBadByte) {
+  EXPECT_EQ(toValidUtf8("h\xC3\xA9llo \xF0\x9F\x98\x80"), "h\xC3\xA9llo \xF0\x9F\x98\x80");
+  EXPECT_EQ(toValidUtf8(std::string("a\xFF") + "b"), std::string("a\xEF\xBF\xBD") + "b");
+  EXPECT_EQ(toValidUtf8("\xC3"), "\xEF\xBF\xBD");                  // truncated at the end
+  EXPECT_EQ(toValidUtf8("\xC0\xAF"), "\xEF\xBF\xBD\xEF\xBF\xBD");  // overlong: two bad bytes
+  EXPECT_EQ(toValidUtf8(std::string_view("\0x", 2)), std::string("\0x", 2));
+  EXPECT_TRUE(isValidUtf8(toValidUtf8("\xED\xA0\x80\xF4\x90\x80\x80")));
+}
+
+TEST(Strings, Utf8PrefixLengthDropsOnlyAnUnfinishedLastCharacter) {
+  EXPECT_EQ(utf8PrefixLength(""), 0u);
+  EXPECT_EQ(utf8PrefixLength("abc"), 3u);
+  EXPECT_EQ(utf8PrefixLength("a\xC3\xA9"), 3u);          // complete
+  EXPECT_EQ(utf8PrefixLength("a\xC3"), 1u);              // 2-byte lead, cut
+  EXPECT_EQ(utf8PrefixLength("a\xF0\x9F\x98"), 1u);      // 4-byte sequence, 3 present
+  EXPECT_EQ(utf8PrefixLength("a\xF0\x9F\x98\x80"), 5u);  // complete
+  EXPECT_EQ(utf8PrefixLength("a\x80\x80\x80\x80"), 5u);  // stray continuations: nothing to keep
+}
+
 TEST(Strings, EditDistanceIgnoresCase) {
   EXPECT_EQ(editDistance("TimeRead", "timeread"), 0u);
   EXPECT_EQ(editDistance("TimeRaed", "TimeRead"), 2u);

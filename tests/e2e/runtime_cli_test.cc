@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <sstream>
 
 #include "subprocess.h"
 
@@ -371,6 +372,110 @@ TEST_F(RuntimeE2E, SigtermShutsDownGracefullyWithExitZero) {
                                 (signo == SIGTERM ? "SIGTERM" : "SIGINT")),
                       HasSubstr("runtime stopped")));
   }
+}
+
+TEST_F(RuntimeE2E, WasiCommandStdoutBecomesGuestRecords) {
+  addModule("wasi_hello.wasm", "wasi_hello.wasm");
+  auto p = startRuntime({"-w", work_.string(), "--module",
+                         "path=wasi_hello.wasm;capabilities=TimeRead;args=utf8:one,u16:7;"
+                         "env=GREETING=hi"});
+  auto exited = p->waitForLine(
+      [](std::string_view l) {
+        return l.find("process exited") != std::string_view::npos &&
+               l.find("module=wasi_hello.wasm") != std::string_view::npos;
+      },
+      30s);
+  ASSERT_TRUE(exited.has_value());
+  EXPECT_THAT(*exited, AllOf(HasSubstr("reason=error"), HasSubstr("status=3")));
+  p->signal(SIGTERM);
+  auto r = p->wait(30s);
+  EXPECT_EQ(r.exit_code, 0) << r.out;
+  // No entrypoint in the spec: the command's _start is the default.
+  EXPECT_THAT(r.out, HasSubstr("process started pid=1 module=wasi_hello.wasm entrypoint=_start"));
+  // Text lines: "<time>  INFO selium.guest: hello from wasi pid=1 module=wasi_hello.wasm
+  // stream=stdout".
+  std::vector<std::string> stdout_lines;
+  std::istringstream lines(r.out);
+  for (std::string line; std::getline(lines, line);) {
+    if (line.find(" selium.guest: ") != std::string::npos &&
+        line.find(" stream=stdout") != std::string::npos) {
+      EXPECT_THAT(line, AllOf(HasSubstr(" INFO "), HasSubstr("module=wasi_hello.wasm")));
+      stdout_lines.push_back(line);
+    }
+  }
+  ASSERT_GE(stdout_lines.size(), 5u) << r.out;
+  EXPECT_THAT(stdout_lines[0], HasSubstr("selium.guest: hello from wasi pid="));
+  EXPECT_THAT(stdout_lines[1], HasSubstr("selium.guest: argc=3 "));
+  EXPECT_THAT(stdout_lines[2], HasSubstr("selium.guest: argv[0]=wasi_hello.wasm "));
+  EXPECT_THAT(stdout_lines[3], HasSubstr("selium.guest: argv[1]=one "));
+  EXPECT_THAT(stdout_lines[4], HasSubstr("selium.guest: argv[2]=7 "));
+  EXPECT_THAT(
+      r.out,
+      AllOf(HasSubstr("selium.guest: GREETING=hi "),
+            HasSubstr("selium.guest: realtime rc=0 errno=0"), HasSubstr("selium.guest: bye "),
+            HasSubstr(" WARN selium.guest: to stderr argc=3 "), HasSubstr("stream=stderr")));
+}
+
+TEST_F(RuntimeE2E, WasiStdoutInJsonCarriesTheStreamField) {
+  addModule("wasi_hello.wasm", "wasi_hello.wasm");
+  auto p = startRuntime({"-w", work_.string(), "--log-format", "json", "--module",
+                         "path=wasi_hello.wasm;capabilities="});
+  auto line = p->waitForLine(
+      [](std::string_view l) { return l.find("hello from wasi") != std::string_view::npos; }, 30s);
+  ASSERT_TRUE(line.has_value());
+  auto json = nlohmann::json::parse(*line);
+  EXPECT_EQ(json["target"], "selium.guest");
+  EXPECT_EQ(json["level"], "INFO");
+  EXPECT_EQ(json["fields"]["stream"], "stdout");
+  EXPECT_EQ(json["fields"]["module"], "wasi_hello.wasm");
+  p->signal(SIGTERM);
+  EXPECT_EQ(p->wait(30s).exit_code, 0);
+}
+
+TEST_F(RuntimeE2E, DryRunChecksTheEnvKey) {
+  addModule("wasi_hello.wasm", "wasi_hello.wasm");
+  auto ok = run({"--dry-run", "-w", work_.string(), "--module",
+                 "path=wasi_hello.wasm;capabilities=;env=A=1,B=two words;args=utf8:x"});
+  EXPECT_EQ(ok.exit_code, 0) << ok.out;
+  auto bad = run({"--dry-run", "-w", work_.string(), "--module",
+                  "path=wasi_hello.wasm;capabilities=;env=9LIVES=1"});
+  EXPECT_EQ(bad.exit_code, 1);
+  EXPECT_THAT(bad.out, HasSubstr("--module #1: env \\\"9LIVES=1\\\": invalid variable name"));
+}
+
+TEST_F(RuntimeE2E, CompileCacheLivesInTheWorkDirAndCanBeTurnedOff) {
+  EXPECT_THAT(run({"--help"}).out, HasSubstr("--no-compile-cache"));
+  addModule("hello.wasm", "hello.wasm");
+  std::vector<std::string> dry_run = {"--dry-run", "--log-level", "debug", "-w", work_.string()};
+  dry_run.insert(dry_run.end(), {"--module", "path=hello.wasm;capabilities="});
+  auto entries = [&] {
+    std::vector<fs::path> found;
+    std::error_code ec;
+    for (const auto& e : fs::directory_iterator(work_ / "cache", ec)) found.push_back(e.path());
+    return found;
+  };
+
+  std::vector<std::string> off = dry_run;
+  off.push_back("--no-compile-cache");
+  auto uncached = run(off);
+  EXPECT_EQ(uncached.exit_code, 0) << uncached.out;
+  EXPECT_FALSE(fs::exists(work_ / "cache"));
+  EXPECT_THAT(uncached.out, Not(HasSubstr("compile cache")));
+
+  // A dry run compiles, so it fills the cache (the entry is written before the runtime exits).
+  auto cold = run(dry_run);
+  EXPECT_EQ(cold.exit_code, 0) << cold.out;
+  EXPECT_THAT(cold.out, HasSubstr("module compiled; its compile cache entry follows"));
+  ASSERT_EQ(entries().size(), 1u);
+  EXPECT_EQ(entries()[0].extension(), ".wcache");
+  struct stat st {};
+  ASSERT_EQ(::stat((work_ / "cache").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0700u);
+
+  auto warm = run(dry_run);
+  EXPECT_EQ(warm.exit_code, 0) << warm.out;
+  EXPECT_THAT(warm.out, HasSubstr("module loaded from the compile cache"));
+  EXPECT_THAT(warm.out, Not(HasSubstr("module compiled")));
 }
 
 }  // namespace

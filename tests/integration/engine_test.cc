@@ -7,11 +7,13 @@
 #include <selium/abi/errors.h>
 
 #include <condition_variable>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <mutex>
 #include <set>
 
+#include "engine/compile_cache.h"
 #include "kernel/handle_table.h"
 #include "kernel/hostcall.h"
 
@@ -23,6 +25,7 @@ using kernel::ArgValue;
 using kernel::Capability;
 using kernel::EntrypointArg;
 using kernel::ParamKind;
+using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using namespace std::chrono_literals;
 
@@ -172,7 +175,7 @@ TEST_F(EngineTest, EveryHostcallIsDeclaredInTheSdkAndLinkedByTheHost) {
     imported.insert(import.name);
   }
   std::set<std::string> table;
-  for (const kernel::HostcallSpec& spec : kernel::hostcallTable()) table.emplace(spec.name);
+  for (const kernel::HostcallSpec& spec : kernel::hostcallTable("selium")) table.emplace(spec.name);
   EXPECT_EQ(imported, table);
   auto exit = runToExit(request("abi_coverage.wasm"));
   EXPECT_EQ(exit.reason, ExitReason::Normal) << exit.message;
@@ -567,6 +570,407 @@ TEST_F(EngineTest, ManyProcessesAcrossWorkersAllComplete) {
     EXPECT_EQ(exit->reason, ExitReason::Normal);
   }
   EXPECT_EQ(engine_->liveProcesses(), 0u);
+}
+
+// Engines with a compile cache directory, restarted on the same directory as a runtime would be.
+class CompileCacheTest : public EngineTest {
+ protected:
+  void SetUp() override {
+    EngineTest::SetUp();
+    std::string pattern = (fs::temp_directory_path() / "selium-engine-cache-XXXXXX").string();
+    ASSERT_NE(::mkdtemp(pattern.data()), nullptr);
+    root_ = pattern;
+    cache_dir_ = root_ / "cache";
+  }
+  void TearDown() override {
+    EngineTest::TearDown();
+    std::error_code ec;
+    fs::remove_all(root_, ec);
+  }
+
+  // Stops the current engine (writing its pending entries) and starts one on `dir`, with a
+  // recorder of its own (process ids start again at 1).
+  void restart(const fs::path& dir) {
+    ASSERT_TRUE(engine_->shutdown(20s));
+    engine_.reset();
+    events_ = std::make_unique<Recorder>();
+    EngineOptions options;
+    options.workers = 2;
+    options.log_sink = [events = events_.get()](const kernel::Process& p,
+                                                const kernel::GuestLogRecord& r) {
+      events->record(p, r);
+    };
+    options.on_exit = [events = events_.get()](const ProcessExit& e) { events->exited(e); };
+    options.compile_cache_dir = dir;
+    engine_ = std::make_unique<Engine>(std::move(options));
+  }
+
+  ProcessExit run(const std::string& name) {
+    auto module = load(name);
+    if (module == nullptr) return {};
+    SpawnRequest r;
+    r.module = module;
+    auto spawned = engine_->spawn(std::move(r));
+    EXPECT_TRUE(spawned.ok()) << (spawned.ok() ? "" : spawned.error().message);
+    if (!spawned.ok()) return {};
+    auto exit = events_->waitExit(spawned->pid);
+    EXPECT_TRUE(exit.has_value()) << name << " did not end";
+    return exit.value_or(ProcessExit{});
+  }
+
+  std::vector<fs::path> entries() {
+    std::vector<fs::path> out;
+    std::error_code ec;
+    for (const auto& e : fs::directory_iterator(cache_dir_, ec)) out.push_back(e.path());
+    return out;
+  }
+
+  // Runs hello.wasm to its end and checks it did what hello does.
+  void expectHelloRuns() {
+    auto exit = run("hello.wasm");
+    ASSERT_EQ(exit.reason, ExitReason::Normal) << exit.message;
+    auto logs = events_->logsOf(exit.pid);
+    ASSERT_FALSE(logs.empty());
+    EXPECT_EQ(logs[0].message, "hello from Selium");
+  }
+
+  // The first start on an empty cache: compiles hello and writes its entry at shutdown.
+  fs::path writeHelloEntry() {
+    restart(cache_dir_);
+    expectHelloRuns();
+    EngineStats cold = engine_->stats();
+    EXPECT_EQ(cold.cache_hits, 0u);
+    EXPECT_EQ(cold.cache_misses, 1u);
+    EXPECT_EQ(cold.cache_rejected, 0u);
+    restart(cache_dir_);  // the shutdown waits for the entry
+    auto files = entries();
+    EXPECT_EQ(files.size(), 1u);
+    return files.empty() ? fs::path() : files[0];
+  }
+
+  fs::path root_;
+  fs::path cache_dir_;
+  std::unique_ptr<Recorder> events_;  // of the engine restart() started
+};
+
+TEST_F(CompileCacheTest, RestartLoadsModulesFromTheCacheInsteadOfCompiling) {
+  fs::path entry = writeHelloEntry();
+  ASSERT_FALSE(entry.empty());
+  EXPECT_EQ(entry.extension(), ".wcache");
+  EXPECT_GT(fs::file_size(entry), 1000u);
+
+  expectHelloRuns();
+  EngineStats warm = engine_->stats();
+  EXPECT_EQ(warm.cache_hits, 1u);
+  EXPECT_EQ(warm.cache_misses, 0u);
+  EXPECT_EQ(warm.cache_rejected, 0u);
+  // A module V8 compiled reports its tier-up, and its entry is written; one it deserialized
+  // has nothing to report, so nothing is written: V8 did not compile it.
+  ASSERT_TRUE(engine_->shutdown(20s));
+  EXPECT_EQ(engine_->stats().cache_writes, 0u);
+  EXPECT_EQ(entries().size(), 1u);
+}
+
+TEST_F(CompileCacheTest, CorruptEntryIsIgnoredRebuiltAndTheModuleRuns) {
+  fs::path entry = writeHelloEntry();
+  ASSERT_FALSE(entry.empty());
+  {
+    std::fstream file(entry, std::ios::in | std::ios::out | std::ios::binary);
+    file.seekg(static_cast<std::streamoff>(fs::file_size(entry) / 2));
+    char byte = 0;
+    file.read(&byte, 1);
+    file.seekp(static_cast<std::streamoff>(fs::file_size(entry) / 2));
+    byte = static_cast<char>(byte ^ 0x5A);
+    file.write(&byte, 1);
+  }
+  restart(cache_dir_);
+  expectHelloRuns();
+  EngineStats stats = engine_->stats();
+  EXPECT_EQ(stats.cache_hits, 0u);
+  EXPECT_EQ(stats.cache_misses, 1u);
+  EXPECT_EQ(stats.cache_rejected, 1u);
+  EXPECT_EQ(runtimeLogCount("ignoring compile cache entry"), 1u);
+  EXPECT_EQ(runtimeLogCount("payload does not match its SHA-256"), 1u);
+
+  // Rebuilt: the next start loads it.
+  restart(cache_dir_);
+  expectHelloRuns();
+  EXPECT_EQ(engine_->stats().cache_hits, 1u);
+  EXPECT_EQ(engine_->stats().cache_rejected, 0u);
+}
+
+TEST_F(CompileCacheTest, TruncatedEntryIsIgnoredAndRebuilt) {
+  fs::path entry = writeHelloEntry();
+  ASSERT_FALSE(entry.empty());
+  fs::resize_file(entry, fs::file_size(entry) - 100);
+  restart(cache_dir_);
+  expectHelloRuns();
+  EXPECT_EQ(engine_->stats().cache_rejected, 1u);
+  EXPECT_EQ(runtimeLogCount("truncated payload"), 1u);
+  restart(cache_dir_);
+  expectHelloRuns();
+  EXPECT_EQ(engine_->stats().cache_hits, 1u);
+}
+
+// V8 itself does not check that serialized code belongs to the module bytes it is given (it ran
+// one module's code for another in our experiment), so an entry of another module must never get
+// that far.
+TEST_F(CompileCacheTest, AnotherModulesEntryUnderThisModulesNameIsRefused) {
+  restart(cache_dir_);
+  EXPECT_EQ(run("dev_null.wasm").reason, ExitReason::Normal);
+  restart(cache_dir_);
+  auto files = entries();
+  ASSERT_EQ(files.size(), 1u);
+  fs::path dev_null_entry = files[0];
+  // Find hello's entry name by writing it, then put dev_null's entry in its place.
+  expectHelloRuns();
+  restart(cache_dir_);
+  files = entries();
+  ASSERT_EQ(files.size(), 2u);
+  fs::path hello_entry = files[0] == dev_null_entry ? files[1] : files[0];
+  fs::copy_file(dev_null_entry, hello_entry, fs::copy_options::overwrite_existing);
+
+  expectHelloRuns();
+  EngineStats stats = engine_->stats();
+  EXPECT_EQ(stats.cache_hits, 0u);
+  EXPECT_EQ(stats.cache_rejected, 1u);
+  EXPECT_EQ(runtimeLogCount("compiled from other module bytes"), 1u);
+}
+
+// An entry that passes every check of ours but whose V8 header is not this V8's (as for another V8
+// build or CPU): V8 refuses it, and it is rebuilt like any other bad entry.
+TEST_F(CompileCacheTest, EntryRefusedByV8IsRebuilt) {
+  fs::path entry = writeHelloEntry();
+  ASSERT_FALSE(entry.empty());
+  std::vector<uint8_t> file;
+  {
+    std::ifstream in(entry, std::ios::binary);
+    file.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  auto parsed = parseCacheEntry(file);
+  ASSERT_TRUE(parsed) << parsed.error().message;
+  std::vector<uint8_t> payload(parsed->payload.begin(), parsed->payload.end());
+  payload[5] ^= 0xFF;  // V8's header starts with its magic number and a hash of its version
+  std::vector<uint8_t> forged = encodeCacheEntry(parsed->engine, parsed->wire_sha256, payload);
+  std::ofstream(entry, std::ios::binary | std::ios::trunc)
+      .write(reinterpret_cast<const char*>(forged.data()),
+             static_cast<std::streamsize>(forged.size()));
+
+  restart(cache_dir_);
+  expectHelloRuns();
+  EngineStats stats = engine_->stats();
+  EXPECT_EQ(stats.cache_hits, 0u);
+  EXPECT_EQ(stats.cache_misses, 1u);
+  EXPECT_EQ(stats.cache_rejected, 1u);
+  EXPECT_EQ(runtimeLogCount("compile cache entry refused by V8"), 1u);
+  restart(cache_dir_);
+  expectHelloRuns();
+  EXPECT_EQ(engine_->stats().cache_hits, 1u);
+}
+
+TEST_F(CompileCacheTest, FailedWritesAreLoggedOnceAndModulesStillLoad) {
+  restart(cache_dir_);
+  expectHelloRuns();
+  EXPECT_EQ(run("dev_null.wasm").reason, ExitReason::Normal);
+  restart(cache_dir_);
+  // Directories where the entries were: unreadable as entries, and in the way of every write.
+  auto files = entries();
+  ASSERT_EQ(files.size(), 2u);
+  for (const fs::path& f : files) {
+    fs::remove(f);
+    fs::create_directory(f);
+  }
+  expectHelloRuns();
+  EXPECT_EQ(run("dev_null.wasm").reason, ExitReason::Normal);
+  ASSERT_TRUE(engine_->shutdown(20s));
+  EngineStats stats = engine_->stats();
+  EXPECT_EQ(stats.cache_misses, 2u);
+  EXPECT_EQ(stats.cache_rejected, 2u);
+  EXPECT_EQ(stats.cache_writes, 0u);
+  EXPECT_EQ(stats.cache_write_failures, 2u);
+  EXPECT_EQ(runtimeLogCount("not a regular file"), 2u);
+  EXPECT_EQ(runtimeLogCount("cannot write to the compile cache"), 1u);
+  EXPECT_EQ(entries().size(), 2u);  // no temporary file left behind
+}
+
+TEST_F(CompileCacheTest, UnusableCacheDirectoryIsLoggedOnceAndModulesStillLoad) {
+  fs::path blocked = root_ / "blocked";
+  std::ofstream(blocked) << "a file where the cache directory should be";
+  restart(blocked);
+  expectHelloRuns();
+  EXPECT_EQ(run("dev_null.wasm").reason, ExitReason::Normal);
+  ASSERT_TRUE(engine_->shutdown(20s));
+  EngineStats stats = engine_->stats();
+  EXPECT_EQ(stats.cache_misses, 2u);
+  EXPECT_EQ(stats.cache_rejected, 0u);
+  EXPECT_EQ(stats.cache_writes, 0u);
+  EXPECT_EQ(runtimeLogCount("compile cache unavailable"), 1u);
+  EXPECT_EQ(runtimeLogCount("ignoring compile cache entry"), 0u);
+  EXPECT_TRUE(fs::is_regular_file(blocked));
+}
+
+// ---- WASI preview 1 -------------------------------------------------------------------------
+
+// Messages of the process's records on one standard stream (field stream=stdout|stderr).
+std::vector<std::string> streamLines(Recorder& recorder, kernel::ProcessId pid,
+                                     std::string_view stream) {
+  std::vector<std::string> out;
+  for (const auto& r : recorder.logsOf(pid)) {
+    const log::FieldValue* value = field(r, "stream");
+    if (value != nullptr && std::get<std::string>(*value) == stream) out.push_back(r.message);
+  }
+  return out;
+}
+
+// The value after "key=" in the first stdout line that starts with `prefix`, or "".
+std::string stdoutValue(const std::vector<std::string>& lines, std::string_view prefix,
+                        std::string_view key) {
+  for (const auto& line : lines) {
+    if (line.rfind(prefix, 0) != 0) continue;
+    std::string needle = std::string(key) + "=";
+    std::size_t at = line.find(needle);
+    if (at == std::string::npos) return "";
+    std::size_t end = line.find(' ', at);
+    return line.substr(at + needle.size(),
+                       end == std::string::npos ? std::string::npos : end - at - needle.size());
+  }
+  return "";
+}
+
+TEST_F(EngineTest, EveryWasiFunctionIsLinkedByTheHost) {
+  auto module = load("wasi_coverage.wasm");
+  ASSERT_NE(module, nullptr);
+  std::set<std::string> imported;
+  for (const Import& import : module->info().imports) {
+    EXPECT_EQ(import.module, "wasi_snapshot_preview1");
+    imported.insert(import.name);
+  }
+  std::set<std::string> table;
+  for (const kernel::HostcallSpec& spec : kernel::hostcallTable("wasi_snapshot_preview1")) {
+    table.emplace(spec.name);
+  }
+  EXPECT_EQ(table.size(), 46u);
+  EXPECT_EQ(imported, table);
+  auto exit = runToExit(request("wasi_coverage.wasm"));
+  EXPECT_EQ(exit.reason, ExitReason::Normal) << exit.message;
+}
+
+TEST_F(EngineTest, WasiCommandRunsMainWithArgsEnvAndExitStatus) {
+  SpawnRequest r =
+      request("wasi_hello.wasm", "start",
+              {arg(ParamKind::Utf8, std::string("one")), arg(ParamKind::U16, uint64_t{7}),
+               arg(ParamKind::Hex, std::vector<uint8_t>{'A', 'B'}), arg(ParamKind::F64, 1.5),
+               arg(ParamKind::I64, int64_t{-5})},
+              {Capability::TimeRead});
+  r.env = {"GREETING=hi there", "OTHER=1"};
+  auto exit = runToExit(std::move(r));  // the default entrypoint is the command's _start
+  EXPECT_EQ(exit.reason, ExitReason::Error) << exit.message;
+  EXPECT_EQ(exit.status, 3);  // exit(3)
+  auto out = streamLines(recorder_, exit.pid, "stdout");
+  std::vector<std::string> expected = {"hello from wasi", "argc=6",     "argv[0]=wasi_hello.wasm",
+                                       "argv[1]=one",     "argv[2]=7",  "argv[3]=AB",
+                                       "argv[4]=1.5",     "argv[5]=-5", "stdin=eof",
+                                       "malloc=ok"};
+  ASSERT_GE(out.size(), expected.size());
+  EXPECT_EQ(std::vector<std::string>(out.begin(), out.begin() + expected.size()), expected);
+  EXPECT_EQ(stdoutValue(out, "realtime", "rc"), "0");
+  EXPECT_GT(std::stoll(stdoutValue(out, "realtime", "sec")), 1'700'000'000);  // after 2023
+  EXPECT_EQ(stdoutValue(out, "monotonic", "rc"), "0");
+  EXPECT_THAT(out, ::testing::Contains("entropy rc=0 nonzero=1 differs=1"));
+  EXPECT_THAT(out, ::testing::Contains("GREETING=hi there"));
+  EXPECT_THAT(out, ::testing::Contains("environ=2"));
+  EXPECT_THAT(out, ::testing::Contains("usleep rc=-1 errno=58"));            // would block: ENOTSUP
+  EXPECT_EQ(std::count(out.begin(), out.end(), "fsync rc=-1 errno=52"), 2);  // ENOSYS
+  EXPECT_EQ(out.back(), "bye");
+  EXPECT_THAT(streamLines(recorder_, exit.pid, "stderr"), ElementsAre("to stderr argc=6"));
+  for (const auto& record : recorder_.logsOf(exit.pid)) {
+    EXPECT_EQ(record.level, std::get<std::string>(*field(record, "stream")) == "stderr"
+                                ? log::Level::Warn
+                                : log::Level::Info);
+  }
+  // Unsupported calls are logged once per process and call, however often they are made.
+  EXPECT_EQ(runtimeLogCount("call=fd_sync "), 1u);
+  EXPECT_EQ(runtimeLogCount("call=poll_oneoff "), 1u);
+}
+
+TEST_F(EngineTest, WasiCommandWithoutTimeReadGetsNotCapableClocksAndAnEmptyEnvironment) {
+  auto exit = runToExit(request("wasi_hello.wasm", "_start"));
+  EXPECT_EQ(exit.status, 3) << exit.message;
+  auto out = streamLines(recorder_, exit.pid, "stdout");
+  EXPECT_THAT(out, ::testing::Contains("argc=1"));
+  EXPECT_THAT(out, ::testing::Contains("realtime rc=-1 errno=76 sec=0"));
+  EXPECT_THAT(out, ::testing::Contains("monotonic rc=-1 errno=76 sec=0"));
+  EXPECT_THAT(out, ::testing::Contains("GREETING=(unset)"));
+  EXPECT_THAT(out, ::testing::Contains("environ=0"));
+  EXPECT_EQ(runtimeLogCount("hostcall=clock_time_get"), 1u);  // denied, logged once
+}
+
+TEST_F(EngineTest, WasiLongLinesAndUnterminatedOutputAreNotLost) {
+  auto exit =
+      runToExit(request("wasi_hello.wasm", "start", {arg(ParamKind::Utf8, std::string("long"))}));
+  EXPECT_EQ(exit.reason, ExitReason::Normal) << exit.message;  // main returned 0
+  EXPECT_EQ(exit.status, 0);
+  auto out = streamLines(recorder_, exit.pid, "stdout");
+  ASSERT_EQ(out.size(), 3u);
+  EXPECT_EQ(out[0], std::string(kernel::Process::kMaxStdLineBytes, 'x'));
+  EXPECT_EQ(out[1], std::string(20000 - kernel::Process::kMaxStdLineBytes, 'x'));
+  EXPECT_EQ(out[2], "tail");  // no newline: flushed when the process ended
+}
+
+TEST_F(EngineTest, WasiOutputBeforeATrapIsKept) {
+  auto exit =
+      runToExit(request("wasi_hello.wasm", "start", {arg(ParamKind::Utf8, std::string("trap"))}));
+  EXPECT_EQ(exit.reason, ExitReason::Trap);
+  EXPECT_THAT(exit.message, HasSubstr("unreachable"));
+  EXPECT_THAT(streamLines(recorder_, exit.pid, "stdout"),
+              ElementsAre("before trap", "unterminated"));
+}
+
+TEST_F(EngineTest, WasiReactorIsInitializedOnceBeforeItsEntrypoint) {
+  auto exit = runToExit(request("wasi_reactor.wasm", "run", {arg(ParamKind::I32, int64_t{42})}));
+  EXPECT_EQ(exit.reason, ExitReason::Normal) << exit.message;
+  EXPECT_THAT(streamLines(recorder_, exit.pid, "stdout"),
+              ElementsAre("reactor run n=42 initialized=1"));
+}
+
+TEST_F(EngineTest, WasiHostilePointersGetErrnosNotCrashes) {
+  std::map<std::string, int32_t> expected = {
+      {"iov_wrap", 21}, {"iovs_oob", 21},   {"count_wrap", 28}, {"nwritten_oob", 21},
+      {"args_oob", 21}, {"random_oob", 21}, {"clock", 76}};
+  for (const auto& [entry, status] : expected) {
+    auto exit = runToExit(request("wasi_hostile.wasm", entry));
+    EXPECT_EQ(exit.status, status) << entry << ": " << exit.message;
+    EXPECT_TRUE(streamLines(recorder_, exit.pid, "stdout").empty()) << entry;
+  }
+  auto clock = runToExit(request("wasi_hostile.wasm", "clock", {}, {Capability::TimeRead}));
+  EXPECT_EQ(clock.reason, ExitReason::Normal) << clock.message;
+  EXPECT_EQ(clock.status, 0);
+  // proc_exit ends the process with its status and does not return into the guest.
+  auto exit = runToExit(request("wasi_hostile.wasm", "exit"));
+  EXPECT_EQ(exit.reason, ExitReason::Error) << exit.message;
+  EXPECT_EQ(exit.status, 5);
+}
+
+TEST_F(EngineTest, WasiCommandStartMustTakeNoParameters) {
+  auto spawned = engine_->spawn(request("wasi_hostile.wasm"));
+  ASSERT_FALSE(spawned.ok());
+  EXPECT_THAT(spawned.error().message,
+              HasSubstr("WASI command entrypoint \"_start\" has signature (i32) -> (); it must be "
+                        "() -> () (the spec's args become its argv)"));
+  EXPECT_EQ(resolveEntrypoint(load("wasi_hello.wasm")->info(), "start"), "_start");
+  EXPECT_EQ(resolveEntrypoint(load("wasi_hello.wasm")->info(), "main"), "main");
+  EXPECT_EQ(resolveEntrypoint(load("dev_null.wasm")->info(), "start"), "start");
+}
+
+TEST_F(EngineTest, WasiImportsThatAreNotPreview1FailToLoadNamingEachOne) {
+  auto module = engine_->load(readModule("wasi_import.wasm"), "wasi_import.wasm");
+  ASSERT_FALSE(module.ok());
+  const std::string& message = module.error().message;
+  EXPECT_THAT(message, HasSubstr("\"wasi_snapshot_preview1.no_such_call\", which is not a "
+                                 "hostcall of this runtime"));
+  EXPECT_THAT(message, HasSubstr("\"wasi_unstable.fd_write\", which is in no hostcall table"));
+  EXPECT_THAT(message, HasSubstr("\"wasi_snapshot_preview1.fd_write\" with signature (i32) -> "
+                                 "(i32); the hostcall's is (i32, i32, i32, i32) -> (i32)"));
 }
 
 }  // namespace

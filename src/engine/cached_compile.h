@@ -1,0 +1,79 @@
+// The V8 side of the compile cache. V8 10.2's public API reads serialized code only through
+// streaming compilation (v8::WasmStreaming::SetCompiledModuleBytes), so every module of an engine
+// with a cache directory is compiled through WebAssembly.compileStreaming on the compile isolate:
+// with a checked cache entry V8 deserializes it instead of compiling; without one V8 compiles
+// (Liftoff at once, TurboFan in the background), and once its TurboFan tier-up has finished the
+// module is serialized and its entry written by a writer thread. Internal to the engine.
+#pragma once
+
+#include <v8.h>
+
+#include <atomic>
+#include <chrono>
+#include <filesystem>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <thread>
+
+#include "engine/compile_cache.h"
+
+namespace selium::engine {
+
+struct CompileCacheStats {
+  uint64_t hits = 0;            // modules loaded from an entry instead of being compiled
+  uint64_t misses = 0;          // modules compiled: no entry, or one that was rejected
+  uint64_t rejected = 0;        // entries ignored: corrupt, truncated, foreign, refused by V8
+  uint64_t writes = 0;          // entries written
+  uint64_t write_failures = 0;  // entries that could not be written
+};
+
+class CachedCompiler {
+ public:
+  // Uses the cache in `dir` for this engine build (engineTag()). Prepares the directory; if that
+  // fails, logs a warning and compiles every module as if there were no cache.
+  explicit CachedCompiler(const std::filesystem::path& dir);
+  // Stops the writer thread; entries not written yet are dropped.
+  ~CachedCompiler();
+  CachedCompiler(const CachedCompiler&) = delete;
+  CachedCompiler& operator=(const CachedCompiler&) = delete;
+
+  // Call on the compile isolate before creating its context: V8 installs
+  // WebAssembly.compileStreaming only in contexts created after the callback is set.
+  static void enableStreaming(v8::Isolate* isolate);
+
+  // What an entry's code depends on besides the module: V8's version, the architecture and the
+  // V8 flags that change generated code, e.g. "V8 10.2.154.26-node.37 x86_64
+  // --no-wasm-dynamic-tiering". V8 checks its own flag hash and CPU features on top.
+  static std::string engineTag();
+
+  // Loads `wire` from its cache entry or compiles it. The caller holds the isolate's lock, has
+  // entered it and `context`, and catches failures in its TryCatch (this rethrows V8's
+  // CompileError). `label` names the module in log records.
+  v8::MaybeLocal<v8::WasmModuleObject> compile(v8::Isolate* isolate, v8::Local<v8::Context> context,
+                                               std::span<const uint8_t> wire,
+                                               std::string_view label);
+
+  // Waits until every module compiled here has had its entry written (or turned out to have
+  // nothing to write), but not past `deadline`. True if nothing is left pending.
+  bool flush(std::chrono::steady_clock::time_point deadline);
+
+  CompileCacheStats stats() const;
+
+  // Shared with the V8 tier-up callbacks, which may outlive this object.
+  struct Mailbox;
+
+ private:
+  void writerLoop();
+  void write(const Sha256& wire_sha256, v8::CompiledWasmModule& module);
+
+  CompileCache cache_;
+  std::shared_ptr<Mailbox> mailbox_;
+  std::thread writer_;
+  std::atomic<uint64_t> hits_{0}, misses_{0}, rejected_{0}, writes_{0}, write_failures_{0};
+  bool available_ = true;  // the directory could be prepared
+  std::atomic<bool> warned_write_{false};
+};
+
+}  // namespace selium::engine

@@ -1,0 +1,250 @@
+// Compile cache entries: encoding, parsing, checks, and reading and writing them atomically.
+#include "engine/compile_cache.h"
+
+#include <fcntl.h>
+#include <openssl/evp.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+
+namespace selium::engine {
+namespace fs = std::filesystem;
+namespace {
+
+constexpr std::size_t kFixedHeaderSize = 8 + 4 + 4;  // magic, version, tag length
+constexpr std::size_t kHashesSize = 32 + 8 + 32;     // wire hash, payload length, hash
+constexpr std::size_t kMaxHeaderSize = kFixedHeaderSize + kMaxEngineTagSize + kHashesSize;
+
+void putU32(std::vector<uint8_t>& out, uint32_t value) {
+  for (int i = 0; i < 4; ++i) out.push_back(static_cast<uint8_t>(value >> (8 * i)));
+}
+
+void putU64(std::vector<uint8_t>& out, uint64_t value) {
+  for (int i = 0; i < 8; ++i) out.push_back(static_cast<uint8_t>(value >> (8 * i)));
+}
+
+uint64_t getLittleEndian(std::span<const uint8_t> bytes) {
+  uint64_t value = 0;
+  for (std::size_t i = bytes.size(); i-- > 0;) value = (value << 8) | bytes[i];
+  return value;
+}
+
+std::string errnoText(int error) { return std::strerror(error); }
+
+// Closes a file descriptor on scope exit.
+class Fd {
+ public:
+  explicit Fd(int fd) : fd_(fd) {}
+  ~Fd() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  Fd(const Fd&) = delete;
+  Fd& operator=(const Fd&) = delete;
+  int get() const { return fd_; }
+  // Closes now, reporting the error close() returned.
+  int release() {
+    int result = ::close(fd_);
+    fd_ = -1;
+    return result;
+  }
+
+ private:
+  int fd_;
+};
+
+}  // namespace
+
+Sha256 sha256(std::span<const uint8_t> bytes) {
+  Sha256 digest{};
+  unsigned int length = 0;
+  EVP_Digest(bytes.data(), bytes.size(), digest.data(), &length, EVP_sha256(), nullptr);
+  return digest;
+}
+
+std::string hexString(std::span<const uint8_t> bytes) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(bytes.size() * 2);
+  for (uint8_t b : bytes) {
+    out += kHex[b >> 4];
+    out += kHex[b & 0xF];
+  }
+  return out;
+}
+
+std::vector<uint8_t> encodeCacheEntry(std::string_view engine, const Sha256& wire_sha256,
+                                      std::span<const uint8_t> payload) {
+  std::vector<uint8_t> out;
+  out.reserve(kFixedHeaderSize + engine.size() + kHashesSize + payload.size());
+  out.insert(out.end(), kCacheMagic.begin(), kCacheMagic.end());
+  putU32(out, kCacheFormatVersion);
+  putU32(out, static_cast<uint32_t>(engine.size()));
+  out.insert(out.end(), engine.begin(), engine.end());
+  out.insert(out.end(), wire_sha256.begin(), wire_sha256.end());
+  putU64(out, payload.size());
+  Sha256 payload_sha256 = sha256(payload);
+  out.insert(out.end(), payload_sha256.begin(), payload_sha256.end());
+  out.insert(out.end(), payload.begin(), payload.end());
+  return out;
+}
+
+Result<CacheEntryView> parseCacheEntry(std::span<const uint8_t> file) {
+  CacheEntryView entry;
+  if (file.size() < kFixedHeaderSize) {
+    return Error{"truncated header: " + std::to_string(file.size()) + " bytes"};
+  }
+  if (!std::equal(kCacheMagic.begin(), kCacheMagic.end(), file.begin())) {
+    return Error{"not a compile cache entry (bad magic)"};
+  }
+  entry.format_version = static_cast<uint32_t>(getLittleEndian(file.subspan(8, 4)));
+  if (entry.format_version != kCacheFormatVersion) {
+    return Error{"format version " + std::to_string(entry.format_version) + "; this build reads " +
+                 std::to_string(kCacheFormatVersion)};
+  }
+  uint64_t tag_size = getLittleEndian(file.subspan(12, 4));
+  if (tag_size == 0 || tag_size > kMaxEngineTagSize) {
+    return Error{"engine tag length " + std::to_string(tag_size) + " out of range"};
+  }
+  std::size_t header_size = kFixedHeaderSize + tag_size + kHashesSize;
+  if (file.size() < header_size) {
+    return Error{"truncated header: " + std::to_string(file.size()) + " of " +
+                 std::to_string(header_size) + " bytes"};
+  }
+  std::span<const uint8_t> tag = file.subspan(kFixedHeaderSize, tag_size);
+  entry.engine = std::string_view(reinterpret_cast<const char*>(tag.data()), tag.size());
+  std::size_t at = kFixedHeaderSize + tag_size;
+  std::copy_n(file.begin() + at, 32, entry.wire_sha256.begin());
+  uint64_t payload_size = getLittleEndian(file.subspan(at + 32, 8));
+  std::copy_n(file.begin() + at + 40, 32, entry.payload_sha256.begin());
+  if (payload_size == 0 || payload_size > kMaxCachePayloadSize) {
+    return Error{"payload length " + std::to_string(payload_size) + " out of range"};
+  }
+  uint64_t actual = file.size() - header_size;
+  if (actual != payload_size) {
+    return Error{std::string(actual < payload_size ? "truncated" : "trailing bytes after") +
+                 " payload: header says " + std::to_string(payload_size) + " bytes, file holds " +
+                 std::to_string(actual)};
+  }
+  entry.payload = file.subspan(header_size);
+  return entry;
+}
+
+Status checkCacheEntry(const CacheEntryView& entry, std::string_view engine,
+                       const Sha256& wire_sha256) {
+  if (entry.engine != engine) {
+    return Error{"written by another engine build (\"" + std::string(entry.engine) +
+                 "\"; this is \"" + std::string(engine) + "\")"};
+  }
+  if (entry.wire_sha256 != wire_sha256) {
+    return Error{"compiled from other module bytes (SHA-256 " + hexString(entry.wire_sha256) + ")"};
+  }
+  if (sha256(entry.payload) != entry.payload_sha256) {
+    return Error{"payload does not match its SHA-256 (corrupt)"};
+  }
+  return Ok{};
+}
+
+CompileCache::CompileCache(fs::path dir, std::string engine)
+    : dir_(std::move(dir)), engine_(std::move(engine)) {
+  Sha256 tag_hash =
+      sha256(std::span(reinterpret_cast<const uint8_t*>(engine_.data()), engine_.size()));
+  engine_suffix_ = "-" + hexString(std::span(tag_hash).first(8)) + ".wcache";
+}
+
+fs::path CompileCache::entryPath(const Sha256& wire_sha256) const {
+  return dir_ / (hexString(wire_sha256) + engine_suffix_);
+}
+
+Status CompileCache::prepare() const {
+  std::error_code ec;
+  if (fs::is_directory(dir_, ec)) return Ok{};
+  // Created one level at a time so each new directory gets 0700: entries hold native code.
+  fs::path partial;
+  for (const fs::path& part : dir_) {
+    partial /= part;
+    if (fs::is_directory(partial, ec)) continue;
+    if (::mkdir(partial.c_str(), 0700) != 0 && errno != EEXIST) {
+      return Error{"cannot create compile cache directory " + partial.string() + ": " +
+                   errnoText(errno)};
+    }
+  }
+  if (!fs::is_directory(dir_, ec)) {
+    return Error{"compile cache path " + dir_.string() + " is not a directory"};
+  }
+  return Ok{};
+}
+
+Result<std::optional<CompileCache::Entry>> CompileCache::load(const Sha256& wire_sha256) const {
+  fs::path path = entryPath(wire_sha256);
+  Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
+  if (fd.get() < 0) {
+    if (errno == ENOENT || errno == ENOTDIR) return std::optional<Entry>();
+    return Error{path.string() + ": cannot open: " + errnoText(errno)};
+  }
+  struct stat st {};
+  if (::fstat(fd.get(), &st) != 0) return Error{path.string() + ": " + errnoText(errno)};
+  if (!S_ISREG(st.st_mode)) return Error{path.string() + ": not a regular file"};
+  if (static_cast<uint64_t>(st.st_size) > kMaxHeaderSize + kMaxCachePayloadSize) {
+    return Error{path.string() + ": too large for an entry (" + std::to_string(st.st_size) +
+                 " bytes)"};
+  }
+  Entry entry;
+  // One byte more than the size: a file that grew since fstat shows up as trailing bytes.
+  entry.file.resize(static_cast<std::size_t>(st.st_size) + 1);
+  std::size_t filled = 0;
+  while (filled < entry.file.size()) {
+    ssize_t n = ::read(fd.get(), entry.file.data() + filled, entry.file.size() - filled);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return Error{path.string() + ": read failed: " + errnoText(errno)};
+    if (n == 0) break;
+    filled += static_cast<std::size_t>(n);
+  }
+  entry.file.resize(filled);
+  auto parsed = parseCacheEntry(entry.file);
+  if (!parsed) return Error{path.string() + ": " + parsed.error().message};
+  if (auto ok = checkCacheEntry(*parsed, engine_, wire_sha256); !ok) {
+    return Error{path.string() + ": " + ok.error().message};
+  }
+  entry.payload_offset = static_cast<std::size_t>(parsed->payload.data() - entry.file.data());
+  return std::optional<Entry>(std::move(entry));
+}
+
+Status CompileCache::store(const Sha256& wire_sha256, std::span<const uint8_t> payload) const {
+  if (payload.empty() || payload.size() > kMaxCachePayloadSize) {
+    return Error{"payload of " + std::to_string(payload.size()) + " bytes cannot be cached"};
+  }
+  std::vector<uint8_t> bytes = encodeCacheEntry(engine_, wire_sha256, payload);
+  fs::path path = entryPath(wire_sha256);
+  static std::atomic<uint64_t> counter{0};
+  fs::path temp = path;
+  temp += ".tmp-" + std::to_string(::getpid()) + "-" + std::to_string(counter.fetch_add(1));
+  // No fsync: after a crash the rename may survive while the data did not, but such an entry
+  // fails its payload hash on the next load and is rebuilt.
+  Fd fd(::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
+  if (fd.get() < 0) return Error{"cannot create " + temp.string() + ": " + errnoText(errno)};
+  auto fail = [&](const std::string& what, int error) -> Status {
+    ::unlink(temp.c_str());
+    return Error{what + " " + temp.string() + ": " + errnoText(error)};
+  };
+  std::size_t written = 0;
+  while (written < bytes.size()) {
+    ssize_t n = ::write(fd.get(), bytes.data() + written, bytes.size() - written);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return fail("cannot write", n < 0 ? errno : ENOSPC);
+    written += static_cast<std::size_t>(n);
+  }
+  if (fd.release() != 0) return fail("cannot close", errno);
+  if (::rename(temp.c_str(), path.c_str()) != 0) {
+    int error = errno;
+    ::unlink(temp.c_str());
+    return Error{"cannot rename " + temp.string() + " to " + path.string() + ": " +
+                 errnoText(error)};
+  }
+  return Ok{};
+}
+
+}  // namespace selium::engine

@@ -1,0 +1,286 @@
+#include "engine/compile_cache.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+
+#include <fstream>
+
+namespace selium::engine {
+namespace {
+
+namespace fs = std::filesystem;
+using ::testing::HasSubstr;
+
+constexpr std::string_view kEngine = "V8 10.2.154.26-node.37 x86_64 --no-wasm-dynamic-tiering";
+
+std::span<const uint8_t> bytesOf(std::string_view text) {
+  return {reinterpret_cast<const uint8_t*>(text.data()), text.size()};
+}
+
+const Sha256 kWire = sha256(bytesOf("module bytes"));
+const std::vector<uint8_t> kPayload = [] {
+  std::vector<uint8_t> p(300);
+  for (std::size_t i = 0; i < p.size(); ++i) p[i] = static_cast<uint8_t>(i * 7 + 3);
+  return p;
+}();
+
+// Offset of the payload in an entry for kEngine.
+constexpr std::size_t kPayloadOffset = 16 + kEngine.size() + 32 + 8 + 32;
+
+std::string parseError(std::span<const uint8_t> file) {
+  auto parsed = parseCacheEntry(file);
+  return parsed ? "" : parsed.error().message;
+}
+
+std::string checkError(std::span<const uint8_t> file, std::string_view engine = kEngine,
+                       const Sha256& wire = kWire) {
+  auto parsed = parseCacheEntry(file);
+  if (!parsed) return "parse: " + parsed.error().message;
+  auto ok = checkCacheEntry(*parsed, engine, wire);
+  return ok ? "" : ok.error().message;
+}
+
+TEST(Sha256, MatchesTheStandardTestVector) {
+  EXPECT_EQ(hexString(sha256(bytesOf("abc"))),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+}
+
+TEST(CacheEntry, RoundTripsEveryField) {
+  std::vector<uint8_t> file = encodeCacheEntry(kEngine, kWire, kPayload);
+  ASSERT_EQ(file.size(), kPayloadOffset + kPayload.size());
+  auto parsed = parseCacheEntry(file);
+  ASSERT_TRUE(parsed) << parsed.error().message;
+  EXPECT_EQ(parsed->format_version, kCacheFormatVersion);
+  EXPECT_EQ(parsed->engine, kEngine);
+  EXPECT_EQ(parsed->wire_sha256, kWire);
+  EXPECT_EQ(parsed->payload_sha256, sha256(kPayload));
+  EXPECT_EQ(std::vector<uint8_t>(parsed->payload.begin(), parsed->payload.end()), kPayload);
+  EXPECT_EQ(checkError(file), "");
+}
+
+TEST(CacheEntry, RejectsEveryTruncation) {
+  std::vector<uint8_t> file = encodeCacheEntry(kEngine, kWire, kPayload);
+  for (std::size_t size = 0; size < file.size(); ++size) {
+    std::string error = parseError(std::span(file).first(size));
+    EXPECT_THAT(error, HasSubstr("truncated")) << "size " << size;
+  }
+}
+
+TEST(CacheEntry, RejectsTrailingBytes) {
+  std::vector<uint8_t> file = encodeCacheEntry(kEngine, kWire, kPayload);
+  file.push_back(0);
+  EXPECT_THAT(parseError(file), HasSubstr("trailing bytes after payload"));
+}
+
+TEST(CacheEntry, RejectsBadMagic) {
+  std::vector<uint8_t> file = encodeCacheEntry(kEngine, kWire, kPayload);
+  for (std::size_t i = 0; i < kCacheMagic.size(); ++i) {
+    std::vector<uint8_t> bad = file;
+    bad[i] ^= 0x20;
+    EXPECT_THAT(parseError(bad), HasSubstr("bad magic")) << "byte " << i;
+  }
+  // A wasm module is not an entry.
+  const std::vector<uint8_t> wasm = {0x00, 'a', 's', 'm', 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
+  EXPECT_THAT(parseError(wasm), HasSubstr("bad magic"));
+}
+
+TEST(CacheEntry, RejectsOtherFormatVersions) {
+  std::vector<uint8_t> file = encodeCacheEntry(kEngine, kWire, kPayload);
+  file[8] = kCacheFormatVersion + 1;
+  EXPECT_THAT(parseError(file), HasSubstr("format version 2; this build reads 1"));
+  file[8] = 0;
+  EXPECT_THAT(parseError(file), HasSubstr("format version 0"));
+}
+
+TEST(CacheEntry, RejectsEngineTagLengthOutOfRange) {
+  std::vector<uint8_t> file = encodeCacheEntry(kEngine, kWire, kPayload);
+  for (uint32_t length : {0u, static_cast<uint32_t>(kMaxEngineTagSize + 1), 0xFFFFFFFFu}) {
+    std::vector<uint8_t> bad = file;
+    for (int i = 0; i < 4; ++i) bad[12 + i] = static_cast<uint8_t>(length >> (8 * i));
+    EXPECT_THAT(parseError(bad), HasSubstr("engine tag length")) << length;
+  }
+}
+
+TEST(CacheEntry, RejectsPayloadLengthOutOfRange) {
+  std::vector<uint8_t> file = encodeCacheEntry(kEngine, kWire, kPayload);
+  std::size_t at = 16 + kEngine.size() + 32;
+  for (int i = 0; i < 8; ++i) file[at + i] = 0;
+  EXPECT_THAT(parseError(file), HasSubstr("payload length 0 out of range"));
+  for (int i = 0; i < 8; ++i) file[at + i] = 0xFF;
+  EXPECT_THAT(parseError(file), HasSubstr("out of range"));
+}
+
+TEST(CacheEntry, RejectsAnotherEngineBuild) {
+  std::vector<uint8_t> file =
+      encodeCacheEntry("V8 10.2.154.26-node.36 x86_64 --no-wasm-dynamic-tiering", kWire, kPayload);
+  EXPECT_THAT(checkError(file), HasSubstr("written by another engine build"));
+  std::vector<uint8_t> other_flags =
+      encodeCacheEntry("V8 10.2.154.26-node.37 x86_64", kWire, kPayload);
+  EXPECT_THAT(checkError(other_flags), HasSubstr("written by another engine build"));
+}
+
+TEST(CacheEntry, RejectsAnEntryForOtherModuleBytes) {
+  std::vector<uint8_t> file = encodeCacheEntry(kEngine, sha256(bytesOf("other module")), kPayload);
+  EXPECT_THAT(checkError(file), HasSubstr("compiled from other module bytes"));
+}
+
+TEST(CacheEntry, DetectsAnyFlippedPayloadByte) {
+  std::vector<uint8_t> file = encodeCacheEntry(kEngine, kWire, kPayload);
+  for (std::size_t i = kPayloadOffset; i < file.size(); i += 17) {
+    std::vector<uint8_t> bad = file;
+    bad[i] ^= 0x01;
+    EXPECT_THAT(checkError(bad), HasSubstr("payload does not match its SHA-256")) << "byte " << i;
+  }
+  // A flipped bit in the stored payload hash is caught the same way.
+  std::vector<uint8_t> bad_hash = file;
+  bad_hash[kPayloadOffset - 1] ^= 0x80;
+  EXPECT_THAT(checkError(bad_hash), HasSubstr("payload does not match its SHA-256"));
+}
+
+// A temporary directory, removed with everything in it.
+class TempDir {
+ public:
+  TempDir() {
+    std::string pattern = (fs::temp_directory_path() / "selium-cache-test-XXXXXX").string();
+    path_ = ::mkdtemp(pattern.data());
+  }
+  ~TempDir() {
+    std::error_code ec;
+    fs::remove_all(path_, ec);
+  }
+  const fs::path& path() const { return path_; }
+
+ private:
+  fs::path path_;
+};
+
+void writeFile(const fs::path& path, std::span<const uint8_t> bytes) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out.write(reinterpret_cast<const char*>(bytes.data()),
+            static_cast<std::streamsize>(bytes.size()));
+}
+
+std::vector<std::string> filesIn(const fs::path& dir) {
+  std::vector<std::string> names;
+  for (const auto& e : fs::directory_iterator(dir)) names.push_back(e.path().filename().string());
+  return names;
+}
+
+TEST(CompileCache, NamesEntriesByModuleAndEngineBuild) {
+  CompileCache cache("/c", std::string(kEngine));
+  std::string name = cache.entryPath(kWire).filename().string();
+  EXPECT_EQ(name.rfind(hexString(kWire) + "-", 0), 0u) << name;
+  EXPECT_THAT(name, ::testing::EndsWith(".wcache"));
+  EXPECT_EQ(name.size(), 64 + 1 + 16 + 7);
+  CompileCache other("/c", "V8 11.3 x86_64");
+  EXPECT_NE(other.entryPath(kWire), cache.entryPath(kWire));
+  EXPECT_NE(cache.entryPath(sha256(bytesOf("x"))), cache.entryPath(kWire));
+}
+
+TEST(CompileCache, StoresAndLoadsAnEntry) {
+  TempDir dir;
+  CompileCache cache(dir.path() / "a" / "cache", std::string(kEngine));
+  ASSERT_TRUE(cache.prepare());
+  struct stat st {};
+  ASSERT_EQ(::stat((dir.path() / "a" / "cache").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0700u);
+
+  auto nothing = cache.load(kWire);
+  ASSERT_TRUE(nothing) << nothing.error().message;
+  EXPECT_FALSE(nothing->has_value());
+
+  ASSERT_TRUE(cache.store(kWire, kPayload));
+  auto loaded = cache.load(kWire);
+  ASSERT_TRUE(loaded) << loaded.error().message;
+  ASSERT_TRUE(loaded->has_value());
+  auto payload = (*loaded)->payload();
+  EXPECT_EQ(std::vector<uint8_t>(payload.begin(), payload.end()), kPayload);
+  // Only the entry is left: the temporary file was renamed into place.
+  EXPECT_THAT(filesIn(cache.dir()),
+              ::testing::ElementsAre(cache.entryPath(kWire).filename().string()));
+  ASSERT_EQ(::stat(cache.entryPath(kWire).c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+}
+
+TEST(CompileCache, ReplacesAnEntryWhole) {
+  TempDir dir;
+  CompileCache cache(dir.path(), std::string(kEngine));
+  ASSERT_TRUE(cache.store(kWire, kPayload));
+  std::vector<uint8_t> second(1000, 0xAB);
+  ASSERT_TRUE(cache.store(kWire, second));
+  auto loaded = cache.load(kWire);
+  ASSERT_TRUE(loaded && loaded->has_value());
+  auto payload = (*loaded)->payload();
+  EXPECT_EQ(std::vector<uint8_t>(payload.begin(), payload.end()), second);
+  EXPECT_EQ(filesIn(dir.path()).size(), 1u);
+}
+
+TEST(CompileCache, RejectsCorruptTruncatedAndForeignFiles) {
+  TempDir dir;
+  CompileCache cache(dir.path(), std::string(kEngine));
+  fs::path path = cache.entryPath(kWire);
+  std::vector<uint8_t> good = encodeCacheEntry(kEngine, kWire, kPayload);
+
+  auto errorOf = [&](std::span<const uint8_t> contents) -> std::string {
+    writeFile(path, contents);
+    auto loaded = cache.load(kWire);
+    if (!loaded) return loaded.error().message;
+    return loaded->has_value() ? "loaded" : "missing";
+  };
+  EXPECT_EQ(errorOf(good), "loaded");
+
+  std::vector<uint8_t> corrupt = good;
+  corrupt[good.size() - 10] ^= 0xFF;
+  EXPECT_THAT(errorOf(corrupt), HasSubstr("corrupt"));
+  EXPECT_THAT(errorOf(corrupt), HasSubstr(path.string()));
+
+  EXPECT_THAT(errorOf(std::span(good).first(good.size() - 1)), HasSubstr("truncated payload"));
+  EXPECT_THAT(errorOf(std::span(good).first(20)), HasSubstr("truncated header"));
+  EXPECT_THAT(errorOf({}), HasSubstr("truncated header"));
+
+  std::vector<uint8_t> foreign = encodeCacheEntry("V8 9.4.146.26 x86_64", kWire, kPayload);
+  EXPECT_THAT(errorOf(foreign), HasSubstr("another engine build"));
+
+  std::vector<uint8_t> swapped = encodeCacheEntry(kEngine, sha256(bytesOf("b")), kPayload);
+  EXPECT_THAT(errorOf(swapped), HasSubstr("other module bytes"));
+
+  EXPECT_THAT(errorOf(bytesOf("garbage that is long enough to hold a header")),
+              HasSubstr("bad magic"));
+}
+
+TEST(CompileCache, RejectsADirectoryInPlaceOfAnEntry) {
+  TempDir dir;
+  CompileCache cache(dir.path(), std::string(kEngine));
+  fs::create_directory(cache.entryPath(kWire));
+  auto loaded = cache.load(kWire);
+  ASSERT_FALSE(loaded);
+  EXPECT_THAT(loaded.error().message, HasSubstr(cache.entryPath(kWire).string()));
+}
+
+TEST(CompileCache, ReportsAnUnusableDirectory) {
+  TempDir dir;
+  fs::path file = dir.path() / "not-a-dir";
+  writeFile(file, bytesOf("x"));
+  CompileCache cache(file, std::string(kEngine));
+  auto prepared = cache.prepare();
+  ASSERT_FALSE(prepared);
+  EXPECT_THAT(prepared.error().message, HasSubstr(file.string()));
+  auto stored = cache.store(kWire, kPayload);
+  ASSERT_FALSE(stored);
+  EXPECT_THAT(stored.error().message, HasSubstr("cannot create"));
+  // A load through the unusable directory finds nothing to use, but does not throw either.
+  EXPECT_FALSE(cache.load(kWire) && cache.load(kWire)->has_value());
+  EXPECT_EQ(filesIn(dir.path()).size(), 1u);
+}
+
+TEST(CompileCache, RefusesAnEmptyPayload) {
+  TempDir dir;
+  CompileCache cache(dir.path(), std::string(kEngine));
+  EXPECT_FALSE(cache.store(kWire, {}));
+  EXPECT_TRUE(filesIn(dir.path()).empty());
+}
+
+}  // namespace
+}  // namespace selium::engine
