@@ -3,6 +3,7 @@
 #pragma once
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -44,8 +45,20 @@ inline std::vector<uint8_t> readGuest(std::string_view name) {
   return {std::istreambuf_iterator<char>(in), {}};
 }
 
-// Warnings and errors only: the engine's own info records would interleave with the tables.
-inline void quietLog() { log::configure(log::Format::Text, log::Filter(log::Level::Warn)); }
+// Warnings and errors only, on stderr: stdout carries nothing but the tables. Records whose
+// message contains `expected` (a warning the benchmark provokes on purpose) are counted into
+// `*expected_count` instead of printed.
+inline void quietLog(std::string_view expected = {},
+                     std::atomic<uint64_t>* expected_count = nullptr) {
+  log::configure(log::Format::Text, log::Filter(log::Level::Warn),
+                 [expected = std::string(expected), expected_count](std::string_view line) {
+                   if (!expected.empty() && line.find(expected) != std::string_view::npos) {
+                     if (expected_count != nullptr) ++*expected_count;
+                     return;
+                   }
+                   std::fprintf(stderr, "%.*s\n", static_cast<int>(line.size()), line.data());
+                 });
+}
 
 // Receives every exit on the worker threads and stamps it at once, so a measurement ends when
 // the engine reports the exit, not when the benchmark thread gets round to waking up.

@@ -1,8 +1,8 @@
 // Spawn latency and spawn rate of processes (bench.wasm `start`, which returns at once) against
-// an OS process (fork + _exit + waitpid) and a thread (std::thread + join) measured in this run.
-// See bench/README.md.
+// an OS process (fork + _exit + waitpid), a thread (std::thread + join) and a bare hand-off to an
+// idle event-loop thread, all measured in this run. See bench/README.md.
 //
-//   spawn_bench [--latency-n 2000] [--rate-n 10000]
+//   spawn_bench [--latency-n 2000] [--rate-n 10000] [--rounds 10]
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -12,6 +12,8 @@
 #include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
+#include <functional>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -26,6 +28,7 @@ namespace {
 struct Options {
   int latency_n = 2000;
   int rate_n = 10000;
+  int rounds = 10;  // latency samples are taken in this many interleaved blocks
 };
 
 Options parseOptions(int argc, char** argv) {
@@ -36,11 +39,16 @@ Options parseOptions(int argc, char** argv) {
       options.latency_n = std::atoi(argv[++i]);
     } else if (arg == "--rate-n" && i + 1 < argc) {
       options.rate_n = std::atoi(argv[++i]);
+    } else if (arg == "--rounds" && i + 1 < argc) {
+      options.rounds = std::atoi(argv[++i]);
     } else {
-      die("usage: spawn_bench [--latency-n N] [--rate-n N]");
+      die("usage: spawn_bench [--latency-n N] [--rate-n N] [--rounds R]");
     }
   }
-  if (options.latency_n < 1 || options.rate_n < 1) die("counts must be positive");
+  if (options.latency_n < 1 || options.rate_n < 1 || options.rounds < 1) {
+    die("counts must be positive");
+  }
+  options.rounds = std::min(options.rounds, options.latency_n);
   return options;
 }
 
@@ -70,54 +78,16 @@ void reap(pid_t pid) {
   }
 }
 
-Latency forkLatency(int n) {
-  std::vector<double> samples;
-  for (int i = 0; i < n; ++i) {
-    Clock::time_point start = Clock::now();
-    reap(forkChild());
-    samples.push_back(nanosBetween(start, Clock::now()));
-  }
-  return summarise(samples);
+double forkOnce() {
+  Clock::time_point start = Clock::now();
+  reap(forkChild());
+  return nanosBetween(start, Clock::now());
 }
 
-Latency threadLatency(int n) {
-  std::vector<double> samples;
-  for (int i = 0; i < n; ++i) {
-    Clock::time_point start = Clock::now();
-    std::thread([] {}).join();
-    samples.push_back(nanosBetween(start, Clock::now()));
-  }
-  return summarise(samples);
-}
-
-// The hand-off alone: post a handler to an idle event loop on another thread (as spawn posts to
-// a worker) and stamp when it runs. The engine's own work is roughly its latency minus this.
-Latency handoffLatency(int n) {
-  boost::asio::io_context io;
-  auto guard = boost::asio::make_work_guard(io);
-  std::thread loop([&] { io.run(); });
-  std::mutex mutex;
-  std::condition_variable ran;
-  std::optional<Clock::time_point> stamp;
-  std::vector<double> samples;
-  for (int i = 0; i < n; ++i) {
-    // Let the loop go idle first, as a worker is between spawns in the latency run.
-    std::this_thread::sleep_for(std::chrono::microseconds(50));
-    Clock::time_point start = Clock::now();
-    boost::asio::post(io, [&] {
-      Clock::time_point now = Clock::now();
-      std::lock_guard lock(mutex);
-      stamp = now;
-      ran.notify_one();
-    });
-    std::unique_lock lock(mutex);
-    ran.wait(lock, [&] { return stamp.has_value(); });
-    samples.push_back(nanosBetween(start, *stamp));
-    stamp.reset();
-  }
-  guard.reset();
-  loop.join();
-  return summarise(samples);
+double threadOnce() {
+  Clock::time_point start = Clock::now();
+  std::thread([] {}).join();
+  return nanosBetween(start, Clock::now());
 }
 
 // Per second; at most kWindow children un-reaped at any time.
@@ -149,95 +119,154 @@ double threadRate(int n) {
   return n / (nanosBetween(start, Clock::now()) / 1e9);
 }
 
-struct EngineFigures {
-  std::size_t workers;
-  Latency latency;
-  double rate;       // processes per second, spawn of the first to exit of the last
-  double submit_ns;  // mean time of one spawn() call during the rate run
+// The hand-off alone: a handler posted to an idle event loop on another thread, as spawn posts to
+// a worker, stamped when it runs. The engine's own work is roughly its latency minus this.
+class HandoffLoop {
+ public:
+  HandoffLoop() : guard_(io_.get_executor()), thread_([this] { io_.run(); }) {}
+  ~HandoffLoop() {
+    guard_.reset();
+    thread_.join();
+  }
+
+  double once() {
+    Clock::time_point start = Clock::now();
+    boost::asio::post(io_, [this] {
+      Clock::time_point now = Clock::now();
+      std::lock_guard lock(mutex_);
+      stamp_ = now;
+      ran_.notify_one();
+    });
+    std::unique_lock lock(mutex_);
+    ran_.wait(lock, [&] { return stamp_.has_value(); });
+    double ns = nanosBetween(start, *stamp_);
+    stamp_.reset();
+    return ns;
+  }
+
+ private:
+  boost::asio::io_context io_;
+  boost::asio::executor_work_guard<boost::asio::io_context::executor_type> guard_;
+  std::thread thread_;
+  std::mutex mutex_;
+  std::condition_variable ran_;
+  std::optional<Clock::time_point> stamp_;
 };
 
-EngineFigures measureEngine(std::size_t workers, const Options& options) {
-  ExitRecorder exits;
-  engine::EngineOptions engine_options;
-  engine_options.workers = workers;
-  engine_options.on_exit = [&](const engine::ProcessExit& e) { exits.record(e); };
-  engine::Engine engine(std::move(engine_options));
-  auto loaded = engine.load(readGuest("bench.wasm"), "bench.wasm");
-  if (!loaded) die(loaded.error().message);
-  std::shared_ptr<const engine::Module> module = *loaded;
-  EngineFigures figures{engine.workerCount(), {}, 0, 0};
-
-  // Warm-up: first instantiations on each worker, allocator pools, code pages.
-  for (int i = 0; i < 200; ++i) exits.wait(spawnOrDie(engine, module, "start"));
-
-  // (a) one at a time: spawn, then wait for its exit before the next.
-  std::vector<double> samples;
-  for (int i = 0; i < options.latency_n; ++i) {
-    Clock::time_point start = Clock::now();
-    kernel::ProcessId pid = spawnOrDie(engine, module, "start");
-    samples.push_back(nanosBetween(start, exits.wait(pid)));
+// An engine with bench.wasm loaded. Not movable: the engine's on_exit refers to `exits`.
+struct EngineUnderTest {
+  explicit EngineUnderTest(std::size_t workers) {
+    engine::EngineOptions options;
+    options.workers = workers;
+    options.on_exit = [this](const engine::ProcessExit& e) { exits.record(e); };
+    engine = std::make_unique<engine::Engine>(std::move(options));
+    auto loaded = engine->load(readGuest("bench.wasm"), "bench.wasm");
+    if (!loaded) die(loaded.error().message);
+    module = *loaded;
+    // Warm-up: first instantiations on each worker, allocator pools, code pages.
+    for (int i = 0; i < 200; ++i) exits.wait(spawnOrDie(*engine, module, "start"));
   }
-  figures.latency = summarise(samples);
+  ~EngineUnderTest() {
+    if (!engine->shutdown(std::chrono::seconds(10))) die("engine did not shut down");
+  }
+  EngineUnderTest(const EngineUnderTest&) = delete;
+  EngineUnderTest& operator=(const EngineUnderTest&) = delete;
 
-  // (b) as fast as possible: all spawns, then wait for every exit.
-  exits.trackEach(false);
-  uint64_t before = exits.ended();
-  Clock::time_point start = Clock::now();
-  for (int i = 0; i < options.rate_n; ++i) spawnOrDie(engine, module, "start");
-  Clock::time_point submitted = Clock::now();
-  Clock::time_point last = exits.waitEnded(before + options.rate_n);
-  figures.rate = options.rate_n / (nanosBetween(start, last) / 1e9);
-  figures.submit_ns = nanosBetween(start, submitted) / options.rate_n;
+  // Spawn, then the exit report of that process.
+  double once() {
+    Clock::time_point start = Clock::now();
+    kernel::ProcessId pid = spawnOrDie(*engine, module, "start");
+    return nanosBetween(start, exits.wait(pid));
+  }
 
-  if (!engine.shutdown(std::chrono::seconds(10))) die("engine did not shut down");
-  return figures;
+  // Per second, first spawn to last exit report; also the mean spawn() call time.
+  std::pair<double, double> rate(int n) {
+    exits.trackEach(false);
+    uint64_t before = exits.ended();
+    Clock::time_point start = Clock::now();
+    for (int i = 0; i < n; ++i) spawnOrDie(*engine, module, "start");
+    Clock::time_point submitted = Clock::now();
+    Clock::time_point last = exits.waitEnded(before + n);
+    exits.trackEach(true);
+    return {n / (nanosBetween(start, last) / 1e9), nanosBetween(start, submitted) / n};
+  }
+
+  ExitRecorder exits;  // declared first: outlives the engine that reports to it
+  std::unique_ptr<engine::Engine> engine;
+  std::shared_ptr<const engine::Module> module;
+};
+
+std::string workersLabel(std::size_t workers) {
+  return format("selium, %zu worker%s", workers, workers == 1 ? "" : "s");
 }
 
 int run(const Options& options) {
   quietLog();
-  // References first, while this process is small and single-threaded: fork's cost grows with
-  // the parent's mappings, so this is the cheapest OS process spawn this machine offers.
-  Latency fork_latency = forkLatency(options.latency_n);
-  Latency thread_latency = threadLatency(options.latency_n);
+  // fork first, while this process is small and has no V8 threads: fork's cost grows with the
+  // parent's mappings, so this is the cheapest OS process spawn this machine offers.
+  std::vector<double> fork_samples;
+  for (int i = 0; i < options.latency_n; ++i) fork_samples.push_back(forkOnce());
   double fork_rate = forkRate(options.rate_n);
-  double thread_rate = threadRate(options.rate_n);
-  Latency handoff_latency = handoffLatency(options.latency_n);
 
-  std::vector<EngineFigures> engines;
-  engines.push_back(measureEngine(0, options));  // default: one worker per hardware thread
-  engines.push_back(measureEngine(1, options));
+  EngineUnderTest default_engine(0);  // one worker per hardware thread
+  EngineUnderTest one_worker(1);
+  HandoffLoop handoff;
 
+  // Latency: every subject in turn, in blocks, so drift on a noisy machine (and which vCPU the
+  // scheduler happens to favour) hits them all alike.
+  struct Subject {
+    std::string what;
+    std::function<double()> once;
+    std::vector<double> samples;
+  };
+  std::vector<Subject> subjects;
+  auto add = [&](std::string what, std::function<double()> once) {
+    subjects.push_back({std::move(what), std::move(once), {}});
+  };
+  add(workersLabel(default_engine.engine->workerCount()), [&] { return default_engine.once(); });
+  add(workersLabel(1), [&] { return one_worker.once(); });
+  add("std::thread + join (reference)", threadOnce);
+  add("post to an idle event-loop thread (hand-off only)", [&] { return handoff.once(); });
+  for (int r = 0; r < options.rounds; ++r) {
+    int block = options.latency_n / options.rounds + (r < options.latency_n % options.rounds);
+    for (Subject& s : subjects) {
+      for (int i = 0; i < block; ++i) s.samples.push_back(s.once());
+    }
+  }
+  subjects.insert(subjects.begin() + 2,
+                  Subject{"fork + _exit + waitpid (reference)", nullptr, fork_samples});
+
+  Latency fork_latency = summarise(fork_samples);
+  Latency thread_latency = summarise(subjects[3].samples);
   std::printf(
       "Spawn latency: bench.wasm `start` (returns at once), one at a time, spawn -> exit "
-      "report, N = %d (after 200 warm-up spawns).\n\n",
-      options.latency_n);
+      "report, N = %d each (after 200 warm-up spawns), in %d interleaved blocks.\n\n",
+      options.latency_n, options.rounds);
   Table latency({"what", "p50 (us)", "p99 (us)", "mean (us)", "p50 / fork", "p50 / thread"});
-  auto latencyRow = [&](const std::string& what, const Latency& l) {
-    latency.row({what, format("%.1f", l.p50 / 1e3), format("%.1f", l.p99 / 1e3),
-                 format("%.1f", l.mean / 1e3), format("%.2f", l.p50 / fork_latency.p50),
+  for (const Subject& s : subjects) {
+    Latency l = summarise(s.samples);
+    latency.row({s.what, format("%.1f", l.p50 / 1e3), format("%.1f", l.p99 / 1e3),
+                 format("%.1f", l.mean / 1e3), format("%.3f", l.p50 / fork_latency.p50),
                  format("%.2f", l.p50 / thread_latency.p50)});
-  };
-  for (const EngineFigures& e : engines) {
-    latencyRow(format("selium, %zu worker%s", e.workers, e.workers == 1 ? "" : "s"), e.latency);
   }
-  latencyRow("fork + _exit + waitpid (reference)", fork_latency);
-  latencyRow("std::thread + join (reference)", thread_latency);
-  latencyRow("post to an idle event-loop thread (hand-off only)", handoff_latency);
   latency.print();
+
+  // Rate: engines and the thread reference back to back (fork was measured above).
+  auto [default_rate, default_submit] = default_engine.rate(options.rate_n);
+  auto [one_rate, one_submit] = one_worker.rate(options.rate_n);
+  double thread_rate = threadRate(options.rate_n);
 
   std::printf(
       "\nSpawn rate: N = %d spawned as fast as possible, first spawn -> last exit "
-      "(references keep at most %d outstanding).\n\n",
+      "(the references keep at most %d outstanding).\n\n",
       options.rate_n, kWindow);
   Table rate({"what", "per second", "/ fork", "/ thread", "spawn() call (us)"});
   auto rateRow = [&](const std::string& what, double r, std::string submit) {
     rate.row({what, format("%.0f", r), format("%.2f", r / fork_rate),
               format("%.2f", r / thread_rate), std::move(submit)});
   };
-  for (const EngineFigures& e : engines) {
-    rateRow(format("selium, %zu worker%s", e.workers, e.workers == 1 ? "" : "s"), e.rate,
-            format("%.2f", e.submit_ns / 1e3));
-  }
+  rateRow(subjects[0].what, default_rate, format("%.2f", default_submit / 1e3));
+  rateRow(subjects[1].what, one_rate, format("%.2f", one_submit / 1e3));
   rateRow("fork + _exit + waitpid (reference)", fork_rate, "-");
   rateRow("std::thread + join (reference)", thread_rate, "-");
   rate.print();

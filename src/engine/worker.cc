@@ -84,33 +84,38 @@ void hostcallTrampoline(const v8::FunctionCallbackInfo<v8::Value>& info) {
       isolate->ThrowException(v8String(isolate, "selium: hostcall outside a process"));
       return;
     }
-    v8::Local<v8::Context> context = isolate->GetCurrentContext();
+    // Wasm passes i32 as Int32 (or a heap number), i64 as BigInt: the fast paths need no
+    // context; only the fallbacks do.
     kernel::WasmValue args[16];
     std::size_t n = std::min<std::size_t>(spec->params.size(), 16);
     for (std::size_t i = 0; i < n; ++i) {
       v8::Local<v8::Value> arg = info[static_cast<int>(i)];
       switch (spec->params[i]) {
         case kernel::WasmType::I32:
-          args[i].i32 =
-              arg->IsInt32() ? arg.As<v8::Int32>()->Value() : arg->Int32Value(context).FromMaybe(0);
+          args[i].i32 = arg->IsInt32() ? arg.As<v8::Int32>()->Value()
+                                       : arg->Int32Value(isolate->GetCurrentContext()).FromMaybe(0);
           break;
         case kernel::WasmType::I64:
           args[i].i64 = arg->IsBigInt() ? arg.As<v8::BigInt>()->Int64Value() : 0;
           break;
         case kernel::WasmType::F32:
-          args[i].f32 = static_cast<float>(arg->NumberValue(context).FromMaybe(0));
+          args[i].f32 = static_cast<float>(arg->IsNumber() ? arg.As<v8::Number>()->Value() : 0);
           break;
         case kernel::WasmType::F64:
-          args[i].f64 = arg->NumberValue(context).FromMaybe(0);
+          args[i].f64 = arg->IsNumber() ? arg.As<v8::Number>()->Value() : 0;
           break;
       }
     }
-    std::span<uint8_t> memory;
-    if (!process->memory.IsEmpty()) {
-      v8::Local<v8::ArrayBuffer> buffer = process->memory.Get(isolate)->Buffer();
-      memory = {static_cast<uint8_t*>(buffer->Data()), buffer->ByteLength()};
-    }
-    kernel::CallContext ctx{process->kernel, memory};
+    // Guest memory is looked up only by hostcalls that take guest pointers (it moves when the
+    // guest grows it, so it cannot be cached across calls).
+    kernel::CallContext ctx{process->kernel, {}};
+    ctx.fetch_state = process;
+    ctx.fetch_memory = [](void* state) -> std::span<uint8_t> {
+      auto* guest = static_cast<GuestProcess*>(state);
+      if (guest->memory.IsEmpty()) return {};
+      v8::Local<v8::ArrayBuffer> buffer = guest->memory.Get(v8::Isolate::GetCurrent())->Buffer();
+      return {static_cast<uint8_t*>(buffer->Data()), buffer->ByteLength()};
+    };
     result = kernel::dispatchHostcall(*spec, ctx, args);
   } catch (const std::exception& e) {
     process->kernel.setLastError(std::string("internal error in ") + std::string(spec->name) +

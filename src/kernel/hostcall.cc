@@ -88,14 +88,14 @@ namespace detail {
 
 std::optional<std::span<uint8_t>> guestSpan(CallContext& ctx, uint32_t address, uint32_t length) {
   uint64_t end = uint64_t{address} + length;
-  if (end > ctx.memory.size()) {
+  std::span<uint8_t> memory = ctx.guestMemory();
+  if (end > memory.size()) {
     fail(ctx, ErrorCode::OutOfBounds,
          "guest range [" + std::to_string(address) + ", " + std::to_string(end) +
-             ") is outside the process's memory of " + std::to_string(ctx.memory.size()) +
-             " bytes");
+             ") is outside the process's memory of " + std::to_string(memory.size()) + " bytes");
     return std::nullopt;
   }
-  return ctx.memory.subspan(address, length);
+  return memory.subspan(address, length);
 }
 
 }  // namespace detail

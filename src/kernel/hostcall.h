@@ -37,6 +37,18 @@ struct CallContext {
   Process& process;
   std::span<uint8_t> memory;               // empty when the module has no (exported) memory
   const HostcallSpec* hostcall = nullptr;  // the entry being called; set by dispatchHostcall
+  // When set, `memory` is fetched through it on first use: most hostcalls never touch guest
+  // memory, and looking it up costs a good share of a hostcall.
+  std::span<uint8_t> (*fetch_memory)(void* state) = nullptr;
+  void* fetch_state = nullptr;
+
+  std::span<uint8_t> guestMemory() {
+    if (fetch_memory != nullptr) {
+      memory = fetch_memory(fetch_state);
+      fetch_memory = nullptr;
+    }
+    return memory;
+  }
 };
 
 // Handler parameter types for guest memory: decoded from (address, length) after a bounds check,

@@ -149,6 +149,7 @@ TEST_F(RuntimeE2E, ProductDocExamplesRun) {
       30s);
   ASSERT_TRUE(waf.has_value());
   EXPECT_THAT(*waf, AllOf(HasSubstr("host=localhost"), HasSubstr("port=7000")));
+  p->rewind();  // the two modules run concurrently: dev_null may have ended first
   auto dev_null = p->waitForLine(
       [](std::string_view l) {
         return l.find("process exited") != std::string_view::npos &&
