@@ -2,6 +2,7 @@
 // process's worker thread; never shared, so no locks.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -21,8 +22,18 @@ enum class HandleKind : uint8_t {
 // Something a handle names. Destroying it releases whatever it holds (timers are cancelled, ...).
 class Resource {
  public:
-  virtual ~Resource() = default;
+  Resource() { live_.fetch_add(1, std::memory_order_relaxed); }
+  Resource(const Resource&) = delete;
+  Resource& operator=(const Resource&) = delete;
+  virtual ~Resource() { live_.fetch_sub(1, std::memory_order_relaxed); }
   virtual HandleKind kind() const = 0;
+
+  // Resources alive in this host process, all processes together: tests check that it returns
+  // to its baseline once processes end, however they end.
+  static std::size_t liveCount() { return live_.load(std::memory_order_relaxed); }
+
+ private:
+  static inline std::atomic<std::size_t> live_{0};
 };
 
 // A handle is (generation << kIndexBits) | index, always > 0 and < 2^31 so it is a non-negative

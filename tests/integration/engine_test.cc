@@ -12,6 +12,7 @@
 #include <fstream>
 #include <mutex>
 #include <set>
+#include <thread>
 
 #include "engine/compile_cache.h"
 #include "kernel/handle_table.h"
@@ -550,6 +551,72 @@ TEST(EngineSlice, GuestOverItsCpuSliceIsTerminatedAndNamed) {
            l.find("module=traps.wasm") != std::string::npos;
   }));
   log::configure(log::Format::Text, log::Filter{}, [](std::string_view) {});
+}
+
+TEST_F(EngineTest, HandleOfAnotherProcessIsNotValidHere) {
+  // The sleeper holds a timer handle (its first, so the deterministic first value) ...
+  kernel::ProcessId sleeper = spawnOk(request(
+      "sleeper.wasm", "start", {arg(ParamKind::U32, uint64_t{60'000})}, {Capability::TimeRead}));
+  ASSERT_TRUE(recorder_.waitLog(sleeper));
+  int32_t first_handle = 1 << kernel::HandleTable::kIndexBits;
+  // ... which means nothing in another process.
+  auto exit =
+      runToExit(request("handles.wasm", "wrong_kind", {arg(ParamKind::I32, int64_t{first_handle})},
+                        {Capability::TimeRead}));
+  EXPECT_EQ(exit.status, -SELIUM_ERR_InvalidHandle);
+  EXPECT_TRUE(engine_->stop(sleeper));
+  EXPECT_EQ(recorder_.waitExit(sleeper)->reason, ExitReason::Terminated);
+}
+
+TEST_F(EngineTest, EverythingAProcessHeldIsReleasedHoweverItEnds) {
+  std::size_t baseline = kernel::Resource::liveCount();
+  // Timers held while sleeping, then: stopped, trapped, exited, finished normally.
+  std::vector<kernel::ProcessId> sleepers;
+  for (int i = 0; i < 6; ++i) {
+    sleepers.push_back(
+        spawnOk(request("sleeper.wasm", "concurrent", {arg(ParamKind::U32, uint64_t{50})},
+                        {Capability::TimeRead})));
+  }
+  kernel::ProcessId stopped = spawnOk(request(
+      "sleeper.wasm", "start", {arg(ParamKind::U32, uint64_t{60'000})}, {Capability::TimeRead}));
+  ASSERT_TRUE(recorder_.waitLog(stopped));
+  EXPECT_GT(kernel::Resource::liveCount(), baseline);
+  engine_->stop(stopped);
+  runToExit(request("traps.wasm", "unreachable"));
+  runToExit(request("exit_status.wasm"));
+  runToExit(request("handles.wasm", "stale", {}, {Capability::TimeRead}));
+  for (auto pid : sleepers) ASSERT_TRUE(recorder_.waitExit(pid).has_value());
+  ASSERT_TRUE(recorder_.waitExit(stopped).has_value());
+  EXPECT_EQ(kernel::Resource::liveCount(), baseline);
+  EXPECT_EQ(engine_->liveProcesses(), 0u);
+}
+
+TEST_F(EngineTest, ThousandsOfProcessesSpawnedAtOnce) {
+  auto module = load("dev_null.wasm");
+  constexpr int kCount = 3000;
+  std::vector<kernel::ProcessId> pids;
+  // Spawned from several threads at once, as many clients would.
+  std::vector<std::thread> spawners;
+  std::mutex pids_mutex;
+  for (int t = 0; t < 4; ++t) {
+    spawners.emplace_back([&] {
+      for (int i = 0; i < kCount / 4; ++i) {
+        SpawnRequest r;
+        r.module = module;
+        auto spawned = engine_->spawn(r);
+        if (!spawned.ok()) continue;
+        std::lock_guard lock(pids_mutex);
+        pids.push_back(spawned->pid);
+      }
+    });
+  }
+  for (auto& t : spawners) t.join();
+  ASSERT_EQ(pids.size(), std::size_t{kCount});
+  ASSERT_TRUE(recorder_.waitExitCount(kCount, 120s));
+  std::size_t normal = 0;
+  for (const auto& [pid, exit] : recorder_.exits()) normal += exit.reason == ExitReason::Normal;
+  EXPECT_EQ(normal, std::size_t{kCount});
+  EXPECT_EQ(engine_->liveProcesses(), 0u);
 }
 
 TEST_F(EngineTest, ManyProcessesAcrossWorkersAllComplete) {
