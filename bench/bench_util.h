@@ -1,14 +1,22 @@
 // Helpers shared by the benchmarks: reading guests, recording process exits with their time,
-// order statistics and Markdown table output. Header-only; benchmarks only.
+// order statistics, Markdown table output, running a child program for its output.
+// Header-only; benchmarks only.
 #pragma once
+
+#include <fcntl.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -143,6 +151,46 @@ inline kernel::ProcessId spawnOrDie(engine::Engine& engine,
   auto spawned = engine.spawn(std::move(request));
   if (!spawned) die("spawn " + entry + ": " + spawned.error().message);
   return spawned->pid;
+}
+
+// What a child program printed on stdout, and how it ended.
+struct ChildOutput {
+  int status = 0;  // as waitpid reports it
+  std::string out;
+  bool exitedZero() const { return WIFEXITED(status) && WEXITSTATUS(status) == 0; }
+};
+
+// Runs `argv` (argv[0] looked up on PATH) with stdout on a pipe and stderr inherited; returns
+// once it has exited. Dies if it cannot be started.
+inline ChildOutput runChild(const std::vector<std::string>& argv) {
+  int fds[2];
+  if (::pipe2(fds, O_CLOEXEC) != 0) die("pipe: " + std::string(std::strerror(errno)));
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_adddup2(&actions, fds[1], STDOUT_FILENO);
+  std::vector<char*> args;
+  for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  ChildOutput result;
+  pid_t pid = -1;
+  int error = ::posix_spawnp(&pid, args[0], &actions, nullptr, args.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  ::close(fds[1]);
+  if (error != 0) {
+    ::close(fds[0]);
+    die("cannot start " + argv[0] + ": " + std::strerror(error));
+  }
+  char buffer[4096];
+  for (;;) {
+    ssize_t n = ::read(fds[0], buffer, sizeof buffer);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    result.out.append(buffer, static_cast<std::size_t>(n));
+  }
+  ::close(fds[0]);
+  while (::waitpid(pid, &result.status, 0) < 0 && errno == EINTR) {
+  }
+  return result;
 }
 
 // Nearest-rank percentile (p in [0, 100]) of a non-empty sample.
