@@ -580,6 +580,11 @@ TEST_F(EngineTest, EverythingAProcessHeldIsReleasedHoweverItEnds) {
   kernel::ProcessId stopped = spawnOk(request(
       "sleeper.wasm", "start", {arg(ParamKind::U32, uint64_t{60'000})}, {Capability::TimeRead}));
   ASSERT_TRUE(recorder_.waitLog(stopped));
+  // The sleeper logs before it creates its timer: wait (bounded) until resources are held.
+  auto deadline = std::chrono::steady_clock::now() + 20s;
+  while (kernel::Resource::liveCount() <= baseline && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::yield();
+  }
   EXPECT_GT(kernel::Resource::liveCount(), baseline);
   engine_->stop(stopped);
   runToExit(request("traps.wasm", "unreachable"));
