@@ -114,3 +114,28 @@ function(selium_add_guest name)
     target_link_libraries(${name} PRIVATE ${ARG_LIBRARIES})
   endif()
 endfunction()
+
+# selium_add_wat_guests(<target> DIR <dir> MODULES <name>...): hand-written modules
+# <dir>/<name>.wat, assembled with wat2wasm (wabt) into <name>.wasm beside the other guests, all
+# built by the custom target <target>.
+function(selium_add_wat_guests target)
+  cmake_parse_arguments(ARG "" "DIR" "MODULES" ${ARGN})
+  find_program(SELIUM_WAT2WASM wat2wasm REQUIRED)
+  set(dir ${CMAKE_RUNTIME_OUTPUT_DIRECTORY})
+  if(NOT dir)
+    set(dir ${CMAKE_CURRENT_BINARY_DIR})
+  endif()
+  set(outputs)
+  foreach(wat IN LISTS ARG_MODULES)
+    set(in ${ARG_DIR}/${wat}.wat)
+    set(out ${dir}/${wat}.wasm)
+    add_custom_command(
+      OUTPUT ${out}
+      COMMAND ${SELIUM_WAT2WASM} ${in} -o ${out}
+      DEPENDS ${in}
+      COMMENT "wat2wasm ${wat}.wat"
+      VERBATIM)
+    list(APPEND outputs ${out})
+  endforeach()
+  add_custom_target(${target} ALL DEPENDS ${outputs})
+endfunction()

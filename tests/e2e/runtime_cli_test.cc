@@ -193,10 +193,15 @@ TEST_F(RuntimeE2E, GuestLogsAppearWithGuestTargetInText) {
   ASSERT_TRUE(line.has_value());
   EXPECT_THAT(*line, AllOf(HasSubstr(" INFO selium.guest: hello from Selium"), HasSubstr("pid="),
                            HasSubstr("module=hello.wasm")));
+  // The guest reads its log_uri through the hostcall and logs it (it may still be running
+  // when "runtime ready" is printed, so wait for the record rather than the exit).
+  auto about = p->waitForLine(
+      [](std::string_view l) { return l.find("about me") != std::string_view::npos; }, 30s);
+  ASSERT_TRUE(about.has_value());
+  EXPECT_THAT(*about, HasSubstr("log_uri=sel://hello/logs"));
   p->signal(SIGTERM);
   auto r = p->wait(30s);
   EXPECT_EQ(r.exit_code, 0);
-  EXPECT_THAT(r.out, HasSubstr("sel://hello/logs"));
 }
 
 TEST_F(RuntimeE2E, GuestLogsAppearWithGuestTargetInJson) {
