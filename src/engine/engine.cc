@@ -8,6 +8,7 @@
 #include <selium/abi/wasi.h>
 #include <v8.h>
 
+#include <fstream>
 #include <thread>
 
 #include "engine/cached_compile.h"
@@ -165,7 +166,25 @@ struct Engine::CompileIsolate {
   v8::Global<v8::Context> context;
 };
 
+std::size_t defaultMaxProcesses(std::size_t max_map_count) {
+  constexpr std::size_t kHostReserve = 8192;
+  return max_map_count > kHostReserve + 3 ? (max_map_count - kHostReserve) / 3 : 1;
+}
+
+namespace {
+
+std::size_t kernelMaxMapCount() {
+  std::ifstream in("/proc/sys/vm/max_map_count");
+  std::size_t value = 0;
+  if (in >> value && value > 0) return value;
+  return 65530;  // Linux's default
+}
+
+}  // namespace
+
 Engine::Engine(EngineOptions options) : options_(std::move(options)) {
+  max_processes_ = options_.max_processes != 0 ? options_.max_processes
+                                               : defaultMaxProcesses(kernelMaxMapCount());
   v8Platform();
   std::size_t count =
       options_.workers != 0 ? options_.workers : std::max(1u, std::thread::hardware_concurrency());
@@ -360,6 +379,11 @@ Result<Spawned> Engine::spawn(SpawnRequest request) {
   {
     std::lock_guard lock(mutex_);
     if (shut_down_) return Error{"the engine is shutting down"};
+    if (owners_.size() >= max_processes_) {
+      return Error{"cannot start " + request.module->label() + ": " +
+                   std::to_string(owners_.size()) + " processes are running, the limit (" +
+                   std::to_string(max_processes_) + ", see --max-processes)"};
+    }
     for (auto& worker : workers_) {
       if (target == nullptr || worker->load() < target->load()) target = worker.get();
     }

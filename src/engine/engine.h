@@ -97,6 +97,10 @@ struct EngineOptions {
   // A guest call that runs longer than this without returning is terminated (0: never). A call
   // over 100 ms is logged either way.
   std::chrono::milliseconds max_slice{0};
+  // Live processes at most; spawn refuses more with a clear error. 0: derived from the
+  // kernel's vm.max_map_count (each process maps about two regions; running out of mappings
+  // makes V8 abort the whole host instead of failing one spawn).
+  std::size_t max_processes = 0;
   kernel::LogSink log_sink;
   std::function<void(const ProcessExit&)> on_exit;  // called on a worker thread
   // Called on the worker thread once a process is instantiated, before its entrypoint runs
@@ -152,6 +156,7 @@ class Engine {
   EngineStats stats() const;
 
   std::size_t workerCount() const { return workers_.size(); }
+  std::size_t maxProcesses() const { return max_processes_; }
   std::size_t liveProcesses() const;
   bool isRunning(kernel::ProcessId pid) const;
 
@@ -162,6 +167,7 @@ class Engine {
   EngineOptions options_;
   std::vector<std::unique_ptr<Worker>> workers_;
   std::atomic<kernel::ProcessId> next_pid_{1};
+  std::size_t max_processes_ = 0;
 
   mutable std::mutex mutex_;  // guards cache_ and owners_
   std::map<std::string, std::weak_ptr<const Module>> cache_;
@@ -179,6 +185,10 @@ class Engine {
   std::unique_ptr<CachedCompiler> disk_cache_;  // with EngineOptions::compile_cache_dir only
   bool shut_down_ = false;
 };
+
+// The default process limit for a kernel allowing `max_map_count` mappings per process: a third
+// of what is left after a reserve for the host itself (V8, libraries, sockets).
+std::size_t defaultMaxProcesses(std::size_t max_map_count);
 
 // The wasm parameter list an entrypoint must have for `args`.
 std::vector<ValType> flattenedParams(std::span<const kernel::EntrypointArg> args);

@@ -120,6 +120,12 @@ CliOutcome parseCommandLine(int argc, const char* const* argv) {
                "Compile every module at start-up instead of loading its compiled code from "
                "<work-dir>/cache, and write nothing there");
 
+  app.add_option("--max-processes", options.max_processes,
+                 "Most processes alive at once; further spawns fail with an error (default: "
+                 "derived from the kernel's vm.max_map_count, about 19,000 on a stock kernel)")
+      ->type_name("N")
+      ->check(CLI::Range(std::size_t{1}, std::size_t{1'000'000}));
+
   CertOptions certs;
   std::string output_dir = certs.output_dir.string();
   CLI::App* gen = app.add_subcommand(

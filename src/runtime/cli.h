@@ -29,6 +29,7 @@ struct RuntimeOptions {
   std::size_t workers = 0;                    // 0: one per hardware thread
   uint64_t max_memory = 256u << 20;           // bytes per process, unless a spec says otherwise
   std::chrono::milliseconds max_slice{0};     // 0: off
+  std::size_t max_processes = 0;              // 0: derived from vm.max_map_count
   bool compile_cache = true;                  // <work-dir>/cache; --no-compile-cache: off
   std::optional<CertOptions> generate_certs;  // set when the generate-certs subcommand was given
 };

@@ -93,6 +93,7 @@ int runRuntime(const RuntimeOptions& options) {
   ServerOptions server_options{options.shutdown_timeout, options.workers, options.max_memory,
                                options.max_slice, std::nullopt};
   if (options.compile_cache) server_options.compile_cache_dir = work_dir->cache;
+  server_options.max_processes = options.max_processes;
   Server server(std::move(*work_dir), std::move(*modules), server_options);
   return server.run();
 }

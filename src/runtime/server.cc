@@ -68,6 +68,7 @@ engine::EngineOptions runtimeEngineOptions(const ServerOptions& server) {
   options.workers = server.workers;
   options.max_memory_pages = static_cast<uint32_t>(server.max_memory / engine::kWasmPageBytes);
   options.max_slice = server.max_slice;
+  options.max_processes = server.max_processes;
   options.compile_cache_dir = server.compile_cache_dir;
   options.log_sink = printGuestRecord;
   options.on_exit = logExit;
@@ -197,6 +198,7 @@ int Server::run() {
       log::info("runtime ready", {{"work_dir", work_dir_.root.string()},
                                   {"modules", static_cast<uint64_t>(modules_.size())},
                                   {"workers", static_cast<uint64_t>(engine.workerCount())},
+                                  {"max_processes", static_cast<uint64_t>(engine.maxProcesses())},
                                   {"pid", static_cast<int64_t>(::getpid())}});
     });
   });

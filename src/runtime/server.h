@@ -26,6 +26,7 @@ struct ServerOptions {
   std::chrono::milliseconds max_slice{0};
   // The compile cache directory (created if missing); nothing: compile every module each start.
   std::optional<std::filesystem::path> compile_cache_dir;
+  std::size_t max_processes = 0;  // 0: derived from vm.max_map_count
 };
 
 // Engine options that print guest records (target selium.guest) and process exits.

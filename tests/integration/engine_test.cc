@@ -624,6 +624,43 @@ TEST_F(EngineTest, ThousandsOfProcessesSpawnedAtOnce) {
   EXPECT_EQ(engine_->liveProcesses(), 0u);
 }
 
+TEST(EngineLimits, DefaultProcessLimitLeavesMappingsForTheHost) {
+  EXPECT_EQ(defaultMaxProcesses(65530), 19112u);  // a stock kernel
+  EXPECT_EQ(defaultMaxProcesses(262144), 84650u);
+  EXPECT_EQ(defaultMaxProcesses(100), 1u);  // never zero
+}
+
+TEST(EngineLimits, SpawnsBeyondTheProcessLimitFailWithAClearError) {
+  Recorder recorder;
+  EngineOptions options;
+  options.workers = 1;
+  options.max_processes = 3;
+  options.on_exit = [&](const ProcessExit& e) { recorder.exited(e); };
+  Engine engine(std::move(options));
+  EXPECT_EQ(engine.maxProcesses(), 3u);
+  auto module = engine.load(readModule("traps.wasm"), "traps.wasm");
+  ASSERT_TRUE(module.ok());
+  SpawnRequest r;
+  r.module = *module;
+  r.entrypoint = "loop_forever";
+  std::vector<kernel::ProcessId> pids;
+  for (int i = 0; i < 3; ++i) {
+    auto spawned = engine.spawn(r);
+    ASSERT_TRUE(spawned.ok()) << spawned.error().message;
+    pids.push_back(spawned->pid);
+  }
+  auto refused = engine.spawn(r);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_THAT(refused.error().message,
+              HasSubstr("cannot start traps.wasm: 3 processes are running, the limit (3, see "
+                        "--max-processes)"));
+  // Once one ends there is room again.
+  EXPECT_TRUE(engine.stop(pids[0]));
+  ASSERT_TRUE(recorder.waitExit(pids[0], 10s).has_value());
+  EXPECT_TRUE(engine.spawn(r).ok());
+  EXPECT_TRUE(engine.shutdown(10s));
+}
+
 TEST_F(EngineTest, ManyProcessesAcrossWorkersAllComplete) {
   auto module = load("dev_null.wasm");
   constexpr int kCount = 200;
