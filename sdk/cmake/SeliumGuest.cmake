@@ -117,7 +117,7 @@ endfunction()
 
 # selium_add_wat_guests(<target> DIR <dir> MODULES <name>...): hand-written modules
 # <dir>/<name>.wat, assembled with wat2wasm (wabt) into <name>.wasm beside the other guests, all
-# built by the custom target <target>.
+# built by the custom target <target>. Exception handling (try/catch) is enabled, as in V8.
 function(selium_add_wat_guests target)
   cmake_parse_arguments(ARG "" "DIR" "MODULES" ${ARGN})
   find_program(SELIUM_WAT2WASM wat2wasm REQUIRED)
@@ -131,7 +131,7 @@ function(selium_add_wat_guests target)
     set(out ${dir}/${wat}.wasm)
     add_custom_command(
       OUTPUT ${out}
-      COMMAND ${SELIUM_WAT2WASM} ${in} -o ${out}
+      COMMAND ${SELIUM_WAT2WASM} --enable-exceptions ${in} -o ${out}
       DEPENDS ${in}
       COMMENT "wat2wasm ${wat}.wat"
       VERBATIM)

@@ -418,10 +418,29 @@ bool Engine::shutdown(std::chrono::milliseconds bound) {
   return all;
 }
 
+bool Engine::collectGarbage(std::chrono::milliseconds bound) {
+  auto deadline = std::chrono::steady_clock::now() + bound;
+  std::vector<std::future<void>> collected;
+  for (auto& worker : workers_) collected.push_back(worker->collectGarbage());
+  bool all = true;
+  for (auto& done : collected) {
+    all = done.wait_until(deadline) == std::future_status::ready && all;
+  }
+  return all;
+}
+
 EngineStats Engine::stats() const {
-  if (!disk_cache_) return {};
-  CompileCacheStats s = disk_cache_->stats();
-  return {s.hits, s.misses, s.rejected, s.writes, s.write_failures};
+  EngineStats stats;
+  if (disk_cache_) {
+    CompileCacheStats s = disk_cache_->stats();
+    stats.cache_hits = s.hits;
+    stats.cache_misses = s.misses;
+    stats.cache_rejected = s.rejected;
+    stats.cache_writes = s.writes;
+    stats.cache_write_failures = s.write_failures;
+  }
+  for (const auto& worker : workers_) stats.slow_hostcalls += worker->slowHostcalls();
+  return stats;
 }
 
 std::size_t Engine::liveProcesses() const {

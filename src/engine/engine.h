@@ -112,13 +112,17 @@ struct EngineOptions {
   std::optional<std::filesystem::path> compile_cache_dir;
 };
 
-// Counters of the disk compile cache; all zero without EngineOptions::compile_cache_dir.
+// Counters of the disk compile cache (all zero without EngineOptions::compile_cache_dir), and of
+// hostcalls.
 struct EngineStats {
   uint64_t cache_hits = 0;            // modules loaded from an entry instead of being compiled
   uint64_t cache_misses = 0;          // modules compiled: no entry, or one that was rejected
   uint64_t cache_rejected = 0;        // entries ignored: corrupt, truncated, foreign, V8 refused
   uint64_t cache_writes = 0;          // entries written (after TurboFan tier-up)
   uint64_t cache_write_failures = 0;  // entries that could not be written
+  // Hostcalls V8 made through the regular API callback instead of the fast C call: 0 unless V8
+  // refused the fast path (a flag or signature problem costing about 30 ns per hostcall).
+  uint64_t slow_hostcalls = 0;
 };
 
 class Engine {
@@ -152,6 +156,13 @@ class Engine {
   // compile cache it then waits, within the same bound, for the entries of modules still tiering
   // up (it reports nothing about those: a missing entry only costs a compile next time).
   bool shutdown(std::chrono::milliseconds bound);
+
+  // Runs a full garbage collection on every worker and waits, at most `bound`, until each has
+  // run it; true if all did. V8 frees what an ended process left on its heap - the instance,
+  // and with it the wasm memory - only when it collects it, so memory measurements (tests)
+  // call this first. A worker busy in a guest call collects when the call returns; a stopping
+  // worker has nothing to collect (its V8 objects go with its thread).
+  bool collectGarbage(std::chrono::milliseconds bound = std::chrono::seconds(10));
 
   EngineStats stats() const;
 

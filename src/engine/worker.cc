@@ -6,11 +6,13 @@
 #include <selium/abi/wasi.h>
 
 #include <pthread.h>
+#include <v8-fast-api-calls.h>
 
 #include <boost/asio/post.hpp>
 #include <cstring>
 #include <deque>
 
+#include "engine/hostcall_shim.h"
 #include "kernel/hostcall.h"
 #include "util/log.h"
 #include "util/strings.h"
@@ -19,6 +21,9 @@ namespace selium::engine {
 namespace {
 
 using kernel::ProcessId;
+
+// Exits between sweeps of module objects whose Module is gone (Worker::sweepModuleObjects).
+constexpr std::size_t kSweepEvery = 64;
 
 v8::Local<v8::String> v8String(v8::Isolate* isolate, std::string_view text) {
   return v8::String::NewFromUtf8(isolate, text.data(), v8::NewStringType::kNormal,
@@ -53,6 +58,7 @@ struct Worker::V8State {
   v8::Global<v8::Context> context;
   v8::Global<v8::Object> imports;
   v8::Global<v8::Function> instance_ctor;
+  v8::Global<v8::Object> shim;  // the hostcall shim's instance (hostcall_shim.h)
 };
 
 // A process on this worker: the kernel's state plus its V8 objects.
@@ -65,78 +71,81 @@ class GuestProcess {
   kernel::Process kernel;
   std::shared_ptr<const Module> module;
   v8::Global<v8::WasmMemoryObject> memory;
+  std::shared_ptr<v8::BackingStore> memory_store;  // as of the last hostcall that needed it
   v8::Global<v8::Function> poll;
   std::deque<int32_t> wakes;
   bool poll_posted = false;
 };
 
-// Every hostcall import is this function with the HostcallSpec as data. noexcept: nothing may
-// unwind into V8.
-void hostcallTrampoline(const v8::FunctionCallbackInfo<v8::Value>& info) {
-  v8::Isolate* isolate = info.GetIsolate();
-  auto* spec = static_cast<const kernel::HostcallSpec*>(info.Data().As<v8::External>()->Value());
-  auto* worker = static_cast<Worker*>(isolate->GetData(0));
-  GuestProcess* process = worker->current_;
+namespace {
+// The worker whose thread this is (hostcalls find their worker through it).
+thread_local Worker* t_worker = nullptr;
+}  // namespace
+
+// Every hostcall goes through the shim (hostcall_shim.h), which left its arguments in the shim's
+// memory. Returns 0 when the guest may continue, 1 when it must unwind. noexcept: nothing may
+// unwind into V8, and no V8 call here may allocate on the JS heap (V8 calls this as a fast API
+// function, where a GC must not happen).
+int32_t Worker::hostcall(int32_t index) noexcept {
+  std::span<const kernel::HostcallSpec> table = kernel::hostcallTable();
+  GuestProcess* process = current_;
+  if (process == nullptr || index < 0 || static_cast<std::size_t>(index) >= table.size()) {
+    return 1;  // a call from outside any guest call we made: cannot happen with wasm guests
+  }
+  const kernel::HostcallSpec& spec = table[static_cast<std::size_t>(index)];
+  static_assert(sizeof(kernel::WasmValue) == 8, "shim argument slots are 8 bytes");
+  kernel::WasmValue args[shim::kMaxArgs];
+  std::memcpy(args, shim_memory_ + shim::kArgsOffset, spec.params.size() * sizeof(args[0]));
   int64_t result;
   try {
-    if (process == nullptr) {
-      // A hostcall outside any guest call we made (cannot happen with wasm-only guests).
-      isolate->ThrowException(v8String(isolate, "selium: hostcall outside a process"));
-      return;
-    }
-    // Wasm passes i32 as Int32 (or a heap number), i64 as BigInt: the fast paths need no
-    // context; only the fallbacks do.
-    kernel::WasmValue args[16];
-    std::size_t n = std::min<std::size_t>(spec->params.size(), 16);
-    for (std::size_t i = 0; i < n; ++i) {
-      v8::Local<v8::Value> arg = info[static_cast<int>(i)];
-      switch (spec->params[i]) {
-        case kernel::WasmType::I32:
-          args[i].i32 = arg->IsInt32() ? arg.As<v8::Int32>()->Value()
-                                       : arg->Int32Value(isolate->GetCurrentContext()).FromMaybe(0);
-          break;
-        case kernel::WasmType::I64:
-          args[i].i64 = arg->IsBigInt() ? arg.As<v8::BigInt>()->Int64Value() : 0;
-          break;
-        case kernel::WasmType::F32:
-          args[i].f32 = static_cast<float>(arg->IsNumber() ? arg.As<v8::Number>()->Value() : 0);
-          break;
-        case kernel::WasmType::F64:
-          args[i].f64 = arg->IsNumber() ? arg.As<v8::Number>()->Value() : 0;
-          break;
-      }
-    }
-    // Guest memory is looked up only by hostcalls that take guest pointers (it moves when the
-    // guest grows it, so it cannot be cached across calls).
+    // Guest memory is looked up only by hostcalls that take guest pointers, through the
+    // backing store kept from the last lookup. A guest's memory.grow either grows that store in
+    // place (same address, ByteLength() updated) or, when its address-space reservation is too
+    // small, copies into a new store and detaches the old buffer, which drops V8's reference:
+    // then ours is the only one left and we look the memory up again. (A full lookup needs a
+    // HandleScope and three V8 calls, about half of a hostcall's cost.)
     kernel::CallContext ctx{process->kernel, {}};
     ctx.fetch_state = process;
     ctx.fetch_memory = [](void* state) -> std::span<uint8_t> {
       auto* guest = static_cast<GuestProcess*>(state);
       if (guest->memory.IsEmpty()) return {};
-      v8::Local<v8::ArrayBuffer> buffer = guest->memory.Get(v8::Isolate::GetCurrent())->Buffer();
-      return {static_cast<uint8_t*>(buffer->Data()), buffer->ByteLength()};
+      std::shared_ptr<v8::BackingStore>& store = guest->memory_store;
+      if (store == nullptr || store.use_count() < 2) {
+        v8::Isolate* isolate = v8::Isolate::GetCurrent();
+        // Our own scope: a fast API call has none, and the guest call's must not fill up.
+        v8::HandleScope handles(isolate);
+        store = guest->memory.Get(isolate)->Buffer()->GetBackingStore();
+      }
+      return {static_cast<uint8_t*>(store->Data()), store->ByteLength()};
     };
-    result = kernel::dispatchHostcall(*spec, ctx, args);
+    result = kernel::dispatchHostcall(spec, ctx, args);
   } catch (const std::exception& e) {
-    process->kernel.setLastError(std::string("internal error in ") + std::string(spec->name) +
-                                 ": " + e.what());
+    process->kernel.setLastError(std::string("internal error in ") + std::string(spec.name) + ": " +
+                                 e.what());
     result = kernel::errorResult(kernel::ErrorCode::Internal);
   } catch (...) {
     result = kernel::errorResult(kernel::ErrorCode::Internal);
   }
+  std::memcpy(shim_memory_ + shim::kResultOffset, &result, sizeof(result));
   if (process->kernel.exitRequested()) {
-    // process_exit does not return: unwind the guest now. If a wasm exception handler caught
-    // the exception, the termination request still ends it at its next check.
-    isolate->ThrowException(v8String(isolate, "selium: process_exit"));
-    std::lock_guard lock(worker->running_mutex_);
-    isolate->TerminateExecution();
-    return;
+    // process_exit does not return: the shim traps to unwind the guest. The termination
+    // request also ends it should anything catch that trap.
+    std::lock_guard lock(running_mutex_);
+    v8_->isolate->TerminateExecution();
+    return 1;
   }
-  if (spec->result == kernel::WasmType::I64) {
-    info.GetReturnValue().Set(v8::BigInt::New(isolate, result));
-  } else if (spec->result) {  // nothing for a hostcall without a result
-    info.GetReturnValue().Set(static_cast<int32_t>(result));
-  }
+  return 0;
+}
+
+int32_t Worker::hostcallFast(v8::Local<v8::Value> /*receiver*/, int32_t index) {
+  return t_worker->hostcall(index);
+}
+
+void Worker::hostcallSlow(const v8::FunctionCallbackInfo<v8::Value>& info) {
+  // V8 takes this path only if it cannot make the fast call (see EngineStats::slow_hostcalls).
+  t_worker->slow_hostcalls_.fetch_add(1, std::memory_order_relaxed);
+  int32_t index = info[0]->IsInt32() ? info[0].As<v8::Int32>()->Value() : -1;
+  info.GetReturnValue().Set(t_worker->hostcall(index));
 }
 
 Worker::Worker(Engine& engine, std::size_t index)
@@ -148,6 +157,7 @@ Worker::Worker(Engine& engine, std::size_t index)
     // Named so `top -H`, gdb and perf show which worker is busy.
     std::string name = "selium-w" + std::to_string(index_);
     pthread_setname_np(pthread_self(), name.c_str());
+    t_worker = this;
     v8_ = std::make_unique<V8State>();
     v8_->allocator.reset(v8::ArrayBuffer::Allocator::NewDefaultAllocator());
     v8::Isolate::CreateParams params;
@@ -160,27 +170,6 @@ Worker::Worker(Engine& engine, std::size_t index)
       v8::Local<v8::Context> context = v8::Context::New(v8_->isolate);
       v8::Context::Scope context_scope(context);
       v8_->context.Reset(v8_->isolate, context);
-      // One imports object per worker, shared by every instance, with one namespace per import
-      // module: {selium: {name: fn, ...}, wasi_snapshot_preview1: {...}}.
-      v8::Local<v8::Object> imports = v8::Object::New(v8_->isolate);
-      for (const kernel::HostcallSpec& spec : kernel::hostcallTable()) {
-        v8::Local<v8::String> module_name = v8String(v8_->isolate, spec.module);
-        v8::Local<v8::Object> functions;
-        if (imports->HasOwnProperty(context, module_name).FromJust()) {
-          functions = imports->Get(context, module_name).ToLocalChecked().As<v8::Object>();
-        } else {
-          functions = v8::Object::New(v8_->isolate);
-          imports->Set(context, module_name, functions).Check();
-        }
-        auto tmpl = v8::FunctionTemplate::New(
-            v8_->isolate, hostcallTrampoline,
-            v8::External::New(v8_->isolate, const_cast<kernel::HostcallSpec*>(&spec)));
-        functions
-            ->Set(context, v8String(v8_->isolate, spec.name),
-                  tmpl->GetFunction(context).ToLocalChecked())
-            .Check();
-      }
-      v8_->imports.Reset(v8_->isolate, imports);
       auto wasm = context->Global()
                       ->Get(context, v8String(v8_->isolate, "WebAssembly"))
                       .ToLocalChecked()
@@ -188,11 +177,76 @@ Worker::Worker(Engine& engine, std::size_t index)
       v8_->instance_ctor.Reset(v8_->isolate, wasm->Get(context, v8String(v8_->isolate, "Instance"))
                                                  .ToLocalChecked()
                                                  .As<v8::Function>());
+      instantiateShim(context, wasm);
     }
     ready.set_value();
     run();
   });
   ready_future.wait();
+}
+
+void Worker::instantiateShim(v8::Local<v8::Context> context, v8::Local<v8::Object> wasm) {
+  v8::Isolate* isolate = v8_->isolate;
+  auto property = [&](v8::Local<v8::Object> object, std::string_view name) {
+    return object->Get(context, v8String(isolate, name)).ToLocalChecked();
+  };
+  // Anything failing here is a bug in the shim generator or V8 refusing our own module: the
+  // worker cannot run guests without it.
+  auto check = [](bool ok, const char* what) {
+    if (!ok) throw std::runtime_error(std::string("hostcall shim: ") + what);
+  };
+  std::vector<uint8_t> bytes = shim::build(kernel::hostcallTable());
+  v8::Local<v8::ArrayBuffer> buffer = v8::ArrayBuffer::New(isolate, bytes.size());
+  std::memcpy(buffer->Data(), bytes.data(), bytes.size());
+  v8::TryCatch try_catch(isolate);
+  v8::Local<v8::Value> module_args[] = {buffer};
+  v8::Local<v8::Object> module;
+  check(property(wasm, "Module")
+            .As<v8::Function>()
+            ->NewInstance(context, 1, module_args)
+            .ToLocal(&module),
+        "V8 rejected the module");
+
+  // The one import: a fast API function (hostcallFast), with hostcallSlow for V8's other path.
+  static const v8::CFunction fast = v8::CFunction::Make(&Worker::hostcallFast);
+  v8::Local<v8::Function> call =
+      v8::FunctionTemplate::New(isolate, &Worker::hostcallSlow, {}, {}, 1,
+                                v8::ConstructorBehavior::kThrow, v8::SideEffectType::kHasSideEffect,
+                                &fast)
+          ->GetFunction(context)
+          .ToLocalChecked();
+  v8::Local<v8::Object> host = v8::Object::New(isolate);
+  host->Set(context, v8String(isolate, shim::kImportName), call).Check();
+  v8::Local<v8::Object> host_imports = v8::Object::New(isolate);
+  host_imports->Set(context, v8String(isolate, shim::kImportModule), host).Check();
+  v8::Local<v8::Value> instance_args[] = {module, host_imports};
+  v8::Local<v8::Object> instance;
+  check(v8_->instance_ctor.Get(isolate)->NewInstance(context, 2, instance_args).ToLocal(&instance),
+        "V8 could not instantiate it");
+  v8_->shim.Reset(isolate, instance);
+  v8::Local<v8::Object> exports = property(instance, "exports").As<v8::Object>();
+  v8::Local<v8::Value> memory = property(exports, shim::kMemoryExport);
+  check(memory->IsWasmMemoryObject(), "no memory export");
+  // One page, never grown: its address is fixed for the life of the instance.
+  shim_memory_ = static_cast<uint8_t*>(memory.As<v8::WasmMemoryObject>()->Buffer()->Data());
+
+  // The imports object every guest is instantiated with: one namespace per import module,
+  // {selium: {name: shim export, ...}, wasi_snapshot_preview1: {...}}.
+  v8::Local<v8::Object> imports = v8::Object::New(isolate);
+  for (const kernel::HostcallSpec& spec : kernel::hostcallTable()) {
+    v8::Local<v8::String> module_name = v8String(isolate, spec.module);
+    v8::Local<v8::Object> functions;
+    if (imports->HasOwnProperty(context, module_name).FromJust()) {
+      functions = imports->Get(context, module_name).ToLocalChecked().As<v8::Object>();
+    } else {
+      functions = v8::Object::New(isolate);
+      imports->Set(context, module_name, functions).Check();
+    }
+    v8::Local<v8::Value> function = property(exports, shim::exportName(spec));
+    check(function->IsFunction(), "a hostcall export is missing");
+    functions->Set(context, v8String(isolate, spec.name), function).Check();
+  }
+  v8_->imports.Reset(isolate, imports);
 }
 
 Worker::~Worker() {
@@ -206,8 +260,10 @@ void Worker::run() {
     io_.run();
     // Everything has ended: release V8 objects on this thread, then the isolate.
     processes_.clear();
+    module_objects_.clear();
     v8_->instance_ctor.Reset();
     v8_->imports.Reset();
+    v8_->shim.Reset();
     v8_->context.Reset();
   }
   v8_->isolate->Dispose();
@@ -401,12 +457,8 @@ void Worker::startProcess(ProcessId pid, SpawnRequest request,
   };
 
   v8::Local<v8::WasmModuleObject> module_object;
-  {
-    v8::TryCatch try_catch(isolate);
-    if (!v8::WasmModuleObject::FromCompiledModule(isolate, module.compiled())
-             .ToLocal(&module_object)) {
-      return fail("V8 could not use the compiled module");
-    }
+  if (!moduleObject(request.module).ToLocal(&module_object)) {
+    return fail("V8 could not use the compiled module");
   }
 
   // Instantiation runs the module's start function, which may call hostcalls or trap: it is a
@@ -599,6 +651,32 @@ void Worker::pollProcess(ProcessId pid) {
   }
 }
 
+v8::MaybeLocal<v8::WasmModuleObject> Worker::moduleObject(
+    const std::shared_ptr<const Module>& module) {
+  v8::Isolate* isolate = v8_->isolate;
+  // The weak pointer tells a live entry from one whose Module died and whose address a new
+  // Module now has.
+  if (auto it = module_objects_.find(module.get());
+      it != module_objects_.end() && it->second.module.lock() == module) {
+    return it->second.object.Get(isolate);
+  }
+  v8::Local<v8::WasmModuleObject> object;
+  {
+    v8::TryCatch try_catch(isolate);
+    if (!v8::WasmModuleObject::FromCompiledModule(isolate, module->compiled()).ToLocal(&object)) {
+      return {};
+    }
+  }
+  ModuleObject& entry = module_objects_[module.get()];
+  entry.module = module;
+  entry.object.Reset(isolate, object);
+  return object;
+}
+
+void Worker::sweepModuleObjects() {
+  std::erase_if(module_objects_, [](const auto& entry) { return entry.second.module.expired(); });
+}
+
 void Worker::endProcess(ProcessId pid, ProcessExit exit) {
   auto it = processes_.find(pid);
   if (it == processes_.end()) return;
@@ -608,7 +686,32 @@ void Worker::endProcess(ProcessId pid, ProcessExit exit) {
   process->kernel.releaseResources();
   process.reset();
   live_.fetch_sub(1, std::memory_order_relaxed);
+  if (++exits_since_sweep_ >= kSweepEvery) {
+    exits_since_sweep_ = 0;
+    sweepModuleObjects();
+  }
   engine_.processEnded(exit);
+}
+
+std::future<void> Worker::collectGarbage() {
+  auto done = std::make_shared<std::promise<void>>();
+  std::future<void> future = done->get_future();
+  // Posted under the lock that stopAll() sets stopping_ under: either this sees a stopping
+  // worker, or stopAll() posts its shutdown behind this handler, which therefore runs before
+  // io_.run() returns. Either way the future becomes ready.
+  std::lock_guard lock(running_mutex_);
+  if (stopping_) {
+    done->set_value();
+    return future;
+  }
+  boost::asio::post(io_, [this, done] {
+    // Full collections until nothing more is freed, then array buffers (wasm memories among
+    // them) are swept and unmapped before it returns.
+    sweepModuleObjects();  // so the modules nobody uses any more can go too
+    v8_->isolate->LowMemoryNotification();
+    done->set_value();
+  });
+  return future;
 }
 
 }  // namespace selium::engine

@@ -39,9 +39,16 @@ class Worker final : public kernel::ProcessHost {
   bool join(std::chrono::steady_clock::time_point deadline);
 
   std::size_t load() const { return live_.load(std::memory_order_relaxed); }
+  uint64_t slowHostcalls() const { return slow_hostcalls_.load(std::memory_order_relaxed); }
 
   // Watchdog thread: terminates the running guest call if it started more than `slice` ago.
   void checkSlice(std::chrono::steady_clock::time_point now, std::chrono::milliseconds slice);
+
+  // Any thread: runs a full garbage collection of this worker's isolate on its thread, which
+  // frees what ended processes left on the V8 heap (instances and their wasm memories). The
+  // future is ready once it has run (after the guest call running now, if any), or at once if
+  // the worker is stopping: its V8 objects are released when its thread finishes.
+  std::future<void> collectGarbage();
 
   // kernel::ProcessHost (worker thread)
   void wake(kernel::ProcessId pid, int32_t waker) override;
@@ -53,6 +60,10 @@ class Worker final : public kernel::ProcessHost {
   // entrypoint runs).
   void startProcess(kernel::ProcessId pid, SpawnRequest request,
                     const std::function<void(Status)>& started);
+  // The module's WasmModuleObject on this isolate, made once per module (instantiating from it
+  // skips FromCompiledModule, about a tenth of a spawn); empty if V8 cannot use the module.
+  v8::MaybeLocal<v8::WasmModuleObject> moduleObject(const std::shared_ptr<const Module>& module);
+  void sweepModuleObjects();
   void pollProcess(kernel::ProcessId pid);
   void endProcess(kernel::ProcessId pid, ProcessExit exit);
   void terminateAllOnThread();
@@ -62,7 +73,12 @@ class Worker final : public kernel::ProcessHost {
   // `process` is gone.
   std::optional<v8::Local<v8::Value>> callGuest(GuestProcess& process, v8::Local<v8::Function> fn,
                                                 int argc, v8::Local<v8::Value>* argv);
-  friend void hostcallTrampoline(const v8::FunctionCallbackInfo<v8::Value>& info);
+  // Hostcalls (see hostcall_shim.h): the shim's import, as a fast API function and as the
+  // regular callback V8 falls back to.
+  void instantiateShim(v8::Local<v8::Context> context, v8::Local<v8::Object> wasm);
+  int32_t hostcall(int32_t index) noexcept;
+  static int32_t hostcallFast(v8::Local<v8::Value> receiver, int32_t index);
+  static void hostcallSlow(const v8::FunctionCallbackInfo<v8::Value>& info);
 
   Engine& engine_;
   std::size_t index_;
@@ -76,6 +92,15 @@ class Worker final : public kernel::ProcessHost {
   std::unique_ptr<V8State> v8_;  // created and destroyed on the worker thread
 
   std::unordered_map<kernel::ProcessId, std::unique_ptr<GuestProcess>> processes_;
+
+  // See moduleObject(). An entry whose Module has been freed is swept every so many exits: it
+  // would keep the module's compiled code alive in V8.
+  struct ModuleObject {
+    std::weak_ptr<const Module> module;
+    v8::Global<v8::WasmModuleObject> object;
+  };
+  std::unordered_map<const Module*, ModuleObject> module_objects_;
+  std::size_t exits_since_sweep_ = 0;
   std::atomic<std::size_t> live_{0};
 
   // Which process is executing guest code right now; guarded so a stop from another thread
@@ -88,6 +113,8 @@ class Worker final : public kernel::ProcessHost {
   std::unordered_set<kernel::ProcessId> stop_requested_;
 
   GuestProcess* current_ = nullptr;  // the process whose guest code is on the stack (hostcalls)
+  uint8_t* shim_memory_ = nullptr;   // the hostcall shim's memory: arguments and result
+  std::atomic<uint64_t> slow_hostcalls_{0};
 };
 
 }  // namespace selium::engine

@@ -2,6 +2,8 @@
 ;; ends the process with the status named below (never with a trap):
 ;;   start          process_exit(7)                                          -> 7
 ;;   after_exit     process_exit(3), then `unreachable` that must never run   -> 3
+;;   exit_caught    process_exit(11) inside try/catch_all, then process_exit(12) in the handler
+;;                  and after it: exit must not be catchable                  -> 11
 ;;   negative       process_exit(-1)                                         -> -1
 ;;   returns        returns; the host calls selium_poll(-1), which returns 1 -> 0
 ;;   exit_in_poll   returns; selium_poll(-1) calls process_exit(9)           -> 9
@@ -21,6 +23,11 @@
   (func (export "after_exit")
     (drop (call $exit (i32.const 3)))
     unreachable)
+  (func (export "exit_caught")
+    (try
+      (do (drop (call $exit (i32.const 11))))
+      (catch_all (drop (call $exit (i32.const 12)))))
+    (drop (call $exit (i32.const 12))))
   (func (export "negative")
     (drop (call $exit (i32.const -1))))
   (func (export "returns"))
