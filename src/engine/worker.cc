@@ -11,6 +11,8 @@
 #include <boost/asio/post.hpp>
 #include <cstring>
 #include <deque>
+#include <functional>
+#include <variant>
 
 #include "engine/hostcall_shim.h"
 #include "kernel/hostcall.h"
@@ -341,9 +343,8 @@ void Worker::terminateAllOnThread() {
   guard_.reset();  // io_.run() returns once the cancelled timers' handlers have run
 }
 
-std::optional<v8::Local<v8::Value>> Worker::callGuest(GuestProcess& process,
-                                                      v8::Local<v8::Function> fn, int argc,
-                                                      v8::Local<v8::Value>* argv) {
+std::variant<v8::Local<v8::Value>, ProcessExit> Worker::runGuest(
+    GuestProcess& process, const std::function<v8::MaybeLocal<v8::Value>()>& call) {
   v8::Isolate* isolate = v8_->isolate;
   ProcessId pid = process.kernel.id();
   bool refused;
@@ -356,14 +357,10 @@ std::optional<v8::Local<v8::Value>> Worker::callGuest(GuestProcess& process,
       running_since_ = call_start;
     }
   }
-  if (refused) {
-    endProcess(pid, {pid, {}, ExitReason::Terminated, 0, "stopped"});
-    return std::nullopt;
-  }
+  if (refused) return ProcessExit{pid, {}, ExitReason::Terminated, 0, "stopped"};
   v8::TryCatch try_catch(isolate);
   current_ = &process;
-  v8::MaybeLocal<v8::Value> result =
-      fn->Call(isolate->GetCurrentContext(), v8::Undefined(isolate), argc, argv);
+  v8::MaybeLocal<v8::Value> result = call();
   current_ = nullptr;
   bool terminated;
   bool over_slice;
@@ -385,7 +382,10 @@ std::optional<v8::Local<v8::Value>> Worker::callGuest(GuestProcess& process,
                {"ms", std::chrono::duration_cast<std::chrono::milliseconds>(held).count()},
                {"worker", static_cast<uint64_t>(index_)}});
   }
-  if (!result.IsEmpty() && !process.kernel.exitRequested()) return result.ToLocalChecked();
+  // An exception with a result: e.g. a start function that trapped during instantiation.
+  if (!result.IsEmpty() && !try_catch.HasCaught() && !process.kernel.exitRequested()) {
+    return result.ToLocalChecked();
+  }
 
   ProcessExit exit{pid, {}, ExitReason::Normal, 0, {}};
   if (auto status = process.kernel.exitRequested()) {
@@ -414,7 +414,19 @@ std::optional<v8::Local<v8::Value>> Worker::callGuest(GuestProcess& process,
       exit.message = "guest call failed without an exception";
     }
   }
-  endProcess(pid, std::move(exit));
+  return exit;
+}
+
+std::optional<v8::Local<v8::Value>> Worker::callGuest(GuestProcess& process,
+                                                      v8::Local<v8::Function> fn, int argc,
+                                                      v8::Local<v8::Value>* argv) {
+  v8::Isolate* isolate = v8_->isolate;
+  auto outcome = runGuest(process, [&] {
+    return fn->Call(isolate->GetCurrentContext(), v8::Undefined(isolate), argc, argv);
+  });
+  if (auto* value = std::get_if<v8::Local<v8::Value>>(&outcome)) return *value;
+  ProcessExit& exit = std::get<ProcessExit>(outcome);
+  endProcess(exit.pid, std::move(exit));
   return std::nullopt;
 }
 
@@ -464,21 +476,30 @@ void Worker::startProcess(ProcessId pid, SpawnRequest request,
   // Instantiation runs the module's start function, which may call hostcalls or trap: it is a
   // guest call like any other.
   v8::Local<v8::Value> ctor_args[] = {module_object, v8_->imports.Get(isolate)};
-  v8::Local<v8::Object> instance;
-  {
-    v8::TryCatch try_catch(isolate);
-    current_ = &process;
-    v8::MaybeLocal<v8::Object> made =
-        v8_->instance_ctor.Get(isolate)->NewInstance(context, 2, ctor_args);
-    current_ = nullptr;
-    // A trapping start function can leave an exception pending even with an object returned.
-    if (!made.ToLocal(&instance) || try_catch.HasCaught()) {
-      std::string why = try_catch.HasCaught() ? oneLine(toStdString(isolate, try_catch.Exception()))
-                                              : "instantiation failed";
-      if (try_catch.HasTerminated()) isolate->CancelTerminateExecution();
-      return fail(why);
+  auto made = runGuest(process, [&]() -> v8::MaybeLocal<v8::Value> {
+    v8::Local<v8::Object> object;
+    if (!v8_->instance_ctor.Get(isolate)->NewInstance(context, 2, ctor_args).ToLocal(&object)) {
+      return {};
     }
+    return object;
+  });
+  if (auto* exit = std::get_if<ProcessExit>(&made)) {
+    if (exit->reason == ExitReason::Normal || exit->reason == ExitReason::Error) {
+      // process_exit in the start function: the process started, and exited like anywhere else.
+      started(Ok{});
+      return endProcess(pid, std::move(*exit));
+    }
+    if (exit->reason == ExitReason::Terminated) {
+      // Stopped, shut down or over its slice before or while instantiating (a start function may
+      // loop forever like any guest code): terminated like a running process.
+      started(Error{"cannot start " + module.label() + ": " + exit->message});
+      return endProcess(pid, std::move(*exit));
+    }
+    return fail(exit->message);  // a trap or link error
   }
+  v8::Local<v8::Value> made_value = std::get<v8::Local<v8::Value>>(made);
+  if (!made_value->IsObject()) return fail("instantiation gave no instance");
+  v8::Local<v8::Object> instance = made_value.As<v8::Object>();
   v8::Local<v8::Value> exports_value;
   if (!instance->Get(context, v8String(isolate, "exports")).ToLocal(&exports_value) ||
       !exports_value->IsObject()) {

@@ -14,6 +14,7 @@
 #include <thread>
 #include <unordered_map>
 #include <unordered_set>
+#include <variant>
 
 #include "engine/engine.h"
 #include "kernel/process.h"
@@ -68,6 +69,12 @@ class Worker final : public kernel::ProcessHost {
   void endProcess(kernel::ProcessId pid, ProcessExit exit);
   void terminateAllOnThread();
 
+  // Runs guest code of `process`: `call` makes the V8 call (a function, or instantiation with
+  // its start function). While it runs, stop, shutdown and the watchdog can terminate it. Returns
+  // the call's value, or how the process ended (exit, termination, trap) - which the caller
+  // must then end it with.
+  std::variant<v8::Local<v8::Value>, ProcessExit> runGuest(
+      GuestProcess& process, const std::function<v8::MaybeLocal<v8::Value>()>& call);
   // Calls a guest function for `process`. Returns the result, or nothing if the call did not
   // return normally - in which case the process has been ended (trap, exit, termination) and
   // `process` is gone.

@@ -367,6 +367,17 @@ TEST_F(EngineTest, StartFunctionTrapFailsTheSpawnOnly) {
   EXPECT_EQ(runToExit(request("dev_null.wasm")).reason, ExitReason::Normal);
 }
 
+TEST_F(EngineTest, ExitInTheStartFunctionIsAnExitNotAFailure) {
+  auto spawned = engine_->spawn(request("start_exit.wasm"));
+  ASSERT_TRUE(spawned.ok()) << spawned.error().message;
+  EXPECT_TRUE(spawned->started.get().ok());
+  auto exit = recorder_.waitExit(spawned->pid);
+  ASSERT_TRUE(exit.has_value());
+  EXPECT_EQ(exit->reason, ExitReason::Error) << exit->message;
+  EXPECT_EQ(exit->status, 5);
+  EXPECT_EQ(runToExit(request("dev_null.wasm")).reason, ExitReason::Normal);
+}
+
 TEST_F(EngineTest, MemoryGrowthStopsAtTheLimitWithMinusOne) {
   auto module = engine_->load(readModule("memory.wasm"), "memory.wasm", 16);
   ASSERT_TRUE(module.ok()) << module.error().message;
@@ -527,6 +538,24 @@ TEST_F(EngineTest, StopTerminatesAGuestStuckInALoop) {
   EXPECT_FALSE(engine_->stop(pid));
 }
 
+TEST_F(EngineTest, StopEndsAStartFunctionStuckInALoop) {
+  auto spawned = engine_->spawn(request("start_loop.wasm"));
+  ASSERT_TRUE(spawned.ok()) << spawned.error().message;
+  // Give the worker time to enter the start function (if the stop arrives first, the spawn is
+  // refused the same way).
+  std::this_thread::sleep_for(50ms);
+  EXPECT_TRUE(engine_->stop(spawned->pid));
+  auto exit = recorder_.waitExit(spawned->pid, 5s);
+  ASSERT_TRUE(exit.has_value());
+  EXPECT_EQ(exit->reason, ExitReason::Terminated) << exit->message;
+  EXPECT_THAT(exit->message, HasSubstr("stopped"));
+  ASSERT_EQ(spawned->started.wait_for(5s), std::future_status::ready);
+  EXPECT_FALSE(spawned->started.get().ok());
+  for (int i = 0; i < 4; ++i) {
+    EXPECT_EQ(runToExit(request("dev_null.wasm")).reason, ExitReason::Normal);
+  }
+}
+
 TEST_F(EngineTest, ShutdownTerminatesEveryLoopingGuest) {
   std::vector<kernel::ProcessId> pids;
   for (int i = 0; i < 4; ++i) {
@@ -534,11 +563,22 @@ TEST_F(EngineTest, ShutdownTerminatesEveryLoopingGuest) {
     ASSERT_NE(pid, 0u);
     pids.push_back(pid);
   }
+  std::vector<kernel::ProcessId> starting;  // stuck in their start functions
+  for (int i = 0; i < 2; ++i) {
+    kernel::ProcessId pid = spawnOk(request("start_loop.wasm"));
+    ASSERT_NE(pid, 0u);
+    starting.push_back(pid);
+  }
   EXPECT_TRUE(engine_->shutdown(5s));
   for (auto pid : pids) {
     auto exit = recorder_.waitExit(pid, 1s);
     ASSERT_TRUE(exit.has_value());
     EXPECT_EQ(exit->reason, ExitReason::Terminated);
+  }
+  for (auto pid : starting) {
+    auto exit = recorder_.waitExit(pid, 1s);
+    ASSERT_TRUE(exit.has_value());
+    EXPECT_EQ(exit->reason, ExitReason::Terminated) << exit->message;
   }
   EXPECT_FALSE(engine_->spawn(request("dev_null.wasm")).ok());
 }
@@ -575,6 +615,17 @@ TEST(EngineSlice, GuestOverItsCpuSliceIsTerminatedAndNamed) {
     auto next_exit = recorder.waitExit(next->pid, 10s);
     ASSERT_TRUE(next_exit.has_value());
     EXPECT_EQ(next_exit->reason, ExitReason::Normal) << next_exit->message;
+    // A start function is guest code too.
+    auto looping_start = engine.load(readModule("start_loop.wasm"), "start_loop.wasm");
+    ASSERT_TRUE(looping_start.ok());
+    SpawnRequest s;
+    s.module = *looping_start;
+    auto stuck = engine.spawn(s);
+    ASSERT_TRUE(stuck.ok());
+    auto stuck_exit = recorder.waitExit(stuck->pid, 10s);
+    ASSERT_TRUE(stuck_exit.has_value());
+    EXPECT_EQ(stuck_exit->reason, ExitReason::Terminated);
+    EXPECT_THAT(stuck_exit->message, HasSubstr("over the CPU slice of 200 ms"));
   }
   std::lock_guard lock(lines_mutex);
   EXPECT_TRUE(std::any_of(lines.begin(), lines.end(), [](const std::string& l) {
