@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "engine/cached_compile.h"
+#include "engine/hostcall_shim.h"
 #include "engine/memory_limit.h"
 #include "engine/v8_platform.h"
 #include "engine/worker.h"
@@ -32,27 +33,6 @@ std::string sha256Hex(std::span<const uint8_t> bytes) {
     out += kHex[digest[i] & 0xF];
   }
   return out;
-}
-
-ValType wasmType(kernel::WasmType type) {
-  switch (type) {
-    case kernel::WasmType::I32:
-      return ValType::I32;
-    case kernel::WasmType::I64:
-      return ValType::I64;
-    case kernel::WasmType::F32:
-      return ValType::F32;
-    case kernel::WasmType::F64:
-      return ValType::F64;
-  }
-  return ValType::I32;
-}
-
-FuncType hostcallType(const kernel::HostcallSpec& spec) {
-  FuncType type;
-  for (kernel::WasmType p : spec.params) type.params.push_back(wasmType(p));
-  if (spec.result) type.results.push_back(wasmType(*spec.result));
-  return type;
 }
 
 // Every import must be a hostcall of this runtime with the right signature.

@@ -3,6 +3,30 @@
 
 #include <stdexcept>
 
+namespace selium::engine {
+
+FuncType hostcallType(const kernel::HostcallSpec& spec) {
+  auto valType = [](kernel::WasmType type) {
+    switch (type) {
+      case kernel::WasmType::I32:
+        return ValType::I32;
+      case kernel::WasmType::I64:
+        return ValType::I64;
+      case kernel::WasmType::F32:
+        return ValType::F32;
+      case kernel::WasmType::F64:
+        return ValType::F64;
+    }
+    return ValType::I32;
+  };
+  FuncType type;
+  for (kernel::WasmType param : spec.params) type.params.push_back(valType(param));
+  if (spec.result) type.results.push_back(valType(*spec.result));
+  return type;
+}
+
+}  // namespace selium::engine
+
 namespace selium::engine::shim {
 namespace {
 

@@ -25,7 +25,15 @@
 #include <string_view>
 #include <vector>
 
+#include "engine/wasm_binary.h"
 #include "kernel/hostcall.h"
+
+namespace selium::engine {
+
+// The wasm signature of a hostcall: what a guest must import it as, and what the shim exports.
+FuncType hostcallType(const kernel::HostcallSpec& spec);
+
+}  // namespace selium::engine
 
 namespace selium::engine::shim {
 
