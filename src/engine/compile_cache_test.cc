@@ -7,6 +7,8 @@
 
 #include <fstream>
 
+#include "support/temp_dir.h"
+
 namespace selium::engine {
 namespace {
 
@@ -139,23 +141,6 @@ TEST(CacheEntry, DetectsAnyFlippedPayloadByte) {
   EXPECT_THAT(checkError(bad_hash), HasSubstr("payload does not match its SHA-256"));
 }
 
-// A temporary directory, removed with everything in it.
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern = (fs::temp_directory_path() / "selium-cache-test-XXXXXX").string();
-    path_ = ::mkdtemp(pattern.data());
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
-
 void writeFile(const fs::path& path, std::span<const uint8_t> bytes) {
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
   out.write(reinterpret_cast<const char*>(bytes.data()),
@@ -180,7 +165,7 @@ TEST(CompileCache, NamesEntriesByModuleAndEngineBuild) {
 }
 
 TEST(CompileCache, StoresAndLoadsAnEntry) {
-  TempDir dir;
+  selium::testing::TempDir dir("cache-test");
   CompileCache cache(dir.path() / "a" / "cache", std::string(kEngine));
   ASSERT_TRUE(cache.prepare());
   struct stat st {};
@@ -205,7 +190,7 @@ TEST(CompileCache, StoresAndLoadsAnEntry) {
 }
 
 TEST(CompileCache, ReplacesAnEntryWhole) {
-  TempDir dir;
+  selium::testing::TempDir dir("cache-test");
   CompileCache cache(dir.path(), std::string(kEngine));
   ASSERT_TRUE(cache.store(kWire, kPayload));
   std::vector<uint8_t> second(1000, 0xAB);
@@ -218,7 +203,7 @@ TEST(CompileCache, ReplacesAnEntryWhole) {
 }
 
 TEST(CompileCache, RejectsCorruptTruncatedAndForeignFiles) {
-  TempDir dir;
+  selium::testing::TempDir dir("cache-test");
   CompileCache cache(dir.path(), std::string(kEngine));
   fs::path path = cache.entryPath(kWire);
   std::vector<uint8_t> good = encodeCacheEntry(kEngine, kWire, kPayload);
@@ -251,7 +236,7 @@ TEST(CompileCache, RejectsCorruptTruncatedAndForeignFiles) {
 }
 
 TEST(CompileCache, RejectsADirectoryInPlaceOfAnEntry) {
-  TempDir dir;
+  selium::testing::TempDir dir("cache-test");
   CompileCache cache(dir.path(), std::string(kEngine));
   fs::create_directory(cache.entryPath(kWire));
   auto loaded = cache.load(kWire);
@@ -260,7 +245,7 @@ TEST(CompileCache, RejectsADirectoryInPlaceOfAnEntry) {
 }
 
 TEST(CompileCache, ReportsAnUnusableDirectory) {
-  TempDir dir;
+  selium::testing::TempDir dir("cache-test");
   fs::path file = dir.path() / "not-a-dir";
   writeFile(file, bytesOf("x"));
   CompileCache cache(file, std::string(kEngine));
@@ -276,7 +261,7 @@ TEST(CompileCache, ReportsAnUnusableDirectory) {
 }
 
 TEST(CompileCache, RefusesAnEmptyPayload) {
-  TempDir dir;
+  selium::testing::TempDir dir("cache-test");
   CompileCache cache(dir.path(), std::string(kEngine));
   EXPECT_FALSE(cache.store(kWire, {}));
   EXPECT_TRUE(filesIn(dir.path()).empty());

@@ -30,6 +30,8 @@
 #include <string_view>
 #include <vector>
 
+#include "support/temp_dir.h"
+
 namespace selium::runtime {
 namespace {
 
@@ -306,15 +308,7 @@ class FileSizeLimit {
 // certs/ subdirectory, which generateCerts creates.
 class GenerateCerts : public ::testing::Test {
  protected:
-  void SetUp() override {
-    std::string pattern = (fs::temp_directory_path() / "selium-certs-test-XXXXXX").string();
-    ASSERT_NE(::mkdtemp(pattern.data()), nullptr) << "mkdtemp " << pattern;
-    root_ = pattern;
-  }
-  void TearDown() override {
-    std::error_code ignored;
-    fs::remove_all(root_, ignored);
-  }
+  void SetUp() override { root_ = dir_.path(); }
 
   fs::path certsDir() const { return root_ / "certs"; }
 
@@ -338,6 +332,7 @@ class GenerateCerts : public ::testing::Test {
     return result.ok() ? std::string() : result.error().message;
   }
 
+  selium::testing::TempDir dir_{"certs-test"};
   fs::path root_;
 };
 

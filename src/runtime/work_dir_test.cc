@@ -6,6 +6,8 @@
 
 #include <fstream>
 
+#include "support/temp_dir.h"
+
 namespace selium::runtime {
 namespace {
 
@@ -14,12 +16,7 @@ using ::testing::HasSubstr;
 
 class WorkDirTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    std::string tmpl = (fs::temp_directory_path() / "selium-workdir-XXXXXX").string();
-    ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
-    root_ = tmpl;
-  }
-  void TearDown() override { fs::remove_all(root_); }
+  void SetUp() override { root_ = temp_.path(); }
 
   void writeFile(const fs::path& path, std::string_view bytes) {
     fs::create_directories(path.parent_path());
@@ -33,6 +30,7 @@ class WorkDirTest : public ::testing::Test {
     return spec;
   }
 
+  selium::testing::TempDir temp_{"workdir"};
   fs::path root_;
   static constexpr std::string_view kWasm{"\0asm\x01\0\0\0", 8};
 };

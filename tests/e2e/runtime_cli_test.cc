@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "subprocess.h"
+#include "support/temp_dir.h"
 
 namespace selium::testing {
 namespace {
@@ -24,13 +25,10 @@ using namespace std::chrono_literals;
 class RuntimeE2E : public ::testing::Test {
  protected:
   void SetUp() override {
-    std::string tmpl = (fs::temp_directory_path() / "selium-e2e-XXXXXX").string();
-    ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
-    dir_ = tmpl;
+    dir_ = temp_.path();
     work_ = dir_ / "work";
     fs::create_directories(work_ / "modules");
   }
-  void TearDown() override { fs::remove_all(dir_); }
 
   // Copies guest `guest` (default: dev_null.wasm, entrypoint start()) to modules/<path>.
   void addModule(const std::string& path, const std::string& guest = "dev_null.wasm") {
@@ -62,6 +60,7 @@ class RuntimeE2E : public ::testing::Test {
     return {std::istreambuf_iterator<char>(in), {}};
   }
 
+  TempDir temp_{"e2e"};
   fs::path dir_;
   fs::path work_;
 };

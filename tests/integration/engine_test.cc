@@ -19,6 +19,7 @@
 #include "kernel/handle_table.h"
 #include "kernel/hostcall.h"
 #include "support/memory_usage.h"
+#include "support/temp_dir.h"
 
 namespace selium::engine {
 namespace {
@@ -923,15 +924,8 @@ class CompileCacheTest : public EngineTest {
  protected:
   void SetUp() override {
     EngineTest::SetUp();
-    std::string pattern = (fs::temp_directory_path() / "selium-engine-cache-XXXXXX").string();
-    ASSERT_NE(::mkdtemp(pattern.data()), nullptr);
-    root_ = pattern;
+    root_ = temp_.path();
     cache_dir_ = root_ / "cache";
-  }
-  void TearDown() override {
-    EngineTest::TearDown();
-    std::error_code ec;
-    fs::remove_all(root_, ec);
   }
 
   // Stops the current engine (writing its pending entries) and starts one on `dir`, with a
@@ -994,6 +988,7 @@ class CompileCacheTest : public EngineTest {
     return files.empty() ? fs::path() : files[0];
   }
 
+  selium::testing::TempDir temp_{"engine-cache"};
   fs::path root_;
   fs::path cache_dir_;
   std::unique_ptr<Recorder> events_;  // of the engine restart() started
