@@ -302,6 +302,12 @@ TEST_F(EngineTest, UnknownImportFailsToLoadNamingIt) {
   EXPECT_THAT(wasi.error().message, HasSubstr("wasi_snapshot_preview1.fd_write"));
 }
 
+TEST_F(EngineTest, TheHostcallShimsOwnImportIsNotAvailableToGuests) {
+  auto module = engine_->load(readModule("shim_import.wasm"), "shim_import.wasm");
+  ASSERT_FALSE(module.ok());
+  EXPECT_THAT(module.error().message, HasSubstr("\"selium_host.call\""));
+}
+
 TEST_F(EngineTest, MalformedModuleIsRejected) {
   auto bytes = readModule("dev_null.wasm");
   bytes.resize(bytes.size() / 2);
