@@ -545,6 +545,18 @@ TEST_F(EngineTest, StopTerminatesAGuestStuckInALoop) {
   EXPECT_FALSE(engine_->stop(pid));
 }
 
+TEST_F(EngineTest, StopEndsAGuestLoopingOnHostcalls) {
+  auto spawned = engine_->spawn(request("hostcall_loop.wasm"));
+  ASSERT_TRUE(spawned.ok()) << spawned.error().message;
+  ASSERT_TRUE(spawned->started.get().ok());
+  std::this_thread::sleep_for(20ms);  // well into its loop (a stop before it would end it too)
+  EXPECT_TRUE(engine_->stop(spawned->pid));
+  auto exit = recorder_.waitExit(spawned->pid, 5s);
+  ASSERT_TRUE(exit.has_value());
+  EXPECT_EQ(exit->reason, ExitReason::Terminated) << exit->message;
+  EXPECT_EQ(runToExit(request("dev_null.wasm")).reason, ExitReason::Normal);
+}
+
 TEST_F(EngineTest, StopEndsAStartFunctionStuckInALoop) {
   auto spawned = engine_->spawn(request("start_loop.wasm"));
   ASSERT_TRUE(spawned.ok()) << spawned.error().message;
