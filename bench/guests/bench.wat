@@ -1,12 +1,14 @@
 ;; Guest for the benchmarks in bench/ (no SDK, no selium_poll: each process ends when its
-;; entrypoint returns). Needs no capability.
+;; entrypoint returns, or never for `spin`). Needs no capability.
 ;;   hostcall_loop(n)      calls selium.process_id n times: a no-op hostcall round trip with an
 ;;                         i64 result (the host returns it as a BigInt);
 ;;   hostcall_i32_loop(n)  calls selium.last_error(0, 0) n times: a no-op hostcall with an i32
 ;;                         result (no last error is ever set, so it copies nothing);
 ;;   local_loop(n)         calls $tiny n times: the wasm-to-wasm reference with the same shape
 ;;                         (no arguments, i64 result), accumulated so it cannot be dropped;
-;;   start                 returns at once (spawn benchmarks).
+;;   start                 returns at once (spawn benchmarks);
+;;   spin                  loops forever without a hostcall or a memory access: a guest that
+;;                         never yields, ended only by stop or shutdown (stop_bench).
 (module
   (import "selium" "process_id" (func $process_id (result i64)))
   (import "selium" "last_error" (func $last_error (param i32 i32) (result i32)))
@@ -42,4 +44,8 @@
         (local.set $n (i32.sub (local.get $n) (i32.const 1)))
         (br $next))))
 
-  (func (export "start")))
+  (func (export "start"))
+
+  (func (export "spin")
+    (loop $forever
+      (br $forever))))
