@@ -221,7 +221,13 @@ Result<std::shared_ptr<const Module>> Engine::load(std::span<const uint8_t> orig
   {
     std::lock_guard lock(mutex_);
     if (auto it = cache_.find(hash); it != cache_.end()) {
-      if (auto module = it->second.lock()) return std::shared_ptr<const Module>(module);
+      if (auto module = it->second.lock()) {
+        if (module->label() == label) return std::shared_ptr<const Module>(module);
+        // Same bytes under another name: the compiled code is shared, but processes of this
+        // spec are named by its own label in logs and argv[0].
+        return std::shared_ptr<const Module>(std::make_shared<const Module>(
+            std::move(label), hash, module->info(), module->compiled_));
+      }
     }
   }
   auto info = parseWasmModule(bytes);

@@ -45,6 +45,7 @@ class Module {
   const v8::CompiledWasmModule& compiled() const { return *compiled_; }
 
  private:
+  friend class Engine;  // shares compiled_ between Modules of the same bytes
   std::string label_;
   std::string hash_;
   WasmModuleInfo info_;

@@ -358,8 +358,17 @@ TEST_F(EngineTest, CompiledModulesAreSharedByContent) {
   auto a = load("dev_null.wasm");
   auto b = engine_->load(readModule("dev_null.wasm"), "copy.wasm");
   ASSERT_TRUE(b.ok());
-  EXPECT_EQ(a.get(), b->get());  // same bytes: compiled once
-  EXPECT_NE(a.get(), load("hello.wasm").get());
+  EXPECT_EQ(&a->compiled(), &(*b)->compiled());  // same bytes: compiled once
+  EXPECT_EQ((*b)->label(), "copy.wasm");         // but named as loaded
+  EXPECT_EQ(a.get(), load("dev_null.wasm").get());
+  EXPECT_NE(&a->compiled(), &load("hello.wasm")->compiled());
+  // Processes are named by the label they were spawned from.
+  SpawnRequest r;
+  r.module = *b;
+  r.entrypoint = "start";
+  auto exit = runToExit(r);
+  EXPECT_EQ(exit.reason, ExitReason::Normal) << exit.message;
+  EXPECT_EQ(exit.module, "copy.wasm");
 }
 
 TEST_F(EngineTest, StartFunctionTrapFailsTheSpawnOnly) {
