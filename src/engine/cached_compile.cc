@@ -27,7 +27,8 @@ struct CachedCompiler::Mailbox {
   std::map<Sha256, std::shared_ptr<v8::CompiledWasmModule>> tiering;
   // Tier-up done: modules to serialize and write, in report order.
   std::deque<std::pair<Sha256, v8::CompiledWasmModule>> ready;
-  int writing = 0;  // entries the writer has taken from `ready` and not finished yet
+  int writing = 0;      // entries the writer has taken from `ready` and not finished yet
+  bool pruned = false;  // the writer's start-up pass over old files is done
 };
 
 namespace {
@@ -289,7 +290,8 @@ v8::MaybeLocal<v8::WasmModuleObject> CachedCompiler::compile(v8::Isolate* isolat
 bool CachedCompiler::flush(Clock::time_point deadline) {
   std::unique_lock lock(mailbox_->mutex);
   return mailbox_->changed.wait_until(lock, deadline, [&] {
-    return mailbox_->tiering.empty() && mailbox_->ready.empty() && mailbox_->writing == 0;
+    return mailbox_->pruned && mailbox_->tiering.empty() && mailbox_->ready.empty() &&
+           mailbox_->writing == 0;
   });
 }
 
@@ -297,8 +299,29 @@ CompileCacheStats CachedCompiler::stats() const {
   return {hits_.load(), misses_.load(), rejected_.load(), writes_.load(), write_failures_.load()};
 }
 
+void CachedCompiler::prune() {
+  CompileCache::PruneResult result =
+      cache_.prune(std::filesystem::file_time_type::clock::now(), CompileCache::Retention{});
+  if (result.removed > 0) {
+    log::info("compile cache: removed entries unused for too long (30 days; 7 for other builds)",
+              {{"dir", cache_.dir().string()},
+               {"removed", static_cast<uint64_t>(result.removed)},
+               {"bytes", result.bytes}});
+  }
+  if (!result.errors.empty()) {
+    log::warn("compile cache: could not remove some old entries",
+              {{"dir", cache_.dir().string()},
+               {"failures", static_cast<uint64_t>(result.errors.size())},
+               {"first", result.errors.front()}});
+  }
+}
+
 void CachedCompiler::writerLoop() {
+  // Old entries go first, in the background: start-up does not wait for a directory scan.
+  if (available_) prune();
   std::unique_lock lock(mailbox_->mutex);
+  mailbox_->pruned = true;
+  mailbox_->changed.notify_all();
   for (;;) {
     mailbox_->changed.wait(lock, [&] { return mailbox_->closed || !mailbox_->ready.empty(); });
     if (mailbox_->closed) return;

@@ -66,6 +66,7 @@ class CachedCompiler {
 
  private:
   void writerLoop();
+  void prune();  // removes entries unused for too long (CompileCache::Retention), logs it
   void write(const Sha256& wire_sha256, v8::CompiledWasmModule& module);
 
   CompileCache cache_;

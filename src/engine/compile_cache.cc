@@ -209,6 +209,9 @@ Result<std::optional<CompileCache::Entry>> CompileCache::load(const Sha256& wire
   if (auto ok = checkCacheEntry(*parsed, engine_, wire_sha256); !ok) {
     return Error{path.string() + ": " + ok.error().message};
   }
+  // Used now: prune() keeps entries by the time since their last use. Best effort (a read-only
+  // cache directory still serves hits).
+  ::futimens(fd.get(), nullptr);
   entry.payload_offset = static_cast<std::size_t>(parsed->payload.data() - entry.file.data());
   return std::optional<Entry>(std::move(entry));
 }
@@ -245,6 +248,73 @@ Status CompileCache::store(const Sha256& wire_sha256, std::span<const uint8_t> p
                  errnoText(error)};
   }
   return Ok{};
+}
+
+namespace {
+
+bool isHex(std::string_view text) {
+  return std::all_of(text.begin(), text.end(),
+                     [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
+}
+
+// "<64 hex>-<16 hex>.wcache": an entry of some engine build.
+bool isEntryName(std::string_view name) {
+  constexpr std::string_view kExtension = ".wcache";
+  return name.size() == 64 + 1 + 16 + kExtension.size() && isHex(name.substr(0, 64)) &&
+         name[64] == '-' && isHex(name.substr(65, 16)) && name.substr(81) == kExtension;
+}
+
+}  // namespace
+
+CompileCache::PruneResult CompileCache::prune(fs::file_time_type now,
+                                              const Retention& retention) const {
+  PruneResult result;
+  std::error_code ec;
+  fs::directory_iterator it(dir_, ec);
+  if (ec) {
+    if (ec != std::errc::no_such_file_or_directory) {
+      result.errors.push_back(dir_.string() + ": cannot list: " + ec.message());
+    }
+    return result;
+  }
+  for (; it != fs::directory_iterator(); it.increment(ec)) {
+    if (ec) {
+      result.errors.push_back(dir_.string() + ": cannot list: " + ec.message());
+      break;
+    }
+    const fs::path& path = it->path();
+    std::string name = path.filename().string();
+    std::chrono::hours keep;
+    if (isEntryName(name)) {
+      keep = name.size() >= engine_suffix_.size() &&
+                     name.compare(name.size() - engine_suffix_.size(), engine_suffix_.size(),
+                                  engine_suffix_) == 0
+                 ? retention.own
+                 : retention.foreign;
+    } else if (auto at = name.find(".wcache.tmp-");
+               at != std::string::npos && isEntryName(name.substr(0, at + 7))) {
+      keep = retention.temporary;
+    } else {
+      continue;  // not ours
+    }
+    std::error_code file_ec;
+    if (!it->is_regular_file(file_ec) || it->is_symlink(file_ec)) continue;
+    fs::file_time_type modified = fs::last_write_time(path, file_ec);
+    if (file_ec) {
+      result.errors.push_back(path.string() + ": " + file_ec.message());
+      continue;
+    }
+    if (now - modified <= keep) continue;
+    uint64_t size = fs::file_size(path, file_ec);
+    if (file_ec) size = 0;
+    if (!fs::remove(path, file_ec) || file_ec) {
+      if (file_ec) result.errors.push_back(path.string() + ": cannot remove: " + file_ec.message());
+      continue;
+    }
+    ++result.removed;
+    result.bytes += size;
+  }
+  return result;
 }
 
 }  // namespace selium::engine

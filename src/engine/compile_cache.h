@@ -4,6 +4,7 @@
 #pragma once
 
 #include <array>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
@@ -100,6 +101,25 @@ class CompileCache {
   // Writes the entry to a new temporary file in the directory, then renames it into place.
   // Leaves no temporary file behind on failure.
   Status store(const Sha256& wire_sha256, std::span<const uint8_t> payload) const;
+
+  // How long files are kept, by the age of their modification time. load() refreshes that time
+  // on every hit and store() sets it, so an entry's age is the time since it was last used.
+  struct Retention {
+    std::chrono::hours own{24 * 30};  // this engine build's entries (remade on next use)
+    // Other builds' entries: after an upgrade they are never used again, but a runtime of the
+    // old build may still share the directory for a while (a rolling restart).
+    std::chrono::hours foreign{24 * 7};
+    std::chrono::hours temporary{1};  // temporary files of writes that never finished
+  };
+  struct PruneResult {
+    std::size_t removed = 0;
+    uint64_t bytes = 0;
+    std::vector<std::string> errors;  // one per file that could not be removed or examined
+  };
+  // Removes entry and temporary files older than `retention` allows, judged at `now`. Files
+  // whose names are not ours (entries, temporary files) are never touched, nor is anything
+  // that is not a regular file.
+  PruneResult prune(std::filesystem::file_time_type now, const Retention& retention) const;
 
  private:
   std::filesystem::path dir_;

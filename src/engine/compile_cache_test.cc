@@ -189,6 +189,70 @@ TEST(CompileCache, StoresAndLoadsAnEntry) {
   EXPECT_EQ(st.st_mode & 0777, 0600u);
 }
 
+// Ages a file: sets its modification time to `age` before `now`.
+void age(const fs::path& path, fs::file_time_type now, std::chrono::hours age) {
+  fs::last_write_time(path, now - age);
+}
+
+TEST(CompileCache, PrunesEntriesByTheTimeSinceTheirLastUse) {
+  using std::chrono::hours;
+  selium::testing::TempDir dir("cache-test");
+  CompileCache cache(dir.path(), std::string(kEngine));
+  CompileCache other(dir.path(), "V8 9.9 x86_64 --other-flags");
+  const Sha256 kOld = sha256(bytesOf("old module"));
+  const Sha256 kUsed = sha256(bytesOf("used module"));
+  auto now = fs::file_time_type::clock::now();
+  CompileCache::Retention retention;  // 30 days own, 7 days foreign, 1 hour temporary
+
+  ASSERT_TRUE(cache.store(kWire, kPayload));  // fresh
+  ASSERT_TRUE(cache.store(kOld, kPayload));
+  age(cache.entryPath(kOld), now, hours(24 * 31));
+  ASSERT_TRUE(cache.store(kUsed, kPayload));  // old, but loaded (used) just now
+  age(cache.entryPath(kUsed), now, hours(24 * 31));
+  ASSERT_TRUE(cache.load(kUsed) && cache.load(kUsed)->has_value());
+  ASSERT_TRUE(other.store(kWire, kPayload));  // another build's, 6 days unused: kept
+  age(other.entryPath(kWire), now, hours(24 * 6));
+  ASSERT_TRUE(other.store(kOld, kPayload));  // another build's, 8 days unused: removed
+  age(other.entryPath(kOld), now, hours(24 * 8));
+  fs::path stale_temp = cache.entryPath(kWire);
+  stale_temp += ".tmp-123-4";
+  writeFile(stale_temp, kPayload);
+  age(stale_temp, now, hours(2));
+  fs::path fresh_temp = cache.entryPath(kOld);
+  fresh_temp += ".tmp-123-5";  // a write that may still be under way
+  writeFile(fresh_temp, kPayload);
+  // Not ours, however old: left alone.
+  writeFile(dir.path() / "notes.txt", kPayload);
+  age(dir.path() / "notes.txt", now, hours(24 * 365));
+  fs::path lookalike_dir = dir.path() / cache.entryPath(sha256(bytesOf("dir"))).filename();
+  fs::create_directory(lookalike_dir);
+  age(lookalike_dir, now, hours(24 * 365));
+
+  uint64_t doomed_bytes = fs::file_size(cache.entryPath(kOld)) +
+                          fs::file_size(other.entryPath(kOld)) + fs::file_size(stale_temp);
+
+  CompileCache::PruneResult result = cache.prune(now, retention);
+  EXPECT_TRUE(result.errors.empty()) << result.errors.front();
+  EXPECT_EQ(result.removed, 3u);  // own old, foreign old, stale temporary
+  EXPECT_EQ(result.bytes, doomed_bytes);
+  EXPECT_THAT(filesIn(dir.path()),
+              ::testing::UnorderedElementsAre(cache.entryPath(kWire).filename().string(),
+                                              cache.entryPath(kUsed).filename().string(),
+                                              other.entryPath(kWire).filename().string(),
+                                              fresh_temp.filename().string(), "notes.txt",
+                                              lookalike_dir.filename().string()));
+  // Nothing is left to prune at the same time.
+  EXPECT_EQ(cache.prune(now, retention).removed, 0u);
+}
+
+TEST(CompileCache, PruningAMissingDirectoryIsNotAnError) {
+  selium::testing::TempDir dir("cache-test");
+  CompileCache cache(dir.path() / "never-made", std::string(kEngine));
+  auto result = cache.prune(fs::file_time_type::clock::now(), {});
+  EXPECT_EQ(result.removed, 0u);
+  EXPECT_TRUE(result.errors.empty());
+}
+
 TEST(CompileCache, ReplacesAnEntryWhole) {
   selium::testing::TempDir dir("cache-test");
   CompileCache cache(dir.path(), std::string(kEngine));

@@ -1136,6 +1136,26 @@ TEST_F(CompileCacheTest, EntryRefusedByV8IsRebuilt) {
   EXPECT_EQ(engine_->stats().cache_hits, 1u);
 }
 
+TEST_F(CompileCacheTest, EntriesUnusedForTooLongArePrunedAtStart) {
+  fs::create_directories(cache_dir_);
+  auto now = fs::file_time_type::clock::now();
+  // Another build's entries (another V8 or other flags): one unused for 8 days, one for 1 day.
+  fs::path stale = cache_dir_ / (std::string(64, 'a') + "-0123456789abcdef.wcache");
+  fs::path recent = cache_dir_ / (std::string(64, 'b') + "-0123456789abcdef.wcache");
+  for (const fs::path& p : {stale, recent}) std::ofstream(p) << "an entry of another build";
+  fs::last_write_time(stale, now - std::chrono::hours(24 * 8));
+  fs::last_write_time(recent, now - std::chrono::hours(24));
+  restart(cache_dir_);
+  expectHelloRuns();
+  restart(cache_dir_);  // waits for the first engine's writer, pruning included
+  EXPECT_FALSE(fs::exists(stale));
+  EXPECT_TRUE(fs::exists(recent));
+  EXPECT_EQ(runtimeLogCount("removed entries unused for too long"), 1u);
+  // This build's entry, just written, stays and is used.
+  expectHelloRuns();
+  EXPECT_EQ(engine_->stats().cache_hits, 1u);
+}
+
 TEST_F(CompileCacheTest, FailedWritesAreLoggedOnceAndModulesStillLoad) {
   restart(cache_dir_);
   expectHelloRuns();
