@@ -85,7 +85,9 @@ struct SpawnRequest {
 };
 
 // A spawned process. `started` becomes ready once it is instantiated (its start function has
-// run) and its entrypoint is about to be called - or with the error that stopped it.
+// run and its exports are found) - or with the error that stopped it. A WASI reactor's
+// `_initialize`, the allocator calls for entrypoint arguments, EngineOptions::on_start and the
+// entrypoint follow after that, on the worker; a failure there ends the process (on_exit).
 struct Spawned {
   kernel::ProcessId pid = 0;
   std::shared_future<Status> started;
