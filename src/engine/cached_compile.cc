@@ -27,8 +27,7 @@ struct CachedCompiler::Mailbox {
   std::map<Sha256, std::shared_ptr<v8::CompiledWasmModule>> tiering;
   // Tier-up done: modules to serialize and write, in report order.
   std::deque<std::pair<Sha256, v8::CompiledWasmModule>> ready;
-  int writing = 0;      // entries the writer has taken from `ready` and not finished yet
-  bool pruned = false;  // the writer's start-up pass over old files is done
+  int writing = 0;  // entries the writer has taken from `ready` and not finished yet
 };
 
 namespace {
@@ -144,8 +143,9 @@ double millisSince(Clock::time_point start) {
 
 }  // namespace
 
-CachedCompiler::CachedCompiler(const std::filesystem::path& dir)
-    : cache_(dir, engineTag()), mailbox_(std::make_shared<Mailbox>()) {
+CachedCompiler::CachedCompiler(const std::filesystem::path& dir,
+                               std::chrono::milliseconds prune_delay)
+    : cache_(dir, engineTag()), mailbox_(std::make_shared<Mailbox>()), prune_delay_(prune_delay) {
   if (auto ready = cache_.prepare(); !ready) {
     available_ = false;
     log::warn("compile cache unavailable; modules are compiled at every start",
@@ -159,6 +159,7 @@ CachedCompiler::~CachedCompiler() {
   // to a module frees it in V8, which must not happen under our lock or inside a V8 callback.
   std::map<Sha256, std::shared_ptr<v8::CompiledWasmModule>> tiering;
   std::deque<std::pair<Sha256, v8::CompiledWasmModule>> ready;
+  closing_.store(true, std::memory_order_relaxed);
   {
     std::lock_guard lock(mailbox_->mutex);
     mailbox_->closed = true;
@@ -290,8 +291,7 @@ v8::MaybeLocal<v8::WasmModuleObject> CachedCompiler::compile(v8::Isolate* isolat
 bool CachedCompiler::flush(Clock::time_point deadline) {
   std::unique_lock lock(mailbox_->mutex);
   return mailbox_->changed.wait_until(lock, deadline, [&] {
-    return mailbox_->pruned && mailbox_->tiering.empty() && mailbox_->ready.empty() &&
-           mailbox_->writing == 0;
+    return mailbox_->tiering.empty() && mailbox_->ready.empty() && mailbox_->writing == 0;
   });
 }
 
@@ -300,8 +300,10 @@ CompileCacheStats CachedCompiler::stats() const {
 }
 
 void CachedCompiler::prune() {
+  // Stops between files when the compiler closes: shutdown must not wait for a slow disk.
   CompileCache::PruneResult result =
-      cache_.prune(std::filesystem::file_time_type::clock::now(), CompileCache::Retention{});
+      cache_.prune(std::filesystem::file_time_type::clock::now(), CompileCache::Retention{},
+                   [this] { return closing_.load(std::memory_order_relaxed); });
   if (result.removed > 0) {
     log::info("compile cache: removed entries unused for too long (30 days; 7 for other builds)",
               {{"dir", cache_.dir().string()},
@@ -317,13 +319,23 @@ void CachedCompiler::prune() {
 }
 
 void CachedCompiler::writerLoop() {
-  // Old entries go first, in the background: start-up does not wait for a directory scan.
-  if (available_) prune();
+  // Old entries are removed once, in the background, after prune_delay_: by then the modules
+  // this start loads have had their entries' times refreshed, so a runtime that ran for longer
+  // than the retention does not delete the entries it is about to use.
+  auto prune_at = Clock::now() + prune_delay_;
+  bool pruned = !available_;
   std::unique_lock lock(mailbox_->mutex);
-  mailbox_->pruned = true;
-  mailbox_->changed.notify_all();
   for (;;) {
-    mailbox_->changed.wait(lock, [&] { return mailbox_->closed || !mailbox_->ready.empty(); });
+    auto work = [&] { return mailbox_->closed || !mailbox_->ready.empty(); };
+    if (pruned) {
+      mailbox_->changed.wait(lock, work);
+    } else if (!mailbox_->changed.wait_until(lock, prune_at, work)) {
+      lock.unlock();
+      prune();
+      pruned = true;
+      lock.lock();
+      continue;
+    }
     if (mailbox_->closed) return;
     std::optional<std::pair<Sha256, v8::CompiledWasmModule>> item(
         std::move(mailbox_->ready.front()));

@@ -33,7 +33,10 @@ class CachedCompiler {
  public:
   // Uses the cache in `dir` for this engine build (engineTag()). Prepares the directory; if that
   // fails, logs a warning and compiles every module as if there were no cache.
-  explicit CachedCompiler(const std::filesystem::path& dir);
+  // Entries unused for too long are removed once, `prune_delay` after construction (see
+  // writerLoop).
+  explicit CachedCompiler(const std::filesystem::path& dir,
+                          std::chrono::milliseconds prune_delay = std::chrono::minutes(10));
   // Stops the writer thread; entries not written yet are dropped.
   ~CachedCompiler();
   CachedCompiler(const CachedCompiler&) = delete;
@@ -74,6 +77,8 @@ class CachedCompiler {
   std::thread writer_;
   std::atomic<uint64_t> hits_{0}, misses_{0}, rejected_{0}, writes_{0}, write_failures_{0};
   bool available_ = true;  // the directory could be prepared
+  std::chrono::milliseconds prune_delay_;
+  std::atomic<bool> closing_{false};  // the destructor has started: prune() stops early
   std::atomic<bool> warned_write_{false};
 };
 

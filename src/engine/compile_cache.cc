@@ -266,8 +266,8 @@ bool isEntryName(std::string_view name) {
 
 }  // namespace
 
-CompileCache::PruneResult CompileCache::prune(fs::file_time_type now,
-                                              const Retention& retention) const {
+CompileCache::PruneResult CompileCache::prune(fs::file_time_type now, const Retention& retention,
+                                              const std::function<bool()>& stop) const {
   PruneResult result;
   std::error_code ec;
   fs::directory_iterator it(dir_, ec);
@@ -278,6 +278,7 @@ CompileCache::PruneResult CompileCache::prune(fs::file_time_type now,
     return result;
   }
   for (; it != fs::directory_iterator(); it.increment(ec)) {
+    if (stop && stop()) break;
     if (ec) {
       result.errors.push_back(dir_.string() + ": cannot list: " + ec.message());
       break;
@@ -307,6 +308,10 @@ CompileCache::PruneResult CompileCache::prune(fs::file_time_type now,
     if (now - modified <= keep) continue;
     uint64_t size = fs::file_size(path, file_ec);
     if (file_ec) size = 0;
+    // Looked at again just before removing: a hit (load refreshes the time) or a new entry
+    // renamed into place since the first look keeps the file. (The window left is only the
+    // time between these two calls.)
+    if (fs::last_write_time(path, file_ec) != modified || file_ec) continue;
     if (!fs::remove(path, file_ec) || file_ec) {
       if (file_ec) result.errors.push_back(path.string() + ": cannot remove: " + file_ec.message());
       continue;

@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <optional>
 #include <span>
 #include <string>
@@ -119,7 +120,9 @@ class CompileCache {
   // Removes entry and temporary files older than `retention` allows, judged at `now`. Files
   // whose names are not ours (entries, temporary files) are never touched, nor is anything
   // that is not a regular file.
-  PruneResult prune(std::filesystem::file_time_type now, const Retention& retention) const;
+  // `stop`, when given, is asked between files and ends the pass early when it returns true.
+  PruneResult prune(std::filesystem::file_time_type now, const Retention& retention,
+                    const std::function<bool()>& stop = {}) const;
 
  private:
   std::filesystem::path dir_;

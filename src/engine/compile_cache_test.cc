@@ -245,6 +245,18 @@ TEST(CompileCache, PrunesEntriesByTheTimeSinceTheirLastUse) {
   EXPECT_EQ(cache.prune(now, retention).removed, 0u);
 }
 
+TEST(CompileCache, PruningStopsWhenAsked) {
+  selium::testing::TempDir dir("cache-test");
+  CompileCache cache(dir.path(), std::string(kEngine));
+  ASSERT_TRUE(cache.store(kWire, kPayload));
+  auto now = fs::file_time_type::clock::now();
+  age(cache.entryPath(kWire), now, std::chrono::hours(24 * 365));
+  auto result = cache.prune(now, {}, [] { return true; });
+  EXPECT_EQ(result.removed, 0u);
+  EXPECT_TRUE(fs::exists(cache.entryPath(kWire)));
+  EXPECT_EQ(cache.prune(now, {}, [] { return false; }).removed, 1u);
+}
+
 TEST(CompileCache, PruningAMissingDirectoryIsNotAnError) {
   selium::testing::TempDir dir("cache-test");
   CompileCache cache(dir.path() / "never-made", std::string(kEngine));

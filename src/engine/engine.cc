@@ -170,7 +170,8 @@ Engine::Engine(EngineOptions options) : options_(std::move(options)) {
       options_.workers != 0 ? options_.workers : std::max(1u, std::thread::hardware_concurrency());
   compiler_ = std::make_unique<CompileIsolate>();
   if (options_.compile_cache_dir) {
-    disk_cache_ = std::make_unique<CachedCompiler>(*options_.compile_cache_dir);
+    disk_cache_ = std::make_unique<CachedCompiler>(*options_.compile_cache_dir,
+                                                   options_.compile_cache_prune_delay);
   }
   for (std::size_t i = 0; i < count; ++i) workers_.push_back(std::make_unique<Worker>(*this, i));
   if (options_.max_slice.count() > 0) {
@@ -425,7 +426,10 @@ EngineStats Engine::stats() const {
     stats.cache_writes = s.writes;
     stats.cache_write_failures = s.write_failures;
   }
-  for (const auto& worker : workers_) stats.slow_hostcalls += worker->slowHostcalls();
+  for (const auto& worker : workers_) {
+    stats.slow_hostcalls += worker->slowHostcalls();
+    stats.guest_memory_moves += worker->memoryMoves();
+  }
   return stats;
 }
 

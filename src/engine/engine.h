@@ -113,6 +113,9 @@ struct EngineOptions {
   // code instead of compiling; nothing: no disk cache. Entries are checked before use and
   // rebuilt when corrupt or foreign. An unwritable directory is logged once, never fatal.
   std::optional<std::filesystem::path> compile_cache_dir;
+  // When entries unused for too long are removed from it (once, in the background): late
+  // enough that the modules loaded at start-up have marked their entries used.
+  std::chrono::milliseconds compile_cache_prune_delay{std::chrono::minutes(10)};
 };
 
 // Counters of the disk compile cache (all zero without EngineOptions::compile_cache_dir), and of
@@ -126,6 +129,9 @@ struct EngineStats {
   // Hostcalls V8 made through the regular API callback instead of the fast C call: 0 unless V8
   // refused the fast path (a flag or signature problem costing about 30 ns per hostcall).
   uint64_t slow_hostcalls = 0;
+  // Hostcalls that found the guest's memory moved since their last look (V8 copies memory on
+  // memory.grow only when its address-space reservation was too small) and looked it up again.
+  uint64_t guest_memory_moves = 0;
 };
 
 class Engine {

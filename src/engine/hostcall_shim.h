@@ -42,7 +42,9 @@ inline constexpr std::string_view kImportName = "call";
 inline constexpr std::string_view kMemoryExport = "memory";
 inline constexpr uint32_t kResultOffset = 8;
 inline constexpr uint32_t kArgsOffset = 16;
-inline constexpr std::size_t kMaxArgs = 16;
+inline constexpr std::size_t kMaxArgs = 16;  // build() refuses a hostcall with more
+static_assert(kResultOffset + 8 <= kArgsOffset, "the result slot overlaps the arguments");
+static_assert(kArgsOffset + 8 * kMaxArgs <= 65536, "the argument slots exceed the shim's page");
 
 // The shim's export for `spec`: its index in the table, in decimal.
 std::string exportName(const kernel::HostcallSpec& spec);

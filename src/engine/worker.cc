@@ -113,6 +113,7 @@ int32_t Worker::hostcall(int32_t index) noexcept {
       if (guest->memory.IsEmpty()) return {};
       std::shared_ptr<v8::BackingStore>& store = guest->memory_store;
       if (store == nullptr || store.use_count() < 2) {
+        if (store != nullptr) t_worker->memory_moves_.fetch_add(1, std::memory_order_relaxed);
         v8::Isolate* isolate = v8::Isolate::GetCurrent();
         // Our own scope: a fast API call has none, and the guest call's must not fill up.
         v8::HandleScope handles(isolate);
@@ -166,7 +167,7 @@ Worker::Worker(Engine& engine, std::size_t index)
     params.array_buffer_allocator = v8_->allocator.get();
     v8_->isolate = v8::Isolate::New(params);
     v8_->isolate->SetData(0, this);
-    {
+    try {
       v8::Isolate::Scope isolate_scope(v8_->isolate);
       v8::HandleScope handles(v8_->isolate);
       v8::Local<v8::Context> context = v8::Context::New(v8_->isolate);
@@ -180,11 +181,31 @@ Worker::Worker(Engine& engine, std::size_t index)
                                                  .ToLocalChecked()
                                                  .As<v8::Function>());
       instantiateShim(context, wasm);
+    } catch (...) {
+      // E.g. V8 could not map the shim's memory (address space or vm.max_map_count exhausted):
+      // this worker cannot run guests, and the engine that wanted it fails to start.
+      ready.set_exception(std::current_exception());
+      {
+        v8::Isolate::Scope isolate_scope(v8_->isolate);
+        v8_->shim.Reset();
+        v8_->imports.Reset();
+        v8_->instance_ctor.Reset();
+        v8_->context.Reset();
+      }
+      v8_->isolate->Dispose();
+      v8_.reset();
+      finished_.set_value();
+      return;
     }
     ready.set_value();
     run();
   });
-  ready_future.wait();
+  try {
+    ready_future.get();
+  } catch (...) {
+    thread_.join();
+    throw;
+  }
 }
 
 void Worker::instantiateShim(v8::Local<v8::Context> context, v8::Local<v8::Object> wasm) {
@@ -362,6 +383,11 @@ std::variant<v8::Local<v8::Value>, ProcessExit> Worker::runGuest(
   current_ = &process;
   v8::MaybeLocal<v8::Value> result = call();
   current_ = nullptr;
+  // A memory the guest moved by growing it is held only by us now: let it go at once rather
+  // than at the next hostcall that looks at memory (it counts against nobody's limit).
+  if (process.memory_store != nullptr && process.memory_store.use_count() < 2) {
+    process.memory_store.reset();
+  }
   bool terminated;
   bool over_slice;
   {

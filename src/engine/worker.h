@@ -41,6 +41,7 @@ class Worker final : public kernel::ProcessHost {
 
   std::size_t load() const { return live_.load(std::memory_order_relaxed); }
   uint64_t slowHostcalls() const { return slow_hostcalls_.load(std::memory_order_relaxed); }
+  uint64_t memoryMoves() const { return memory_moves_.load(std::memory_order_relaxed); }
 
   // Watchdog thread: terminates the running guest call if it started more than `slice` ago.
   void checkSlice(std::chrono::steady_clock::time_point now, std::chrono::milliseconds slice);
@@ -122,6 +123,7 @@ class Worker final : public kernel::ProcessHost {
   GuestProcess* current_ = nullptr;  // the process whose guest code is on the stack (hostcalls)
   uint8_t* shim_memory_ = nullptr;   // the hostcall shim's memory: arguments and result
   std::atomic<uint64_t> slow_hostcalls_{0};
+  std::atomic<uint64_t> memory_moves_{0};
 };
 
 }  // namespace selium::engine

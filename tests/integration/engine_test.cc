@@ -5,6 +5,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <selium/abi/errors.h>
+#include <sys/resource.h>
 
 #include <condition_variable>
 #include <cstdlib>
@@ -302,6 +303,9 @@ TEST_F(EngineTest, UnknownImportFailsToLoadNamingIt) {
   EXPECT_THAT(wasi.error().message, HasSubstr("wasi_snapshot_preview1.fd_write"));
 }
 
+// The shim's import module is not a hostcall module: a guest importing selium_host.call (any
+// hostcall index, arguments of its choosing) is refused at load. Guards against the shim's
+// namespace ever entering the hostcall tables or the import check.
 TEST_F(EngineTest, TheHostcallShimsOwnImportIsNotAvailableToGuests) {
   auto module = engine_->load(readModule("shim_import.wasm"), "shim_import.wasm");
   ASSERT_FALSE(module.ok());
@@ -609,6 +613,53 @@ TEST_F(EngineTest, ShutdownTerminatesEveryLoopingGuest) {
     EXPECT_EQ(exit->reason, ExitReason::Terminated) << exit->message;
   }
   EXPECT_FALSE(engine_->spawn(request("dev_null.wasm")).ok());
+}
+
+// V8 copies a guest's memory on memory.grow when its address-space reservation is too small,
+// which happens only when the host is short of address space. This test makes it so with
+// RLIMIT_AS: V8 then reserves just the initial page, and the next grow moves the memory.
+// Hostcalls must follow it, not keep writing into the old copy. (Each test runs in its own
+// process under CTest; the limit is lifted again before the test ends.)
+TEST(EngineMemoryMove, HostcallsFollowGuestMemoryThatMovedWhenGrown) {
+  Recorder recorder;
+  EngineOptions options;
+  options.workers = 1;
+  options.on_exit = [&](const ProcessExit& e) { recorder.exited(e); };
+  Engine engine(std::move(options));
+  // 4 GiB maximum: the reservation V8 tries first cannot fit under the limit below.
+  auto module = engine.load(readModule("memory.wasm"), "memory.wasm", 65536);
+  ASSERT_TRUE(module.ok()) << module.error().message;
+  SpawnRequest r;
+  r.module = *module;
+  r.entrypoint = "host_writes_after_grow";
+  auto runOnce = [&] {
+    auto spawned = engine.spawn(r);
+    EXPECT_TRUE(spawned.ok());
+    if (!spawned.ok()) return ProcessExit{};
+    auto exit = recorder.waitExit(spawned->pid);
+    return exit.value_or(ProcessExit{});
+  };
+  // Unlimited: the memory grows in place.
+  ProcessExit unlimited = runOnce();
+  EXPECT_EQ(unlimited.reason, ExitReason::Normal) << unlimited.message;
+  EXPECT_EQ(engine.stats().guest_memory_moves, 0u);
+
+  ASSERT_TRUE(engine.collectGarbage(20s));  // the first process's reservation goes
+  auto usage = selium::testing::memoryUsage();
+  ASSERT_TRUE(usage.valid());
+  rlimit saved{};
+  ASSERT_EQ(::getrlimit(RLIMIT_AS, &saved), 0);
+  rlimit limited = saved;
+  limited.rlim_cur = usage.vm_size_kib * 1024 + (uint64_t{512} << 20);
+  ASSERT_EQ(::setrlimit(RLIMIT_AS, &limited), 0);
+  ProcessExit moved = runOnce();
+  ASSERT_EQ(::setrlimit(RLIMIT_AS, &saved), 0);
+
+  EXPECT_EQ(moved.reason, ExitReason::Normal) << moved.message;
+  EXPECT_EQ(moved.status, 0) << "2: the host wrote into the memory's old copy";
+  // It really moved (else this test proves nothing).
+  EXPECT_EQ(engine.stats().guest_memory_moves, 1u);
+  EXPECT_TRUE(engine.shutdown(10s));
 }
 
 TEST(EngineSlice, GuestOverItsCpuSliceIsTerminatedAndNamed) {
@@ -969,6 +1020,7 @@ class CompileCacheTest : public EngineTest {
     };
     options.on_exit = [events = events_.get()](const ProcessExit& e) { events->exited(e); };
     options.compile_cache_dir = dir;
+    options.compile_cache_prune_delay = prune_delay_;
     engine_ = std::make_unique<Engine>(std::move(options));
   }
 
@@ -1016,6 +1068,7 @@ class CompileCacheTest : public EngineTest {
   }
 
   selium::testing::TempDir temp_{"engine-cache"};
+  std::chrono::milliseconds prune_delay_{std::chrono::minutes(10)};
   fs::path root_;
   fs::path cache_dir_;
   std::unique_ptr<Recorder> events_;  // of the engine restart() started
@@ -1136,7 +1189,7 @@ TEST_F(CompileCacheTest, EntryRefusedByV8IsRebuilt) {
   EXPECT_EQ(engine_->stats().cache_hits, 1u);
 }
 
-TEST_F(CompileCacheTest, EntriesUnusedForTooLongArePrunedAtStart) {
+TEST_F(CompileCacheTest, EntriesUnusedForTooLongArePrunedInTheBackground) {
   fs::create_directories(cache_dir_);
   auto now = fs::file_time_type::clock::now();
   // Another build's entries (another V8 or other flags): one unused for 8 days, one for 1 day.
@@ -1145,11 +1198,17 @@ TEST_F(CompileCacheTest, EntriesUnusedForTooLongArePrunedAtStart) {
   for (const fs::path& p : {stale, recent}) std::ofstream(p) << "an entry of another build";
   fs::last_write_time(stale, now - std::chrono::hours(24 * 8));
   fs::last_write_time(recent, now - std::chrono::hours(24));
+  prune_delay_ = 0ms;
   restart(cache_dir_);
   expectHelloRuns();
-  restart(cache_dir_);  // waits for the first engine's writer, pruning included
+  // Pruning runs in the background, once.
+  auto deadline = std::chrono::steady_clock::now() + 20s;
+  while (fs::exists(stale) && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(10ms);
+  }
   EXPECT_FALSE(fs::exists(stale));
   EXPECT_TRUE(fs::exists(recent));
+  restart(cache_dir_);
   EXPECT_EQ(runtimeLogCount("removed entries unused for too long"), 1u);
   // This build's entry, just written, stays and is used.
   expectHelloRuns();

@@ -10,6 +10,11 @@
 ;;              the new page and checks both copies match; a range past the new end must still be
 ;;              refused. Exits 0 if so; 2: bytes differ, 3: the new page was refused, 4: the range
 ;;              past the end was accepted, 5: memory could not grow
+;;   host_writes_after_grow
+;;              has the host write into memory, grows memory by a page, clears the host's bytes,
+;;              and has the host write them again: they must be there. (If the grow moved memory
+;;              and the host kept writing into the old copy, they would not.) Exits 0 if so;
+;;              2: the bytes are missing, 5: memory could not grow
 (module
   (import "selium" "process_exit" (func $exit (param i32) (result i32)))
   (import "selium" "handle_close" (func $close (param i32) (result i32)))
@@ -39,6 +44,14 @@
         (local.set $at (i32.add (local.get $at) (i32.const 4096)))
         (br $write)))
     (drop (call $exit (memory.size))))
+  (func (export "host_writes_after_grow")
+    (drop (call $close (i32.const 0x7fffffff)))  ;; fails: sets a last error to copy out
+    (drop (call $last_error (i32.const 0) (i32.const 8)))
+    (if (i32.eq (memory.grow (i32.const 1)) (i32.const -1)) (then (drop (call $exit (i32.const 5)))))
+    (i64.store (i32.const 0) (i64.const 0))
+    (drop (call $last_error (i32.const 0) (i32.const 8)))
+    (if (i64.eq (i64.load (i32.const 0)) (i64.const 0)) (then (drop (call $exit (i32.const 2)))))
+    (drop (call $exit (i32.const 0))))
   (func (export "hostcall_after_grow")
     (local $new i32)
     (drop (call $close (i32.const 0x7fffffff)))  ;; fails: sets a last error to copy out
