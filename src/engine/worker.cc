@@ -1,5 +1,5 @@
-// Worker threads: V8 isolate set-up, hostcall trampolines, instantiation, entrypoint calls,
-// polling, traps and termination.
+// Worker threads: V8 isolate set-up, the hostcall shim and dispatch, instantiation, entrypoint
+// calls, polling, traps and termination.
 #include "engine/worker.h"
 
 #include <selium/abi/hostcalls.h>
