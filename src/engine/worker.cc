@@ -154,9 +154,8 @@ void Worker::hostcallSlow(const v8::FunctionCallbackInfo<v8::Value>& info) {
 Worker::Worker(Engine& engine, std::size_t index)
     : engine_(engine), index_(index), finished_future_(finished_.get_future().share()) {
   guard_.emplace(io_.get_executor());
-  std::promise<void> ready;
-  auto ready_future = ready.get_future();
-  thread_ = std::thread([this, &ready] {
+  ready_future_ = ready_.get_future();
+  thread_ = std::thread([this] {
     // Named so `top -H`, gdb and perf show which worker is busy.
     std::string name = "selium-w" + std::to_string(index_);
     pthread_setname_np(pthread_self(), name.c_str());
@@ -184,7 +183,7 @@ Worker::Worker(Engine& engine, std::size_t index)
     } catch (...) {
       // E.g. V8 could not map the shim's memory (address space or vm.max_map_count exhausted):
       // this worker cannot run guests, and the engine that wanted it fails to start.
-      ready.set_exception(std::current_exception());
+      ready_.set_exception(std::current_exception());
       {
         v8::Isolate::Scope isolate_scope(v8_->isolate);
         v8_->shim.Reset();
@@ -197,11 +196,14 @@ Worker::Worker(Engine& engine, std::size_t index)
       finished_.set_value();
       return;
     }
-    ready.set_value();
+    ready_.set_value();
     run();
   });
+}
+
+void Worker::awaitReady() {
   try {
-    ready_future.get();
+    ready_future_.get();
   } catch (...) {
     thread_.join();
     throw;

@@ -25,8 +25,13 @@ class GuestProcess;
 
 class Worker final : public kernel::ProcessHost {
  public:
+  // Starts the worker's thread, which sets up its isolate and hostcall shim; awaitReady() waits
+  // for that (so an engine sets up all its workers at once).
   Worker(Engine& engine, std::size_t index);
   ~Worker() override;
+  // Returns once the worker can run guests; throws what stopped it from getting there (the
+  // thread has then ended). Call once.
+  void awaitReady();
 
   // Posts the spawn to this worker's thread; the future resolves once the process is
   // instantiated (or failed to be), before its entrypoint runs.
@@ -93,6 +98,8 @@ class Worker final : public kernel::ProcessHost {
   boost::asio::io_context io_;
   std::optional<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> guard_;
   std::thread thread_;
+  std::promise<void> ready_;
+  std::future<void> ready_future_;
   std::promise<void> finished_;
   std::shared_future<void> finished_future_;
 
