@@ -151,6 +151,23 @@ class EngineTest : public ::testing::Test {
     return spawned.ok() ? spawned->pid : 0;
   }
 
+  // The names `guest` imports; every import must come from `module`.
+  std::set<std::string> importsOf(const std::string& guest, std::string_view module) {
+    std::set<std::string> names;
+    auto loaded = load(guest);
+    if (loaded == nullptr) return names;
+    for (const Import& import : loaded->info().imports) {
+      EXPECT_EQ(import.module, module) << import.name;
+      names.insert(import.name);
+    }
+    return names;
+  }
+  static std::set<std::string> tableNames(std::string_view module) {
+    std::set<std::string> names;
+    for (const kernel::HostcallSpec& spec : kernel::hostcallTable(module)) names.emplace(spec.name);
+    return names;
+  }
+
   // Spawns and waits for the exit.
   ProcessExit runToExit(SpawnRequest r) {
     kernel::ProcessId pid = spawnOk(std::move(r));
@@ -183,16 +200,7 @@ EntrypointArg arg(ParamKind kind, ArgValue value) { return {kind, std::move(valu
 // Every entry of the ABI table is declared by the SDK (abi_coverage imports each through the
 // SDK header) and linked by the host with the same signature.
 TEST_F(EngineTest, EveryHostcallIsDeclaredInTheSdkAndLinkedByTheHost) {
-  auto module = load("abi_coverage.wasm");
-  ASSERT_NE(module, nullptr);
-  std::set<std::string> imported;
-  for (const Import& import : module->info().imports) {
-    EXPECT_EQ(import.module, "selium");
-    imported.insert(import.name);
-  }
-  std::set<std::string> table;
-  for (const kernel::HostcallSpec& spec : kernel::hostcallTable("selium")) table.emplace(spec.name);
-  EXPECT_EQ(imported, table);
+  EXPECT_EQ(importsOf("abi_coverage.wasm", "selium"), tableNames("selium"));
   auto exit = runToExit(request("abi_coverage.wasm"));
   EXPECT_EQ(exit.reason, ExitReason::Normal) << exit.message;
 }
@@ -1285,19 +1293,9 @@ std::string stdoutValue(const std::vector<std::string>& lines, std::string_view 
 }
 
 TEST_F(EngineTest, EveryWasiFunctionIsLinkedByTheHost) {
-  auto module = load("wasi_coverage.wasm");
-  ASSERT_NE(module, nullptr);
-  std::set<std::string> imported;
-  for (const Import& import : module->info().imports) {
-    EXPECT_EQ(import.module, "wasi_snapshot_preview1");
-    imported.insert(import.name);
-  }
-  std::set<std::string> table;
-  for (const kernel::HostcallSpec& spec : kernel::hostcallTable("wasi_snapshot_preview1")) {
-    table.emplace(spec.name);
-  }
+  std::set<std::string> table = tableNames("wasi_snapshot_preview1");
   EXPECT_EQ(table.size(), 46u);
-  EXPECT_EQ(imported, table);
+  EXPECT_EQ(importsOf("wasi_coverage.wasm", "wasi_snapshot_preview1"), table);
   auto exit = runToExit(request("wasi_coverage.wasm"));
   EXPECT_EQ(exit.reason, ExitReason::Normal) << exit.message;
 }
