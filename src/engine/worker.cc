@@ -165,7 +165,6 @@ Worker::Worker(Engine& engine, std::size_t index)
     v8::Isolate::CreateParams params;
     params.array_buffer_allocator = v8_->allocator.get();
     v8_->isolate = v8::Isolate::New(params);
-    v8_->isolate->SetData(0, this);
     try {
       v8::Isolate::Scope isolate_scope(v8_->isolate);
       v8::HandleScope handles(v8_->isolate);
@@ -184,16 +183,7 @@ Worker::Worker(Engine& engine, std::size_t index)
       // E.g. V8 could not map the shim's memory (address space or vm.max_map_count exhausted):
       // this worker cannot run guests, and the engine that wanted it fails to start.
       ready_.set_exception(std::current_exception());
-      {
-        v8::Isolate::Scope isolate_scope(v8_->isolate);
-        v8_->shim.Reset();
-        v8_->imports.Reset();
-        v8_->instance_ctor.Reset();
-        v8_->context.Reset();
-      }
-      v8_->isolate->Dispose();
-      v8_.reset();
-      finished_.set_value();
+      tearDown();
       return;
     }
     ready_.set_value();
@@ -283,7 +273,14 @@ void Worker::run() {
   {
     v8::Isolate::Scope isolate_scope(v8_->isolate);
     io_.run();
-    // Everything has ended: release V8 objects on this thread, then the isolate.
+  }
+  tearDown();
+}
+
+void Worker::tearDown() {
+  // Everything has ended: release V8 objects on this thread, then the isolate.
+  {
+    v8::Isolate::Scope isolate_scope(v8_->isolate);
     processes_.clear();
     module_objects_.clear();
     v8_->instance_ctor.Reset();

@@ -63,6 +63,7 @@ class Worker final : public kernel::ProcessHost {
  private:
   friend class GuestProcess;
   void run();
+  void tearDown();  // worker thread: releases every V8 object and the isolate, then finishes
   // Instantiates and starts a process; `started` hears the outcome of instantiation (before the
   // entrypoint runs).
   void startProcess(kernel::ProcessId pid, SpawnRequest request,
