@@ -301,14 +301,18 @@ CompileCacheStats CachedCompiler::stats() const {
 
 void CachedCompiler::prune() {
   // Stops between files when the compiler closes: shutdown must not wait for a slow disk.
+  const CompileCache::Retention retention;
   CompileCache::PruneResult result =
-      cache_.prune(std::filesystem::file_time_type::clock::now(), CompileCache::Retention{},
+      cache_.prune(std::filesystem::file_time_type::clock::now(), retention,
                    [this] { return closing_.load(std::memory_order_relaxed); });
   if (result.removed > 0) {
-    log::info("compile cache: removed entries unused for too long (30 days; 7 for other builds)",
+    auto days = [](std::chrono::hours h) { return static_cast<uint64_t>(h.count() / 24); };
+    log::info("compile cache: removed entries unused for too long",
               {{"dir", cache_.dir().string()},
                {"removed", static_cast<uint64_t>(result.removed)},
-               {"bytes", result.bytes}});
+               {"bytes", result.bytes},
+               {"days_own", days(retention.own)},
+               {"days_other_builds", days(retention.foreign)}});
   }
   if (!result.errors.empty()) {
     log::warn("compile cache: could not remove some old entries",

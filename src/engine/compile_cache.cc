@@ -287,11 +287,7 @@ CompileCache::PruneResult CompileCache::prune(fs::file_time_type now, const Rete
     std::string name = path.filename().string();
     std::chrono::hours keep;
     if (isEntryName(name)) {
-      keep = name.size() >= engine_suffix_.size() &&
-                     name.compare(name.size() - engine_suffix_.size(), engine_suffix_.size(),
-                                  engine_suffix_) == 0
-                 ? retention.own
-                 : retention.foreign;
+      keep = name.ends_with(engine_suffix_) ? retention.own : retention.foreign;
     } else if (auto at = name.find(".wcache.tmp-");
                at != std::string::npos && isEntryName(name.substr(0, at + 7))) {
       keep = retention.temporary;
