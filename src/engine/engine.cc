@@ -183,8 +183,7 @@ Engine::Engine(EngineOptions options) : options_(std::move(options)) {
       auto period = std::max(options_.max_slice / 4, std::chrono::milliseconds(1));
       std::unique_lock lock(watchdog_mutex_);
       while (!watchdog_wake_.wait_for(lock, period, [this] { return watchdog_stop_; })) {
-        auto now = std::chrono::steady_clock::now();
-        for (auto& worker : workers_) worker->checkSlice(now, options_.max_slice);
+        for (auto& worker : workers_) worker->checkSlice(options_.max_slice);
       }
     });
   }
@@ -206,7 +205,8 @@ Engine::~Engine() {
 
 Result<std::shared_ptr<const Module>> Engine::load(std::span<const uint8_t> original,
                                                    std::string label,
-                                                   std::optional<uint32_t> max_memory_pages) {
+                                                   std::optional<uint32_t> max_memory_pages,
+                                                   std::optional<uint32_t> max_table_elements) {
   auto parsed = parseWasmModule(original);
   if (!parsed) return Error{label + ": " + parsed.error().message};
   std::vector<std::string> problems = checkImports(*parsed);
@@ -215,9 +215,10 @@ Result<std::shared_ptr<const Module>> Engine::load(std::span<const uint8_t> orig
     for (std::size_t i = 0; i < problems.size(); ++i) message += (i ? "; " : "") + problems[i];
     return Error{message};
   }
-  // The limit becomes part of the module, so the same file under two limits is two modules.
-  auto limited =
-      limitMemory(original, *parsed, max_memory_pages.value_or(options_.max_memory_pages));
+  // The limits become part of the module, so the same file under two limits is two modules.
+  ModuleLimits limits{max_memory_pages.value_or(options_.max_memory_pages),
+                      max_table_elements.value_or(options_.max_table_elements)};
+  auto limited = limitModule(original, *parsed, limits);
   if (!limited) return Error{label + ": " + limited.error().message};
   const std::vector<uint8_t>& final_bytes = *limited;
   std::span<const uint8_t> bytes(final_bytes);

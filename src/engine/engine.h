@@ -97,6 +97,13 @@ struct EngineOptions {
   std::size_t workers = 0;  // 0: one per hardware thread
   // Default cap on each process's linear memory, in 64 KiB pages (4096 pages = 256 MiB).
   uint32_t max_memory_pages = 4096;
+  // Default cap on the elements of all of a process's tables together (memory_limit.h); each
+  // costs about kTableElementBytes of V8 heap.
+  uint32_t max_table_elements = 1'000'000;
+  // Each worker's V8 heap limit in bytes (0: V8's default, about 2 GiB here). The processes of a
+  // worker share its heap; one whose allocation finds it exhausted is terminated, never the
+  // runtime (Worker::nearHeapLimit).
+  std::size_t max_heap_bytes = 0;
   // A guest call that runs longer than this without returning is terminated (0: never). A call
   // over 100 ms is logged either way.
   std::chrono::milliseconds max_slice{0};
@@ -142,10 +149,11 @@ class Engine {
   Engine& operator=(const Engine&) = delete;
 
   // Validates and compiles `bytes` (or returns the cached module with the same content), with
-  // its memory limited to `max_memory_pages` (default: EngineOptions::max_memory_pages).
-  // `label` names the module in messages.
+  // its memory limited to `max_memory_pages` and its tables to `max_table_elements` (defaults:
+  // EngineOptions). `label` names the module in messages.
   Result<std::shared_ptr<const Module>> load(std::span<const uint8_t> bytes, std::string label,
-                                             std::optional<uint32_t> max_memory_pages = {});
+                                             std::optional<uint32_t> max_memory_pages = {},
+                                             std::optional<uint32_t> max_table_elements = {});
 
   // Checks a spawn against the module without running anything: imports all known, entrypoint
   // exported with the signature the args need (none for a WASI command's `_start`, whose args

@@ -312,6 +312,7 @@ class Parser {
         // expressions that V8 validates anyway. A global takes at least 4 bytes: type,
         // mutability, one instruction and `end`.
         if (!readCount(defined_globals_, "global count", 4)) return false;
+        info_.globals = defined_globals_;
         pos_ = end_;
         return true;
       case kExport:
@@ -439,9 +440,9 @@ class Parser {
     uint32_t count = 0;
     // Element type, limits flags and minimum.
     if (!readCount(count, "table count", 3)) return false;
-    for (uint32_t i = 0; i < count; ++i) {
+    info_.tables.resize(count);
+    for (Limits& limits : info_.tables) {
       ValType element = ValType::FuncRef;
-      Limits limits;
       if (!readRefType(element, "table element type") || !readLimits(limits, LimitsOf::Table)) {
         return false;
       }

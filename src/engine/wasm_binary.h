@@ -67,6 +67,8 @@ struct WasmModuleInfo {
   std::vector<Import> imports;
   std::vector<uint32_t> function_types;  // type index of each defined (non-imported) function
   std::vector<Limits> memories;          // defined (non-imported) memories
+  std::vector<Limits> tables;            // defined (non-imported) tables, in elements
+  uint32_t globals = 0;                  // defined (non-imported) globals
   std::vector<Export> exports;           // names are unique
 
   // The export called `name`, or nullptr. The pointer lives as long as this object.

@@ -10,7 +10,6 @@
 
 #include <boost/asio/post.hpp>
 #include <cstring>
-#include <deque>
 #include <functional>
 #include <variant>
 
@@ -36,6 +35,13 @@ v8::Local<v8::String> v8String(v8::Isolate* isolate, std::string_view text) {
 std::string toStdString(v8::Isolate* isolate, v8::Local<v8::Value> value) {
   v8::String::Utf8Value utf8(isolate, value);
   return *utf8 == nullptr ? std::string("(unprintable)") : std::string(*utf8, utf8.length());
+}
+
+// CPU time `clock` has used (a thread's clock from pthread_getcpuclockid).
+std::chrono::nanoseconds cpuTime(clockid_t clock) {
+  timespec now{};
+  clock_gettime(clock, &now);
+  return std::chrono::seconds(now.tv_sec) + std::chrono::nanoseconds(now.tv_nsec);
 }
 
 // "RuntimeError: unreachable\n    at f (wasm://...)" -> one line: "...; at f (...)".
@@ -75,7 +81,10 @@ class GuestProcess {
   v8::Global<v8::WasmMemoryObject> memory;
   std::shared_ptr<v8::BackingStore> memory_store;  // as of the last hostcall that needed it
   v8::Global<v8::Function> poll;
-  std::deque<int32_t> wakes;
+  // Wakers to poll, in the order they fired, each once (pending_wakes holds the same values):
+  // one queued pollProcess serves them all, however often they fire.
+  std::vector<int32_t> wakes;
+  std::unordered_set<int32_t> pending_wakes;
   bool poll_posted = false;
 };
 
@@ -159,12 +168,21 @@ Worker::Worker(Engine& engine, std::size_t index)
     // Named so `top -H`, gdb and perf show which worker is busy.
     std::string name = "selium-w" + std::to_string(index_);
     pthread_setname_np(pthread_self(), name.c_str());
+    pthread_getcpuclockid(pthread_self(), &cpu_clock_);  // the watchdog reads it after awaitReady()
     t_worker = this;
     v8_ = std::make_unique<V8State>();
     v8_->allocator.reset(v8::ArrayBuffer::Allocator::NewDefaultAllocator());
     v8::Isolate::CreateParams params;
     params.array_buffer_allocator = v8_->allocator.get();
+    if (engine_.options_.max_heap_bytes != 0) {
+      params.constraints.set_max_old_generation_size_in_bytes(engine_.options_.max_heap_bytes);
+    }
     v8_->isolate = v8::Isolate::New(params);
+    // Without this, a guest whose tables (or other engine objects) fill the heap makes V8 abort
+    // the whole runtime. The limit goes back to its first value once the heap has shrunk to half
+    // of it (the terminated process's objects collected).
+    v8_->isolate->AddNearHeapLimitCallback(&Worker::nearHeapLimit, this);
+    v8_->isolate->AutomaticallyRestoreInitialHeapLimit(0.5);
     try {
       v8::Isolate::Scope isolate_scope(v8_->isolate);
       v8::HandleScope handles(v8_->isolate);
@@ -340,10 +358,27 @@ void Worker::stopAll() {
   boost::asio::post(io_, [this] { terminateAllOnThread(); });
 }
 
-void Worker::checkSlice(std::chrono::steady_clock::time_point now,
-                        std::chrono::milliseconds slice) {
+std::size_t Worker::nearHeapLimit(void* data, std::size_t current, std::size_t initial) {
+  // Called on the worker thread by an allocation that found the heap full after collecting:
+  // the guest running now made it, so it is the one terminated (at its next interrupt check,
+  // once this allocation has finished). The limit grows to let that happen; twice the first
+  // limit at most, so a heap that stays full still fails rather than growing without end.
+  auto* worker = static_cast<Worker*>(data);
+  {
+    std::lock_guard lock(worker->running_mutex_);
+    if (worker->running_ != 0 && worker->heap_exhausted_ == 0) {
+      worker->heap_exhausted_ = worker->running_;
+      worker->heap_limit_bytes_ = initial;
+      worker->v8_->isolate->TerminateExecution();
+    }
+  }
+  std::size_t room = std::max<std::size_t>(initial / 4, std::size_t{64} << 20);
+  return std::max(current, std::min(current + room, 2 * initial + room));
+}
+
+void Worker::checkSlice(std::chrono::milliseconds slice) {
   std::lock_guard lock(running_mutex_);
-  if (running_ != 0 && slice_exceeded_ == 0 && now - running_since_ > slice) {
+  if (running_ != 0 && slice_exceeded_ == 0 && cpuTime(cpu_clock_) - running_cpu_since_ > slice) {
     slice_exceeded_ = running_;
     v8_->isolate->TerminateExecution();
   }
@@ -369,12 +404,13 @@ std::variant<v8::Local<v8::Value>, ProcessExit> Worker::runGuest(
   ProcessId pid = process.kernel.id();
   bool refused;
   auto call_start = std::chrono::steady_clock::now();
+  auto cpu_start = cpuTime(cpu_clock_);
   {
     std::lock_guard lock(running_mutex_);
     refused = stopping_ || stop_requested_.count(pid) > 0;
     if (!refused) {
       running_ = pid;
-      running_since_ = call_start;
+      running_cpu_since_ = cpu_start;
     }
   }
   if (refused) return ProcessExit{pid, {}, ExitReason::Terminated, 0, "stopped"};
@@ -389,6 +425,7 @@ std::variant<v8::Local<v8::Value>, ProcessExit> Worker::runGuest(
   }
   bool terminated;
   bool over_slice;
+  bool over_heap;
   {
     std::lock_guard lock(running_mutex_);
     running_ = 0;
@@ -397,18 +434,26 @@ std::variant<v8::Local<v8::Value>, ProcessExit> Worker::runGuest(
     isolate->CancelTerminateExecution();
     over_slice = slice_exceeded_ == pid;
     slice_exceeded_ = 0;
+    over_heap = heap_exhausted_ == pid;
+    heap_exhausted_ = 0;
   }
+  using std::chrono::duration_cast;
+  using std::chrono::milliseconds;
   auto held = std::chrono::steady_clock::now() - call_start;
-  if (held > std::chrono::milliseconds(100)) {
-    // Every other process on this worker waited that long.
+  auto cpu = cpuTime(cpu_clock_) - cpu_start;
+  if (held > milliseconds(100)) {
+    // Every other process on this worker waited that long; cpu_ms says how much of it was the
+    // call computing (the rest: blocked in the host, or the machine was busy elsewhere).
     log::warn("guest call held its worker without yielding",
               {{"pid", pid},
                {"module", process.kernel.module()},
-               {"ms", std::chrono::duration_cast<std::chrono::milliseconds>(held).count()},
+               {"ms", duration_cast<milliseconds>(held).count()},
+               {"cpu_ms", duration_cast<milliseconds>(cpu).count()},
                {"worker", static_cast<uint64_t>(index_)}});
   }
   // An exception with a result: e.g. a start function that trapped during instantiation.
-  if (!result.IsEmpty() && !try_catch.HasCaught() && !process.kernel.exitRequested()) {
+  if (!result.IsEmpty() && !try_catch.HasCaught() && !process.kernel.exitRequested() &&
+      !over_heap) {
     return result.ToLocalChecked();
   }
 
@@ -417,13 +462,17 @@ std::variant<v8::Local<v8::Value>, ProcessExit> Worker::runGuest(
     exit.status = *status;
     exit.reason = *status == 0 ? ExitReason::Normal : ExitReason::Error;
     exit.message = "process_exit(" + std::to_string(*status) + ")";
+  } else if (over_heap) {
+    // Checked before `terminated`: the termination may have landed as the call returned.
+    exit.reason = ExitReason::Terminated;
+    exit.message = "exhausted its worker's V8 heap (" + std::to_string(heap_limit_bytes_ >> 20) +
+                   " MiB, shared by the processes on worker " + std::to_string(index_) +
+                   "): tables and other engine objects it made; lower its max_table_elements";
   } else if (terminated && over_slice) {
     exit.reason = ExitReason::Terminated;
-    exit.message =
-        "ran " +
-        std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(held).count()) +
-        " ms without yielding, over the CPU slice of " +
-        std::to_string(engine_.options_.max_slice.count()) + " ms (--max-slice)";
+    exit.message = "computed for " + std::to_string(duration_cast<milliseconds>(cpu).count()) +
+                   " ms of CPU time without yielding, over the CPU slice of " +
+                   std::to_string(engine_.options_.max_slice.count()) + " ms (--max-slice)";
   } else if (terminated) {
     exit.reason = ExitReason::Terminated;
     exit.message = "stopped";
@@ -660,15 +709,27 @@ void Worker::startProcess(ProcessId pid, SpawnRequest request,
   }
 }
 
-void Worker::wake(ProcessId pid, int32_t waker) {
+void Worker::wake(ProcessId pid, int32_t waker) { queueWake(pid, waker, WakeLimit::None); }
+
+bool Worker::wakeYield(ProcessId pid, int32_t waker) {
+  return queueWake(pid, waker, WakeLimit::Pending);
+}
+
+bool Worker::queueWake(ProcessId pid, int32_t waker, WakeLimit limit) {
   auto it = processes_.find(pid);
-  if (it == processes_.end()) return;  // ended meanwhile
+  if (it == processes_.end()) return true;  // ended meanwhile
   GuestProcess& process = *it->second;
+  if (process.pending_wakes.count(waker) > 0) return true;  // coalesced
+  if (limit == WakeLimit::Pending && process.pending_wakes.size() >= kMaxPendingWakes) {
+    return false;
+  }
+  process.pending_wakes.insert(waker);
   process.wakes.push_back(waker);
   if (!process.poll_posted) {
     process.poll_posted = true;
     boost::asio::post(io_, [this, pid] { pollProcess(pid); });
   }
+  return true;
 }
 
 void Worker::pollProcess(ProcessId pid) {
@@ -676,16 +737,14 @@ void Worker::pollProcess(ProcessId pid) {
   if (it == processes_.end()) return;
   GuestProcess& process = *it->second;
   process.poll_posted = false;
-  if (process.poll.IsEmpty()) {
-    process.wakes.clear();
-    return;
-  }
+  std::vector<int32_t> wakes = std::move(process.wakes);
+  process.wakes.clear();
+  process.pending_wakes.clear();  // a waker that fires again while we poll is queued anew
+  if (process.poll.IsEmpty()) return;
   v8::Isolate* isolate = v8_->isolate;
   v8::HandleScope handles(isolate);
   v8::Local<v8::Context> context = v8_->context.Get(isolate);
   v8::Context::Scope context_scope(context);
-  std::deque<int32_t> wakes = std::move(process.wakes);
-  process.wakes.clear();
   for (int32_t waker : wakes) {
     v8::Local<v8::Value> args[] = {v8::Integer::New(isolate, waker)};
     auto result = callGuest(process, process.poll.Get(isolate), 1, args);

@@ -5,6 +5,8 @@
 
 #include <v8.h>
 
+#include <time.h>
+
 #include <atomic>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
@@ -48,8 +50,10 @@ class Worker final : public kernel::ProcessHost {
   uint64_t slowHostcalls() const { return slow_hostcalls_.load(std::memory_order_relaxed); }
   uint64_t memoryMoves() const { return memory_moves_.load(std::memory_order_relaxed); }
 
-  // Watchdog thread: terminates the running guest call if it started more than `slice` ago.
-  void checkSlice(std::chrono::steady_clock::time_point now, std::chrono::milliseconds slice);
+  // Watchdog thread: terminates the running guest call once it has used more than `slice` of
+  // this worker thread's CPU time. CPU, not wall time: a call blocked in the host (a slow log
+  // sink, page faults served from disk) is not the guest computing.
+  void checkSlice(std::chrono::milliseconds slice);
 
   // Any thread: runs a full garbage collection of this worker's isolate on its thread, which
   // frees what ended processes left on the V8 heap (instances and their wasm memories). The
@@ -59,6 +63,7 @@ class Worker final : public kernel::ProcessHost {
 
   // kernel::ProcessHost (worker thread)
   void wake(kernel::ProcessId pid, int32_t waker) override;
+  bool wakeYield(kernel::ProcessId pid, int32_t waker) override;
 
  private:
   friend class GuestProcess;
@@ -72,6 +77,8 @@ class Worker final : public kernel::ProcessHost {
   // skips FromCompiledModule, about a tenth of a spawn); empty if V8 cannot use the module.
   v8::MaybeLocal<v8::WasmModuleObject> moduleObject(const std::shared_ptr<const Module>& module);
   void sweepModuleObjects();
+  enum class WakeLimit { None, Pending };
+  bool queueWake(kernel::ProcessId pid, int32_t waker, WakeLimit limit);
   void pollProcess(kernel::ProcessId pid);
   void endProcess(kernel::ProcessId pid, ProcessExit exit);
   void terminateAllOnThread();
@@ -91,6 +98,8 @@ class Worker final : public kernel::ProcessHost {
   // regular callback V8 falls back to.
   void instantiateShim(v8::Local<v8::Context> context, v8::Local<v8::Object> wasm);
   int32_t hostcall(int32_t index) noexcept;
+  // V8's NearHeapLimitCallback: terminates the guest whose allocation exhausted the heap.
+  static std::size_t nearHeapLimit(void* data, std::size_t current, std::size_t initial);
   static int32_t hostcallFast(v8::Local<v8::Value> receiver, int32_t index);
   static void hostcallSlow(const v8::FunctionCallbackInfo<v8::Value>& info);
 
@@ -123,8 +132,11 @@ class Worker final : public kernel::ProcessHost {
   // terminates the right one.
   std::mutex running_mutex_;
   kernel::ProcessId running_ = 0;
-  std::chrono::steady_clock::time_point running_since_;
-  kernel::ProcessId slice_exceeded_ = 0;  // terminated by the watchdog
+  std::chrono::nanoseconds running_cpu_since_{0};  // this thread's CPU time when the call began
+  clockid_t cpu_clock_{};                          // this worker thread's CPU-time clock
+  kernel::ProcessId slice_exceeded_ = 0;           // terminated by the watchdog
+  kernel::ProcessId heap_exhausted_ = 0;           // terminated by nearHeapLimit
+  std::size_t heap_limit_bytes_ = 0;               // the heap limit it exhausted
   bool stopping_ = false;
   std::unordered_set<kernel::ProcessId> stop_requested_;
 

@@ -20,7 +20,14 @@ using ::testing::HasSubstr;
 class RecordingHost : public ProcessHost {
  public:
   void wake(ProcessId pid, int32_t waker) override { wakes.emplace_back(pid, waker); }
+  bool wakeYield(ProcessId pid, int32_t waker) override {
+    if (refuse_yields) return false;
+    yields.emplace_back(pid, waker);
+    return true;
+  }
   std::vector<std::pair<ProcessId, int32_t>> wakes;
+  std::vector<std::pair<ProcessId, int32_t>> yields;
+  bool refuse_yields = false;
 };
 
 class HostcallTest : public ::testing::Test {
@@ -242,13 +249,19 @@ TEST_F(HostcallTest, TimerPollRejectsHandleOfWrongKind) {
   EXPECT_THAT(process->lastError(), HasSubstr("is not an open timer"));
 }
 
-TEST_F(HostcallTest, YieldWakesAfterQueuedWork) {
+TEST_F(HostcallTest, YieldAsksTheHostForAWakeAndBlocks) {
   auto process = makeProcess({});
   EXPECT_EQ(call(*process, "yield_now", {i32(5)}), -SELIUM_ERR_WouldBlock);
-  EXPECT_TRUE(host.wakes.empty());  // not synchronously
-  loop.poll();
-  ASSERT_EQ(host.wakes.size(), 1u);
-  EXPECT_EQ(host.wakes[0].second, 5);
+  ASSERT_EQ(host.yields.size(), 1u);
+  EXPECT_EQ(host.yields[0], std::make_pair(ProcessId{42}, 5));
+  EXPECT_TRUE(host.wakes.empty());  // a yield, which the host may refuse, not a driver's wake
+}
+
+TEST_F(HostcallTest, YieldRefusedByTheHostIsLimitExceeded) {
+  auto process = makeProcess({});
+  host.refuse_yields = true;
+  EXPECT_EQ(call(*process, "yield_now", {i32(5)}), -SELIUM_ERR_LimitExceeded);
+  EXPECT_THAT(process->lastError(), HasSubstr("4096 distinct wakers are already pending"));
 }
 
 TEST_F(HostcallTest, ExitRecordsStatusAndProcessIdIsReported) {

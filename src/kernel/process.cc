@@ -2,7 +2,6 @@
 #include "kernel/process.h"
 
 #include <algorithm>
-#include <boost/asio/post.hpp>
 
 #include "util/strings.h"
 
@@ -14,6 +13,7 @@ Process::Process(ProcessConfig config, boost::asio::io_context& loop, ProcessHos
       loop_(loop),
       host_(host),
       sink_(std::move(sink)),
+      timers_(loop),
       handles_(config_.max_handles) {}
 
 Process::~Process() { releaseResources(); }
@@ -28,11 +28,6 @@ bool Process::firstUnsupported(std::size_t index) {
   if (index >= unsupported_.size() || unsupported_.test(index)) return false;
   unsupported_.set(index);
   return true;
-}
-
-void Process::wakeSoon(int32_t waker) {
-  // By id, through the host: the process may have ended by the time this runs.
-  boost::asio::post(loop_, [&host = host_, id = config_.id, waker] { host.wake(id, waker); });
 }
 
 void Process::emitLog(const GuestLogRecord& record) const {

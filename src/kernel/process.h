@@ -14,6 +14,7 @@
 
 #include "kernel/capability.h"
 #include "kernel/handle_table.h"
+#include "kernel/timer_queue.h"
 #include "util/log.h"
 
 namespace selium::kernel {
@@ -35,8 +36,21 @@ using LogSink = std::function<void(const class Process&, const GuestLogRecord&)>
 class ProcessHost {
  public:
   virtual ~ProcessHost() = default;
-  // Asks for the guest's poll export to be called with `waker`. Called on the worker thread.
+  // Asks for the guest's poll export to be called with `waker`, after the work already queued on
+  // the worker (never inside the guest call that may be running). A waker already pending is not
+  // queued again: wakes are coalesced per process, so a driver may call this as often as it
+  // likes. Never refused (drivers' wakes are bounded by the handles that make them). Called on
+  // the worker thread.
   virtual void wake(ProcessId pid, int32_t waker) = 0;
+  // yield_now: the same, but refused (false) when the process already has kMaxPendingWakes
+  // distinct wakers pending, so a guest cannot queue wakes without bound.
+  virtual bool wakeYield(ProcessId pid, int32_t waker) {
+    wake(pid, waker);
+    return true;
+  }
+
+  // Distinct wakers one process may have pending through yield_now.
+  static constexpr std::size_t kMaxPendingWakes = 4096;
 };
 
 struct ProcessConfig {
@@ -72,11 +86,12 @@ class Process {
   const std::vector<std::string>& env() const { return config_.env; }
   boost::asio::io_context& loop() { return loop_; }
   HandleTable& handles() { return handles_; }
+  TimerQueue& timers() { return timers_; }
 
-  // Asks for a poll with `waker` now (on the worker thread) ...
+  // Asks for a poll with `waker` (see ProcessHost::wake) ...
   void wake(int32_t waker) { host_.wake(config_.id, waker); }
-  // ... or after the work already queued on the worker's loop (yield_now).
-  void wakeSoon(int32_t waker);
+  // ... or, for yield_now, the same unless too many are pending (false: refused).
+  bool wakeYield(int32_t waker) { return host_.wakeYield(config_.id, waker); }
   ProcessHost& host() { return host_; }
 
   // Hostcall failures: the message the last_error hostcall returns.
@@ -115,6 +130,7 @@ class Process {
   boost::asio::io_context& loop_;
   ProcessHost& host_;
   LogSink sink_;
+  TimerQueue timers_;  // before handles_: timer resources cancel their entries when released
   HandleTable handles_;
   std::string last_error_;
   std::bitset<kMaxHostcalls> denied_;

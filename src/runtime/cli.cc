@@ -109,6 +109,12 @@ CliOutcome parseCommandLine(int argc, const char* const* argv) {
                  "Cap on each process's linear memory, e.g. 64MiB or 1GiB; memory.grow past it "
                  "fails in the guest (default: 256MiB; a spec's max_memory overrides it)")
       ->type_name("SIZE");
+  app.add_option("--max-table-elements", options.max_table_elements,
+                 "Cap on the elements of all of a process's wasm tables together (about 32 "
+                 "bytes of engine memory each); table.grow past it fails in the guest "
+                 "(default: 1000000; a spec's max_table_elements overrides it)")
+      ->type_name("N")
+      ->check(CLI::Range(uint32_t{0}, kMaxTableElements));
   int64_t max_slice_ms = 0;
   app.add_option("--max-slice", max_slice_ms,
                  "Terminate a process whose guest code runs this many milliseconds without "

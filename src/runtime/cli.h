@@ -30,6 +30,7 @@ struct RuntimeOptions {
   uint64_t max_memory = 256u << 20;           // bytes per process, unless a spec says otherwise
   std::chrono::milliseconds max_slice{0};     // 0: off
   std::size_t max_processes = 0;              // 0: derived from vm.max_map_count
+  uint32_t max_table_elements = 1'000'000;    // per process, unless a spec says otherwise
   bool compile_cache = true;                  // <work-dir>/cache; --no-compile-cache: off
   std::optional<CertOptions> generate_certs;  // set when the generate-certs subcommand was given
 };

@@ -70,6 +70,7 @@ int runRuntime(const RuntimeOptions& options) {
     ServerOptions check_options;
     check_options.workers = 1;
     check_options.max_memory = options.max_memory;
+    check_options.max_table_elements = options.max_table_elements;
     // A dry run compiles every module, so it also fills the compile cache.
     if (options.compile_cache) check_options.compile_cache_dir = work_dir->cache;
     engine::Engine engine(runtimeEngineOptions(check_options));
@@ -94,6 +95,7 @@ int runRuntime(const RuntimeOptions& options) {
                                options.max_slice, std::nullopt};
   if (options.compile_cache) server_options.compile_cache_dir = work_dir->cache;
   server_options.max_processes = options.max_processes;
+  server_options.max_table_elements = options.max_table_elements;
   Server server(std::move(*work_dir), std::move(*modules), server_options);
   return server.run();
 }

@@ -17,7 +17,17 @@ using util::quote;
 using util::trim;
 
 // Canonical key names; aliases map onto them.
-enum class Key { Path, Entrypoint, Capabilities, Params, Args, LogUri, MaxMemory, Env };
+enum class Key {
+  Path,
+  Entrypoint,
+  Capabilities,
+  Params,
+  Args,
+  LogUri,
+  MaxMemory,
+  MaxTableElements,
+  Env
+};
 
 struct KeyName {
   std::string_view text;
@@ -25,7 +35,7 @@ struct KeyName {
   std::string_view canonical;
 };
 
-constexpr std::array<KeyName, 11> kKeys = {{
+constexpr std::array<KeyName, 13> kKeys = {{
     {"path", Key::Path, "path"},
     {"entrypoint", Key::Entrypoint, "entrypoint"},
     {"capabilities", Key::Capabilities, "capabilities"},
@@ -36,6 +46,8 @@ constexpr std::array<KeyName, 11> kKeys = {{
     {"log-uri", Key::LogUri, "log_uri"},
     {"max_memory", Key::MaxMemory, "max_memory"},
     {"max-memory", Key::MaxMemory, "max_memory"},
+    {"max_table_elements", Key::MaxTableElements, "max_table_elements"},
+    {"max-table-elements", Key::MaxTableElements, "max_table_elements"},
     {"env", Key::Env, "env"},
 }};
 
@@ -215,7 +227,8 @@ RawArg splitTypedArg(std::string_view item) {
 }
 
 std::string knownKeysHint() {
-  return "known keys: path, entrypoint, capabilities, params, args, log_uri, max_memory, env";
+  return "known keys: path, entrypoint, capabilities, params, args, log_uri, max_memory, "
+         "max_table_elements, env";
 }
 
 std::string knownKindsHint() {
@@ -499,6 +512,18 @@ ModuleSpecParse parseModuleSpec(std::string_view text, std::size_t number) {
                  "expected a size of at least 64KiB, e.g. 65536, 512KiB, 64MiB or 1GiB");
     } else {
       spec.max_memory = *bytes;
+    }
+  }
+  if (auto it = found.find(Key::MaxTableElements); it != found.end()) {
+    std::string_view text = it->second.value;
+    uint32_t elements = 0;
+    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), elements);
+    if (text.empty() || ec != std::errc() || end != text.data() + text.size() ||
+        elements > kMaxTableElements) {
+      errors.add("max_table_elements", text,
+                 "expected a number of elements from 0 to " + std::to_string(kMaxTableElements));
+    } else {
+      spec.max_table_elements = elements;
     }
   }
   if (auto it = found.find(Key::Env); it != found.end()) {

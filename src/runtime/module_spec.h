@@ -30,11 +30,15 @@ struct ModuleSpec {
   std::vector<EntrypointArg> args;     // one per parameter, in order
   std::optional<std::string> log_uri;
   std::optional<uint64_t> max_memory;  // bytes; overrides --max-memory for this module
-  std::vector<std::string> env;        // WASI environment: "NAME=value", unique names, in order
+  // All tables together, in elements; overrides --max-table-elements for this module.
+  std::optional<uint32_t> max_table_elements;
+  std::vector<std::string> env;  // WASI environment: "NAME=value", unique names, in order
 };
 
 // The smallest memory limit a spec or --max-memory may set: one wasm page.
 inline constexpr uint64_t kMinMaxMemory = 64 * 1024;
+// The largest table budget a spec or --max-table-elements may set: 3.2 GB of engine memory.
+inline constexpr uint32_t kMaxTableElements = 100'000'000;
 
 // One problem with a spec. `key` is the spec key (or "entry N" for a malformed entry); `value`
 // is the offending text (may be empty when the problem is an absence).

@@ -101,7 +101,8 @@ TEST(ModuleSpec, MalformedAndUnknownEntriesNameTheirPosition) {
               ElementsAre("--module #1: entry 3 \"oops\": expected key=value"));
   EXPECT_THAT(errorsOf("path=a.wasm;capabilities=;colour=red"),
               ElementsAre("--module #1: entry 3 \"colour\": unknown key; known keys: path, "
-                          "entrypoint, capabilities, params, args, log_uri, max_memory, env"));
+                          "entrypoint, capabilities, params, args, log_uri, max_memory, "
+                          "max_table_elements, env"));
   EXPECT_THAT(errorsOf("Path=a.wasm;capabilities="),
               ElementsAre("--module #1: entry 1 \"Path\": unknown key; keys are case-sensitive; "
                           "did you mean path?",
@@ -153,6 +154,15 @@ TEST(ModuleSpec, MaxMemoryTakesASizeWithUnits) {
   EXPECT_EQ(parseOk("path=a.wasm;capabilities=;max_memory=64MiB").max_memory, 64u << 20);
   EXPECT_EQ(parseOk("path=a.wasm;capabilities=;max-memory=65536").max_memory, 65536u);
   EXPECT_EQ(parseOk("path=a.wasm;capabilities=").max_memory, std::nullopt);
+  EXPECT_EQ(parseOk("path=a.wasm;capabilities=;max_table_elements=5000").max_table_elements, 5000u);
+  EXPECT_EQ(parseOk("path=a.wasm;capabilities=;max-table-elements=0").max_table_elements, 0u);
+  EXPECT_EQ(parseOk("path=a.wasm;capabilities=").max_table_elements, std::nullopt);
+  for (const char* bad : {"lots", "-1", "100000001", "1e6"}) {
+    EXPECT_THAT(errorsOf(std::string("path=a.wasm;capabilities=;max_table_elements=") + bad),
+                ElementsAre("--module #1: max_table_elements \"" + std::string(bad) +
+                            "\": expected a number of elements from 0 to 100000000"))
+        << bad;
+  }
   EXPECT_THAT(errorsOf("path=a.wasm;capabilities=;max_memory=lots"),
               ElementsAre("--module #1: max_memory \"lots\": expected a size of at least 64KiB, "
                           "e.g. 65536, 512KiB, 64MiB or 1GiB"));

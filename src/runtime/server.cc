@@ -67,6 +67,7 @@ engine::EngineOptions runtimeEngineOptions(const ServerOptions& server) {
   engine::EngineOptions options;
   options.workers = server.workers;
   options.max_memory_pages = static_cast<uint32_t>(server.max_memory / engine::kWasmPageBytes);
+  options.max_table_elements = server.max_table_elements;
   options.max_slice = server.max_slice;
   options.max_processes = server.max_processes;
   options.compile_cache_dir = server.compile_cache_dir;
@@ -94,7 +95,7 @@ std::optional<std::vector<engine::SpawnRequest>> prepareModules(
     std::optional<uint32_t> pages;
     if (m.spec.max_memory)
       pages = static_cast<uint32_t>(*m.spec.max_memory / engine::kWasmPageBytes);
-    auto module = engine.load(*bytes, m.spec.path, pages);
+    auto module = engine.load(*bytes, m.spec.path, pages, m.spec.max_table_elements);
     if (!module) {
       report(module.error().message);
       continue;

@@ -26,7 +26,8 @@ struct ServerOptions {
   std::chrono::milliseconds max_slice{0};
   // The compile cache directory (created if missing); nothing: compile every module each start.
   std::optional<std::filesystem::path> compile_cache_dir;
-  std::size_t max_processes = 0;  // 0: derived from vm.max_map_count
+  std::size_t max_processes = 0;            // 0: derived from vm.max_map_count
+  uint32_t max_table_elements = 1'000'000;  // all of a process's tables together
 };
 
 // Engine options that print guest records (target selium.guest) and process exits.

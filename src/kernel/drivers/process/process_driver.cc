@@ -9,7 +9,8 @@ namespace selium::kernel::hostcalls {
 int32_t last_error(CallContext& ctx, GuestOut buffer) {
   const std::string& message = ctx.process.lastError();
   std::size_t n = std::min(message.size(), buffer.bytes.size());
-  std::memcpy(buffer.bytes.data(), message.data(), n);
+  // An empty span may have no address (a module without memory): memcpy needs one.
+  if (n > 0) std::memcpy(buffer.bytes.data(), message.data(), n);
   return static_cast<int32_t>(std::min<std::size_t>(message.size(), INT32_MAX));
 }
 
@@ -22,7 +23,11 @@ int32_t process_exit(CallContext& ctx, int32_t status) {
 }
 
 int32_t yield_now(CallContext& ctx, int32_t waker) {
-  ctx.process.wakeSoon(waker);
+  if (!ctx.process.wakeYield(waker)) {
+    return fail(ctx, ErrorCode::LimitExceeded,
+                "yield_now: " + std::to_string(ProcessHost::kMaxPendingWakes) +
+                    " distinct wakers are already pending; return to the host first");
+  }
   return errorResult(ErrorCode::WouldBlock);
 }
 

@@ -3,49 +3,45 @@
 
 #include <selium/abi/hostcalls.h>
 
-#include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <memory>
+#include <optional>
+#include <utility>
 
 namespace selium::kernel {
 namespace {
 
-// State shared between the timer resource and its pending wait: the wait's completion handler
-// keeps it alive, so destroying the resource (handle closed, process ended) is always safe.
-struct TimerState {
-  explicit TimerState(boost::asio::io_context& loop) : timer(loop) {}
-  boost::asio::steady_timer timer;
-  bool fired = false;
-  bool closed = false;
-  std::optional<int32_t> waker;
-  ProcessHost* host = nullptr;
-  ProcessId pid = 0;
-};
-
-class TimerResource final : public Resource {
+// A guest timer: an entry in its process's TimerQueue until it fires or is closed. Closing it
+// (or the process ending) erases the entry at once, so nothing of it outlives the handle.
+class TimerResource final : public Resource, TimerQueue::Client {
  public:
   static constexpr HandleKind kKind = HandleKind::Timer;
 
-  TimerResource(Process& process, std::chrono::nanoseconds duration)
-      : state_(std::make_shared<TimerState>(process.loop())) {
-    state_->host = &process.host();
-    state_->pid = process.id();
-    state_->timer.expires_after(duration);
-    state_->timer.async_wait([state = state_](const boost::system::error_code& ec) {
-      if (ec || state->closed) return;
-      state->fired = true;
-      if (state->waker) state->host->wake(state->pid, *std::exchange(state->waker, std::nullopt));
-    });
+  TimerResource(Process& process, std::chrono::nanoseconds duration) : process_(process) {
+    key_ = process.timers().add(duration, this);
   }
   ~TimerResource() override {
-    state_->closed = true;
-    state_->timer.cancel();
+    if (!fired_) process_.timers().cancel(key_);
   }
   HandleKind kind() const override { return kKind; }
-  TimerState& state() { return *state_; }
+
+  void expired() override {
+    fired_ = true;
+    if (waker_) process_.wake(*std::exchange(waker_, std::nullopt));
+  }
+
+  // 0 once fired; else records `waker` (replacing an earlier one) and returns false.
+  bool poll(int32_t waker) {
+    if (fired_) return true;
+    waker_ = waker;
+    return false;
+  }
 
  private:
-  std::shared_ptr<TimerState> state_;
+  Process& process_;  // owns the handle table that owns this
+  TimerQueue::Key key_;
+  bool fired_ = false;
+  std::optional<int32_t> waker_;
 };
 
 // Clocks a guest reads; steady_clock's epoch is arbitrary but fixed for the host's lifetime.
@@ -88,9 +84,7 @@ int32_t timer_poll(CallContext& ctx, int32_t timer, int32_t waker) {
     return fail(ctx, ErrorCode::InvalidHandle,
                 "handle " + std::to_string(timer) + " is not an open timer of this process");
   }
-  TimerState& state = resource->state();
-  if (state.fired) return 0;
-  state.waker = waker;  // the latest poll's waker replaces an earlier one
+  if (resource->poll(waker)) return 0;
   return errorResult(ErrorCode::WouldBlock);
 }
 
