@@ -483,5 +483,21 @@ TEST_F(RuntimeE2E, CompileCacheLivesInTheWorkDirAndCanBeTurnedOff) {
   EXPECT_THAT(warm.out, Not(HasSubstr("module compiled")));
 }
 
+TEST_F(RuntimeE2E, TableBudgetComesFromTheFlagOrTheSpec) {
+  addModule("t.wasm", "tables32.wasm");
+  std::string spec = "path=t.wasm;entrypoint=grow;capabilities=;args=u32:1";
+  auto r = run({"--dry-run", "-w", work_.string(), "--max-table-elements", "16", "--module", spec});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_THAT(r.out, HasSubstr("declares tables of 32 elements in all, over the limit of 16"));
+  r = run({"--dry-run", "-w", work_.string(), "--max-table-elements", "16", "--module",
+           spec + ";max_table_elements=32"});
+  EXPECT_EQ(r.exit_code, 0) << r.out;
+  r = run({"--help"});
+  EXPECT_THAT(r.out, HasSubstr("--max-table-elements"));
+  r = run({"--max-table-elements", "100000001"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.err, HasSubstr("--max-table-elements"));
+}
+
 }  // namespace
 }  // namespace selium::testing
