@@ -12,7 +12,9 @@
 #include <cstdlib>
 #include <fstream>
 #include <iterator>
+#include <map>
 #include <thread>
+#include <tuple>
 
 #include "engine/memory_limit.h"
 #include "kernel/drivers/log/log_driver.h"
@@ -75,9 +77,24 @@ engine::EngineOptions runtimeEngineOptions(const ServerOptions& server) {
   return options;
 }
 
+std::optional<std::vector<uint8_t>> readModuleFile(const std::filesystem::path& file) {
+  return readFile(file);
+}
+
 std::optional<std::vector<engine::SpawnRequest>> prepareModules(
-    engine::Engine& engine, const std::vector<ModuleToStart>& modules) {
+    engine::Engine& engine, const std::vector<ModuleToStart>& modules,
+    const ModuleFileReader& read) {
+  // Thousands of specs may name one module: each distinct file is read once, and each distinct
+  // (file, label, memory limit) loaded once; its specs share the Module. The bytes of every
+  // distinct file are held until all are loaded.
+  using Bytes = std::optional<std::vector<uint8_t>>;
+  using Loaded = Result<std::shared_ptr<const engine::Module>>;
+  using LoadKey = std::tuple<std::filesystem::path, std::string, std::optional<uint32_t>>;
+  std::map<std::filesystem::path, Bytes> files;
+  std::map<LoadKey, Loaded> loaded;
+
   std::vector<engine::SpawnRequest> requests;
+  requests.reserve(modules.size());
   std::size_t problems = 0;
   for (const ModuleToStart& m : modules) {
     auto report = [&](const std::string& message) {
@@ -86,21 +103,24 @@ std::optional<std::vector<engine::SpawnRequest>> prepareModules(
                                          {"module", m.spec.path},
                                          {"error", message}});
     };
-    auto bytes = readFile(m.file);
-    if (!bytes) {
-      report("cannot read " + m.file.string());
-      continue;
-    }
     std::optional<uint32_t> pages;
     if (m.spec.max_memory)
       pages = static_cast<uint32_t>(*m.spec.max_memory / engine::kWasmPageBytes);
-    auto module = engine.load(*bytes, m.spec.path, pages);
-    if (!module) {
-      report(module.error().message);
+    LoadKey key{m.file, m.spec.path, pages};
+    auto found = loaded.find(key);
+    if (found == loaded.end()) {
+      auto file = files.find(m.file);
+      if (file == files.end()) file = files.emplace(m.file, read(m.file)).first;
+      Loaded module = file->second ? engine.load(*file->second, m.spec.path, pages)
+                                   : Loaded(Error{"cannot read " + m.file.string()});
+      found = loaded.emplace(std::move(key), std::move(module)).first;
+    }
+    if (!found->second) {
+      report(found->second.error().message);
       continue;
     }
     engine::SpawnRequest request;
-    request.module = *module;
+    request.module = *found->second;
     request.entrypoint = m.spec.entrypoint;
     request.args = m.spec.args;
     request.capabilities = m.spec.capabilities;
