@@ -187,13 +187,29 @@ int Server::run() {
   signals.async_wait(onSignal);
 
   // Modules start in spec order on their own thread: waiting for one to instantiate must not
-  // keep the loop from hearing signals.
+  // keep the loop from hearing signals. Every process is placed first and their starts awaited
+  // afterwards, in spec order, so the workers instantiate side by side instead of one
+  // cross-thread round trip per spec. The first failure in spec order stops start-up as before;
+  // processes of later specs, already placed, are stopped by the shutdown that follows.
   starter = std::thread([&] {
     auto requests = prepareModules(engine, modules_);
     bool ok = requests.has_value();
+    std::vector<engine::Spawned> placed;
+    if (ok) {
+      placed.reserve(requests->size());
+      for (const engine::SpawnRequest& request : *requests) {
+        auto spawned = engine.spawn(request);
+        // Refused (the process limit, say): the rest are spawned one at a time below, each once
+        // the earlier ones have started, as if none had been placed ahead.
+        if (!spawned) break;
+        placed.push_back(std::move(*spawned));
+      }
+    }
     for (std::size_t i = 0; ok && i < requests->size(); ++i) {
       const ModuleSpec& spec = modules_[i].spec;
-      auto spawned = engine.spawn((*requests)[i]);
+      Result<engine::Spawned> spawned = i < placed.size()
+                                            ? Result<engine::Spawned>(std::move(placed[i]))
+                                            : engine.spawn((*requests)[i]);
       Status started = spawned ? spawned->started.get() : Status(spawned.error());
       if (!started) {
         log::error("module failed to start; stopping",
