@@ -199,8 +199,8 @@ int Server::run() {
       placed.reserve(requests->size());
       for (const engine::SpawnRequest& request : *requests) {
         auto spawned = engine.spawn(request);
-        // Refused (the process limit, say): the rest are spawned one at a time below, each once
-        // the earlier ones have started, as if none had been placed ahead.
+        // Refused (the process limit, say): the rest are spawned one at a time below, each after
+        // every earlier one has started, as all were before processes were placed ahead.
         if (!spawned) break;
         placed.push_back(std::move(*spawned));
       }
