@@ -24,7 +24,7 @@ namespace selium::engine {
 struct CompileCacheStats {
   uint64_t hits = 0;            // modules loaded from an entry instead of being compiled
   uint64_t misses = 0;          // modules compiled: no entry, or one that was rejected
-  uint64_t rejected = 0;        // entries ignored: corrupt, truncated, foreign, refused by V8
+  uint64_t rejected = 0;        // entries ignored: corrupt, foreign, V8-refused, others may write
   uint64_t writes = 0;          // entries written
   uint64_t write_failures = 0;  // entries that could not be written
 };
@@ -32,7 +32,8 @@ struct CompileCacheStats {
 class CachedCompiler {
  public:
   // Uses the cache in `dir` for this engine build (engineTag()). Prepares the directory; if that
-  // fails, logs a warning and compiles every module as if there were no cache.
+  // fails (including a directory others could write to, see CompileCache::prepare), logs one
+  // warning and compiles every module as if there were no cache.
   // Entries unused for too long are removed once, `prune_delay` after construction (see
   // writerLoop).
   explicit CachedCompiler(const std::filesystem::path& dir,

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 
 namespace selium::engine {
@@ -55,6 +56,26 @@ class Fd {
  private:
   int fd_;
 };
+
+// Why a file or directory of the cache must not be trusted with code the runtime will run, or
+// nothing if it is owned by the runtime's user and writable by nobody else. Whoever could write
+// to it could run their code inside the runtime.
+std::optional<std::string> untrustedReason(const struct stat& st) {
+  uid_t euid = ::geteuid();
+  if (st.st_uid != euid) {
+    return "owned by uid " + std::to_string(st.st_uid) + ", not by the runtime's uid " +
+           std::to_string(euid);
+  }
+  if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
+    char mode[8];
+    std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
+    std::string who = (st.st_mode & S_IWGRP) != 0 && (st.st_mode & S_IWOTH) != 0
+                          ? "group and others"
+                          : ((st.st_mode & S_IWGRP) != 0 ? "its group" : "others");
+    return std::string("writable by ") + who + " (mode " + mode + ")";
+  }
+  return std::nullopt;
+}
 
 }  // namespace
 
@@ -161,19 +182,33 @@ fs::path CompileCache::entryPath(const Sha256& wire_sha256) const {
 
 Status CompileCache::prepare() const {
   std::error_code ec;
-  if (fs::is_directory(dir_, ec)) return Ok{};
-  // Created one level at a time so each new directory gets 0700: entries hold native code.
-  fs::path partial;
-  for (const fs::path& part : dir_) {
-    partial /= part;
-    if (fs::is_directory(partial, ec)) continue;
-    if (::mkdir(partial.c_str(), 0700) != 0 && errno != EEXIST) {
-      return Error{"cannot create compile cache directory " + partial.string() + ": " +
-                   errnoText(errno)};
+  if (!fs::is_directory(dir_, ec)) {
+    // Created one level at a time so each new directory gets 0700: entries hold native code.
+    fs::path partial;
+    for (const fs::path& part : dir_) {
+      partial /= part;
+      if (fs::is_directory(partial, ec)) continue;
+      if (::mkdir(partial.c_str(), 0700) != 0 && errno != EEXIST) {
+        return Error{"cannot create compile cache directory " + partial.string() + ": " +
+                     errnoText(errno)};
+      }
     }
   }
   if (!fs::is_directory(dir_, ec)) {
     return Error{"compile cache path " + dir_.string() + " is not a directory"};
+  }
+  // Checked where the path leads (a symlinked cache/ is allowed; its target is what is checked).
+  Fd fd(::open(dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  struct stat st {};
+  if (fd.get() < 0 || ::fstat(fd.get(), &st) != 0) {
+    return Error{"cannot open compile cache directory " + dir_.string() + ": " + errnoText(errno)};
+  }
+  if (auto reason = untrustedReason(st)) {
+    std::string euid = std::to_string(::geteuid());
+    return Error{"refusing compile cache directory " + dir_.string() + ": it is " + *reason +
+                 "; its entries are native code the runtime runs, so it must belong to uid " +
+                 euid + " and be writable by it alone (fix: chown " + euid + " " + dir_.string() +
+                 " && chmod 700 " + dir_.string() + ", or remove it to have it recreated)"};
   }
   return Ok{};
 }
@@ -183,11 +218,17 @@ Result<std::optional<CompileCache::Entry>> CompileCache::load(const Sha256& wire
   Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
   if (fd.get() < 0) {
     if (errno == ENOENT || errno == ENOTDIR) return std::optional<Entry>();
+    if (errno == ELOOP) return Error{path.string() + ": refused: a symbolic link"};
     return Error{path.string() + ": cannot open: " + errnoText(errno)};
   }
+  // Checked on the descriptor that is then read, so the file checked is the file used.
   struct stat st {};
   if (::fstat(fd.get(), &st) != 0) return Error{path.string() + ": " + errnoText(errno)};
   if (!S_ISREG(st.st_mode)) return Error{path.string() + ": not a regular file"};
+  if (auto reason = untrustedReason(st)) {
+    return Error{path.string() + ": refused: " + *reason +
+                 "; an entry must belong to the runtime's user and be writable by it alone"};
+  }
   if (static_cast<uint64_t>(st.st_size) > kMaxHeaderSize + kMaxCachePayloadSize) {
     return Error{path.string() + ": too large for an entry (" + std::to_string(st.st_size) +
                  " bytes)"};

@@ -83,6 +83,9 @@ class CompileCache {
   std::filesystem::path entryPath(const Sha256& wire_sha256) const;
 
   // Creates the directory (and missing parents; new ones get mode 0700) if it does not exist.
+  // Fails, naming the owner, the mode and the fix, if the directory is not owned by the
+  // runtime's user (geteuid) or is writable by its group or others: whoever can write there can
+  // run code in the runtime. Its parents are not checked.
   Status prepare() const;
 
   // An entry file read whole, with the offset of its checked payload.
@@ -96,7 +99,10 @@ class CompileCache {
 
   // The entry for the module whose bytes hash to `wire_sha256`, after every check of
   // parseCacheEntry and checkCacheEntry: nothing if there is no entry (or no directory), an
-  // error naming the file and the failed check if there is one that must not be used.
+  // error naming the file and the failed check if there is one that must not be used. An entry
+  // that is a symbolic link, is not owned by the runtime's user or is writable by its group or
+  // others is refused (checked on the opened file, which is the one then read); store() replaces
+  // it.
   Result<std::optional<Entry>> load(const Sha256& wire_sha256) const;
 
   // Writes the entry to a new temporary file in the directory, then renames it into place.

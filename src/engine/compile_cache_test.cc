@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <fstream>
 
@@ -341,6 +342,88 @@ TEST(CompileCache, RefusesAnEmptyPayload) {
   CompileCache cache(dir.path(), std::string(kEngine));
   EXPECT_FALSE(cache.store(kWire, {}));
   EXPECT_TRUE(filesIn(dir.path()).empty());
+}
+
+// A uid that owns nothing here, for entries and directories of "another user" (needs root).
+constexpr uid_t kOtherUid = 54321;
+
+TEST(CompileCache, RefusesADirectoryOthersCanWrite) {
+  selium::testing::TempDir dir("cache-test");
+  fs::path path = dir.path() / "cache";
+  CompileCache cache(path, std::string(kEngine));
+  ASSERT_TRUE(cache.prepare());
+  for (mode_t mode : {0770, 0707, 0777, 01777}) {
+    ASSERT_EQ(::chmod(path.c_str(), mode), 0);
+    auto prepared = cache.prepare();
+    ASSERT_FALSE(prepared) << std::oct << mode;
+    EXPECT_THAT(prepared.error().message, HasSubstr(path.string()));
+    EXPECT_THAT(prepared.error().message, HasSubstr("writable by"));
+    EXPECT_THAT(prepared.error().message, HasSubstr("chmod 700 " + path.string()));
+  }
+  ASSERT_EQ(::chmod(path.c_str(), 0777), 0);
+  EXPECT_THAT(cache.prepare().error().message, HasSubstr("mode 0777"));
+  EXPECT_THAT(cache.prepare().error().message, HasSubstr("group and others"));
+  // Readable by others is fine: only writing lets someone else put code there.
+  ASSERT_EQ(::chmod(path.c_str(), 0755), 0);
+  EXPECT_TRUE(cache.prepare());
+}
+
+TEST(CompileCache, RefusesADirectoryOfAnotherUser) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root to give a directory away";
+  selium::testing::TempDir dir("cache-test");
+  fs::path path = dir.path() / "cache";
+  CompileCache cache(path, std::string(kEngine));
+  ASSERT_TRUE(cache.prepare());
+  ASSERT_EQ(::chown(path.c_str(), kOtherUid, static_cast<gid_t>(-1)), 0);
+  auto prepared = cache.prepare();
+  ASSERT_FALSE(prepared);
+  EXPECT_THAT(prepared.error().message, HasSubstr("owned by uid 54321"));
+  EXPECT_THAT(prepared.error().message, HasSubstr("chown 0 " + path.string()));
+}
+
+TEST(CompileCache, RefusesEntriesOthersCanWriteAndReplacesThem) {
+  selium::testing::TempDir dir("cache-test");
+  CompileCache cache(dir.path(), std::string(kEngine));
+  ASSERT_TRUE(cache.store(kWire, kPayload));
+  fs::path entry = cache.entryPath(kWire);
+  for (mode_t mode : {0620, 0602, 0666}) {
+    ASSERT_EQ(::chmod(entry.c_str(), mode), 0);
+    auto loaded = cache.load(kWire);
+    ASSERT_FALSE(loaded) << std::oct << mode;
+    EXPECT_THAT(loaded.error().message, HasSubstr(entry.string() + ": refused: writable by"));
+  }
+  // A fresh entry takes the refused one's place, with the owner-only mode.
+  ASSERT_TRUE(cache.store(kWire, kPayload));
+  struct stat st {};
+  ASSERT_EQ(::stat(entry.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  auto loaded = cache.load(kWire);
+  ASSERT_TRUE(loaded) << loaded.error().message;
+  EXPECT_TRUE(loaded->has_value());
+}
+
+TEST(CompileCache, RefusesEntriesOfAnotherUser) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root to give a file away";
+  selium::testing::TempDir dir("cache-test");
+  CompileCache cache(dir.path(), std::string(kEngine));
+  ASSERT_TRUE(cache.store(kWire, kPayload));
+  ASSERT_EQ(::chown(cache.entryPath(kWire).c_str(), kOtherUid, static_cast<gid_t>(-1)), 0);
+  auto loaded = cache.load(kWire);
+  ASSERT_FALSE(loaded);
+  EXPECT_THAT(loaded.error().message, HasSubstr("owned by uid 54321"));
+}
+
+TEST(CompileCache, RefusesASymlinkedEntry) {
+  selium::testing::TempDir dir("cache-test");
+  CompileCache cache(dir.path() / "cache", std::string(kEngine));
+  ASSERT_TRUE(cache.prepare());
+  // A well-formed entry elsewhere, linked in under the entry's name.
+  fs::path elsewhere = dir.path() / "elsewhere.wcache";
+  writeFile(elsewhere, encodeCacheEntry(kEngine, kWire, kPayload));
+  fs::create_symlink(elsewhere, cache.entryPath(kWire));
+  auto loaded = cache.load(kWire);
+  ASSERT_FALSE(loaded);
+  EXPECT_THAT(loaded.error().message, HasSubstr("refused: a symbolic link"));
 }
 
 }  // namespace

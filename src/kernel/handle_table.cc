@@ -1,4 +1,5 @@
-// Handle allocation with generations; the free list reuses slots LIFO.
+// Handle allocation with generations; the free list reuses slots LIFO, and a slot whose
+// generations are used up is retired rather than wrapped.
 #include "kernel/handle_table.h"
 
 namespace selium::kernel {
@@ -47,8 +48,13 @@ bool HandleTable::remove(int32_t handle) {
   Slot& slot = slots_[index];
   // Move out first: the resource's destructor may call back into the process.
   std::unique_ptr<Resource> released = std::move(slot.resource);
-  slot.generation = slot.generation == kMaxGeneration ? 1 : slot.generation + 1;
-  free_.push_back(index);
+  // A slot at its last generation stays empty for good: reusing it would bring back generation 1
+  // and, with it, every handle the slot ever gave out. It keeps kMaxGeneration, which no live
+  // resource will have again, so find() keeps rejecting every handle that names it.
+  if (slot.generation < kMaxGeneration) {
+    ++slot.generation;
+    free_.push_back(index);
+  }
   --live_;
   released.reset();
   return true;

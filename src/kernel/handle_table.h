@@ -37,8 +37,11 @@ class Resource {
 };
 
 // A handle is (generation << kIndexBits) | index, always > 0 and < 2^31 so it is a non-negative
-// i32 on the wire. A slot's generation changes each time it is freed, so a stale handle never
-// names a newer resource (until the 11-bit generation wraps, after 2047 reuses of one slot).
+// i32 on the wire. A slot's generation goes up each time it is freed, and a slot whose 11-bit
+// generation is used up is retired instead of wrapping, so a stale handle never names a newer
+// resource. Retiring costs the slot's 16-byte entry and one of `max_handles` indexes: a process
+// gets max_handles * kMaxGeneration handles in its life (134M at the default 2^16), after which
+// inserts fail with LimitExceeded as if the table were full.
 class HandleTable {
  public:
   static constexpr int kIndexBits = 20;
@@ -49,7 +52,8 @@ class HandleTable {
   HandleTable(const HandleTable&) = delete;
   HandleTable& operator=(const HandleTable&) = delete;
 
-  // Stores `resource`; returns its handle, or LimitExceeded when the table is full.
+  // Stores `resource`; returns its handle, or LimitExceeded when every index is live or retired
+  // (the resource is then destroyed).
   std::variant<int32_t, ErrorCode> insert(std::unique_ptr<Resource> resource);
 
   // The resource behind `handle` if it is live and of `kind`; else nullptr.
@@ -76,8 +80,8 @@ class HandleTable {
   const Slot* find(int32_t handle) const;
 
   std::size_t max_handles_;
-  std::vector<Slot> slots_;
-  std::vector<uint32_t> free_;
+  std::vector<Slot> slots_;     // at most max_handles_ entries, retired slots included
+  std::vector<uint32_t> free_;  // free slots that still have a generation to give out
   std::size_t live_ = 0;
 };
 

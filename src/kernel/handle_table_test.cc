@@ -93,14 +93,67 @@ TEST(HandleTable, LimitIsEnforcedAndFreedSlotsAreReused) {
   EXPECT_EQ(table.size(), 3u);
 }
 
-TEST(HandleTable, GenerationWrapsWithoutProducingZeroOrNegative) {
+TEST(HandleTable, StaleHandleIsRejectedAfterItsSlotRunsOutOfGenerations) {
   int destroyed = 0;
-  HandleTable table(1);
-  for (uint32_t i = 0; i < HandleTable::kMaxGeneration + 5; ++i) {
+  HandleTable table(2);
+  int32_t first = insertOk(table, std::make_unique<Probe>(&destroyed));
+  ASSERT_TRUE(table.remove(first));
+  std::set<int32_t> issued{first};
+  // Open and close one handle past the point where an 11-bit generation would wrap: the freed
+  // slot is reused until its generations run out, then the other one takes over.
+  for (uint32_t i = 0; i < HandleTable::kMaxGeneration + 10; ++i) {
     int32_t h = insertOk(table, std::make_unique<Probe>(&destroyed));
     ASSERT_GT(h, 0);
+    ASSERT_TRUE(issued.insert(h).second) << "handle " << h << " issued twice, at reuse " << i;
+    ASSERT_EQ(table.get(first, HandleKind::Timer), nullptr) << "at reuse " << i;
+    ASSERT_FALSE(table.remove(first));
     ASSERT_TRUE(table.remove(h));
   }
+  EXPECT_EQ(table.size(), 0u);
+  EXPECT_EQ(destroyed, static_cast<int>(HandleTable::kMaxGeneration) + 11);
+}
+
+TEST(HandleTable, TableWhoseSlotsAreAllRetiredIsFull) {
+  int destroyed = 0;
+  HandleTable table(2);
+  int32_t held = insertOk(table, std::make_unique<Probe>(&destroyed));
+  // Burn every generation of the other slot while `held` stays open.
+  std::set<int32_t> issued{held};
+  for (uint32_t i = 0; i < HandleTable::kMaxGeneration; ++i) {
+    int32_t h = insertOk(table, std::make_unique<Probe>(&destroyed));
+    ASSERT_TRUE(issued.insert(h).second);
+    ASSERT_TRUE(table.remove(h));
+  }
+  auto full = table.insert(std::make_unique<Probe>(&destroyed));
+  ASSERT_TRUE(std::holds_alternative<ErrorCode>(full));
+  EXPECT_EQ(std::get<ErrorCode>(full), ErrorCode::LimitExceeded);
+  EXPECT_EQ(destroyed, static_cast<int>(HandleTable::kMaxGeneration) + 1);  // the rejected one
+  EXPECT_NE(table.get(held, HandleKind::Timer), nullptr);
+  EXPECT_EQ(table.size(), 1u);
+
+  // Closing the held handle gives its slot back, with its remaining generations.
+  ASSERT_TRUE(table.remove(held));
+  int32_t next = insertOk(table, std::make_unique<Probe>(&destroyed));
+  EXPECT_TRUE(issued.insert(next).second);
+  EXPECT_EQ(next & ((1 << HandleTable::kIndexBits) - 1),
+            held & ((1 << HandleTable::kIndexBits) - 1));
+
+  // Once both slots are used up, nothing is issued again and no old handle comes back to life.
+  ASSERT_TRUE(table.remove(next));
+  for (;;) {
+    auto result = table.insert(std::make_unique<Probe>(&destroyed));
+    if (std::holds_alternative<ErrorCode>(result)) {
+      EXPECT_EQ(std::get<ErrorCode>(result), ErrorCode::LimitExceeded);
+      break;
+    }
+    int32_t h = std::get<int32_t>(result);
+    ASSERT_TRUE(issued.insert(h).second);
+    ASSERT_TRUE(table.remove(h));
+  }
+  EXPECT_EQ(issued.size(), 2u * HandleTable::kMaxGeneration);  // every (slot, generation) once
+  for (int32_t h : issued) ASSERT_EQ(table.get(h, HandleKind::Timer), nullptr) << h;
+  EXPECT_EQ(table.size(), 0u);
+  EXPECT_TRUE(std::holds_alternative<ErrorCode>(table.insert(std::make_unique<Probe>(&destroyed))));
 }
 
 TEST(HandleTable, ClearReleasesEverything) {

@@ -12,7 +12,9 @@
 #include <cstdlib>
 #include <fstream>
 #include <iterator>
+#include <map>
 #include <thread>
+#include <tuple>
 
 #include "engine/memory_limit.h"
 #include "kernel/drivers/log/log_driver.h"
@@ -76,9 +78,25 @@ engine::EngineOptions runtimeEngineOptions(const ServerOptions& server) {
   return options;
 }
 
+std::optional<std::vector<uint8_t>> readModuleFile(const std::filesystem::path& file) {
+  return readFile(file);
+}
+
 std::optional<std::vector<engine::SpawnRequest>> prepareModules(
-    engine::Engine& engine, const std::vector<ModuleToStart>& modules) {
+    engine::Engine& engine, const std::vector<ModuleToStart>& modules,
+    const ModuleFileReader& read) {
+  // Thousands of specs may name one module: each distinct file is read once, and each distinct
+  // (file, label, memory and table limits) loaded once; its specs share the Module. The bytes of
+  // every distinct file are held until all are loaded.
+  using Bytes = std::optional<std::vector<uint8_t>>;
+  using Loaded = Result<std::shared_ptr<const engine::Module>>;
+  using LoadKey = std::tuple<std::filesystem::path, std::string, std::optional<uint32_t>,
+                             std::optional<uint32_t>>;
+  std::map<std::filesystem::path, Bytes> files;
+  std::map<LoadKey, Loaded> loaded;
+
   std::vector<engine::SpawnRequest> requests;
+  requests.reserve(modules.size());
   std::size_t problems = 0;
   for (const ModuleToStart& m : modules) {
     auto report = [&](const std::string& message) {
@@ -87,21 +105,25 @@ std::optional<std::vector<engine::SpawnRequest>> prepareModules(
                                          {"module", m.spec.path},
                                          {"error", message}});
     };
-    auto bytes = readFile(m.file);
-    if (!bytes) {
-      report("cannot read " + m.file.string());
-      continue;
-    }
     std::optional<uint32_t> pages;
     if (m.spec.max_memory)
       pages = static_cast<uint32_t>(*m.spec.max_memory / engine::kWasmPageBytes);
-    auto module = engine.load(*bytes, m.spec.path, pages, m.spec.max_table_elements);
-    if (!module) {
-      report(module.error().message);
+    LoadKey key{m.file, m.spec.path, pages, m.spec.max_table_elements};
+    auto found = loaded.find(key);
+    if (found == loaded.end()) {
+      auto file = files.find(m.file);
+      if (file == files.end()) file = files.emplace(m.file, read(m.file)).first;
+      Loaded module =
+          file->second ? engine.load(*file->second, m.spec.path, pages, m.spec.max_table_elements)
+                       : Loaded(Error{"cannot read " + m.file.string()});
+      found = loaded.emplace(std::move(key), std::move(module)).first;
+    }
+    if (!found->second) {
+      report(found->second.error().message);
       continue;
     }
     engine::SpawnRequest request;
-    request.module = *module;
+    request.module = *found->second;
     request.entrypoint = m.spec.entrypoint;
     request.args = m.spec.args;
     request.capabilities = m.spec.capabilities;
@@ -168,13 +190,29 @@ int Server::run() {
   signals.async_wait(onSignal);
 
   // Modules start in spec order on their own thread: waiting for one to instantiate must not
-  // keep the loop from hearing signals.
+  // keep the loop from hearing signals. Every process is placed first and their starts awaited
+  // afterwards, in spec order, so the workers instantiate side by side instead of one
+  // cross-thread round trip per spec. The first failure in spec order stops start-up as before;
+  // processes of later specs, already placed, are stopped by the shutdown that follows.
   starter = std::thread([&] {
     auto requests = prepareModules(engine, modules_);
     bool ok = requests.has_value();
+    std::vector<engine::Spawned> placed;
+    if (ok) {
+      placed.reserve(requests->size());
+      for (const engine::SpawnRequest& request : *requests) {
+        auto spawned = engine.spawn(request);
+        // Refused (the process limit, say): the rest are spawned one at a time below, each after
+        // every earlier one has started, as all were before processes were placed ahead.
+        if (!spawned) break;
+        placed.push_back(std::move(*spawned));
+      }
+    }
     for (std::size_t i = 0; ok && i < requests->size(); ++i) {
       const ModuleSpec& spec = modules_[i].spec;
-      auto spawned = engine.spawn((*requests)[i]);
+      Result<engine::Spawned> spawned = i < placed.size()
+                                            ? Result<engine::Spawned>(std::move(placed[i]))
+                                            : engine.spawn((*requests)[i]);
       Status started = spawned ? spawned->started.get() : Status(spawned.error());
       if (!started) {
         log::error("module failed to start; stopping",

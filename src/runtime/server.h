@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <functional>
 #include <optional>
 #include <vector>
 
@@ -33,10 +34,18 @@ struct ServerOptions {
 // Engine options that print guest records (target selium.guest) and process exits.
 engine::EngineOptions runtimeEngineOptions(const ServerOptions& options);
 
+// Reads a module file whole; nothing if it cannot be read.
+std::optional<std::vector<uint8_t>> readModuleFile(const std::filesystem::path& file);
+using ModuleFileReader =
+    std::function<std::optional<std::vector<uint8_t>>(const std::filesystem::path& file)>;
+
 // Loads every module and checks its spawn request (entrypoint signature, allocator, ...).
-// Returns the requests in spec order, or logs every problem and returns nothing.
+// Returns the requests in spec order, or logs every problem and returns nothing. Reads each
+// distinct file once (through `read`) and loads it once per label and memory limit, so specs
+// naming the same module share one Module.
 std::optional<std::vector<engine::SpawnRequest>> prepareModules(
-    engine::Engine& engine, const std::vector<ModuleToStart>& modules);
+    engine::Engine& engine, const std::vector<ModuleToStart>& modules,
+    const ModuleFileReader& read = readModuleFile);
 
 class Server {
  public:

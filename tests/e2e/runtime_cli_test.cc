@@ -5,9 +5,11 @@
 #include <signal.h>
 #include <sys/stat.h>
 
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <numeric>
 #include <sstream>
 
 #include "subprocess.h"
@@ -497,6 +499,58 @@ TEST_F(RuntimeE2E, TableBudgetComesFromTheFlagOrTheSpec) {
   r = run({"--max-table-elements", "100000001"});
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_THAT(r.err, HasSubstr("--max-table-elements"));
+}
+
+// Start-up places every process before waiting for any; the log still reports them in spec
+// order, each with the pid its spec was given.
+TEST_F(RuntimeE2E, ManySpecsOfOneModuleAreReportedStartedInSpecOrder) {
+  addModule("dev_null.wasm");
+  constexpr int kSpecs = 300;
+  std::vector<std::string> args = {"-w", work_.string()};
+  for (int i = 0; i < kSpecs; ++i) {
+    args.push_back("--module");
+    args.push_back("path=dev_null.wasm;capabilities=");
+  }
+  auto p = startRuntime(args);
+  p->signal(SIGINT);
+  auto r = p->wait(30s);
+  EXPECT_EQ(r.exit_code, 0) << r.out;
+  std::vector<int> started;
+  for (const std::string& line : r.outLines()) {
+    if (line.find("runtime ready") != std::string::npos) {
+      EXPECT_THAT(line, HasSubstr("modules=300"));
+      EXPECT_EQ(started.size(), static_cast<std::size_t>(kSpecs)) << "ready before every start";
+    }
+    auto at = line.find("process started pid=");
+    if (at == std::string::npos) continue;
+    started.push_back(std::stoi(line.substr(at + std::strlen("process started pid="))));
+    EXPECT_THAT(line, HasSubstr("module=dev_null.wasm entrypoint=start"));
+  }
+  std::vector<int> expected(kSpecs);
+  std::iota(expected.begin(), expected.end(), 1);
+  EXPECT_EQ(started, expected);
+}
+
+// A module whose start fails stops start-up, naming its spec, even when later specs' processes
+// were already placed: nothing after it is reported started, and the runtime exits 1.
+TEST_F(RuntimeE2E, AModuleThatFailsToStartStopsStartUpNamingItsSpec) {
+  addModule("dev_null.wasm");
+  addModule("start_trap.wasm", "start_trap.wasm");
+  std::vector<std::string> args = {"-w",       work_.string(),
+                                   "--module", "path=dev_null.wasm;capabilities=",
+                                   "--module", "path=start_trap.wasm;capabilities="};
+  for (int i = 0; i < 50; ++i) {
+    args.push_back("--module");
+    args.push_back("path=dev_null.wasm;capabilities=");
+  }
+  auto r = run(args);
+  EXPECT_EQ(r.exit_code, 1) << r.out;
+  EXPECT_THAT(r.out, HasSubstr("process started pid=1 module=dev_null.wasm"));
+  EXPECT_THAT(r.out, HasSubstr("module failed to start; stopping spec=2 module=start_trap.wasm"));
+  EXPECT_THAT(r.out, HasSubstr("start-up failed; stopping"));
+  EXPECT_THAT(r.out, Not(HasSubstr("process started pid=2 ")));
+  EXPECT_THAT(r.out, Not(HasSubstr("process started pid=3 ")));
+  EXPECT_THAT(r.out, Not(HasSubstr("runtime ready")));
 }
 
 }  // namespace

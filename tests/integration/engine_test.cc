@@ -1196,6 +1196,51 @@ TEST_F(CompileCacheTest, UnusableCacheDirectoryIsLoggedOnceAndModulesStillLoad) 
   EXPECT_TRUE(fs::is_regular_file(blocked));
 }
 
+// Entries are native code the runtime runs: a directory anyone else can write to is not used at
+// all, and its entries are neither loaded nor written.
+TEST_F(CompileCacheTest, WorldWritableCacheDirectoryIsRefusedAndModulesStillLoad) {
+  fs::path entry = writeHelloEntry();
+  ASSERT_FALSE(entry.empty());
+  auto written = fs::last_write_time(entry);
+  fs::permissions(cache_dir_, fs::perms::all);  // 0777
+  restart(cache_dir_);
+  expectHelloRuns();
+  EXPECT_EQ(run("dev_null.wasm").reason, ExitReason::Normal);
+  ASSERT_TRUE(engine_->shutdown(20s));
+  EngineStats stats = engine_->stats();
+  EXPECT_EQ(stats.cache_hits, 0u);
+  EXPECT_EQ(stats.cache_misses, 2u);
+  EXPECT_EQ(stats.cache_rejected, 0u);
+  EXPECT_EQ(stats.cache_writes, 0u);
+  EXPECT_EQ(runtimeLogCount("compile cache unavailable"), 1u);
+  EXPECT_EQ(runtimeLogCount("writable by group and others (mode 0777)"), 1u);
+  EXPECT_EQ(runtimeLogCount("chmod 700 " + cache_dir_.string()), 1u);
+  EXPECT_EQ(entries(), std::vector<fs::path>{entry});
+  EXPECT_EQ(fs::last_write_time(entry), written);  // not even marked used
+}
+
+TEST_F(CompileCacheTest, GroupWritableEntryIsRejectedAndReplaced) {
+  fs::path entry = writeHelloEntry();
+  ASSERT_FALSE(entry.empty());
+  fs::permissions(entry, fs::perms::group_write, fs::perm_options::add);  // 0620
+  restart(cache_dir_);
+  expectHelloRuns();
+  EngineStats stats = engine_->stats();
+  EXPECT_EQ(stats.cache_hits, 0u);
+  EXPECT_EQ(stats.cache_misses, 1u);
+  EXPECT_EQ(stats.cache_rejected, 1u);
+  EXPECT_EQ(runtimeLogCount("ignoring compile cache entry"), 1u);
+  EXPECT_EQ(runtimeLogCount("refused: writable by its group (mode 0620)"), 1u);
+
+  // Rebuilt with the owner-only mode, and used by the next start.
+  restart(cache_dir_);
+  EXPECT_EQ(fs::status(entry).permissions() & fs::perms::all,
+            fs::perms::owner_read | fs::perms::owner_write);
+  expectHelloRuns();
+  EXPECT_EQ(engine_->stats().cache_hits, 1u);
+  EXPECT_EQ(engine_->stats().cache_rejected, 0u);
+}
+
 // ---- WASI preview 1 -------------------------------------------------------------------------
 
 // Messages of the process's records on one standard stream (field stream=stdout|stderr).
