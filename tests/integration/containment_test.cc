@@ -49,11 +49,7 @@ class Containment : public ::testing::Test {
     return r;
   }
 
-  kernel::ProcessId spawnOk(SpawnRequest r) {
-    auto spawned = engine_->spawn(std::move(r));
-    EXPECT_TRUE(spawned.ok()) << (spawned.ok() ? "" : spawned.error().message);
-    return spawned.ok() ? spawned->pid : 0;
-  }
+  kernel::ProcessId spawnOk(SpawnRequest r) { return engine::spawnOk(*engine_, std::move(r)); }
 
   ProcessExit runToExit(SpawnRequest r) {
     kernel::ProcessId pid = spawnOk(std::move(r));

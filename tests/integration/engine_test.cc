@@ -77,11 +77,7 @@ class EngineTest : public ::testing::Test {
   }
 
   // Spawns, returning the pid (0 on failure).
-  kernel::ProcessId spawnOk(SpawnRequest r) {
-    auto spawned = engine_->spawn(std::move(r));
-    EXPECT_TRUE(spawned.ok()) << (spawned.ok() ? "" : spawned.error().message);
-    return spawned.ok() ? spawned->pid : 0;
-  }
+  kernel::ProcessId spawnOk(SpawnRequest r) { return engine::spawnOk(*engine_, std::move(r)); }
 
   // The names `guest` imports; every import must come from `module`.
   std::set<std::string> importsOf(const std::string& guest, std::string_view module) {
@@ -993,6 +989,16 @@ class CompileCacheTest : public EngineTest {
     EXPECT_EQ(logs[0].message, "hello from Selium");
   }
 
+  // hello compiled (not loaded) because its one entry was refused for `why`, logged once.
+  void expectEntryRefusedOnce(std::string_view why) {
+    EngineStats stats = engine_->stats();
+    EXPECT_EQ(stats.cache_hits, 0u);
+    EXPECT_EQ(stats.cache_misses, 1u);
+    EXPECT_EQ(stats.cache_rejected, 1u);
+    EXPECT_EQ(runtimeLogCount("ignoring compile cache entry"), 1u);
+    EXPECT_EQ(runtimeLogCount(why), 1u);
+  }
+
   // The first start on an empty cache: compiles hello and writes its entry at shutdown.
   fs::path writeHelloEntry() {
     restart(cache_dir_);
@@ -1046,12 +1052,7 @@ TEST_F(CompileCacheTest, CorruptEntryIsIgnoredRebuiltAndTheModuleRuns) {
   }
   restart(cache_dir_);
   expectHelloRuns();
-  EngineStats stats = engine_->stats();
-  EXPECT_EQ(stats.cache_hits, 0u);
-  EXPECT_EQ(stats.cache_misses, 1u);
-  EXPECT_EQ(stats.cache_rejected, 1u);
-  EXPECT_EQ(runtimeLogCount("ignoring compile cache entry"), 1u);
-  EXPECT_EQ(runtimeLogCount("payload does not match its SHA-256"), 1u);
+  expectEntryRefusedOnce("payload does not match its SHA-256");
 
   // Rebuilt: the next start loads it.
   restart(cache_dir_);
@@ -1225,12 +1226,7 @@ TEST_F(CompileCacheTest, GroupWritableEntryIsRejectedAndReplaced) {
   fs::permissions(entry, fs::perms::group_write, fs::perm_options::add);  // 0620
   restart(cache_dir_);
   expectHelloRuns();
-  EngineStats stats = engine_->stats();
-  EXPECT_EQ(stats.cache_hits, 0u);
-  EXPECT_EQ(stats.cache_misses, 1u);
-  EXPECT_EQ(stats.cache_rejected, 1u);
-  EXPECT_EQ(runtimeLogCount("ignoring compile cache entry"), 1u);
-  EXPECT_EQ(runtimeLogCount("refused: writable by its group (mode 0620)"), 1u);
+  expectEntryRefusedOnce("refused: writable by its group (mode 0620)");
 
   // Rebuilt with the owner-only mode, and used by the next start.
   restart(cache_dir_);

@@ -30,6 +30,13 @@ inline std::vector<uint8_t> readModule(const std::string& name) {
   return {std::istreambuf_iterator<char>(in), {}};
 }
 
+// Spawns, returning the pid (0, and a test failure, when the engine refuses).
+inline kernel::ProcessId spawnOk(Engine& engine, SpawnRequest request) {
+  auto spawned = engine.spawn(std::move(request));
+  EXPECT_TRUE(spawned.ok()) << (spawned.ok() ? "" : spawned.error().message);
+  return spawned.ok() ? spawned->pid : 0;
+}
+
 // Records everything the engine reports, with waits bounded by a deadline.
 class Recorder {
  public:
