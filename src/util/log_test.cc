@@ -189,6 +189,19 @@ class OutputTest : public ::testing::Test {
     if (read_fd_ >= 0) close(read_fd_);
   }
 
+  // Fills the empty pipe to its capacity with 16-byte "fff…f" lines, so that the writer's first
+  // write blocks until the test reads: a stalled sink from the start, whatever the scheduling.
+  void fillPipe() {
+    int capacity = fcntl(write_fd_, F_GETPIPE_SZ);
+    ASSERT_GT(capacity, 0);
+    ASSERT_EQ(capacity % 16, 0);
+    std::string filler;
+    for (int i = 0; i < capacity / 16; ++i) filler += std::string(15, 'f') + "\n";
+    ASSERT_EQ(::write(write_fd_, filler.data(), filler.size()), capacity);
+  }
+
+  static bool isFiller(const std::string& line) { return line == std::string(15, 'f'); }
+
   // Reads until `done(all output so far)` or the deadline; returns what was read.
   std::string readUntil(const std::function<bool(const std::string&)>& done,
                         std::chrono::milliseconds timeout = std::chrono::seconds(30)) {
@@ -247,8 +260,9 @@ TEST_F(OutputTest, WritesEveryLineInArrivalOrder) {
 }
 
 TEST_F(OutputTest, StalledSinkDropsOldestGuestLinesKeepsRuntimeErrorsAndReportsOnRecovery) {
-  // Small budgets; the pipe (64 KiB) and one writer batch (64 KiB) hold the rest, so 3,000
-  // guest lines of ~100 bytes cannot all be kept while nobody reads.
+  // Small budgets, a full pipe, and one writer batch (64 KiB) in flight: 3,000 guest lines of
+  // ~100 bytes cannot all be kept while nobody reads, nor 100 runtime lines.
+  fillPipe();
   OutputLimits limits{/*guest_bytes=*/8 * 1024, /*runtime_bytes=*/2 * 1024};
   Output output(write_fd_, Format::Text, /*report_drops=*/true, limits);
   const std::string pad(90, 'x');
@@ -286,6 +300,7 @@ TEST_F(OutputTest, StalledSinkDropsOldestGuestLinesKeepsRuntimeErrorsAndReportsO
       "runtime_records=(\\d+) bytes=(\\d+)");
   for (const std::string& line : lines(text)) {
     std::smatch m;
+    if (isFiller(line)) continue;
     if (line.starts_with("guest ") && line != "guest last") {
       int n = std::stoi(line.substr(6, 4));
       EXPECT_GT(n, last_guest);
@@ -321,6 +336,7 @@ TEST_F(OutputTest, LineLargerThanTheGuestBudgetIsDroppedWhole) {
 
 TEST_F(OutputTest, CloseNeverWaitsPastItsDeadlineOnAStalledSink) {
   // Nobody reads: the writer blocks in write(2) with a full pipe and lines still queued.
+  fillPipe();
   Output output(write_fd_, Format::Text, /*report_drops=*/false);
   const std::string line(1000, 'x');
   for (int i = 0; i < 500; ++i) output.push(line, Output::Origin::Guest, Level::Info);
@@ -333,7 +349,8 @@ TEST_F(OutputTest, CloseNeverWaitsPastItsDeadlineOnAStalledSink) {
   close(write_fd_);
   write_fd_ = -1;
   std::size_t total = readUntil([](const std::string&) { return false; }).size();
-  EXPECT_EQ(total % 1001, 0u);  // whole lines only
+  total -= static_cast<std::size_t>(fcntl(read_fd_, F_GETPIPE_SZ));  // the filler
+  EXPECT_EQ(total % 1001, 0u);                                       // whole lines only
   EXPECT_LE(total / 1001, 500u);
   EXPECT_GE(total / 1001 + closed.unwritten_records, 500u);  // the in-flight batch got through
 }
