@@ -485,39 +485,6 @@ TEST_F(RuntimeE2E, CompileCacheLivesInTheWorkDirAndCanBeTurnedOff) {
   EXPECT_THAT(warm.out, Not(HasSubstr("module compiled")));
 }
 
-// Starts the runtime with a guest flooding the log and nobody reading its stdout, and waits
-// until the pipe is (nearly) full: from then on every write of the runtime's blocks.
-std::unique_ptr<Subprocess> startWithStalledStdout(const fs::path& dir, const fs::path& work,
-                                                   const std::string& shutdown_timeout) {
-  auto p = std::make_unique<Subprocess>(SubprocessOptions{
-      {SELIUM_RUNTIME_BIN, "-w", work.string(), "--shutdown-timeout", shutdown_timeout, "--module",
-       "path=flood.wasm;entrypoint=flood;capabilities="},
-      {},
-      dir,
-      StdoutMode::Stall});
-  auto deadline = std::chrono::steady_clock::now() + 30s;
-  while (p->stdoutUnread() < p->stdoutCapacity() * 3 / 4 && !p->exited() &&
-         std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(10ms);  // polling for the pipe to fill, bounded by the deadline
-  }
-  EXPECT_GE(p->stdoutUnread(), p->stdoutCapacity() * 3 / 4) << "stdout never filled";
-  EXPECT_FALSE(p->exited());
-  return p;
-}
-
-TEST_F(RuntimeE2E, SigtermExitsWithinTheShutdownTimeoutWhileStdoutIsStalled) {
-  addModule("flood.wasm", "log_hostile.wasm");
-  auto p = startWithStalledStdout(dir_, work_, "2");
-  p->signal(SIGTERM);
-  // Processes stop, the log gets the rest of the 2 s; no reader ever comes. Before the fix the
-  // signal path blocked in the logger and only SIGKILL (at this deadline) ended the runtime.
-  auto r = p->wait(30s);
-  EXPECT_FALSE(r.timed_out);
-  EXPECT_EQ(r.exit_code, 0) << r.err;
-  EXPECT_THAT(r.err, AllOf(HasSubstr("selium-runtime: log output stalled at exit; "),
-                           HasSubstr(" were not written")));
-}
-
 // CPU time (user + system) of process `pid` so far, from /proc/<pid>/stat.
 std::chrono::milliseconds cpuTime(pid_t pid) {
   std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
@@ -533,6 +500,46 @@ std::chrono::milliseconds cpuTime(pid_t pid) {
 uint64_t rssKib(pid_t pid) {
   std::ifstream in("/proc/" + std::to_string(pid) + "/status");
   return procStatusKib(std::string((std::istreambuf_iterator<char>(in)), {}), "VmRSS");
+}
+
+// Starts the runtime with a guest flooding the log and nobody reading its stdout, and waits
+// until the pipe is full: from then on every write of the runtime's blocks.
+std::unique_ptr<Subprocess> startWithStalledStdout(const fs::path& dir, const fs::path& work,
+                                                   const std::string& shutdown_timeout) {
+  auto p = std::make_unique<Subprocess>(SubprocessOptions{
+      {SELIUM_RUNTIME_BIN, "-w", work.string(), "--shutdown-timeout", shutdown_timeout, "--module",
+       "path=flood.wasm;entrypoint=flood;capabilities="},
+      {},
+      dir,
+      StdoutMode::Stall});
+  auto deadline = std::chrono::steady_clock::now() + 30s;
+  while (p->stdoutUnread() < p->stdoutCapacity() * 3 / 4 && !p->exited() &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(10ms);  // polling for the pipe to fill, bounded by the deadline
+  }
+  EXPECT_GE(p->stdoutUnread(), p->stdoutCapacity() * 3 / 4) << "stdout never filled";
+  // The last quarter: half a second of the runtime's CPU time spent flooding writes far more than
+  // that, so from then on its writer is blocked and records wait in its queue.
+  auto start = cpuTime(p->pid());
+  while (cpuTime(p->pid()) - start < 500ms && !p->exited() &&
+         std::chrono::steady_clock::now() < deadline + 30s) {
+    std::this_thread::sleep_for(10ms);
+  }
+  EXPECT_FALSE(p->exited());
+  return p;
+}
+
+TEST_F(RuntimeE2E, SigtermExitsWithinTheShutdownTimeoutWhileStdoutIsStalled) {
+  addModule("flood.wasm", "log_hostile.wasm");
+  auto p = startWithStalledStdout(dir_, work_, "2");
+  p->signal(SIGTERM);
+  // Processes stop, the log gets the rest of the 2 s; no reader ever comes. Before the fix the
+  // signal path blocked in the logger and only SIGKILL (at this deadline) ended the runtime.
+  auto r = p->wait(30s);
+  EXPECT_FALSE(r.timed_out);
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.err, AllOf(HasSubstr("selium-runtime: log output stalled at exit; "),
+                           HasSubstr(" were not written")));
 }
 
 TEST_F(RuntimeE2E, StalledStdoutKeepsTheRuntimesMemoryBounded) {
