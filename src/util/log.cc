@@ -276,15 +276,15 @@ bool writeAll(int fd, std::string_view data) {
 }
 
 // One write(2) of at most PIPE_BUF bytes, attempted only if `fd` can take it now: a pipe that
-// polls writable has a free buffer slot, so this never blocks. False if nothing was written.
-bool writeIfReady(int fd, std::string_view data) {
+// polls writable has a free buffer slot, so this never blocks. Returns the bytes written.
+std::size_t writeIfReady(int fd, std::string_view data) {
   pollfd p{fd, POLLOUT, 0};
-  if (::poll(&p, 1, 0) != 1 || (p.revents & POLLOUT) == 0) return false;
+  if (::poll(&p, 1, 0) != 1 || (p.revents & POLLOUT) == 0) return 0;
   ssize_t n;
   do {
     n = ::write(fd, data.data(), std::min<std::size_t>(data.size(), PIPE_BUF));
   } while (n < 0 && errno == EINTR);
-  return n > 0;
+  return n > 0 ? static_cast<std::size_t>(n) : 0;
 }
 
 std::string formatLine(Format format, const Record& record) {
@@ -501,7 +501,8 @@ struct State {
   Filter filter;
   LineWriter writer;                     // tests: receives lines directly
   std::atomic<Output*> output{nullptr};  // default: stdout through a queue and a writer thread
-  std::vector<std::unique_ptr<Output>> retired;  // closed outputs: a racing write() may hold one
+  // Every output made, never freed: a write() racing shutdown() may still hold one.
+  std::vector<std::unique_ptr<Output>> outputs;
 };
 
 std::mutex& stateMutex() {
@@ -527,9 +528,9 @@ void writeDirect(std::string line) {
     pollfd p{STDOUT_FILENO, POLLOUT, 0};
     // A short wait per piece: a terminal or a draining pipe keeps up; a stalled one loses it.
     if (::poll(&p, 1, 100) != 1) return;
-    std::size_t piece = std::min<std::size_t>(rest.size(), PIPE_BUF);
-    if (!writeIfReady(STDOUT_FILENO, rest.substr(0, piece))) return;
-    rest.remove_prefix(piece);
+    std::size_t written = writeIfReady(STDOUT_FILENO, rest);
+    if (written == 0) return;
+    rest.remove_prefix(written);
   }
 }
 
@@ -545,7 +546,7 @@ void configure(Format format, Filter filter, LineWriter writer) {
     auto output = std::make_unique<Output>(STDOUT_FILENO, format,
                                            s.filter.enabled(kRuntimeTarget, Level::Warn));
     s.output.store(output.get());
-    s.retired.push_back(std::move(output));
+    s.outputs.push_back(std::move(output));
   }
 }
 
