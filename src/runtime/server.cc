@@ -46,7 +46,8 @@ void printGuestRecord(const kernel::Process& process, const kernel::GuestLogReco
   fields.emplace_back("module", process.module());
   if (!record.target.empty()) fields.emplace_back("guest_target", record.target);
   fields.insert(fields.end(), record.fields.begin(), record.fields.end());
-  log::write(record.level, kernel::kGuestTarget, record.message, fields);
+  // Attributed to the process, which is held to its own share of the log output queue.
+  log::writeFrom(process.id(), record.level, kernel::kGuestTarget, record.message, fields);
 }
 
 void logExit(const engine::ProcessExit& exit) {

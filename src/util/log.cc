@@ -18,6 +18,7 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <thread>
+#include <unordered_map>
 
 #include "util/strings.h"
 
@@ -298,6 +299,7 @@ struct Output::Core {
     uint64_t seq;
     std::string text;  // with its newline
     Level level;
+    uint64_t source;
     std::size_t cost() const { return text.size() + kLineOverheadBytes; }
   };
 
@@ -311,6 +313,13 @@ struct Output::Core {
     }
   }
 
+  // A guest line leaves the queue: its source's share shrinks. Called with the lock held.
+  void release(const Line& line) {
+    if (line.source == 0) return;
+    auto it = source_bytes.find(line.source);
+    if (it != source_bytes.end() && (it->second -= line.cost()) == 0) source_bytes.erase(it);
+  }
+
   // Takes lines in arrival order up to kBatchBytes (at least one). Called with the lock held.
   std::string takeBatch() {
     std::string batch;
@@ -319,6 +328,7 @@ struct Output::Core {
           runtime.empty() || (!guest.empty() && guest.front().seq < runtime.front().seq);
       std::deque<Line>& queue = from_guest ? guest : runtime;
       (from_guest ? guest_bytes : runtime_bytes) -= queue.front().cost();
+      if (from_guest) release(queue.front());
       batch += queue.front().text;
       queue.pop_front();
       ++in_flight_records;
@@ -388,6 +398,7 @@ struct Output::Core {
   std::deque<Line> guest;        // guest lines, oldest first
   std::deque<Line> runtime;      // the runtime's own lines, oldest first
   std::size_t guest_bytes = 0;
+  std::unordered_map<uint64_t, std::size_t> source_bytes;  // queued guest bytes by source
   std::size_t runtime_bytes = 0;
   uint64_t next_seq = 0;
   uint64_t in_flight_records = 0;  // taken by the writer, not yet written
@@ -409,7 +420,7 @@ Output::Output(int fd, Format format, bool report_drops, OutputLimits limits)
 
 Output::~Output() { close(std::chrono::steady_clock::now()); }
 
-bool Output::push(std::string line, Origin origin, Level level) {
+bool Output::push(std::string line, Origin origin, Level level, uint64_t source) {
   line += '\n';
   Core& c = *core_;
   std::size_t cost = line.size() + kLineOverheadBytes;
@@ -420,13 +431,23 @@ bool Output::push(std::string line, Origin origin, Level level) {
       c.countDrop(origin, line.size());  // larger than the whole budget: dropped, not cut
       return true;
     }
+    if (source != 0) {
+      auto share = c.source_bytes.find(source);
+      if ((share == c.source_bytes.end() ? 0 : share->second) + cost > c.limits.source_bytes) {
+        // Over its own share: the source loses its new line, nobody else loses anything.
+        c.countDrop(origin, line.size());
+        return true;
+      }
+    }
     while (c.guest_bytes + cost > c.limits.guest_bytes) {
       c.countDrop(origin, c.guest.front().text.size());
       c.guest_bytes -= c.guest.front().cost();
+      c.release(c.guest.front());
       c.guest.pop_front();
     }
     c.guest_bytes += cost;
-    c.guest.push_back({c.next_seq++, std::move(line), level});
+    if (source != 0) c.source_bytes[source] += cost;
+    c.guest.push_back({c.next_seq++, std::move(line), level, source});
   } else {
     while (c.runtime_bytes + cost > c.limits.runtime_bytes) {
       auto victim = std::find_if(c.runtime.begin(), c.runtime.end(),
@@ -441,7 +462,7 @@ bool Output::push(std::string line, Origin origin, Level level) {
       c.runtime.erase(victim);
     }
     c.runtime_bytes += cost;
-    c.runtime.push_back({c.next_seq++, std::move(line), level});
+    c.runtime.push_back({c.next_seq++, std::move(line), level, 0});
   }
   c.wake.notify_one();
   return true;
@@ -480,6 +501,7 @@ Output::CloseResult Output::close(std::chrono::steady_clock::time_point deadline
   c.guest.clear();
   c.runtime.clear();
   c.guest_bytes = c.runtime_bytes = 0;
+  c.source_bytes.clear();
   c.thread.detach();
   return result;
 }
@@ -552,8 +574,8 @@ void configure(Format format, Filter filter, LineWriter writer) {
 
 bool enabled(std::string_view target, Level level) { return state().filter.enabled(target, level); }
 
-void write(Level level, std::string_view target, std::string_view message,
-           std::span<const Field> fields) {
+void writeFrom(uint64_t source, Level level, std::string_view target, std::string_view message,
+               std::span<const Field> fields) {
   State& s = state();
   if (!s.filter.enabled(target, level)) return;
   Record record{std::chrono::system_clock::now(), level, target, message, fields};
@@ -569,8 +591,13 @@ void write(Level level, std::string_view target, std::string_view message,
   }
   // False only when shutdown() closed the output a moment ago: the record is lost then.
   (void)output->push(std::move(line),
-                     isGuestTarget(target) ? Output::Origin::Guest : Output::Origin::Runtime,
-                     level);
+                     isGuestTarget(target) ? Output::Origin::Guest : Output::Origin::Runtime, level,
+                     source);
+}
+
+void write(Level level, std::string_view target, std::string_view message,
+           std::span<const Field> fields) {
+  writeFrom(0, level, target, message, fields);
 }
 
 bool flush(std::chrono::steady_clock::time_point deadline) {

@@ -109,6 +109,7 @@ bool isGuestTarget(std::string_view target);
 struct OutputLimits {
   std::size_t guest_bytes = 6 << 20;    // guest lines (isGuestTarget)
   std::size_t runtime_bytes = 2 << 20;  // the runtime's own lines: a reserve guests cannot use
+  std::size_t source_bytes = 1 << 20;   // guest lines of one source (process) at a time
 };
 inline constexpr std::size_t kLineOverheadBytes = 64;
 
@@ -135,8 +136,10 @@ class Output {
   Output(const Output&) = delete;
   Output& operator=(const Output&) = delete;
 
-  // Queues one line (without its newline). False once closed: the caller decides what to do.
-  bool push(std::string line, Origin origin, Level level);
+  // Queues one line (without its newline). `source` (a process id; 0 for none) is held to
+  // limits.source_bytes of guest lines: past it, that source's new lines are dropped, so one
+  // flooding process cannot push out everyone else's. False once closed.
+  bool push(std::string line, Origin origin, Level level, uint64_t source = 0);
 
   struct CloseResult {
     bool drained = true;  // everything queued was written and the writer has ended
@@ -176,6 +179,11 @@ inline void write(Level level, std::string_view target, std::string_view message
                   std::initializer_list<Field> fields) {
   write(level, target, message, std::span<const Field>(fields.begin(), fields.size()));
 }
+
+// write() for a record on behalf of `source` (a process id), held to its share of the output
+// queue (OutputLimits::source_bytes).
+void writeFrom(uint64_t source, Level level, std::string_view target, std::string_view message,
+               std::span<const Field> fields);
 
 // Waits until what is queued is written to stdout, or until `deadline`; true if it was. Other
 // threads may keep logging meanwhile.

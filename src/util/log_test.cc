@@ -318,6 +318,34 @@ TEST_F(OutputTest, StalledSinkDropsOldestGuestLinesKeepsRuntimeErrorsAndReportsO
   EXPECT_EQ(closed.unreported.guest_records + closed.unreported.runtime_records, 0u);
 }
 
+TEST_F(OutputTest, OneFloodingSourceCannotPushOutAnothersLines) {
+  fillPipe();
+  OutputLimits limits{/*guest_bytes=*/8 * 1024, /*runtime_bytes=*/2 * 1024,
+                      /*source_bytes=*/2 * 1024};
+  Output output(write_fd_, Format::Text, /*report_drops=*/true, limits);
+  // Process 2's lines are queued first, so the oldest-first policy alone would drop them.
+  for (int i = 0; i < 5; ++i) {
+    output.push(fmt::format("quiet {}", i), Output::Origin::Guest, Level::Info, 2);
+  }
+  const std::string pad(90, 'x');
+  for (int i = 0; i < 3000; ++i) {
+    output.push(fmt::format("flood {:04} {}", i, pad), Output::Origin::Guest, Level::Info, 1);
+  }
+  output.push("quiet last", Output::Origin::Guest, Level::Info, 2);
+  std::string text = readUntil(
+      [](const std::string& s) { return s.find("records dropped") != std::string::npos; });
+  EXPECT_TRUE(output.close(in(std::chrono::seconds(30))).drained);
+  text = readAvailable();
+  int quiet = 0, flood = 0;
+  for (const std::string& line : lines(text)) {
+    if (line.starts_with("quiet ")) ++quiet;
+    if (line.starts_with("flood ")) ++flood;
+  }
+  EXPECT_EQ(quiet, 6);  // every one of process 2's lines
+  EXPECT_GT(flood, 0);
+  EXPECT_EQ(output.dropped().guest_records, 3000u - static_cast<uint64_t>(flood));
+}
+
 TEST_F(OutputTest, LineLargerThanTheGuestBudgetIsDroppedWhole) {
   OutputLimits limits{/*guest_bytes=*/1024, /*runtime_bytes=*/1024};
   Output output(write_fd_, Format::Text, /*report_drops=*/true, limits);
