@@ -1,5 +1,6 @@
 // selium-runtime: parse the command line, set up logging, then generate certificates, check the
 // configuration (--dry-run) or serve.
+#include <chrono>
 #include <cstdio>
 #include <exception>
 
@@ -117,6 +118,7 @@ int main(int argc, char** argv) {
     log::error("fatal error", {{"error", e.what()}});
     code = runtime::kExitRuntimeError;
   }
-  log::shutdown();
+  // A no-op after a served run (Server::run flushed within --shutdown-timeout).
+  log::shutdown(std::chrono::steady_clock::now() + options.shutdown_timeout);
   return code;
 }

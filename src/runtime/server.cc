@@ -5,10 +5,12 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <chrono>
 #include <cstdlib>
 #include <fstream>
 #include <iterator>
@@ -27,11 +29,17 @@ namespace asio = boost::asio;
 
 namespace {
 
+// How long an exit that cannot wait (a second signal, a shutdown past its timeout) still lets the
+// log output drain; also the least a graceful shutdown leaves it.
+constexpr std::chrono::milliseconds kExitFlushBound{500};
+
 std::string signalName(int signo) {
   const char* abbrev = sigabbrev_np(signo);
   return abbrev ? std::string("SIG") + abbrev : std::to_string(signo);
 }
 
+// The runtime's fields come first; the log driver has already renamed a guest's own field of the
+// same name (kernel::kRuntimeFieldKeys), so none of them can be shadowed.
 void printGuestRecord(const kernel::Process& process, const kernel::GuestLogRecord& record) {
   if (!log::enabled(kernel::kGuestTarget, record.level)) return;
   std::vector<log::Field> fields;
@@ -40,7 +48,8 @@ void printGuestRecord(const kernel::Process& process, const kernel::GuestLogReco
   fields.emplace_back("module", process.module());
   if (!record.target.empty()) fields.emplace_back("guest_target", record.target);
   fields.insert(fields.end(), record.fields.begin(), record.fields.end());
-  log::write(record.level, kernel::kGuestTarget, record.message, fields);
+  // Attributed to the process, which is held to its own share of the log output queue.
+  log::writeFrom(process.id(), record.level, kernel::kGuestTarget, record.message, fields);
 }
 
 void logExit(const engine::ProcessExit& exit) {
@@ -149,21 +158,30 @@ int Server::run() {
   engine::Engine engine(runtimeEngineOptions(options_));
   int exit_code = kExitOk;
   bool shutting_down = false;
+  // --shutdown-timeout bounds stopping the processes and writing out the log together.
+  auto stop_deadline = std::chrono::steady_clock::now() + options_.shutdown_timeout;
   std::thread stopper;
   std::thread starter;
 
   // Stopping blocks until the workers finish: it runs off the loop so a second signal is heard.
+  // Nothing on this path waits on the log output: log::write only queues.
   auto beginShutdown = [&](int code) {
     shutting_down = true;
     exit_code = code;
+    stop_deadline = std::chrono::steady_clock::now() + options_.shutdown_timeout;
     stopper = std::thread([&] {
       bool clean = engine.shutdown(options_.shutdown_timeout);
+      if (clean) {
+        if (exit_code == kExitOk) log::info("runtime stopped");
+        // The log drains while the loop still runs, so a second signal cuts the wait short.
+        log::flush(std::max(stop_deadline, std::chrono::steady_clock::now() + kExitFlushBound));
+      }
       asio::post(io, [&, clean] {
         if (!clean) {
           // A worker did not finish: joining it could hang, so leave without unwinding.
           log::error("graceful shutdown did not finish in time; exiting",
                      {{"timeout_ms", static_cast<int64_t>(options_.shutdown_timeout.count())}});
-          log::shutdown();
+          log::shutdown(std::chrono::steady_clock::now() + kExitFlushBound);
           std::_Exit(kExitRuntimeError);
         }
         signals.cancel();
@@ -177,7 +195,8 @@ int Server::run() {
         if (ec) return;
         if (shutting_down) {
           log::warn("second signal during shutdown; exiting now", {{"signal", signalName(signo)}});
-          log::shutdown();
+          // What is queued gets a short bound; whatever is left is counted on stderr.
+          log::shutdown(std::chrono::steady_clock::now() + kExitFlushBound);
           std::_Exit(128 + signo);
         }
         log::info("shutdown requested; stopping processes",
@@ -245,7 +264,8 @@ int Server::run() {
   io.run();
   if (starter.joinable()) starter.join();
   if (stopper.joinable()) stopper.join();
-  if (exit_code == kExitOk) log::info("runtime stopped");
+  // Already flushed above, within the same bound: this only stops the output.
+  log::shutdown(std::max(stop_deadline, std::chrono::steady_clock::now() + kExitFlushBound));
   return exit_code;
 }
 

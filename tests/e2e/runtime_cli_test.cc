@@ -11,8 +11,10 @@
 #include <nlohmann/json.hpp>
 #include <numeric>
 #include <sstream>
+#include <thread>
 
 #include "subprocess.h"
+#include "support/memory_usage.h"
 #include "support/temp_dir.h"
 
 namespace selium::testing {
@@ -551,6 +553,191 @@ TEST_F(RuntimeE2E, AModuleThatFailsToStartStopsStartUpNamingItsSpec) {
   EXPECT_THAT(r.out, Not(HasSubstr("process started pid=2 ")));
   EXPECT_THAT(r.out, Not(HasSubstr("process started pid=3 ")));
   EXPECT_THAT(r.out, Not(HasSubstr("runtime ready")));
+}
+
+// CPU time (user + system) of process `pid` so far, from /proc/<pid>/stat.
+std::chrono::milliseconds cpuTime(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string stat((std::istreambuf_iterator<char>(in)), {});
+  std::istringstream fields(stat.substr(stat.rfind(')') + 2));  // after "pid (comm) "
+  std::string skip;
+  for (int i = 0; i < 11; ++i) fields >> skip;  // state .. cmajflt: fields 3 to 13
+  uint64_t utime = 0, stime = 0;
+  fields >> utime >> stime;
+  return std::chrono::milliseconds((utime + stime) * 1000 / sysconf(_SC_CLK_TCK));
+}
+
+uint64_t rssKib(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  return procStatusKib(std::string((std::istreambuf_iterator<char>(in)), {}), "VmRSS");
+}
+
+// Starts the runtime with a guest flooding the log and nobody reading its stdout, and waits
+// until the pipe is full: from then on every write of the runtime's blocks.
+std::unique_ptr<Subprocess> startWithStalledStdout(const fs::path& dir, const fs::path& work,
+                                                   const std::string& shutdown_timeout) {
+  auto p = std::make_unique<Subprocess>(SubprocessOptions{
+      {SELIUM_RUNTIME_BIN, "-w", work.string(), "--shutdown-timeout", shutdown_timeout, "--module",
+       "path=flood.wasm;entrypoint=flood;capabilities="},
+      {},
+      dir,
+      StdoutMode::Stall});
+  auto deadline = std::chrono::steady_clock::now() + 30s;
+  while (p->stdoutUnread() < p->stdoutCapacity() / 2 && !p->exited() &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(10ms);  // polling for the pipe to fill, bounded by the deadline
+  }
+  EXPECT_GE(p->stdoutUnread(), p->stdoutCapacity() / 2) << "stdout never filled";
+  // How full a full pipe is depends on how the writes fell into its pages; but half a second of
+  // the runtime's CPU time spent flooding writes far more than the rest, so from then on its
+  // writer is blocked and records wait in its queue.
+  auto start = cpuTime(p->pid());
+  while (cpuTime(p->pid()) - start < 500ms && !p->exited() &&
+         std::chrono::steady_clock::now() < deadline + 30s) {
+    std::this_thread::sleep_for(10ms);
+  }
+  EXPECT_FALSE(p->exited());
+  return p;
+}
+
+TEST_F(RuntimeE2E, SigtermExitsWithinTheShutdownTimeoutWhileStdoutIsStalled) {
+  addModule("flood.wasm", "log_hostile.wasm");
+  auto p = startWithStalledStdout(dir_, work_, "2");
+  p->signal(SIGTERM);
+  // Processes stop, the log gets the rest of the 2 s; no reader ever comes. Before the fix the
+  // signal path blocked in the logger and only SIGKILL (at this deadline) ended the runtime.
+  auto r = p->wait(30s);
+  EXPECT_FALSE(r.timed_out);
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.err, AllOf(HasSubstr("selium-runtime: log output stalled at exit; "),
+                           HasSubstr(" were not written")));
+}
+
+TEST_F(RuntimeE2E, StalledStdoutKeepsTheRuntimesMemoryBounded) {
+  addModule("flood.wasm", "log_hostile.wasm");
+  auto p = startWithStalledStdout(dir_, work_, "2");
+  uint64_t before = rssKib(p->pid());
+  // The guest keeps logging into the stalled output: wait until the runtime has done a good
+  // deal of work (CPU time, not wall time), enough for far more records than the queue holds.
+  auto start = cpuTime(p->pid());
+  auto deadline = std::chrono::steady_clock::now() + 60s;
+  while (cpuTime(p->pid()) - start < 2s && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(50ms);
+  }
+  uint64_t after = rssKib(p->pid());
+  // The queue holds 8 MiB; ASan's quarantine of freed blocks (up to 256 MiB) grows on its own.
+#ifdef SELIUM_TESTING_ASAN
+  constexpr uint64_t kSlackKib = 320 * 1024;
+#else
+  constexpr uint64_t kSlackKib = 48 * 1024;
+#endif
+  EXPECT_LE(after, before + kSlackKib) << "VmRSS " << before << " KiB -> " << after << " KiB";
+  p->signal(SIGTERM);
+  EXPECT_EQ(p->wait(30s).exit_code, 0);
+}
+
+TEST_F(RuntimeE2E, SecondSignalWhileStdoutIsStalledExitsAtOnceSayingWhatWasNotWritten) {
+  addModule("flood.wasm", "log_hostile.wasm");
+  // A long timeout: the first SIGTERM would wait for the log until then; the second cuts it short.
+  auto p = startWithStalledStdout(dir_, work_, "300");
+  // Standard signals do not queue: repeat until one arrives while the shutdown is under way.
+  auto deadline = std::chrono::steady_clock::now() + 30s;
+  while (!p->exited() && std::chrono::steady_clock::now() < deadline) {
+    p->signal(SIGTERM);
+    std::this_thread::sleep_for(100ms);
+  }
+  auto r = p->wait(1s);
+  EXPECT_FALSE(r.timed_out);
+  EXPECT_EQ(r.exit_code, 128 + SIGTERM) << r.err;
+  EXPECT_THAT(r.err, AllOf(HasSubstr("selium-runtime: log output stalled at exit; "),
+                           HasSubstr(" were not written")));
+}
+
+TEST_F(RuntimeE2E, GuestRecordsCannotForgeLinesOrShadowTheRuntimesFields) {
+  for (std::string entry : {"forged", "bad_key", "control", "misaligned"}) {
+    addModule(entry + ".wasm", "log_hostile.wasm");
+  }
+  std::vector<std::string> args = {"-w", work_.string()};
+  for (std::string entry : {"forged", "bad_key", "control", "misaligned"}) {
+    args.insert(args.end(),
+                {"--module", "path=" + entry + ".wasm;entrypoint=" + entry + ";capabilities="});
+  }
+  auto p = startRuntime(args);
+  int exited = 0;
+  auto all_exited = p->waitForLine(
+      [&](std::string_view l) {
+        return l.find("process exited") != std::string_view::npos && ++exited == 4;
+      },
+      30s);
+  ASSERT_TRUE(all_exited.has_value()) << exited;
+  p->signal(SIGTERM);
+  auto r = p->wait(30s);
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  auto lines = r.outLines();
+  auto find = [&](std::string_view what, std::string_view module) -> std::string {
+    for (const auto& line : lines) {
+      if (line.find(what) != std::string::npos &&
+          line.find("module=" + std::string(module)) != std::string::npos) {
+        return line;
+      }
+    }
+    return "";
+  };
+  // Every line is a record of its own: none starts with the guest's fake timestamp.
+  for (const auto& line : lines) {
+    EXPECT_THAT(line, Not(::testing::StartsWith("2026-01-01T00:00:00"))) << line;
+    EXPECT_EQ(line.find('\x1b'), std::string::npos) << line;
+  }
+  EXPECT_THAT(
+      find("selium.guest: forged ", "forged.wasm"),
+      ::testing::MatchesRegex(".* WARN selium\\.guest: forged pid=[0-9]+ module=forged\\.wasm "
+                              "guest\\.pid=1 guest\\.module=evil\\.wasm "
+                              "guest\\.stream=stdout guest\\.guest_target=x"));
+  EXPECT_THAT(find("process exited", "forged.wasm"), HasSubstr("status=0"));
+  // The bad key is refused (-InvalidArgument), not printed.
+  EXPECT_THAT(find("process exited", "bad_key.wasm"), HasSubstr("status=-4"));
+  EXPECT_EQ(find("selium.guest: bad key", "bad_key.wasm"), "");
+  EXPECT_THAT(find("selium.guest: line one", "control.wasm"),
+              HasSubstr("selium.guest: line one\\x0a2026-01-01T00:00:00.000000Z ERROR "
+                        "selium.runtime: forged \\x1b[31m pid="));
+  EXPECT_THAT(find("selium.guest: line one", "control.wasm"), HasSubstr(" v=\"a\\x0ab\""));
+  // A valid record at an odd guest address is read (UBSan aborted the runtime before).
+  EXPECT_THAT(find("selium.guest: flooding the log", "misaligned.wasm"),
+              AllOf(HasSubstr("guest_target=flood"), HasSubstr(" n=7")));
+  EXPECT_THAT(find("process exited", "misaligned.wasm"), HasSubstr("status=0"));
+}
+
+TEST_F(RuntimeE2E, GuestFieldsCannotShadowTheRuntimesInJson) {
+  addModule("forged.wasm", "log_hostile.wasm");
+  auto p = startRuntime({"-w", work_.string(), "--log-format", "json", "--module",
+                         "path=forged.wasm;entrypoint=forged;capabilities="});
+  auto line = p->waitForLine(
+      [](std::string_view l) { return l.find("\"message\":\"forged\"") != std::string_view::npos; },
+      30s);
+  ASSERT_TRUE(line.has_value());
+  auto json = nlohmann::json::parse(*line);
+  EXPECT_TRUE(json["fields"]["pid"].is_number());
+  EXPECT_EQ(json["fields"]["module"], "forged.wasm");
+  EXPECT_EQ(json["fields"]["guest.pid"], "1");
+  EXPECT_EQ(json["fields"]["guest.module"], "evil.wasm");
+  EXPECT_EQ(json["fields"]["guest.stream"], "stdout");
+  EXPECT_FALSE(json["fields"].contains("stream"));
+  p->signal(SIGTERM);
+  EXPECT_EQ(p->wait(30s).exit_code, 0);
+}
+
+TEST_F(RuntimeE2E, LogUriIntoAModuleWithoutMemoryCopiesNothing) {
+  addModule("no_memory.wasm", "log_uri_no_memory.wasm");
+  auto p =
+      startRuntime({"-w", work_.string(), "--module",
+                    "path=no_memory.wasm;entrypoint=start;capabilities=;log_uri=sel://x/logs"});
+  // log_uri(0, 0) returns the URI's length, 12; under UBSan the null memcpy aborted the runtime.
+  auto exited = p->waitForLine(
+      [](std::string_view l) { return l.find("process exited") != std::string_view::npos; }, 30s);
+  ASSERT_TRUE(exited.has_value());
+  EXPECT_THAT(*exited, AllOf(HasSubstr("module=no_memory.wasm"), HasSubstr("status=12")));
+  p->signal(SIGTERM);
+  EXPECT_EQ(p->wait(30s).exit_code, 0);
 }
 
 }  // namespace

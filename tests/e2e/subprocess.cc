@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/ioctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -72,6 +73,23 @@ Subprocess::Subprocess(const SubprocessOptions& options) {
   close(err_pipe[1]);
   out_fd_ = out_pipe[0];
   err_fd_ = err_pipe[0];
+  stalled_ = options.stdout_mode == StdoutMode::Stall;
+}
+
+std::size_t Subprocess::stdoutUnread() const {
+  int n = 0;
+  if (out_fd_ < 0 || ioctl(out_fd_, FIONREAD, &n) != 0) return 0;
+  return static_cast<std::size_t>(n);
+}
+
+std::size_t Subprocess::stdoutCapacity() const {
+  int n = out_fd_ < 0 ? -1 : fcntl(out_fd_, F_GETPIPE_SZ);
+  return n < 0 ? 0 : static_cast<std::size_t>(n);
+}
+
+bool Subprocess::exited() {
+  if (!reaped_ && waitpid(pid_, &status_, WNOHANG) == pid_) reaped_ = true;
+  return reaped_;
 }
 
 Subprocess::~Subprocess() {
@@ -86,9 +104,12 @@ Subprocess::~Subprocess() {
 bool Subprocess::pump(std::chrono::milliseconds timeout) {
   pollfd fds[2];
   int n = 0;
-  if (out_fd_ >= 0) fds[n++] = {out_fd_, POLLIN, 0};
+  if (out_fd_ >= 0 && !stalled_) fds[n++] = {out_fd_, POLLIN, 0};
   if (err_fd_ >= 0) fds[n++] = {err_fd_, POLLIN, 0};
-  if (n == 0) return false;
+  if (n == 0) {
+    poll(nullptr, 0, static_cast<int>(timeout.count()));  // nothing to read: just the wait
+    return false;
+  }
   int ready = poll(fds, n, static_cast<int>(timeout.count()));
   if (ready <= 0) return true;
   for (int i = 0; i < n; ++i) {
@@ -146,7 +167,7 @@ SubprocessResult Subprocess::wait(std::chrono::milliseconds timeout) {
   }
   // Drain what is left (bounded: the writer has exited, so the pipes reach EOF).
   auto drain_deadline = Clock::now() + std::chrono::seconds(5);
-  while ((out_fd_ >= 0 || err_fd_ >= 0) && Clock::now() < drain_deadline) {
+  while (((out_fd_ >= 0 && !stalled_) || err_fd_ >= 0) && Clock::now() < drain_deadline) {
     pump(std::chrono::milliseconds(50));
   }
   if (WIFEXITED(status_)) result.exit_code = WEXITSTATUS(status_);

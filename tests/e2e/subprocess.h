@@ -15,10 +15,15 @@
 
 namespace selium::testing {
 
+// Stall: the test does not read the child's stdout (a reader that stopped) until
+// resumeStdout(); the child's writes block once the pipe is full.
+enum class StdoutMode { Read, Stall };
+
 struct SubprocessOptions {
   std::vector<std::string> argv;
   std::map<std::string, std::string> env;  // added to (or replacing) the inherited environment
   std::filesystem::path cwd;               // empty: inherit
+  StdoutMode stdout_mode = StdoutMode::Read;
 };
 
 struct SubprocessResult {
@@ -49,6 +54,18 @@ class Subprocess {
 
   void signal(int signo);
 
+  // Bytes the child wrote to stdout that nobody has read yet (FIONREAD), and the pipe's capacity.
+  std::size_t stdoutUnread() const;
+  std::size_t stdoutCapacity() const;
+
+  // Starts reading stdout again after StdoutMode::Stall.
+  void resumeStdout() { stalled_ = false; }
+
+  // True once the child has exited (reaps it; wait() still returns its result).
+  bool exited();
+
+  pid_t pid() const { return pid_; }
+
   // Waits for exit, collecting the rest of the output; kills the process at the deadline.
   SubprocessResult wait(std::chrono::milliseconds timeout);
 
@@ -64,6 +81,7 @@ class Subprocess {
   std::string err_;
   std::size_t scanned_ = 0;  // stdout bytes already offered to waitForLine
   bool reaped_ = false;
+  bool stalled_ = false;  // stdout is left unread
   int status_ = 0;
 };
 

@@ -2,14 +2,37 @@
 // capability.
 #pragma once
 
+#include <array>
 #include <span>
+#include <string>
+#include <string_view>
 
 #include "kernel/hostcall.h"
 #include "util/result.h"
 
 namespace selium::kernel {
 
-// Verifies and decodes a selium.abi.LogRecord from untrusted bytes.
+// Limits on one guest record (README "Logging"). The decoded budget counts what the record
+// becomes, not what it takes in memory: FlatBuffers lets every field point at one shared string.
+inline constexpr std::size_t kMaxRecordBytes = 64 * 1024;      // encoded
+inline constexpr std::size_t kMaxDecodedLogBytes = 64 * 1024;  // target+message+keys+strings
+inline constexpr std::size_t kMaxLogFields = 128;
+inline constexpr std::size_t kMaxLogKeyBytes = 64;
+
+// Fields the runtime adds to every guest record; a guest field of the same name is renamed with
+// kGuestFieldPrefix, so the runtime's values can never be shadowed.
+inline constexpr std::array<std::string_view, 4> kRuntimeFieldKeys = {"pid", "module",
+                                                                      "guest_target", "stream"};
+inline constexpr std::string_view kGuestFieldPrefix = "guest.";
+
+// A field key is 1 to kMaxLogKeyBytes bytes of [A-Za-z0-9_.-]; the error names the key, escaped.
+Status checkLogKey(std::string_view key);
+
+// `key`, or kGuestFieldPrefix + key for one of kRuntimeFieldKeys.
+std::string guestFieldKey(std::string_view key);
+
+// Verifies and decodes a selium.abi.LogRecord from untrusted bytes at any address: checks the
+// decoded budget, the keys (renaming reserved ones) and that no key repeats.
 Result<GuestLogRecord> decodeLogRecord(std::span<const uint8_t> bytes);
 
 namespace hostcalls {
@@ -19,6 +42,6 @@ int32_t log_uri(CallContext& ctx, GuestOut buffer);
 }  // namespace hostcalls
 
 // Target under which the runtime prints guest records.
-inline constexpr std::string_view kGuestTarget = "selium.guest";
+inline constexpr std::string_view kGuestTarget = log::kGuestTarget;
 
 }  // namespace selium::kernel
