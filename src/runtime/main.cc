@@ -1,6 +1,7 @@
 // selium-runtime: parse the command line, set up logging, then generate certificates, check the
 // configuration (--dry-run) or serve.
 #include <chrono>
+#include <csignal>
 #include <cstdio>
 #include <exception>
 
@@ -109,6 +110,9 @@ int main(int argc, char** argv) {
   runtime::CliOutcome cli = runtime::parseCommandLine(argc, argv);
   if (!cli.options) return cli.exit_code;
   const runtime::RuntimeOptions& options = *cli.options;
+  // A reader that closes our stdout (or, later, a peer that closes a socket) must cost a write
+  // its EPIPE, not the whole runtime its life: the log writer then drops what it cannot write.
+  std::signal(SIGPIPE, SIG_IGN);
   log::configure(options.log_format, options.log_filter);
   int code;
   try {

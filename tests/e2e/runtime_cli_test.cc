@@ -613,6 +613,28 @@ TEST_F(RuntimeE2E, SigtermExitsWithinTheShutdownTimeoutWhileStdoutIsStalled) {
                            HasSubstr(" were not written")));
 }
 
+// A reader that goes away (`selium-runtime | head`, a log shipper that died) costs the log
+// writer its EPIPE, not the runtime its life: SIGPIPE used to kill it with every process.
+TEST_F(RuntimeE2E, ClosedStdoutDoesNotKillTheRuntime) {
+  addModule("flood.wasm", "log_hostile.wasm");
+  auto p = startRuntime(
+      {"-w", work_.string(), "--module", "path=flood.wasm;entrypoint=flood;capabilities="});
+  p->closeStdout();
+  // The guest keeps logging; wait until the runtime has spent CPU time writing into the closed
+  // pipe (polling, bounded by the deadline).
+  auto start = cpuTime(p->pid());
+  auto deadline = std::chrono::steady_clock::now() + 30s;
+  while (cpuTime(p->pid()) - start < 300ms && !p->exited() &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(10ms);
+  }
+  EXPECT_FALSE(p->exited()) << "the runtime died when its stdout closed";
+  p->signal(SIGTERM);
+  auto r = p->wait(30s);
+  EXPECT_EQ(r.term_signal, 0);
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+}
+
 TEST_F(RuntimeE2E, StalledStdoutKeepsTheRuntimesMemoryBounded) {
   addModule("flood.wasm", "log_hostile.wasm");
   auto p = startWithStalledStdout(dir_, work_, "2");

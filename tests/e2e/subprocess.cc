@@ -101,6 +101,11 @@ Subprocess::~Subprocess() {
   if (err_fd_ >= 0) close(err_fd_);
 }
 
+void Subprocess::closeStdout() {
+  if (out_fd_ >= 0) close(out_fd_);
+  out_fd_ = -1;
+}
+
 bool Subprocess::pump(std::chrono::milliseconds timeout) {
   pollfd fds[2];
   int n = 0;

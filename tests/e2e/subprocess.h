@@ -61,6 +61,9 @@ class Subprocess {
   // Starts reading stdout again after StdoutMode::Stall.
   void resumeStdout() { stalled_ = false; }
 
+  // Closes our end of the child's stdout (a reader that went away): its writes then fail.
+  void closeStdout();
+
   // True once the child has exited (reaps it; wait() still returns its result).
   bool exited();
 
