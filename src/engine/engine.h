@@ -113,8 +113,10 @@ struct EngineOptions {
   std::size_t max_processes = 0;
   kernel::LogSink log_sink;
   std::function<void(const ProcessExit&)> on_exit;  // called on a worker thread
-  // Called on the worker thread once a process is instantiated, before its entrypoint runs
-  // (embedders and tests: e.g. to hand the process a resource).
+  // Called on the worker thread once a process is instantiated, before any more of its code runs
+  // (a reactor's _initialize, the allocator for arguments, the entrypoint) and before
+  // Spawned::started is ready (embedders and tests: e.g. to hand the process a resource, or to
+  // log that it started ahead of anything it logs).
   std::function<void(kernel::Process&)> on_start;
   // Directory of the compile cache on disk (created if missing), so a restart loads compiled
   // code instead of compiling; nothing: no disk cache. Entries are checked before use and

@@ -526,6 +526,7 @@ void Worker::startProcess(ProcessId pid, SpawnRequest request,
   kernel::ProcessConfig config;
   config.id = pid;
   config.module = module.label();
+  config.entrypoint = request.entrypoint;
   config.capabilities = request.capabilities;
   config.log_uri = request.log_uri;
   config.argv.push_back(module.label());
@@ -603,6 +604,9 @@ void Worker::startProcess(ProcessId pid, SpawnRequest request,
   if (!entry->IsFunction()) {
     return fail("entrypoint " + util::quote(request.entrypoint) + " is not an exported function");
   }
+  // Before any guest code of the process other than its start function (and before `started`
+  // is kept): what on_start logs comes before everything the process logs.
+  if (engine_.options_.on_start) engine_.options_.on_start(process.kernel);
   started(Ok{});
 
   // A WASI reactor initialises itself (libc, constructors) once, before anything else runs.
@@ -694,7 +698,6 @@ void Worker::startProcess(ProcessId pid, SpawnRequest request,
     }
   }
 
-  if (engine_.options_.on_start) engine_.options_.on_start(process.kernel);
   if (!callGuest(process, entry.As<v8::Function>(), static_cast<int>(argv.size()), argv.data())) {
     return;  // it ran and ended (trap, exit, stop); the exit is reported
   }

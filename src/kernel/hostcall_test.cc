@@ -186,6 +186,28 @@ TEST_F(HostcallTest, LogWriteVerifiesAndEmitsRecords) {
   EXPECT_EQ(records.size(), 1u);
 }
 
+// log_enabled answers for the target the record would be printed under, so a guest skips
+// building records that `--log-level selium.guest.<target>=...` would hide.
+TEST_F(HostcallTest, LogEnabledFiltersByTheGuestsOwnTarget) {
+  auto filter = log::Filter::parse("info,selium.guest.chatty=debug,selium.guest.quiet=error");
+  ASSERT_TRUE(filter.ok());
+  log::configure(log::Format::Text, *filter, [](std::string_view) {});
+  auto process = makeProcess({});
+  auto enabled = [&](int32_t level, std::string_view target) {
+    put(200, {reinterpret_cast<const uint8_t*>(target.data()), target.size()});
+    return call(*process, "log_enabled",
+                {i32(level), i32(200), i32(static_cast<int32_t>(target.size()))});
+  };
+  EXPECT_EQ(enabled(SELIUM_LOG_DEBUG, "chatty"), 1);
+  EXPECT_EQ(enabled(SELIUM_LOG_DEBUG, "chatty.sub"), 1);
+  EXPECT_EQ(enabled(SELIUM_LOG_DEBUG, ""), 0);
+  EXPECT_EQ(enabled(SELIUM_LOG_INFO, ""), 1);
+  EXPECT_EQ(enabled(SELIUM_LOG_WARN, "quiet"), 0);
+  EXPECT_EQ(enabled(SELIUM_LOG_ERROR, "quiet"), 1);
+  EXPECT_EQ(guestPrintTarget(""), "selium.guest");
+  EXPECT_EQ(guestPrintTarget("chatty"), "selium.guest.chatty");
+}
+
 TEST_F(HostcallTest, LastErrorCopiesAndReportsFullLength) {
   auto process = makeProcess({});
   EXPECT_EQ(call(*process, "last_error", {i32(0), i32(0)}), 0);

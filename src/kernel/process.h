@@ -55,7 +55,8 @@ class ProcessHost {
 
 struct ProcessConfig {
   ProcessId id = 0;
-  std::string module;  // label for logs: the spec's path
+  std::string module;      // label for logs: the spec's path
+  std::string entrypoint;  // the export it runs
   CapabilitySet capabilities;
   std::optional<std::string> log_uri;
   std::size_t max_handles = 1u << 16;
@@ -80,6 +81,7 @@ class Process {
 
   ProcessId id() const { return config_.id; }
   const std::string& module() const { return config_.module; }
+  const std::string& entrypoint() const { return config_.entrypoint; }
   const CapabilitySet& capabilities() const { return config_.capabilities; }
   const std::optional<std::string>& logUri() const { return config_.log_uri; }
   const std::vector<std::string>& argv() const { return config_.argv; }

@@ -43,6 +43,9 @@ std::string footer() {
          "                     hex resource\n"
          "  args=VALUES        comma list; without params each value is typed KIND:VALUE\n"
          "  log_uri=URI        where the process's log channel is published (sel://...)\n"
+         "  max_memory=SIZE    this module's memory cap, e.g. 64MiB (overrides --max-memory)\n"
+         "  max_table_elements=N  this module's table budget (overrides --max-table-elements)\n"
+         "  env=LIST           WASI environment: comma list of NAME=value\n"
          "  Example: --module 'path=echo.wasm;capabilities=TimeRead;args=utf8:hi,u16:7000'\n\n"
          "Capabilities (any letter case, or snake_case / kebab-case):\n" +
          capabilityList() +
@@ -86,7 +89,9 @@ CliOutcome parseCommandLine(int argc, const char* const* argv) {
       ->check(CLI::IsMember({"text", "json"}, CLI::ignore_case));
   app.add_option("--log-level", log_level,
                  "Log filter: a default level and TARGET=LEVEL directives, e.g. "
-                 "info,selium.guest=debug (levels: trace debug info warn error off; default: info)")
+                 "info,selium.guest.myguest=debug (targets: selium.runtime, selium.guest, "
+                 "selium.guest.<guest target>; levels: trace debug info warn error off; "
+                 "default: info)")
       ->type_name("FILTER")
       ->envname("SELIUM_LOG");
   app.add_flag("--dry-run", options.dry_run,

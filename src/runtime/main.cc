@@ -114,6 +114,13 @@ int main(int argc, char** argv) {
   // its EPIPE, not the whole runtime its life: the log writer then drops what it cannot write.
   std::signal(SIGPIPE, SIG_IGN);
   log::configure(options.log_format, options.log_filter);
+  for (std::string_view target : options.log_filter.directiveTargets()) {
+    if (!log::couldMatchRuntimeTarget(target)) {
+      log::warn("log directive matches no target; it has no effect",
+                {{"directive_target", target},
+                 {"targets", "selium.runtime, selium.guest, selium.guest.<guest target>"}});
+    }
+  }
   int code;
   try {
     code = options.generate_certs ? runtime::generateCertificates(*options.generate_certs)

@@ -41,7 +41,8 @@ std::string signalName(int signo) {
 // The runtime's fields come first; the log driver has already renamed a guest's own field of the
 // same name (kernel::kRuntimeFieldKeys), so none of them can be shadowed.
 void printGuestRecord(const kernel::Process& process, const kernel::GuestLogRecord& record) {
-  if (!log::enabled(kernel::kGuestTarget, record.level)) return;
+  std::string target = kernel::guestPrintTarget(record.target);
+  if (!log::enabled(target, record.level)) return;
   std::vector<log::Field> fields;
   fields.reserve(record.fields.size() + 3);
   fields.emplace_back("pid", process.id());
@@ -49,7 +50,7 @@ void printGuestRecord(const kernel::Process& process, const kernel::GuestLogReco
   if (!record.target.empty()) fields.emplace_back("guest_target", record.target);
   fields.insert(fields.end(), record.fields.begin(), record.fields.end());
   // Attributed to the process, which is held to its own share of the log output queue.
-  log::writeFrom(process.id(), record.level, kernel::kGuestTarget, record.message, fields);
+  log::writeFrom(process.id(), record.level, target, record.message, fields);
 }
 
 void logExit(const engine::ProcessExit& exit) {
@@ -84,6 +85,12 @@ engine::EngineOptions runtimeEngineOptions(const ServerOptions& server) {
   options.compile_cache_dir = server.compile_cache_dir;
   options.log_sink = printGuestRecord;
   options.on_exit = logExit;
+  // Logged on the worker, before the process runs any code that could log.
+  options.on_start = [](kernel::Process& process) {
+    log::info("process started", {{"pid", process.id()},
+                                  {"module", process.module()},
+                                  {"entrypoint", process.entrypoint()}});
+  };
   return options;
 }
 
@@ -241,10 +248,6 @@ int Server::run() {
         ok = false;
         break;
       }
-      std::string entrypoint =
-          engine::resolveEntrypoint((*requests)[i].module->info(), spec.entrypoint);
-      log::info("process started",
-                {{"pid", spawned->pid}, {"module", spec.path}, {"entrypoint", entrypoint}});
     }
     asio::post(io, [&, ok] {
       if (shutting_down) return;

@@ -250,6 +250,17 @@ bool Filter::enabled(std::string_view target, Level level) const {
   return level != Level::Off && threshold != Level::Off && level >= threshold;
 }
 
+std::vector<std::string_view> Filter::directiveTargets() const {
+  std::vector<std::string_view> out;
+  for (const auto& [target, level] : directives_) out.push_back(target);
+  return out;
+}
+
+bool couldMatchRuntimeTarget(std::string_view directive_target) {
+  return directive_target == "selium" || directive_target == kRuntimeTarget ||
+         isGuestTarget(directive_target);
+}
+
 bool isGuestTarget(std::string_view target) {
   return target.starts_with(kGuestTarget) &&
          (target.size() == kGuestTarget.size() || target[kGuestTarget.size()] == '.');

@@ -92,6 +92,9 @@ class Filter {
 
   bool enabled(std::string_view target, Level level) const;
 
+  // The targets of the `target=level` directives, in order.
+  std::vector<std::string_view> directiveTargets() const;
+
  private:
   Level default_ = Level::Info;
   std::vector<std::pair<std::string, Level>> directives_;
@@ -103,6 +106,11 @@ inline constexpr std::string_view kGuestTarget = "selium.guest";
 
 // True for `selium.guest` and targets under it: records that guests control.
 bool isGuestTarget(std::string_view target);
+
+// Whether a directive for `directive_target` can ever select one of this runtime's records:
+// `selium`, `selium.runtime`, `selium.guest` and anything under `selium.guest` (guests name
+// their own targets) can; anything else is a typo or a target that does not exist.
+bool couldMatchRuntimeTarget(std::string_view directive_target);
 
 // Byte budgets of an Output's queue. A queued line is charged its length plus kLineOverheadBytes,
 // so a flood of tiny lines is bounded in memory too.

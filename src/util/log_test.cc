@@ -38,6 +38,21 @@ TEST(LogFormat, TextLineHasLevelTargetMessageAndFields) {
             "pid=7 ok=true note=\"two words\" empty=\"\" ratio=0.5");
 }
 
+TEST(LogFilter, OnlyDirectivesForTheRuntimesTargetsCanMatch) {
+  for (std::string_view target :
+       {"selium", "selium.runtime", "selium.guest", "selium.guest.x", "selium.guest.x.y"}) {
+    EXPECT_TRUE(couldMatchRuntimeTarget(target)) << target;
+  }
+  for (std::string_view target :
+       {"selium.gest", "selium.guests", "selium.runtime.x", "myguest", "guest", "selium.g"}) {
+    EXPECT_FALSE(couldMatchRuntimeTarget(target)) << target;
+  }
+  auto filter = Filter::parse("warn,selium.gest=debug, selium.guest.a = info");
+  ASSERT_TRUE(filter.ok());
+  EXPECT_EQ(filter->directiveTargets(),
+            (std::vector<std::string_view>{"selium.gest", "selium.guest.a"}));
+}
+
 TEST(LogFormat, TextKeepsOneLinePerRecord) {
   std::vector<Field> fields = {{"raw", "a\nb"}};
   Record record{kTime, Level::Error, "selium.guest", "line one\nline two", fields};

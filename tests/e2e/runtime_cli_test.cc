@@ -10,6 +10,8 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <numeric>
+#include <regex>
+#include <set>
 #include <sstream>
 #include <thread>
 
@@ -503,9 +505,52 @@ TEST_F(RuntimeE2E, TableBudgetComesFromTheFlagOrTheSpec) {
   EXPECT_THAT(r.err, HasSubstr("--max-table-elements"));
 }
 
-// Start-up places every process before waiting for any; the log still reports them in spec
-// order, each with the pid its spec was given.
-TEST_F(RuntimeE2E, ManySpecsOfOneModuleAreReportedStartedInSpecOrder) {
+// A guest's own target extends its records' target, so a filter can select one guest.
+TEST_F(RuntimeE2E, LogLevelSelectsOneGuestByItsTarget) {
+  addModule("hello.wasm", "hello.wasm");
+  addModule("flood.wasm", "log_hostile.wasm");
+  auto p = std::make_unique<Subprocess>(SubprocessOptions{
+      {SELIUM_RUNTIME_BIN, "-w", work_.string(), "--log-level", "off,selium.guest.flood=info",
+       "--module", "path=hello.wasm;capabilities=", "--module",
+       "path=flood.wasm;entrypoint=flood;capabilities="},
+      {},
+      dir_});
+  auto flood = p->waitForLine(
+      [](std::string_view l) { return l.find(" selium.guest.flood: ") != std::string_view::npos; },
+      30s);
+  ASSERT_TRUE(flood.has_value());
+  EXPECT_THAT(*flood, AllOf(HasSubstr(" INFO selium.guest.flood: flooding the log output"),
+                            HasSubstr("guest_target=flood")));
+  p->signal(SIGTERM);
+  auto r = p->wait(30s);
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_THAT(r.out, Not(HasSubstr("hello from Selium")));  // selium.guest: off
+  EXPECT_THAT(r.out, Not(HasSubstr("selium.runtime")));     // off
+}
+
+TEST_F(RuntimeE2E, LogDirectiveThatMatchesNothingIsAWarning) {
+  addModule("a.wasm");
+  auto r = run({"--dry-run", "-w", work_.string(), "--log-level",
+                "info,selium.gest=debug,selium.guest.mine=debug", "--module",
+                "path=a.wasm;capabilities="});
+  EXPECT_EQ(r.exit_code, 0) << r.out;
+  EXPECT_THAT(r.out, HasSubstr("WARN selium.runtime: log directive matches no target; it has no "
+                               "effect directive_target=selium.gest"));
+  EXPECT_THAT(r.out, Not(HasSubstr("directive_target=selium.guest.mine")));
+}
+
+// The pid in a process's own lines (not the runtime's OS pid in "runtime ready"); -1 if none.
+int processPid(const std::string& line) {
+  if (line.find("runtime ready") != std::string::npos) return -1;
+  std::smatch m;
+  static const std::regex kPid(" pid=([0-9]+)");
+  return std::regex_search(line, m, kPid) ? std::stoi(m[1]) : -1;
+}
+
+// Every process is reported started before anything it logs, and exited after; all are started
+// before "runtime ready". Processes are placed in spec order (pids follow it), but start on two
+// workers at once, so their lines may interleave.
+TEST_F(RuntimeE2E, EveryProcessIsReportedStartedBeforeItsRecordsAndExitedAfter) {
   addModule("dev_null.wasm");
   constexpr int kSpecs = 300;
   std::vector<std::string> args = {"-w", work_.string()};
@@ -514,27 +559,53 @@ TEST_F(RuntimeE2E, ManySpecsOfOneModuleAreReportedStartedInSpecOrder) {
     args.push_back("path=dev_null.wasm;capabilities=");
   }
   auto p = startRuntime(args);
+  // Each dev_null logs one record and ends by itself: wait for every exit before stopping, or
+  // the shutdown would end some before they log.
+  int exits = 0;
+  auto all_exited = p->waitForLine(
+      [&](std::string_view l) {
+        return l.find("process exited") != std::string_view::npos && ++exits == kSpecs;
+      },
+      60s);
+  ASSERT_TRUE(all_exited.has_value()) << exits << " exits";
   p->signal(SIGINT);
   auto r = p->wait(30s);
   EXPECT_EQ(r.exit_code, 0) << r.out;
-  std::vector<int> started;
-  for (const std::string& line : r.outLines()) {
+  std::map<int, std::size_t> started, first_record, exited;
+  std::size_t ready = 0;
+  std::vector<std::string> lines = r.outLines();
+  for (std::size_t i = 0; i < lines.size(); ++i) {
+    const std::string& line = lines[i];
     if (line.find("runtime ready") != std::string::npos) {
       EXPECT_THAT(line, HasSubstr("modules=300"));
-      EXPECT_EQ(started.size(), static_cast<std::size_t>(kSpecs)) << "ready before every start";
+      ready = i;
     }
-    auto at = line.find("process started pid=");
-    if (at == std::string::npos) continue;
-    started.push_back(std::stoi(line.substr(at + std::strlen("process started pid="))));
-    EXPECT_THAT(line, HasSubstr("module=dev_null.wasm entrypoint=start"));
+    int pid = processPid(line);
+    if (pid < 0) continue;
+    if (line.find("process started") != std::string::npos) {
+      EXPECT_TRUE(started.emplace(pid, i).second) << "pid " << pid << " started twice";
+      EXPECT_THAT(line, HasSubstr("module=dev_null.wasm entrypoint=start"));
+    } else if (line.find("process exited") != std::string::npos) {
+      exited.emplace(pid, i);
+    } else if (line.find(" selium.guest") != std::string::npos) {
+      first_record.emplace(pid, i);
+    }
   }
-  std::vector<int> expected(kSpecs);
-  std::iota(expected.begin(), expected.end(), 1);
-  EXPECT_EQ(started, expected);
+  ASSERT_EQ(started.size(), static_cast<std::size_t>(kSpecs));
+  EXPECT_EQ(started.begin()->first, 1);
+  EXPECT_EQ(started.rbegin()->first, kSpecs);
+  for (const auto& [pid, at] : started) {
+    EXPECT_LT(at, ready) << "pid " << pid << " reported started after runtime ready";
+    ASSERT_TRUE(first_record.count(pid)) << "pid " << pid << " logged nothing";
+    EXPECT_LT(at, first_record[pid]) << "pid " << pid << " logged before it was reported started";
+    ASSERT_TRUE(exited.count(pid)) << "pid " << pid << " never reported exited";
+    EXPECT_LT(first_record[pid], exited[pid]) << "pid " << pid << " logged after its exit";
+  }
 }
 
 // A module whose start fails stops start-up, naming its spec, even when later specs' processes
-// were already placed: nothing after it is reported started, and the runtime exits 1.
+// were already placed: those that started are stopped (each reported exited), and the runtime
+// exits 1.
 TEST_F(RuntimeE2E, AModuleThatFailsToStartStopsStartUpNamingItsSpec) {
   addModule("dev_null.wasm");
   addModule("start_trap.wasm", "start_trap.wasm");
@@ -551,8 +622,14 @@ TEST_F(RuntimeE2E, AModuleThatFailsToStartStopsStartUpNamingItsSpec) {
   EXPECT_THAT(r.out, HasSubstr("module failed to start; stopping spec=2 module=start_trap.wasm"));
   EXPECT_THAT(r.out, HasSubstr("start-up failed; stopping"));
   EXPECT_THAT(r.out, Not(HasSubstr("process started pid=2 ")));
-  EXPECT_THAT(r.out, Not(HasSubstr("process started pid=3 ")));
   EXPECT_THAT(r.out, Not(HasSubstr("runtime ready")));
+  std::set<int> started, exited;
+  for (const std::string& line : r.outLines()) {
+    int pid = processPid(line);
+    if (line.find("process started") != std::string::npos) started.insert(pid);
+    if (line.find("process exited") != std::string::npos) exited.insert(pid);
+  }
+  for (int pid : started) EXPECT_TRUE(exited.count(pid)) << "pid " << pid << " never exited";
 }
 
 // CPU time (user + system) of process `pid` so far, from /proc/<pid>/stat.
@@ -724,7 +801,7 @@ TEST_F(RuntimeE2E, GuestRecordsCannotForgeLinesOrShadowTheRuntimesFields) {
                         "selium.runtime: forged \\x1b[31m pid="));
   EXPECT_THAT(find("selium.guest: line one", "control.wasm"), HasSubstr(" v=\"a\\x0ab\""));
   // A valid record at an odd guest address is read (UBSan aborted the runtime before).
-  EXPECT_THAT(find("selium.guest: flooding the log", "misaligned.wasm"),
+  EXPECT_THAT(find("selium.guest.flood: flooding the log", "misaligned.wasm"),
               AllOf(HasSubstr("guest_target=flood"), HasSubstr(" n=7")));
   EXPECT_THAT(find("process exited", "misaligned.wasm"), HasSubstr("status=0"));
 }

@@ -157,6 +157,15 @@ Result<GuestLogRecord> decodeLogRecord(std::span<const uint8_t> bytes) {
   return out;
 }
 
+std::string guestPrintTarget(std::string_view target) {
+  std::string out(kGuestTarget);
+  if (!target.empty()) {
+    out += '.';
+    out += target;
+  }
+  return out;
+}
+
 namespace hostcalls {
 
 int32_t log_write(CallContext& ctx, GuestIn record) {
@@ -170,7 +179,8 @@ int32_t log_enabled(CallContext& ctx, int32_t level, GuestIn target) {
   auto parsed = levelOf(level);
   if (!parsed)
     return fail(ctx, ErrorCode::InvalidArgument, "unknown log level " + std::to_string(level));
-  return log::enabled(kGuestTarget, *parsed) ? 1 : 0;
+  std::string_view name(reinterpret_cast<const char*>(target.bytes.data()), target.bytes.size());
+  return log::enabled(guestPrintTarget(name), *parsed) ? 1 : 0;
 }
 
 int32_t log_uri(CallContext& ctx, GuestOut buffer) {

@@ -44,4 +44,9 @@ int32_t log_uri(CallContext& ctx, GuestOut buffer);
 // Target under which the runtime prints guest records.
 inline constexpr std::string_view kGuestTarget = log::kGuestTarget;
 
+// The target a guest record with the guest's own `target` is printed (and filtered) under:
+// `selium.guest`, or `selium.guest.<target>` when the guest named one, so
+// `--log-level selium.guest.<target>=debug` selects that guest's records.
+std::string guestPrintTarget(std::string_view target);
+
 }  // namespace selium::kernel
