@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <cstring>
 #include <span>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -72,7 +73,47 @@ flatbuffers::Offset<fb::LogField> makeField(flatbuffers::FlatBufferBuilder& buil
   return field.Finish();
 }
 
-// Builds and writes one record; `fieldAt(i)` yields the i-th (key, Value).
+// What a record of the host's limits (SELIUM_LOG_MAX_*) may hold, handed out string by string:
+// a string past what is left is cut at a UTF-8 character boundary, and the record is then marked.
+class Budget {
+ public:
+  // Room for every string's bytes, less what FlatBuffers adds around them, so that the encoded
+  // record also stays under SELIUM_LOG_MAX_RECORD_BYTES.
+  explicit Budget(size_t fields)
+      : left_(SELIUM_LOG_MAX_STRING_BYTES - kReserve - fields * kPerFieldOverhead) {}
+
+  std::string_view take(std::string_view text) noexcept {
+    if (text.size() <= left_) {
+      left_ -= text.size();
+      return text;
+    }
+    truncated_ = true;
+    size_t cut = left_;
+    // Back up to the start of a character: no continuation byte (10xxxxxx) may lead the rest.
+    while (cut > 0 && (static_cast<unsigned char>(text[cut]) & 0xC0) == 0x80) --cut;
+    left_ -= cut;
+    return text.substr(0, cut);
+  }
+  bool truncated() const noexcept { return truncated_; }
+
+  // Field table, offsets, key and value length prefixes, terminators and padding, generously.
+  static constexpr size_t kPerFieldOverhead = 64;
+  // The record table, target and message prefixes, and the marker appended to the message.
+  static constexpr size_t kReserve = 256;
+
+ private:
+  size_t left_;
+  bool truncated_ = false;
+};
+
+// Appended to the message of a record that was cut to fit.
+constexpr std::string_view kTruncatedMarker = " [truncated: over the 64 KiB log record limit]";
+static_assert(kTruncatedMarker.size() < Budget::kReserve / 2);
+
+// Builds and writes one record; `fieldAt(i)` yields the i-th (key, Value). A record over the
+// host's limits is cut to fit and marked rather than refused: fields past SELIUM_LOG_MAX_FIELDS
+// are left out, and strings are cut (keys keep their room first, then the target, the message
+// and the values in order).
 template <typename FieldAt>
 int32_t writeRecord(Level level, std::string_view target, std::string_view message, size_t count,
                     FieldAt fieldAt) noexcept {
@@ -80,16 +121,31 @@ int32_t writeRecord(Level level, std::string_view target, std::string_view messa
   flatbuffers::FlatBufferBuilder& builder = s.builder;
   builder.Clear();
   s.fields.clear();
+  bool cut = count > SELIUM_LOG_MAX_FIELDS;
+  if (cut) count = SELIUM_LOG_MAX_FIELDS;
+  Budget budget(count);
+  // Keys first: they are short (SELIUM_LOG_MAX_KEY_BYTES), and one cut to nothing would make the
+  // host refuse the whole record.
+  for (size_t i = 0; i < count; ++i) (void)budget.take(fieldAt(i).first);
+  target = budget.take(target);
+  message = budget.take(message);
   for (size_t i = 0; i < count; ++i) {
     auto [key, value] = fieldAt(i);
-    s.fields.push_back(makeField(builder, key, value));
+    if (value.kind() == Value::Kind::Str) {
+      s.fields.push_back(makeField(builder, key, Value(budget.take(value.str()))));
+    } else {
+      s.fields.push_back(makeField(builder, key, value));
+    }
   }
+  cut = cut || budget.truncated();
   auto fieldsOffset =
       count > 0 ? builder.CreateVector(s.fields)
                 : flatbuffers::Offset<flatbuffers::Vector<flatbuffers::Offset<fb::LogField>>>();
   auto targetOffset =
       target.empty() ? flatbuffers::Offset<flatbuffers::String>() : makeString(builder, target);
-  auto messageOffset = makeString(builder, message);
+  // The marker goes with the message (its room is in Budget::kReserve).
+  auto messageOffset = cut ? makeString(builder, std::string(message).append(kTruncatedMarker))
+                           : makeString(builder, message);
   fb::LogRecordBuilder record(builder);
   record.add_level(static_cast<fb::LogLevel>(level));
   if (!target.empty()) record.add_target(targetOffset);

@@ -210,6 +210,26 @@ TEST_F(EngineTest, BytesArgumentsIncludingNonAsciiEmptyAndLarge) {
   EXPECT_EQ(hex.substr(0, 8), "00070e15");
 }
 
+// A record over the host's limits is cut by the SDK to fit and marked, never dropped (the host
+// used to refuse it, and the guest's record was lost without a word).
+TEST_F(EngineTest, OversizedSdkRecordIsTruncatedWithAMarker) {
+  std::vector<uint8_t> large(40 * 1024);  // 80 KiB of hex: over the 64 KiB record limit
+  for (std::size_t i = 0; i < large.size(); ++i) large[i] = static_cast<uint8_t>(i * 7);
+  auto exit = runToExit(
+      request("echo_args.wasm", "bytes",
+              {arg(ParamKind::Utf8, std::string("x")),
+               arg(ParamKind::Buffer, std::vector<uint8_t>{}), arg(ParamKind::Hex, large)}));
+  ASSERT_EQ(exit.reason, ExitReason::Normal) << exit.message;
+  auto logs = recorder_.logsOf(exit.pid);
+  ASSERT_EQ(logs.size(), 1u);
+  EXPECT_EQ(logs[0].message, "bytes [truncated: over the 64 KiB log record limit]");
+  EXPECT_EQ(std::get<uint64_t>(*field(logs[0], "hex_len")), large.size());
+  const std::string& hex = std::get<std::string>(*field(logs[0], "hex"));
+  EXPECT_GT(hex.size(), 50'000u);  // cut to what fits, not emptied
+  EXPECT_LT(hex.size(), large.size() * 2);
+  EXPECT_EQ(hex.substr(0, 8), "00070e15");
+}
+
 TEST_F(EngineTest, ResourceArgumentThatWasNeverSharedIsAClearError) {
   auto pid = engine_->spawn(
       request("echo_args.wasm", "resource", {arg(ParamKind::Resource, uint64_t{14})}));

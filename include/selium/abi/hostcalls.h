@@ -35,6 +35,14 @@ enum {
   SELIUM_LOG_ERROR = 4
 };
 
+/* Limits on one log_write record (the host refuses a record past any with -InvalidArgument; the
+ * SDK truncates instead): its encoded size, the bytes of its target, message, keys and string
+ * values together, its number of fields, and the length of one key (of [A-Za-z0-9_.-]). */
+#define SELIUM_LOG_MAX_RECORD_BYTES 65536
+#define SELIUM_LOG_MAX_STRING_BYTES 65536
+#define SELIUM_LOG_MAX_FIELDS 128
+#define SELIUM_LOG_MAX_KEY_BYTES 64
+
 /* Clocks of time_now. */
 enum { SELIUM_CLOCK_WALL = 0, SELIUM_CLOCK_MONOTONIC = 1 };
 

@@ -12,8 +12,9 @@
 // floats(f32,f64), bytes(utf8,buffer,hex), resource(resource),
 // all(i8,u8,i16,u16,i32,u32,i64,u64,f32,f64,utf8,buffer,hex,resource) and
 // sixteen(u32 x16: fields "p0".."p15" as Uint). All end with status 0 once the record is
-// written; if log_write fails (e.g. a record over the host's size limit) the status is its
-// negative result instead.
+// written; if log_write fails the status is its negative result instead. A record over the
+// host's size limits is cut by the SDK to fit, and its message ends with
+// " [truncated: over the 64 KiB log record limit]".
 #include <bit>
 #include <cstddef>
 #include <cstdint>

@@ -7,6 +7,8 @@
 #include <string>
 #include <string_view>
 
+#include <selium/abi/hostcalls.h>
+
 #include "kernel/hostcall.h"
 #include "util/result.h"
 
@@ -14,10 +16,10 @@ namespace selium::kernel {
 
 // Limits on one guest record (README "Logging"). The decoded budget counts what the record
 // becomes, not what it takes in memory: FlatBuffers lets every field point at one shared string.
-inline constexpr std::size_t kMaxRecordBytes = 64 * 1024;      // encoded
-inline constexpr std::size_t kMaxDecodedLogBytes = 64 * 1024;  // target+message+keys+strings
-inline constexpr std::size_t kMaxLogFields = 128;
-inline constexpr std::size_t kMaxLogKeyBytes = 64;
+inline constexpr std::size_t kMaxRecordBytes = SELIUM_LOG_MAX_RECORD_BYTES;      // encoded
+inline constexpr std::size_t kMaxDecodedLogBytes = SELIUM_LOG_MAX_STRING_BYTES;  // all strings
+inline constexpr std::size_t kMaxLogFields = SELIUM_LOG_MAX_FIELDS;
+inline constexpr std::size_t kMaxLogKeyBytes = SELIUM_LOG_MAX_KEY_BYTES;
 
 // Fields the runtime adds to every guest record; a guest field of the same name is renamed with
 // kGuestFieldPrefix, so the runtime's values can never be shadowed.
