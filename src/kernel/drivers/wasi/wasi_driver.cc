@@ -214,15 +214,19 @@ struct PollEvent {
 // Nothing here waits: stdin is always at end of file and stdout/stderr always take a write.
 std::optional<PollEvent> readyEvent(const Subscription& s, bool time_read) {
   if (s.tag == SELIUM_WASI_EVENTTYPE_CLOCK) {
-    // Like clock_time_get: without TimeRead even "is this time past" is not answered.
-    if (!time_read) return PollEvent{.error = SELIUM_WASI_ERRNO_NOTCAPABLE, .type = s.tag};
     // Ids above INT32_MAX become negative, which no clock is.
-    auto now = clockNow(static_cast<int32_t>(s.clock_or_fd));
-    if (!now) return PollEvent{.error = kInvalid, .type = s.tag};
-    bool due = (s.clock_flags & SELIUM_WASI_SUBCLOCKFLAGS_SUBSCRIPTION_CLOCK_ABSTIME) != 0
-                   ? s.timeout <= *now
-                   : s.timeout == 0;
-    if (!due) return std::nullopt;
+    auto id = static_cast<int32_t>(s.clock_or_fd);
+    if (!clockNow(id)) return PollEvent{.error = kInvalid, .type = s.tag};
+    if ((s.clock_flags & SELIUM_WASI_SUBCLOCKFLAGS_SUBSCRIPTION_CLOCK_ABSTIME) == 0) {
+      // A relative timeout is due now exactly when it is 0, whatever the clock says, so it
+      // reads no time and needs no TimeRead. (An ENOTCAPABLE event here would end libc's
+      // poll(fds, n, timeout) at once without an error: a guest polling in a loop would spin.)
+      if (s.timeout != 0) return std::nullopt;
+      return PollEvent{.type = s.tag};
+    }
+    // An absolute time is compared with the clock: like clock_time_get, that needs TimeRead.
+    if (!time_read) return PollEvent{.error = SELIUM_WASI_ERRNO_NOTCAPABLE, .type = s.tag};
+    if (s.timeout > *clockNow(id)) return std::nullopt;
     return PollEvent{.type = s.tag};
   }
   auto fd = static_cast<int32_t>(s.clock_or_fd);
@@ -457,8 +461,8 @@ int32_t poll_oneoff(CallContext& ctx, uint32_t in, uint32_t out, uint32_t nsubsc
                                                             {"capability", "TimeRead"}});
     }
     ctx.process.setLastError(
-        "poll_oneoff: a clock subscription needs capability TimeRead, which this process was not "
-        "granted (its event has error ENOTCAPABLE)");
+        "poll_oneoff: an absolute clock subscription needs capability TimeRead, which this "
+        "process was not granted (its event has error ENOTCAPABLE)");
   }
   for (std::size_t i = 0; i < ready.size(); ++i) {
     std::span<uint8_t> event = events->subspan(i * SELIUM_WASI_EVENT_SIZE, SELIUM_WASI_EVENT_SIZE);

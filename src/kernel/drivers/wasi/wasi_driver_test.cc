@@ -613,22 +613,40 @@ TEST_F(PollTest, OtherFdsAndWrongDirectionsGetEbadfEvents) {
   EXPECT_EQ(eventAt(4), eventBytes(5, kBadFd, kFdWrite));
 }
 
-TEST_F(PollTest, ClockWithoutTimeReadIsANotCapableEventLoggedOnce) {
+TEST_F(PollTest, AbsoluteClockWithoutTimeReadIsANotCapableEventLoggedOnce) {
   auto process = makeProcess();
   uint64_t hour = uint64_t{3600} * 1'000'000'000;
-  subscribe({clockSubscription(1, SELIUM_WASI_CLOCK_MONOTONIC, hour, 0),  // even a future one
+  subscribe({clockSubscription(1, SELIUM_WASI_CLOCK_MONOTONIC, hour, kAbsTime),
              clockSubscription(2, SELIUM_WASI_CLOCK_REALTIME, 0, kAbsTime),
-             fdSubscription(3, kFdWrite, 1)});
+             clockSubscription(3, SELIUM_WASI_CLOCK_MONOTONIC, hour, 0),  // relative: no event
+             clockSubscription(4, SELIUM_WASI_CLOCK_MONOTONIC, 0, 0),     // relative 0: fires
+             fdSubscription(5, kFdWrite, 1)});
   for (int i = 0; i < 3; ++i) {
-    ASSERT_EQ(poll(*process, 3), kSuccess);
-    EXPECT_EQ(u32At(kCount), 3u);
+    ASSERT_EQ(poll(*process, 5), kSuccess);
+    EXPECT_EQ(u32At(kCount), 4u);
     EXPECT_EQ(eventAt(0), eventBytes(1, kNotCapable, kClock));
     EXPECT_EQ(eventAt(1), eventBytes(2, kNotCapable, kClock));
-    EXPECT_EQ(eventAt(2), eventBytes(3, 0, kFdWrite, wasi::kMaxWriteBytes));
+    EXPECT_EQ(eventAt(2), eventBytes(4, 0, kClock));
+    EXPECT_EQ(eventAt(3), eventBytes(5, 0, kFdWrite, wasi::kMaxWriteBytes));
+    EXPECT_TRUE(untouched(kOut + 128, 32));
   }
   EXPECT_THAT(process->lastError(), HasSubstr("needs capability TimeRead"));
   EXPECT_EQ(runtimeLogCount("hostcall=poll_oneoff"), 1u);
   EXPECT_EQ(runtimeLogCount("capability=TimeRead"), 1u);
+}
+
+TEST_F(PollTest, RelativeClocksReadNoTimeSoNeedNoTimeRead) {
+  // Sleeping without TimeRead fails as it does with it (ENOTSUP), rather than ending at once.
+  auto process = makeProcess();
+  subscribe({clockSubscription(1, SELIUM_WASI_CLOCK_MONOTONIC, 10'000'000, 0)});
+  EXPECT_EQ(poll(*process, 1), kNotSup);
+  EXPECT_EQ(u32At(kCount), 0xDEADBEEFu);
+  EXPECT_TRUE(untouched(kOut, 32));
+  subscribe({clockSubscription(2, SELIUM_WASI_CLOCK_REALTIME, 0, 0)});
+  ASSERT_EQ(poll(*process, 1), kSuccess);
+  EXPECT_EQ(u32At(kCount), 1u);
+  EXPECT_EQ(eventAt(0), eventBytes(2, 0, kClock));
+  EXPECT_EQ(runtimeLogCount("hostcall denied"), 0u);
 }
 
 TEST_F(PollTest, UnknownClocksGetEinvalEvents) {
