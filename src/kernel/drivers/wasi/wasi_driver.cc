@@ -215,8 +215,8 @@ struct PollEvent {
 std::optional<PollEvent> readyEvent(const Subscription& s, bool time_read) {
   if (s.tag == SELIUM_WASI_EVENTTYPE_CLOCK) {
     // Ids above INT32_MAX become negative, which no clock is.
-    auto id = static_cast<int32_t>(s.clock_or_fd);
-    if (!clockNow(id)) return PollEvent{.error = kInvalid, .type = s.tag};
+    auto now = clockNow(static_cast<int32_t>(s.clock_or_fd));
+    if (!now) return PollEvent{.error = kInvalid, .type = s.tag};
     if ((s.clock_flags & SELIUM_WASI_SUBCLOCKFLAGS_SUBSCRIPTION_CLOCK_ABSTIME) == 0) {
       // A relative timeout is due now exactly when it is 0, whatever the clock says, so it
       // reads no time and needs no TimeRead. (An ENOTCAPABLE event here would end libc's
@@ -226,7 +226,7 @@ std::optional<PollEvent> readyEvent(const Subscription& s, bool time_read) {
     }
     // An absolute time is compared with the clock: like clock_time_get, that needs TimeRead.
     if (!time_read) return PollEvent{.error = SELIUM_WASI_ERRNO_NOTCAPABLE, .type = s.tag};
-    if (s.timeout > *clockNow(id)) return std::nullopt;
+    if (s.timeout > *now) return std::nullopt;
     return PollEvent{.type = s.tag};
   }
   auto fd = static_cast<int32_t>(s.clock_or_fd);
@@ -420,7 +420,7 @@ int32_t poll_oneoff(CallContext& ctx, uint32_t in, uint32_t out, uint32_t nsubsc
                         " subscriptions is more than the limit of " +
                         std::to_string(kMaxSubscriptions));
   }
-  // 64-bit products: a count whose byte size wraps 32 bits is a fault, never a short range.
+  // 64-bit products, so no range can wrap before it is checked (whatever the limit above).
   auto subscriptions =
       guestRange(ctx, in, uint64_t{nsubscriptions} * SELIUM_WASI_SUBSCRIPTION_SIZE);
   auto events = guestRange(ctx, out, uint64_t{nsubscriptions} * SELIUM_WASI_EVENT_SIZE);
