@@ -1411,5 +1411,21 @@ TEST_F(EngineTest, WasiImportsThatAreNotPreview1FailToLoadNamingEachOne) {
                                  "(i32); the hostcall's is (i32, i32, i32, i32) -> (i32)"));
 }
 
+TEST_F(EngineTest, WasiPollAnswersReadyStreamsAtOnceAndRefusesToSleep) {
+  for (bool time_read : {true, false}) {
+    std::vector<EntrypointArg> args = {arg(ParamKind::Utf8, std::string("poll"))};
+    auto exit =
+        runToExit(time_read ? request("wasi_hello.wasm", "start", args, {Capability::TimeRead})
+                            : request("wasi_hello.wasm", "start", args));
+    EXPECT_EQ(exit.reason, ExitReason::Normal) << exit.message;
+    // libc's poll() with timeout 0 adds a clock of timeout 0; without TimeRead its event is an
+    // ENOTCAPABLE one, which poll() ignores, so the answer is the same.
+    EXPECT_THAT(streamLines(recorder_, exit.pid, "stdout"),
+                ElementsAre("ready rc=3 errno=0 stdout=o stdin=ih fd7=n", "sleep rc=-1 errno=58"))
+        << time_read;
+  }
+  EXPECT_EQ(runtimeLogCount("call=poll_oneoff "), 2u);  // the sleep, once per process
+}
+
 }  // namespace
 }  // namespace selium::engine

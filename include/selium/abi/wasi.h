@@ -34,6 +34,7 @@ enum {
   SELIUM_WASI_ERRNO_INVAL = 28,
   SELIUM_WASI_ERRNO_IO = 29,
   SELIUM_WASI_ERRNO_NOSYS = 52,
+  SELIUM_WASI_ERRNO_NOTSOCK = 57,
   SELIUM_WASI_ERRNO_NOTSUP = 58,
   SELIUM_WASI_ERRNO_SPIPE = 70,
   SELIUM_WASI_ERRNO_NOTCAPABLE = 76
@@ -62,6 +63,20 @@ enum { SELIUM_WASI_FILETYPE_CHARACTER_DEVICE = 2 };
 #define SELIUM_WASI_IOVEC_SIZE 8u
 #define SELIUM_WASI_FDSTAT_SIZE 24u
 #define SELIUM_WASI_FILESTAT_SIZE 64u
+
+/* poll_oneoff (values and layouts as wasi-libc's <wasi/api.h>): subscription {u64 userdata @0;
+ * u8 tag @8 (an event type); clock {u32 id @16; u64 timeout @24; u64 precision @32; u16 flags
+ * @40} or fd_read/fd_write {u32 fd @16}}; event {u64 userdata @0; u16 error @8; u8 type @10;
+ * fd_readwrite {u64 nbytes @16; u16 flags @24}}. */
+enum {
+  SELIUM_WASI_EVENTTYPE_CLOCK = 0,
+  SELIUM_WASI_EVENTTYPE_FD_READ = 1,
+  SELIUM_WASI_EVENTTYPE_FD_WRITE = 2
+};
+#define SELIUM_WASI_SUBCLOCKFLAGS_SUBSCRIPTION_CLOCK_ABSTIME 1u
+#define SELIUM_WASI_EVENTRWFLAGS_FD_READWRITE_HANGUP 1u
+#define SELIUM_WASI_SUBSCRIPTION_SIZE 48u
+#define SELIUM_WASI_EVENT_SIZE 32u
 
 /* X(name, capability, result type, parameter list): every preview-1 function, in the witx's
  * order. Pointer parameters are uint32_t guest addresses; `*_len` are byte or element counts. */

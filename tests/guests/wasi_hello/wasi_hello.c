@@ -11,8 +11,14 @@
  *             argc=<n>"; then exit(3).
  *   long      a 20000-byte line of 'x', then "tail" without a newline; main returns 0.
  *   trap      "before trap", then "unterminated" without a newline (flushed by libc), then traps.
+ *   poll      poll() without waiting: "ready rc=<n> errno=<e> stdout=<revents> stdin=<revents>
+ *             fd7=<revents>" for stdout POLLOUT, stdin POLLIN and unopened fd 7 with timeout 0
+ *             (revents as letters: o POLLOUT, i POLLIN, h POLLHUP, n POLLNVAL, e POLLERR, - none),
+ *             then "sleep rc=<n> errno=<e>" for poll(NULL, 0, 10), which would have to wait;
+ *             main returns 0.
  */
 #include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,9 +52,38 @@ static int modeTrap(void) {
   __builtin_trap();
 }
 
+static const char* revents(short r) {
+  static char text[4][8];
+  static int next = 0;
+  char* out = text[next++ % 4];
+  char* p = out;
+  if (r & POLLOUT) *p++ = 'o';
+  if (r & POLLIN) *p++ = 'i';
+  if (r & POLLHUP) *p++ = 'h';
+  if (r & POLLNVAL) *p++ = 'n';
+  if (r & POLLERR) *p++ = 'e';
+  if (p == out) *p++ = '-';
+  *p = '\0';
+  return out;
+}
+
+static int modePoll(void) {
+  struct pollfd fds[3] = {
+      {.fd = 1, .events = POLLOUT}, {.fd = 0, .events = POLLIN}, {.fd = 7, .events = POLLIN}};
+  errno = 0;
+  int rc = poll(fds, 3, 0);
+  printf("ready rc=%d errno=%d stdout=%s stdin=%s fd7=%s\n", rc, rc < 0 ? errno : 0,
+         revents(fds[0].revents), revents(fds[1].revents), revents(fds[2].revents));
+  errno = 0;
+  rc = poll(NULL, 0, 10);
+  printf("sleep rc=%d errno=%d\n", rc, rc < 0 ? errno : 0);
+  return 0;
+}
+
 int main(int argc, char** argv) {
   if (argc > 1 && strcmp(argv[1], "long") == 0) return modeLong();
   if (argc > 1 && strcmp(argv[1], "trap") == 0) return modeTrap();
+  if (argc > 1 && strcmp(argv[1], "poll") == 0) return modePoll();
 
   printf("hello from wasi\n");
   printf("argc=%d\n", argc);

@@ -9,8 +9,11 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <utility>
 #include <variant>
 #include <vector>
+
+#include "kernel/capability.h"
 
 namespace selium::kernel::wasi {
 namespace {
@@ -168,6 +171,77 @@ int32_t unknownClock(CallContext& ctx, int32_t clock_id) {
       "clock " + std::to_string(clock_id) + " is not offered (0 = realtime, 1 = monotonic)");
 }
 
+uint64_t loadU64(std::span<const uint8_t> in, std::size_t offset) {
+  uint64_t value;
+  std::memcpy(&value, in.data() + offset, sizeof value);
+  return value;
+}
+
+uint16_t loadU16(std::span<const uint8_t> in, std::size_t offset) {
+  uint16_t value;
+  std::memcpy(&value, in.data() + offset, sizeof value);
+  return value;
+}
+
+// One poll_oneoff subscription, copied out of guest memory (which the guest may overlap with the
+// events it asks for).
+struct Subscription {
+  uint64_t userdata;
+  uint8_t tag;
+  uint32_t clock_or_fd;  // clock id, or the fd of fd_read/fd_write
+  uint64_t timeout;
+  uint16_t clock_flags;
+};
+
+Subscription loadSubscription(std::span<const uint8_t> in, std::size_t offset) {
+  Subscription s;
+  s.userdata = loadU64(in, offset);
+  s.tag = in[offset + 8];
+  s.clock_or_fd = loadU32(in, offset + 16);
+  s.timeout = loadU64(in, offset + 24);
+  s.clock_flags = loadU16(in, offset + 40);
+  return s;
+}
+
+struct PollEvent {
+  uint16_t error = 0;
+  uint8_t type = 0;
+  uint64_t nbytes = 0;
+  uint16_t flags = 0;
+};
+
+// The event `s` has now, or nullopt while it is not ready (a clock still in the future).
+// Nothing here waits: stdin is always at end of file and stdout/stderr always take a write.
+std::optional<PollEvent> readyEvent(const Subscription& s, bool time_read) {
+  if (s.tag == SELIUM_WASI_EVENTTYPE_CLOCK) {
+    // Ids above INT32_MAX become negative, which no clock is.
+    auto now = clockNow(static_cast<int32_t>(s.clock_or_fd));
+    if (!now) return PollEvent{.error = kInvalid, .type = s.tag};
+    if ((s.clock_flags & SELIUM_WASI_SUBCLOCKFLAGS_SUBSCRIPTION_CLOCK_ABSTIME) == 0) {
+      // A relative timeout is due now exactly when it is 0, whatever the clock says, so it
+      // reads no time and needs no TimeRead. (An ENOTCAPABLE event here would end libc's
+      // poll(fds, n, timeout) at once without an error: a guest polling in a loop would spin.)
+      if (s.timeout != 0) return std::nullopt;
+      return PollEvent{.type = s.tag};
+    }
+    // An absolute time is compared with the clock: like clock_time_get, that needs TimeRead.
+    if (!time_read) return PollEvent{.error = SELIUM_WASI_ERRNO_NOTCAPABLE, .type = s.tag};
+    if (s.timeout > *now) return std::nullopt;
+    return PollEvent{.type = s.tag};
+  }
+  auto fd = static_cast<int32_t>(s.clock_or_fd);
+  if (s.tag == SELIUM_WASI_EVENTTYPE_FD_READ && fd == kStdin) {
+    return PollEvent{.type = s.tag,
+                     .nbytes = 0,
+                     .flags = SELIUM_WASI_EVENTRWFLAGS_FD_READWRITE_HANGUP};  // end of file
+  }
+  if (s.tag == SELIUM_WASI_EVENTTYPE_FD_WRITE && (fd == kStdout || fd == kStderr)) {
+    return PollEvent{.type = s.tag, .nbytes = kMaxWriteBytes};  // what one fd_write takes
+  }
+  // Not open, or not open that way (fd_read/fd_write would say EBADF too).
+  return PollEvent{.error = SELIUM_WASI_ERRNO_BADF, .type = s.tag};
+}
+
 }  // namespace
 
 // ---- args and environment -------------------------------------------------------------------
@@ -321,12 +395,87 @@ int32_t random_get(CallContext& ctx, uint32_t buf, uint32_t buf_len) {
   return kSuccess;
 }
 
-// ---- would block ------------------------------------------------------------------------------
+// ---- sockets: none are open -------------------------------------------------------------------
 
-int32_t poll_oneoff(CallContext& ctx, uint32_t, uint32_t, uint32_t, uint32_t) {
-  // Sleeping or waiting for an fd would hold the worker; guests wait with selium timers.
-  return unsupported(ctx, SELIUM_WASI_ERRNO_NOTSUP,
-                     "would block the worker (sleep or wait); returns ENOTSUP");
+int32_t sock_shutdown(CallContext& ctx, int32_t fd, int32_t /*how*/) {
+  // An answer, not a gap (so not logged): libc's shutdown() on a stream gets ENOTSOCK.
+  if (isStdFd(fd)) {
+    return wasiFail(
+        ctx, SELIUM_WASI_ERRNO_NOTSOCK,
+        "sock_shutdown: fd " + std::to_string(fd) + " is a character device, not a socket");
+  }
+  return badFd(ctx, fd, "is not open");
+}
+
+// ---- poll_oneoff: what is ready now, never a wait -------------------------------------------
+
+int32_t poll_oneoff(CallContext& ctx, uint32_t in, uint32_t out, uint32_t nsubscriptions,
+                    uint32_t nevents_out) {
+  if (nsubscriptions == 0) {
+    return wasiFail(ctx, kInvalid, "poll_oneoff: no subscriptions (it would wait forever)");
+  }
+  if (nsubscriptions > kMaxSubscriptions) {
+    return wasiFail(ctx, kInvalid,
+                    "poll_oneoff: " + std::to_string(nsubscriptions) +
+                        " subscriptions is more than the limit of " +
+                        std::to_string(kMaxSubscriptions));
+  }
+  // 64-bit products, so no range can wrap before it is checked (whatever the limit above).
+  auto subscriptions =
+      guestRange(ctx, in, uint64_t{nsubscriptions} * SELIUM_WASI_SUBSCRIPTION_SIZE);
+  auto events = guestRange(ctx, out, uint64_t{nsubscriptions} * SELIUM_WASI_EVENT_SIZE);
+  auto nevents = guestRange(ctx, nevents_out, 4);
+  if (!subscriptions || !events || !nevents) return kFault;
+
+  // Every subscription is read and judged before anything is written, so a bad one leaves
+  // memory as it was and `out` overlapping `in` reads nothing already overwritten.
+  bool time_read = ctx.process.capabilities().contains(Capability::TimeRead);
+  bool clock_denied = false;
+  std::vector<std::pair<uint64_t, PollEvent>> ready;
+  for (uint32_t i = 0; i < nsubscriptions; ++i) {
+    Subscription s =
+        loadSubscription(*subscriptions, std::size_t{i} * SELIUM_WASI_SUBSCRIPTION_SIZE);
+    if (s.tag > SELIUM_WASI_EVENTTYPE_FD_WRITE) {
+      // The whole call: an event of an unknown type is something libc could not read back.
+      return wasiFail(ctx, kInvalid,
+                      "poll_oneoff: subscription " + std::to_string(i) + " has unknown type " +
+                          std::to_string(s.tag) + " (0 = clock, 1 = fd_read, 2 = fd_write)");
+    }
+    if (auto event = readyEvent(s, time_read)) {
+      clock_denied |= event->error == SELIUM_WASI_ERRNO_NOTCAPABLE;
+      ready.emplace_back(s.userdata, *event);
+    }
+  }
+  if (ready.empty()) {
+    // Only future clocks: sleeping would hold the worker; guests wait with selium timers.
+    return unsupported(ctx, SELIUM_WASI_ERRNO_NOTSUP,
+                       "nothing is ready and waiting would block the worker (sleep); "
+                       "returns ENOTSUP");
+  }
+  if (clock_denied) {
+    if (ctx.hostcall != nullptr && ctx.process.firstDenial(ctx.hostcall->index)) {
+      log::warn("hostcall denied: capability not granted", {{"pid", ctx.process.id()},
+                                                            {"module", ctx.process.module()},
+                                                            {"hostcall", ctx.hostcall->name},
+                                                            {"import_module", ctx.hostcall->module},
+                                                            {"capability", "TimeRead"}});
+    }
+    ctx.process.setLastError(
+        "poll_oneoff: an absolute clock subscription needs capability TimeRead, which this "
+        "process was not granted (its event has error ENOTCAPABLE)");
+  }
+  for (std::size_t i = 0; i < ready.size(); ++i) {
+    std::span<uint8_t> event = events->subspan(i * SELIUM_WASI_EVENT_SIZE, SELIUM_WASI_EVENT_SIZE);
+    const PollEvent& e = ready[i].second;
+    std::memset(event.data(), 0, event.size());  // padding and clock events' fd_readwrite
+    store<uint64_t>(event, 0, ready[i].first);
+    store<uint16_t>(event, 8, e.error);
+    store<uint8_t>(event, 10, e.type);
+    store<uint64_t>(event, 16, e.nbytes);
+    store<uint16_t>(event, 24, e.flags);
+  }
+  store(*nevents, 0, static_cast<uint32_t>(ready.size()));
+  return kSuccess;
 }
 
 // ---- not implemented: ENOSYS, logged once per process and call ------------------------------
@@ -396,6 +545,5 @@ int32_t sock_recv(CallContext& ctx, int32_t, uint32_t, uint32_t, int32_t, uint32
 int32_t sock_send(CallContext& ctx, int32_t, uint32_t, uint32_t, int32_t, uint32_t) {
   return notImplemented(ctx);
 }
-int32_t sock_shutdown(CallContext& ctx, int32_t, int32_t) { return notImplemented(ctx); }
 
 }  // namespace selium::kernel::wasi

@@ -1,8 +1,9 @@
 // WASI preview 1 (import module "wasi_snapshot_preview1", table include/selium/abi/wasi.h): the
 // subset a C/C++ program built with wasi-libc needs. stdout/stderr become log records, args and
 // environment come from the spec, clocks need TimeRead, random_get, proc_exit, and the
-// standard-fd queries libc makes at start-up. Every other function returns an errno (ENOSYS, or
-// ENOTSUP for one that would have to block the worker), logged once per process and call.
+// standard-fd queries libc makes at start-up, poll_oneoff for what is ready at once. Every other
+// function returns an errno (ENOSYS, or ENOTSUP for one that would have to block the worker),
+// logged once per process and call.
 // Handlers return WASI errnos, never -SELIUM_ERR_* codes; they never block.
 #pragma once
 
@@ -15,6 +16,9 @@ namespace selium::kernel::wasi {
 inline constexpr uint32_t kMaxIovecs = 1024;
 inline constexpr uint32_t kMaxWriteBytes = 1024 * 1024;
 inline constexpr uint32_t kMaxRandomBytes = 1024 * 1024;
+// Subscriptions one poll_oneoff reads (wasi-libc's poll() makes two per fd, select() at most
+// 2 * FD_SETSIZE + 1); EINVAL beyond, so one call stays short.
+inline constexpr uint32_t kMaxSubscriptions = 4096;
 
 // Handlers, one per entry of SELIUM_WASI_CALLS, with the same names and wasm signatures.
 int32_t args_get(CallContext& ctx, uint32_t argv, uint32_t argv_buf);
