@@ -253,8 +253,8 @@ TEST(ModuleSpec, UntypedArgHintSuggestsTheKindItsValueReadsAs) {
     std::vector<std::string> errors =
         errorsOf("path=a.wasm;capabilities=;args=" + std::string(arg));
     EXPECT_EQ(errors.size(), 1u) << arg;
-    std::string_view text = errors.empty() ? "" : errors[0];
-    return std::string(text.substr(text.find("e.g. ") + 5));
+    std::string text = errors.empty() ? "" : errors[0];
+    return text.substr(text.find("e.g. ") + 5);
   };
   EXPECT_THAT(errorsOf("path=a.wasm;capabilities=;args=7000"),
               ElementsAre("--module #1: args \"7000\": argument 1 is missing a type: give params, "
