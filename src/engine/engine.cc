@@ -8,6 +8,7 @@
 #include <selium/abi/wasi.h>
 #include <v8.h>
 
+#include <algorithm>
 #include <fstream>
 #include <thread>
 
@@ -64,6 +65,36 @@ std::vector<std::string> checkImports(const WasmModuleInfo& info) {
     }
   }
   return problems;
+}
+
+// Guest exports the host calls for its own purposes (the SDK's allocator and poll loop, a
+// reactor's initialiser, toolchain symbols such as __wasm_call_ctors): never entrypoints, so
+// neither suggested nor listed as one.
+bool isAbiExport(std::string_view name) {
+  return name == SELIUM_EXPORT_ALLOC || name == SELIUM_EXPORT_POLL ||
+         name == SELIUM_WASI_EXPORT_INITIALIZE || name.starts_with("__");
+}
+
+std::vector<std::string_view> entrypointCandidates(const WasmModuleInfo& info) {
+  std::vector<std::string_view> names;
+  for (const Export& e : info.exports) {
+    if (e.kind == ExternKind::Func && !isAbiExport(e.name)) names.push_back(e.name);
+  }
+  return names;
+}
+
+// True when a spec's params can give every parameter: there is one, and each is a number type.
+bool spellableParams(const FuncType& type) {
+  return !type.params.empty() && std::all_of(type.params.begin(), type.params.end(), [](ValType t) {
+    return t == ValType::I32 || t == ValType::I64 || t == ValType::F32 || t == ValType::F64;
+  });
+}
+
+// The params= a signature's wasm types spell, e.g. "i32,i32" for (i32, i32).
+std::string paramsFor(const FuncType& type) {
+  std::string out;
+  for (ValType t : type.params) out += (out.empty() ? "" : ",") + std::string(valTypeName(t));
+  return out;
 }
 
 }  // namespace
@@ -282,12 +313,17 @@ Status Engine::check(const SpawnRequest& request) const {
   FuncType wanted_type{wanted, {}};
   const Export* entry = info.findExport(entrypoint);
   if (entry == nullptr) {
-    std::string functions;
-    for (const Export& e : info.exports) {
-      if (e.kind == ExternKind::Func) functions += (functions.empty() ? "" : ", ") + e.name;
+    std::vector<std::string_view> candidates = entrypointCandidates(info);
+    std::string message = module.label() + " has no export " + util::quote(entrypoint);
+    auto hint = util::closestMatch(entrypoint, candidates);
+    if (hint) message += "; did you mean " + util::quote(*hint) + "?";
+    if (candidates.empty()) return Error{message + "; it exports no function to start"};
+    message += hint ? " The functions it exports to start are: "
+                    : "; the functions it exports to start are: ";
+    for (std::size_t i = 0; i < candidates.size(); ++i) {
+      message += (i ? ", " : "") + std::string(candidates[i]);
     }
-    return Error{module.label() + " has no export " + util::quote(entrypoint) +
-                 "; its function exports are: " + (functions.empty() ? "(none)" : functions)};
+    return Error{message};
   }
   if (entry->kind != ExternKind::Func) {
     return Error{module.label() + ": export " + util::quote(entrypoint) + " is a " +
@@ -298,6 +334,15 @@ Status Engine::check(const SpawnRequest& request) const {
     return Error{module.label() +
                  ": WASI command entrypoint \"" SELIUM_WASI_EXPORT_START "\" has signature " +
                  actual.toString() + "; it must be () -> () (the spec's args become its argv)"};
+  }
+  if (actual != wanted_type && request.args.empty() && spellableParams(actual) &&
+      actual.results.empty()) {
+    // The usual newcomer mistake: the entrypoint takes parameters and the spec passes nothing.
+    return Error{module.label() + ": entrypoint " + util::quote(request.entrypoint) +
+                 " has signature " + actual.toString() +
+                 ", but the spec gives no args; add params=" + paramsFor(actual) +
+                 " and args= with one value each (a utf8, buffer or hex param takes two i32s, "
+                 "pointer and length)"};
   }
   if (actual != wanted_type) {
     std::string kinds;
@@ -330,8 +375,10 @@ Status Engine::check(const SpawnRequest& request) const {
     FuncType expected{{ValType::I32, ValType::I32}, {ValType::I32}};
     if (!alloc) {
       return Error{module.label() +
-                   ": byte and string arguments need an exported allocator "
-                   "`" SELIUM_EXPORT_ALLOC "(size: i32, align: i32) -> i32`, which it lacks"};
+                   ": byte and string arguments need an exported allocator, which it lacks; "
+                   "link the guest SDK (selium_add_guest in sdk/cmake/SeliumGuest.cmake) or "
+                   "export one with the signature "
+                   "`" SELIUM_EXPORT_ALLOC "(size: i32, align: i32) -> i32`"};
     }
     if (*alloc != expected) {
       return Error{module.label() + ": " SELIUM_EXPORT_ALLOC " has signature " + alloc->toString() +

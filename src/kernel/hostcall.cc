@@ -122,11 +122,16 @@ int64_t dispatchHostcall(const HostcallSpec& spec, CallContext& ctx, const WasmV
       !ctx.process.capabilities().contains(static_cast<Capability>(spec.capability))) {
     std::string_view needed = capabilityName(static_cast<Capability>(spec.capability));
     if (ctx.process.firstDenial(spec.index)) {
-      log::warn("hostcall denied: capability not granted", {{"pid", ctx.process.id()},
-                                                            {"module", ctx.process.module()},
-                                                            {"hostcall", spec.name},
-                                                            {"import_module", spec.module},
-                                                            {"capability", needed}});
+      // The one line an operator sees about a missing grant, so it says how to grant it.
+      std::string message = "hostcall denied: " + std::string(spec.name) + " needs capability " +
+                            std::string(needed) + "; grant it in the module's spec with " +
+                            "capabilities=" + std::string(needed) +
+                            " (comma-separated with any others)";
+      log::warn(message, {{"pid", ctx.process.id()},
+                          {"module", ctx.process.module()},
+                          {"hostcall", spec.name},
+                          {"import_module", spec.module},
+                          {"capability", needed}});
     }
     ctx.process.setLastError(std::string(spec.name) + " needs capability " + std::string(needed) +
                              ", which this process was not granted");

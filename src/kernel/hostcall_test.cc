@@ -5,6 +5,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <selium/abi/hostcalls.h>
+#include <selium/abi/wasi.h>
 
 #include <boost/asio/io_context.hpp>
 #include <cstring>
@@ -126,6 +127,28 @@ TEST_F(HostcallTest, EveryGatedHostcallIsDeniedWithoutItsCapabilityAndLoggedOnce
     EXPECT_EQ(logged, 1) << spec.name;
   }
   EXPECT_EQ(process->handles().size(), 0u);  // nothing was created behind the denial
+}
+
+TEST_F(HostcallTest, DenialWarningSaysWhichCapabilityToGrantAndHow) {
+  auto process = makeProcess({Capability::ChannelLifecycle});
+  EXPECT_EQ(call(*process, "time_now", {i32(SELIUM_CLOCK_MONOTONIC)}),
+            -SELIUM_ERR_PermissionDenied);
+  EXPECT_EQ(call(*process, "clock_time_get", {i32(1), i64(1), i32(0)}, SELIUM_WASI_IMPORT_MODULE),
+            SELIUM_WASI_ERRNO_NOTCAPABLE);
+  ASSERT_EQ(runtime_log.size(), 2u);
+  EXPECT_THAT(runtime_log[0],
+              ::testing::MatchesRegex(
+                  "[0-9T:.-]+Z  WARN selium\\.runtime: hostcall denied: time_now needs capability "
+                  "TimeRead; grant it in the module's spec with capabilities=TimeRead "
+                  "\\(comma-separated with any others\\) pid=42 module=test\\.wasm "
+                  "hostcall=time_now import_module=selium capability=TimeRead"));
+  EXPECT_THAT(runtime_log[1],
+              ::testing::MatchesRegex(
+                  "[0-9T:.-]+Z  WARN selium\\.runtime: hostcall denied: clock_time_get needs "
+                  "capability TimeRead; grant it in the module's spec with capabilities=TimeRead "
+                  "\\(comma-separated with any others\\) pid=42 module=test\\.wasm "
+                  "hostcall=clock_time_get import_module=wasi_snapshot_preview1 "
+                  "capability=TimeRead"));
 }
 
 TEST_F(HostcallTest, GrantedCapabilityLetsTheCallThrough) {

@@ -33,8 +33,11 @@ std::optional<std::vector<ModuleToStart>> checkModules(const RuntimeOptions& opt
                                                        const WorkDir* work_dir) {
   std::vector<ModuleToStart> modules;
   std::size_t problems = 0;
+  // Named in the hint for a path that leads out of modules/, so it says where to copy the file.
+  std::string modules_dir = work_dir != nullptr ? (work_dir->root / "modules").string() + "/"
+                                                : std::string("<work-dir>/modules/");
   for (std::size_t i = 0; i < options.module_specs.size(); ++i) {
-    ModuleSpecParse parsed = parseModuleSpec(options.module_specs[i], i + 1);
+    ModuleSpecParse parsed = parseModuleSpec(options.module_specs[i], i + 1, modules_dir);
     for (const SpecError& e : parsed.errors) {
       ++problems;
       log::error("invalid module spec", {{"spec", static_cast<uint64_t>(e.number)},

@@ -226,6 +226,29 @@ RawArg splitTypedArg(std::string_view item) {
   return {std::nullopt, item, item};
 }
 
+// `text` prefixed with the kind it most likely has, for the hint of an untyped arg: a value
+// that reads as a number should not be suggested as a string, which the entrypoint would then
+// receive as (ptr, len).
+std::string likelyTypedArg(std::string_view text) {
+  std::string value(text);
+  auto fits = [&](ParamKind kind) {
+    return std::holds_alternative<ArgValue>(parseInteger(text, kind));
+  };
+  if (fits(ParamKind::U16)) return "u16:" + value + " or u32:" + value;
+  if (fits(ParamKind::U32)) return "u32:" + value;
+  if (fits(ParamKind::I32)) return "i32:" + value;
+  if (fits(ParamKind::U64)) return "u64:" + value;
+  if (fits(ParamKind::I64)) return "i64:" + value;
+  bool hex_prefix = text.size() > 2 && text[0] == '0' && (text[1] == 'x' || text[1] == 'X');
+  if (hex_prefix && std::holds_alternative<ArgValue>(parseHex(text))) return "hex:" + value;
+  // Only texts with a digit: "inf" and "nan" are more likely words than floats.
+  bool digit = std::any_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; });
+  if (digit && std::holds_alternative<ArgValue>(parseFloat<double>(text, "f64"))) {
+    return "f64:" + value;
+  }
+  return "utf8:" + value;
+}
+
 std::string knownKeysHint() {
   return "known keys: path, entrypoint, capabilities, params, args, log_uri, max_memory, "
          "max_table_elements, env";
@@ -335,8 +358,8 @@ void parseArgs(std::string_view value, const std::optional<std::vector<ParamKind
         errors.add("args", arg.text,
                    which +
                        " is missing a type: give params, or prefix the value with its kind, "
-                       "e.g. utf8:" +
-                       std::string(arg.text));
+                       "e.g. " +
+                       likelyTypedArg(arg.text));
         continue;
       }
       kind = decode_as = *arg.kind;
@@ -394,18 +417,31 @@ void parseEnv(std::string_view value, ModuleSpec& spec, Errors& errors) {
   }
 }
 
-void checkPath(std::string_view path, Errors& errors) {
+// What to do about a path that leads out of modules/: modules are loaded only from there, so
+// the file has to be copied in; `path=` then names it by its file name.
+std::string copyIntoModulesHint(std::string_view path, std::string_view modules_dir) {
+  std::string_view file = path.substr(path.find_last_of('/') + 1);
+  std::string hint = "; copy the file into " + std::string(modules_dir);
+  if (!file.empty() && file != "..") hint += " and write path=" + std::string(file);
+  return hint;
+}
+
+void checkPath(std::string_view path, std::string_view modules_dir, Errors& errors) {
   if (path.empty()) {
     errors.add("path", path, "module path must not be empty");
     return;
   }
   if (!util::isValidUtf8(path)) errors.add("path", path, "module path is not valid UTF-8");
   if (path.front() == '/') {
-    errors.add("path", path, "module path must be relative to the work dir's modules/ folder");
+    errors.add("path", path,
+               "module path must be relative to the work dir's modules/ folder" +
+                   copyIntoModulesHint(path, modules_dir));
   }
   for (std::string_view segment : util::split(path, "/")) {
     if (segment == "..") {
-      errors.add("path", path, "module path must not contain \"..\" segments");
+      errors.add(
+          "path", path,
+          "module path must not contain \"..\" segments" + copyIntoModulesHint(path, modules_dir));
       break;
     }
   }
@@ -422,7 +458,8 @@ std::string SpecError::toString() const {
   return out;
 }
 
-ModuleSpecParse parseModuleSpec(std::string_view text, std::size_t number) {
+ModuleSpecParse parseModuleSpec(std::string_view text, std::size_t number,
+                                std::string_view modules_dir) {
   Errors errors(number);
   ModuleSpec spec;
   spec.number = number;
@@ -473,7 +510,7 @@ ModuleSpecParse parseModuleSpec(std::string_view text, std::size_t number) {
   // Pass 2: each key's value.
   if (auto it = found.find(Key::Path); it != found.end()) {
     spec.path = std::string(it->second.value);
-    checkPath(spec.path, errors);
+    checkPath(spec.path, modules_dir, errors);
   } else {
     errors.add("path", "", "required key is missing (the module's path under modules/)");
   }

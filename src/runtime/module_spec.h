@@ -57,7 +57,9 @@ struct ModuleSpecParse {
   std::vector<SpecError> errors;   // every problem found, not just the first
 };
 
-// Parses the text of the `number`-th --module flag.
-ModuleSpecParse parseModuleSpec(std::string_view text, std::size_t number);
+// Parses the text of the `number`-th --module flag. `modules_dir` is the work dir's modules/
+// folder as the user should see it, named where a path leads out of it.
+ModuleSpecParse parseModuleSpec(std::string_view text, std::size_t number,
+                                std::string_view modules_dir = "<work-dir>/modules/");
 
 }  // namespace selium::runtime

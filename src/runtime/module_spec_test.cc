@@ -125,15 +125,32 @@ TEST(ModuleSpec, RequiredKeys) {
                           "`capabilities=` for a process with none)"));
 }
 
+TEST(ModuleSpec, PathOutsideModulesSaysWhereToCopyTheFile) {
+  ModuleSpecParse parsed =
+      parseModuleSpec("path=/home/me/build/app.wasm;capabilities=", 2, "/srv/selium/modules/");
+  ASSERT_EQ(parsed.errors.size(), 1u);
+  EXPECT_EQ(parsed.errors[0].toString(),
+            "--module #2: path \"/home/me/build/app.wasm\": module path must be relative to the "
+            "work dir's modules/ folder; copy the file into /srv/selium/modules/ and write "
+            "path=app.wasm");
+  parsed = parseModuleSpec("path=sub/..;capabilities=", 1, "/srv/selium/modules/");
+  ASSERT_EQ(parsed.errors.size(), 1u);
+  EXPECT_EQ(parsed.errors[0].toString(),
+            "--module #1: path \"sub/..\": module path must not contain \"..\" segments; copy "
+            "the file into /srv/selium/modules/");  // no file name to suggest
+}
+
 TEST(ModuleSpec, PathRules) {
   EXPECT_THAT(errorsOf("path=;capabilities="),
               ElementsAre("--module #1: path: module path must not be empty"));
   EXPECT_THAT(errorsOf("path=/etc/x.wasm;capabilities="),
               ElementsAre("--module #1: path \"/etc/x.wasm\": module path must be relative to the "
-                          "work dir's modules/ folder"));
+                          "work dir's modules/ folder; copy the file into <work-dir>/modules/ and "
+                          "write path=x.wasm"));
   EXPECT_THAT(errorsOf("path=../x.wasm;capabilities="),
               ElementsAre("--module #1: path \"../x.wasm\": module path must not contain \"..\" "
-                          "segments"));
+                          "segments; copy the file into <work-dir>/modules/ and write "
+                          "path=x.wasm"));
   EXPECT_THAT(errorsOf("path=a/../../x.wasm;capabilities="),
               ElementsAre(HasSubstr("must not contain \"..\" segments")));
   EXPECT_EQ(parseOk("path=sub/dir/x..y.wasm;capabilities=").path, "sub/dir/x..y.wasm");
@@ -228,7 +245,30 @@ TEST(ModuleSpec, UntypedArgNeedsParams) {
               ElementsAre("--module #1: args \"sel://x\": argument 1 is missing a type: give "
                           "params, or prefix the value with its kind, e.g. utf8:sel://x",
                           "--module #1: args \"7\": argument 3 is missing a type: give params, or "
-                          "prefix the value with its kind, e.g. utf8:7"));
+                          "prefix the value with its kind, e.g. u16:7 or u32:7"));
+}
+
+TEST(ModuleSpec, UntypedArgHintSuggestsTheKindItsValueReadsAs) {
+  auto hint = [](std::string_view arg) {
+    std::vector<std::string> errors =
+        errorsOf("path=a.wasm;capabilities=;args=" + std::string(arg));
+    EXPECT_EQ(errors.size(), 1u) << arg;
+    std::string text = errors.empty() ? "" : errors[0];
+    return text.substr(text.find("e.g. ") + 5);
+  };
+  EXPECT_THAT(errorsOf("path=a.wasm;capabilities=;args=7000"),
+              ElementsAre("--module #1: args \"7000\": argument 1 is missing a type: give params, "
+                          "or prefix the value with its kind, e.g. u16:7000 or u32:7000"));
+  EXPECT_EQ(hint("70000"), "u32:70000");
+  EXPECT_EQ(hint("-3"), "i32:-3");
+  EXPECT_EQ(hint("5000000000"), "u64:5000000000");
+  EXPECT_EQ(hint("-5000000000"), "i64:-5000000000");
+  EXPECT_EQ(hint("1.5"), "f64:1.5");
+  EXPECT_EQ(hint("-2e10"), "f64:-2e10");
+  EXPECT_EQ(hint("0x00ff"), "hex:0x00ff");
+  EXPECT_EQ(hint("0x0ff"), "utf8:0x0ff");  // an odd number of digits is no hex payload
+  EXPECT_EQ(hint("nan"), "utf8:nan");      // a word, more likely than a float
+  EXPECT_EQ(hint("localhost"), "utf8:localhost");
 }
 
 TEST(ModuleSpec, UntypedArgWithParamsKeepsColons) {

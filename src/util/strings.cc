@@ -135,6 +135,24 @@ std::size_t editDistance(std::string_view a, std::string_view b) {
   return row[b.size()];
 }
 
+std::optional<std::string_view> closestMatch(std::string_view text,
+                                             std::span<const std::string_view> candidates) {
+  constexpr std::size_t kLongest = 128;
+  if (text.empty() || text.size() > kLongest) return std::nullopt;
+  std::size_t limit = std::min<std::size_t>(3, std::max<std::size_t>(1, text.size() / 2));
+  std::optional<std::string_view> best;
+  std::size_t best_distance = limit + 1;
+  for (std::string_view candidate : candidates) {
+    if (candidate.size() > kLongest) continue;
+    std::size_t gap = candidate.size() > text.size() ? candidate.size() - text.size()
+                                                     : text.size() - candidate.size();
+    if (gap >= best_distance) continue;  // the distance is at least the length difference
+    std::size_t d = editDistance(text, candidate);
+    if (d < best_distance) best_distance = d, best = candidate;
+  }
+  return best;
+}
+
 namespace {
 
 void appendEscaped(std::string& out, unsigned char c) {

@@ -4,6 +4,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -34,6 +35,13 @@ std::size_t utf8PrefixLength(std::string_view text);
 
 // Levenshtein distance, for "did you mean" hints; both inputs are short.
 std::size_t editDistance(std::string_view a, std::string_view b);
+
+// The candidate closest to `text` by editDistance, for a "did you mean" hint: nullopt when none
+// is close enough to be a typo (more than 3 edits, or more than half of `text`). Ties go to the
+// earlier candidate. Texts over 128 characters are never matched, which keeps the quadratic
+// distance off long names from untrusted modules.
+std::optional<std::string_view> closestMatch(std::string_view text,
+                                             std::span<const std::string_view> candidates);
 
 // Replaces ASCII control characters (and DEL) with \xNN; everything else is kept.
 std::string escapeControl(std::string_view text);

@@ -62,6 +62,18 @@ TEST(Strings, EditDistanceIgnoresCase) {
   EXPECT_EQ(editDistance("", "abc"), 3u);
 }
 
+TEST(Strings, ClosestMatchSuggestsOnlyTypos) {
+  std::vector<std::string_view> names = {"takes_i32", "takes_i64", "start", "run"};
+  EXPECT_EQ(closestMatch("takes_i36", names), "takes_i32");  // ties go to the earlier name
+  EXPECT_EQ(closestMatch("strat", names), "start");
+  EXPECT_EQ(closestMatch("Run", names), "run");
+  EXPECT_EQ(closestMatch("nope", names), std::nullopt);  // a 4-letter text allows 2 edits
+  EXPECT_EQ(closestMatch("", names), std::nullopt);
+  EXPECT_EQ(
+      closestMatch(std::string(129, 'a'), std::vector<std::string_view>{std::string_view("a")}),
+      std::nullopt);
+}
+
 TEST(Strings, EscapeControlKeepsQuotesAndUtf8) {
   EXPECT_EQ(escapeControl("say \"hi\"\t\x7f h\xC3\xA9"), "say \"hi\"\\x09\\x7f h\xC3\xA9");
 }

@@ -263,6 +263,72 @@ TEST_F(RuntimeE2E, DryRunListsEveryErrorOfEverySpec) {
                     HasSubstr("configuration has problems; nothing was started problems=5")));
 }
 
+TEST_F(RuntimeE2E, SpecMistakesSayWhatToDo) {
+  auto r = run({"--dry-run", "-w", work_.string(), "--module",
+                "path=/home/me/app.wasm;capabilities=", "--module",
+                "path=../build/app.wasm;capabilities=", "--module",
+                "path=a.wasm;capabilities=;args=7000,-3,1.5,0x00ff,localhost"});
+  EXPECT_EQ(r.exit_code, 1);
+  std::string modules = (work_ / "modules").string() + "/";
+  EXPECT_THAT(
+      r.out,
+      AllOf(HasSubstr("--module #1: path \\\"/home/me/app.wasm\\\": module path must be relative "
+                      "to the work dir's modules/ folder; copy the file into " +
+                      modules + " and write path=app.wasm"),
+            HasSubstr("--module #2: path \\\"../build/app.wasm\\\": module path must not contain "
+                      "\\\"..\\\" segments; copy the file into " +
+                      modules + " and write path=app.wasm"),
+            HasSubstr("argument 1 is missing a type: give params, or prefix the value with its "
+                      "kind, e.g. u16:7000 or u32:7000"),
+            HasSubstr("argument 2 is missing a type: give params, or prefix the value with its "
+                      "kind, e.g. i32:-3"),
+            HasSubstr("argument 3 is missing a type: give params, or prefix the value with its "
+                      "kind, e.g. f64:1.5"),
+            HasSubstr("argument 4 is missing a type: give params, or prefix the value with its "
+                      "kind, e.g. hex:0x00ff"),
+            HasSubstr("argument 5 is missing a type: give params, or prefix the value with its "
+                      "kind, e.g. utf8:localhost")));
+}
+
+TEST_F(RuntimeE2E, ModuleMistakesSayWhatToDo) {
+  addModule("a.wasm");
+  addModule("sig.wasm", "signatures.wasm");
+  addModule("no_alloc.wasm", "no_alloc.wasm");
+  auto typo = run({"--dry-run", "-w", work_.string(), "--module",
+                   "path=a.wasm;entrypoint=strat;capabilities="});
+  EXPECT_EQ(typo.exit_code, 1);
+  EXPECT_THAT(typo.out, HasSubstr(R"(a.wasm has no export \"strat\"; did you mean \"start\"? )"
+                                  R"(The functions it exports to start are: start")"));
+  auto no_args = run({"--dry-run", "-w", work_.string(), "--module",
+                      "path=sig.wasm;entrypoint=takes_i32;capabilities="});
+  EXPECT_EQ(no_args.exit_code, 1);
+  EXPECT_THAT(no_args.out,
+              HasSubstr(R"(sig.wasm: entrypoint \"takes_i32\" has signature (i32) -> (), but the )"
+                        "spec gives no args; add params=i32 and args= with one value each (a "
+                        "utf8, buffer or hex param takes two i32s, pointer and length)"));
+  auto alloc = run({"--dry-run", "-w", work_.string(), "--module",
+                    "path=no_alloc.wasm;entrypoint=takes_utf8;capabilities=;args=utf8:hi"});
+  EXPECT_EQ(alloc.exit_code, 1);
+  EXPECT_THAT(alloc.out, HasSubstr("no_alloc.wasm: byte and string arguments need an exported "
+                                   "allocator, which it lacks; link the guest SDK "
+                                   "(selium_add_guest in sdk/cmake/SeliumGuest.cmake) or export "
+                                   "one with the signature `selium_alloc(size: i32, align: i32) "
+                                   "-> i32`"));
+}
+
+TEST_F(RuntimeE2E, DeniedHostcallWarningSaysHowToGrantTheCapability) {
+  addModule("cap_denied.wasm", "cap_denied.wasm");
+  auto p = startRuntime({"-w", work_.string(), "--module", "path=cap_denied.wasm;capabilities="});
+  auto line = p->waitForLine(
+      [](std::string_view l) { return l.find("hostcall denied") != std::string_view::npos; }, 30s);
+  ASSERT_TRUE(line.has_value());
+  EXPECT_THAT(*line, HasSubstr(" WARN selium.runtime: hostcall denied: time_now needs capability "
+                               "TimeRead; grant it in the module's spec with "
+                               "capabilities=TimeRead (comma-separated with any others) pid="));
+  p->signal(SIGTERM);
+  EXPECT_EQ(p->wait(30s).exit_code, 0);
+}
+
 TEST_F(RuntimeE2E, MissingWorkDirOrModulesFolderIsAClearError) {
   auto no_dir = run({"--dry-run", "-w", (dir_ / "nowhere").string()});
   EXPECT_EQ(no_dir.exit_code, 1);

@@ -305,12 +305,50 @@ TEST_F(EngineTest, WrongSignatureShowsBothSides) {
   EXPECT_EQ(text.reason, ExitReason::Normal) << text.message;
 }
 
+TEST_F(EngineTest, UnknownEntrypointSuggestsTheClosestEntrypointOnly) {
+  auto typo = engine_->spawn(request("signatures.wasm", "takes_i36"));
+  ASSERT_FALSE(typo.ok());
+  // selium_alloc is the SDK's allocator, not something to start: neither suggested nor listed.
+  EXPECT_EQ(typo.error().message,
+            "signatures.wasm has no export \"takes_i36\"; did you mean \"takes_i32\"? The "
+            "functions it exports to start are: takes_i32, takes_i64, takes_f64, takes_utf8, "
+            "returns_i32, no_params");
+  auto alloc = engine_->spawn(request("signatures.wasm", "selium_aloc"));
+  ASSERT_FALSE(alloc.ok());
+  EXPECT_EQ(alloc.error().message,
+            "signatures.wasm has no export \"selium_aloc\"; the functions it exports to start "
+            "are: takes_i32, takes_i64, takes_f64, takes_utf8, returns_i32, no_params");
+}
+
+TEST_F(EngineTest, SignatureMismatchWithoutArgsSaysToAddParamsAndArgs) {
+  auto pid = engine_->spawn(request("signatures.wasm", "takes_utf8"));
+  ASSERT_FALSE(pid.ok());
+  EXPECT_EQ(pid.error().message,
+            "signatures.wasm: entrypoint \"takes_utf8\" has signature (i32, i32) -> (), but the "
+            "spec gives no args; add params=i32,i32 and args= with one value each (a utf8, "
+            "buffer or hex param takes two i32s, pointer and length)");
+  auto mixed = engine_->spawn(request("signatures.wasm", "takes_f64"));
+  ASSERT_FALSE(mixed.ok());
+  EXPECT_THAT(mixed.error().message, HasSubstr("the spec gives no args; add params=f64 and"));
+}
+
+TEST_F(EngineTest, DeniedHostcallWarningNamesTheCapabilityToGrant) {
+  auto exit = runToExit(request("cap_denied.wasm"));
+  EXPECT_EQ(exit.status, -SELIUM_ERR_PermissionDenied);
+  EXPECT_EQ(runtimeLogCount(" WARN selium.runtime: hostcall denied: time_now needs capability "
+                            "TimeRead; grant it in the module's spec with capabilities=TimeRead "
+                            "(comma-separated with any others) pid="),
+            1u);
+}
+
 TEST_F(EngineTest, StringArgumentWithoutAllocatorIsRefused) {
   auto pid = engine_->spawn(
       request("no_alloc.wasm", "takes_utf8", {arg(ParamKind::Utf8, std::string("hi"))}));
   ASSERT_FALSE(pid.ok());
-  EXPECT_THAT(pid.error().message, HasSubstr("no_alloc.wasm: byte and string arguments need an "
-                                             "exported allocator"));
+  EXPECT_EQ(pid.error().message,
+            "no_alloc.wasm: byte and string arguments need an exported allocator, which it lacks; "
+            "link the guest SDK (selium_add_guest in sdk/cmake/SeliumGuest.cmake) or export one "
+            "with the signature `selium_alloc(size: i32, align: i32) -> i32`");
   EXPECT_EQ(runToExit(request("no_alloc.wasm")).reason, ExitReason::Normal);
 }
 
