@@ -14,11 +14,30 @@
 # crt1 and exports _start (the host runs it with the spec's args as argv); a REACTOR links the
 # reactor crt1 and exports _initialize (the host calls it once before the entrypoint).
 #
-# Defines the static library target selium::sdk on first inclusion.
+# Defines the static library target selium::sdk on first inclusion when the project enables
+# C++; a `project(x LANGUAGES C)` project can build RAW, COMMAND and REACTOR guests (SDK guests
+# need C++). Without a CMAKE_BUILD_TYPE, guests build optimised (Release): an unoptimised guest
+# is several times larger and slower.
 include_guard(GLOBAL)
 
 if(NOT CMAKE_SYSTEM_PROCESSOR STREQUAL "wasm32")
   message(FATAL_ERROR "SeliumGuest.cmake needs the wasm32 toolchain (cmake/wasm32-wasi.cmake)")
+endif()
+
+get_property(_selium_multi_config GLOBAL PROPERTY GENERATOR_IS_MULTI_CONFIG)
+if(NOT CMAKE_BUILD_TYPE AND NOT _selium_multi_config)
+  # The per-configuration flags are applied when the build is generated, so setting the type
+  # here still reaches every target of the project.
+  set(CMAKE_BUILD_TYPE Release CACHE STRING "Build type (SeliumGuest.cmake's default: Release)"
+      FORCE)
+  message(STATUS "Selium guests: no CMAKE_BUILD_TYPE given, building Release")
+endif()
+
+get_property(_selium_languages GLOBAL PROPERTY ENABLED_LANGUAGES)
+if("CXX" IN_LIST _selium_languages)
+  set(SELIUM_SDK_AVAILABLE ON)
+else()
+  set(SELIUM_SDK_AVAILABLE OFF)
 endif()
 
 get_filename_component(SELIUM_SDK_DIR "${CMAKE_CURRENT_LIST_DIR}/.." ABSOLUTE)
@@ -26,44 +45,47 @@ get_filename_component(SELIUM_SDK_REPO_DIR "${SELIUM_SDK_DIR}/.." ABSOLUTE)
 set(SELIUM_ABI_INCLUDE_DIR "${SELIUM_SDK_REPO_DIR}/include")
 set(SELIUM_SCHEMA_DIR "${SELIUM_SDK_REPO_DIR}/schemas")
 
-# FlatBuffers: flatc from the build machine; its headers are header-only and portable, but
-# /usr/include must not be on the wasm include path (glibc headers would shadow wasi-libc's),
-# so only the flatbuffers/ folder is linked into a private include directory.
-find_program(SELIUM_FLATC flatc REQUIRED)
-find_program(SELIUM_WASM_OBJDUMP wasm-objdump)  # optional: checks every SDK guest's imports
-find_path(SELIUM_FLATBUFFERS_INCLUDE flatbuffers/flatbuffers.h
-  PATHS /usr/include /usr/local/include NO_CMAKE_FIND_ROOT_PATH NO_DEFAULT_PATH REQUIRED)
-set(_selium_sdk_gen "${CMAKE_BINARY_DIR}/selium_sdk_gen")
-file(MAKE_DIRECTORY "${_selium_sdk_gen}")
-file(CREATE_LINK "${SELIUM_FLATBUFFERS_INCLUDE}/flatbuffers" "${_selium_sdk_gen}/flatbuffers"
-  SYMBOLIC)
+# The SDK library, when the project enables C++.
+if(SELIUM_SDK_AVAILABLE)
+  # FlatBuffers: flatc from the build machine; its headers are header-only and portable, but
+  # /usr/include must not be on the wasm include path (glibc headers would shadow wasi-libc's),
+  # so only the flatbuffers/ folder is linked into a private include directory.
+  find_program(SELIUM_FLATC flatc REQUIRED)
+  find_program(SELIUM_WASM_OBJDUMP wasm-objdump)  # optional: checks every SDK guest's imports
+  find_path(SELIUM_FLATBUFFERS_INCLUDE flatbuffers/flatbuffers.h
+    PATHS /usr/include /usr/local/include NO_CMAKE_FIND_ROOT_PATH NO_DEFAULT_PATH REQUIRED)
+  set(_selium_sdk_gen "${CMAKE_BINARY_DIR}/selium_sdk_gen")
+  file(MAKE_DIRECTORY "${_selium_sdk_gen}")
+  file(CREATE_LINK "${SELIUM_FLATBUFFERS_INCLUDE}/flatbuffers" "${_selium_sdk_gen}/flatbuffers"
+    SYMBOLIC)
 
-add_custom_command(
-  OUTPUT "${_selium_sdk_gen}/log_generated.h"
-  COMMAND "${SELIUM_FLATC}" --cpp -o "${_selium_sdk_gen}" "${SELIUM_SCHEMA_DIR}/log.fbs"
-  DEPENDS "${SELIUM_SCHEMA_DIR}/log.fbs"
-  COMMENT "flatc: log.fbs for the guest SDK"
-  VERBATIM)
+  add_custom_command(
+    OUTPUT "${_selium_sdk_gen}/log_generated.h"
+    COMMAND "${SELIUM_FLATC}" --cpp -o "${_selium_sdk_gen}" "${SELIUM_SCHEMA_DIR}/log.fbs"
+    DEPENDS "${SELIUM_SCHEMA_DIR}/log.fbs"
+    COMMENT "flatc: log.fbs for the guest SDK"
+    VERBATIM)
 
-add_library(selium_sdk STATIC
-  "${SELIUM_SDK_DIR}/src/executor.cc"
-  "${SELIUM_SDK_DIR}/src/log.cc"
-  "${SELIUM_SDK_DIR}/src/process.cc"
-  "${SELIUM_SDK_DIR}/src/runtime.cc"
-  "${SELIUM_SDK_DIR}/src/time.cc"
-  "${_selium_sdk_gen}/log_generated.h")
-add_library(selium::sdk ALIAS selium_sdk)
-target_include_directories(selium_sdk
-  PUBLIC "${SELIUM_SDK_DIR}/include" "${SELIUM_ABI_INCLUDE_DIR}"
-  PRIVATE "${_selium_sdk_gen}")
-target_compile_features(selium_sdk PUBLIC cxx_std_20)
-target_compile_options(selium_sdk PRIVATE -Wall -Wextra -Werror)
-# Guests have no exception support and no use for RTTI; both would pull code (and, for the
-# terminate path, WASI imports) into every module.
-target_compile_options(selium_sdk PUBLIC $<$<COMPILE_LANGUAGE:CXX>:-fno-exceptions -fno-rtti>)
-# selium_alloc lives in an object nothing else references; make every SDK guest link and export
-# it (the host needs it to pass string and byte arguments).
-target_link_options(selium_sdk INTERFACE "LINKER:--undefined=selium_alloc")
+  add_library(selium_sdk STATIC
+    "${SELIUM_SDK_DIR}/src/executor.cc"
+    "${SELIUM_SDK_DIR}/src/log.cc"
+    "${SELIUM_SDK_DIR}/src/process.cc"
+    "${SELIUM_SDK_DIR}/src/runtime.cc"
+    "${SELIUM_SDK_DIR}/src/time.cc"
+    "${_selium_sdk_gen}/log_generated.h")
+  add_library(selium::sdk ALIAS selium_sdk)
+  target_include_directories(selium_sdk
+    PUBLIC "${SELIUM_SDK_DIR}/include" "${SELIUM_ABI_INCLUDE_DIR}"
+    PRIVATE "${_selium_sdk_gen}")
+  target_compile_features(selium_sdk PUBLIC cxx_std_20)
+  target_compile_options(selium_sdk PRIVATE -Wall -Wextra -Werror)
+  # Guests have no exception support and no use for RTTI; both would pull code (and, for the
+  # terminate path, WASI imports) into every module.
+  target_compile_options(selium_sdk PUBLIC $<$<COMPILE_LANGUAGE:CXX>:-fno-exceptions -fno-rtti>)
+  # selium_alloc lives in an object nothing else references; make every SDK guest link and export
+  # it (the host needs it to pass string and byte arguments).
+  target_link_options(selium_sdk INTERFACE "LINKER:--undefined=selium_alloc")
+endif()
 
 # selium_add_guest(<name> SOURCES <file>... [RAW | COMMAND | REACTOR] [EXPORTS <symbol>...]
 #                  [LIBRARIES <target>...])
@@ -81,9 +103,16 @@ function(selium_add_guest name)
   if((ARG_RAW AND (ARG_COMMAND OR ARG_REACTOR)) OR (ARG_COMMAND AND ARG_REACTOR))
     message(FATAL_ERROR "selium_add_guest(${name}): RAW, COMMAND and REACTOR exclude each other")
   endif()
+  if(NOT ARG_RAW AND NOT ARG_COMMAND AND NOT ARG_REACTOR AND NOT SELIUM_SDK_AVAILABLE)
+    message(FATAL_ERROR "selium_add_guest(${name}): an SDK guest needs C++, which this project "
+                        "does not enable: write project(<name> LANGUAGES C CXX), or build it as "
+                        "a RAW, COMMAND or REACTOR guest")
+  endif()
   add_executable(${name} ${ARG_SOURCES})
   set_target_properties(${name} PROPERTIES SUFFIX ".wasm")
-  target_compile_features(${name} PRIVATE cxx_std_20)
+  if(SELIUM_SDK_AVAILABLE)
+    target_compile_features(${name} PRIVATE cxx_std_20)
+  endif()
   # The stack goes first in memory so an overflow traps (address wraps below 0) instead of
   # overwriting data.
   target_link_options(${name} PRIVATE "LINKER:--strip-debug" "LINKER:--stack-first")

@@ -1,0 +1,5 @@
+foreach(module tool bare)
+  if(NOT EXISTS "${BINARY}/${module}.wasm")
+    message(FATAL_ERROR "${module}.wasm was not built")
+  endif()
+endforeach()
