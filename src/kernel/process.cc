@@ -43,6 +43,11 @@ void Process::emitStdLine(StdStream stream, std::string_view line) {
 }
 
 void Process::writeStdStream(StdStream stream, std::span<const uint8_t> bytes) {
+  if (std_writer_) {
+    flushStdStreams();  // whatever a start function left unfinished goes first, in order
+    std_writer_(stream, bytes);
+    return;
+  }
   std::string& pending = std_pending_[static_cast<int>(stream)];
   std::string_view rest(reinterpret_cast<const char*>(bytes.data()), bytes.size());
   while (!rest.empty()) {

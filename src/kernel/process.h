@@ -67,6 +67,10 @@ struct ProcessConfig {
 // The standard output streams a guest writes with WASI fd_write (fd 1 and 2).
 enum class StdStream { Stdout, Stderr };
 
+// Takes a guest's stdout/stderr bytes as written, instead of the log stream (`selium-runtime
+// run`: byte for byte to the runtime's own fds). Called on the worker thread; it may block it.
+using StdWriter = std::function<void(StdStream, std::span<const uint8_t>)>;
+
 class Process {
  public:
   // Bound on the hostcall index space (every import module) for the log-once bitsets.
@@ -113,8 +117,12 @@ class Process {
   // at level info (stdout) or warn (stderr). A line longer than kMaxStdLineBytes is emitted in
   // pieces; flushStdStreams() emits what is left (done when the process's resources are
   // released, so nothing written is lost however the process ends).
+  // With a writer set (setStdWriter), bytes go to it unchanged instead, unbuffered.
   void writeStdStream(StdStream stream, std::span<const uint8_t> bytes);
   void flushStdStreams();
+  // Set before the guest writes (EngineOptions::on_start): bytes written earlier, by a wasm start
+  // function, are log records still.
+  void setStdWriter(StdWriter writer) { std_writer_ = std::move(writer); }
 
   // process_exit: the engine unwinds the guest and ends the process with this status.
   void requestExit(int32_t status) { exit_status_ = status; }
@@ -139,6 +147,7 @@ class Process {
   std::bitset<kMaxHostcalls> unsupported_;
   std::optional<int32_t> exit_status_;
   std::string std_pending_[2];  // an unfinished line of stdout / stderr
+  StdWriter std_writer_;
 
   void emitStdLine(StdStream stream, std::string_view line);
 };

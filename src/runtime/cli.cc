@@ -162,8 +162,80 @@ CliOutcome parseCommandLine(int argc, const char* const* argv) {
       ->type_name("NAME");
   gen->add_flag("--force", certs.force, "Overwrite existing files");
 
+  RunOptions run_options;
+  CLI::App* run = app.add_subcommand(
+      "run",
+      "Run one module to completion and exit with its status; its stdout and stderr are the "
+      "runtime's, byte for byte");
+  run->fallthrough();  // --max-memory, --max-slice, --log-level ... may follow `run`
+  run->add_option("FILE", run_options.file,
+                  "The module: any path; everything after it (even what looks like a flag) "
+                  "is ARGS, for the guest")
+      ->required();
+  run->add_option("--cap", run_options.capabilities,
+                  "Grant a capability (repeatable, or a comma list; default: none)")
+      ->type_name("NAME")
+      ->expected(1)
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+  run->add_option("--env", run_options.env,
+                  "Set a WASI environment variable (repeatable); VALUE is taken as given: any "
+                  "UTF-8 text, with `=`, commas or spaces")
+      ->type_name("NAME=VALUE")
+      ->expected(1)
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+  run->add_option("--entrypoint", run_options.entrypoint,
+                  "Export to call (default: start, or _start for a WASI command); for a WASI "
+                  "command ARGS are its argv, otherwise typed args KIND:VALUE, e.g. u32:7 "
+                  "utf8:hi")
+      ->type_name("NAME");
+  run->add_option("--params", run_options.params,
+                  "Comma list of the entrypoint's param kinds, as a spec's params; ARGS may "
+                  "then leave out KIND:")
+      ->type_name("KINDS");
+  run->footer(
+      "ARGS: everything after FILE belongs to the guest (use `--` before a FILE that starts "
+      "with -).\n"
+      "The guest's stdout/stderr go to the runtime's stdout/stderr unchanged; the runtime's "
+      "own log records (default level warn) and SDK guest log records go to stderr.\n"
+      "Exit codes: the guest's status (process_exit/exit n: n & 255; 0 when its entrypoint "
+      "returns), 125 the module could not be loaded or started, 134 trap or --max-slice, "
+      "130/143 stopped by SIGINT/SIGTERM, 2 usage error.");
+
+  // Split off the guest's ARGS before CLI11 sees them: CLI11 would parse a `--cap` or `--help`
+  // after FILE as ours. The first positional after `run` (skipping option values, found by
+  // asking CLI11 which options take one) is FILE; `--` makes the next word FILE.
+  int parse_argc = argc;
+  {
+    auto takesValue = [&](CLI::App* scope, const std::string& arg) {
+      if (arg.find('=') != std::string::npos) return false;
+      for (CLI::App* a : {scope, &app}) {
+        if (const CLI::Option* o = a->get_option_no_throw(arg)) return o->get_expected_min() > 0;
+      }
+      return false;
+    };
+    CLI::App* scope = &app;
+    for (int i = 1; i < argc; ++i) {
+      std::string arg = argv[i];
+      if (arg == "--") {
+        if (scope == run && i + 1 < argc) parse_argc = i + 2;
+        break;
+      }
+      if (arg.size() > 1 && arg[0] == '-') {
+        if (takesValue(scope, arg)) ++i;
+        continue;
+      }
+      if (scope == &app && arg == "run") {
+        scope = run;
+        continue;
+      }
+      if (scope == run) parse_argc = i + 1;
+      break;
+    }
+    for (int i = parse_argc; scope == run && i < argc; ++i) run_options.args.emplace_back(argv[i]);
+  }
+
   try {
-    app.parse(argc, argv);
+    app.parse(parse_argc, argv);
   } catch (const CLI::CallForHelp& e) {
     return {std::nullopt, app.exit(e)};
   } catch (const CLI::CallForAllHelp& e) {
@@ -176,6 +248,11 @@ CliOutcome parseCommandLine(int argc, const char* const* argv) {
     return {std::nullopt, kExitUsage};
   }
 
+  // A clean `run` prints nothing but the guest's output.
+  // SDK guests' own log records (selium.guest) still print at info, as in the server.
+  if (run->parsed() && app.get_option("--log-level")->count() == 0) {
+    log_level = "warn,selium.guest=info";
+  }
   auto filter = log::Filter::parse(log_level);
   if (!filter) {
     std::cerr << "selium-runtime: error: --log-level/SELIUM_LOG: " << filter.error().message
@@ -203,6 +280,13 @@ CliOutcome parseCommandLine(int argc, const char* const* argv) {
     }
     certs.output_dir = output_dir;
     options.generate_certs = certs;
+  }
+  if (run->parsed()) {
+    if (!options.module_specs.empty() || options.dry_run) {
+      std::cerr << "selium-runtime: error: run does not take --module or --dry-run\n";
+      return {std::nullopt, kExitUsage};
+    }
+    options.run = std::move(run_options);
   }
   return {std::move(options), kExitOk};
 }

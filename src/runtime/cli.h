@@ -17,6 +17,19 @@ enum ExitCode : int {
   kExitOk = 0,
   kExitRuntimeError = 1,  // configuration or runtime failure
   kExitUsage = 2,         // bad flags or flag values
+  // `run` only (the guest's own status otherwise; see the README):
+  kExitRunNotStarted = 125,  // the module could not be loaded, checked or started
+  kExitRunTrap = 134,        // the guest trapped (or was terminated for --max-slice)
+};
+
+// `selium-runtime run [options] FILE [ARGS...]`: one module, run to completion.
+struct RunOptions {
+  std::string file;               // any path, as given (also the guest's argv[0])
+  std::vector<std::string> args;  // everything after FILE: argv, or typed entrypoint args
+  std::string entrypoint = "start";
+  std::optional<std::string> params;
+  std::vector<std::string> capabilities;  // --cap values (each a comma list)
+  std::vector<std::string> env;           // --env NAME=VALUE, as given
 };
 
 struct RuntimeOptions {
@@ -33,6 +46,7 @@ struct RuntimeOptions {
   uint32_t max_table_elements = 1'000'000;    // per process, unless a spec says otherwise
   bool compile_cache = true;                  // <work-dir>/cache; --no-compile-cache: off
   std::optional<CertOptions> generate_certs;  // set when the generate-certs subcommand was given
+  std::optional<RunOptions> run;              // set when the run subcommand was given
 };
 
 // Either options to run with, or an exit code after --help/--version or a usage error (already

@@ -311,12 +311,12 @@ std::optional<std::vector<ParamKind>> parseParams(std::string_view value, Errors
   return kinds;
 }
 
-// Resolves args against params (if given) and decodes every value.
-void parseArgs(std::string_view value, const std::optional<std::vector<ParamKind>>& params,
-               bool params_valid, ModuleSpec& spec, Errors& errors) {
+// Resolves args (the items of `value`) against params (if given) and decodes every value.
+void parseArgItems(std::string_view value, const std::vector<std::string_view>& items,
+                   const std::optional<std::vector<ParamKind>>& params, bool params_valid,
+                   ModuleSpec& spec, Errors& errors) {
   std::vector<RawArg> raw;
   bool ok = true;
-  std::vector<std::string_view> items = listItems(value);
   for (std::size_t i = 0; i < items.size(); ++i) {
     if (items[i].empty()) {
       errors.add("args", value, "argument " + ordinal(i + 1) + " must not be empty");
@@ -382,10 +382,17 @@ bool isEnvName(std::string_view name) {
   });
 }
 
-// `env`: a comma list of NAME=value, the WASI environment of the process.
-void parseEnv(std::string_view value, ModuleSpec& spec, Errors& errors) {
+void parseArgs(std::string_view value, const std::optional<std::vector<ParamKind>>& params,
+               bool params_valid, ModuleSpec& spec, Errors& errors) {
+  parseArgItems(value, listItems(value), params, params_valid, spec, errors);
+}
+
+// `env`: NAME=value items, the WASI environment of the process. A spec's comma list trims each
+// value; `run`'s --env keeps it as given (`trim_values` false).
+void parseEnvItems(std::string_view value, const std::vector<std::string_view>& items,
+                   bool trim_values, ModuleSpec& spec, Errors& errors) {
   std::vector<std::string_view> names;
-  for (std::string_view item : listItems(value)) {
+  for (std::string_view item : items) {
     if (item.empty()) {
       errors.add("env", value, "variable entry must not be empty (stray comma?)");
       continue;
@@ -396,7 +403,8 @@ void parseEnv(std::string_view value, ModuleSpec& spec, Errors& errors) {
       continue;
     }
     std::string_view name = trim(item.substr(0, eq));
-    std::string_view text = trim(item.substr(eq + 1));
+    std::string_view text = item.substr(eq + 1);
+    if (trim_values) text = trim(text);
     if (!isEnvName(name)) {
       errors.add("env", item,
                  "invalid variable name " + quote(name) +
@@ -415,6 +423,10 @@ void parseEnv(std::string_view value, ModuleSpec& spec, Errors& errors) {
     names.push_back(name);
     spec.env.push_back(std::string(name) + "=" + std::string(text));
   }
+}
+
+void parseEnv(std::string_view value, ModuleSpec& spec, Errors& errors) {
+  parseEnvItems(value, listItems(value), true, spec, errors);
 }
 
 // What to do about a path that leads out of modules/: modules are loaded only from there, so
@@ -578,6 +590,23 @@ ModuleSpecParse parseModuleSpec(std::string_view text, std::size_t number,
 
   if (!errors.empty()) return {std::nullopt, errors.take()};
   return {std::move(spec), {}};
+}
+
+std::vector<SpecError> parseRunParts(const RunParts& parts, ModuleSpec& spec) {
+  Errors errors(0);
+  for (const std::string& item : parts.capabilities) parseCapabilities(item, spec, errors);
+  std::optional<std::vector<ParamKind>> params;
+  bool params_valid = true;
+  if (parts.params) {
+    params = parseParams(*parts.params, errors);
+    params_valid = params.has_value();
+  }
+  // One item per command-line word, untrimmed: a utf8 value may hold commas and spaces.
+  std::vector<std::string_view> args(parts.args.begin(), parts.args.end());
+  parseArgItems("", args, params, params_valid, spec, errors);
+  std::vector<std::string_view> env(parts.env.begin(), parts.env.end());
+  parseEnvItems("", env, false, spec, errors);
+  return errors.take();
 }
 
 }  // namespace selium::runtime

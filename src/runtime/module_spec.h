@@ -62,4 +62,17 @@ struct ModuleSpecParse {
 ModuleSpecParse parseModuleSpec(std::string_view text, std::size_t number,
                                 std::string_view modules_dir = "<work-dir>/modules/");
 
+// `selium-runtime run`'s --cap (each a comma list, like `capabilities`), --params (like
+// `params`), typed ARGS and --env values, one item per command-line word (no comma splitting,
+// no trimming), checked under the spec's rules for those keys.
+struct RunParts {
+  std::vector<std::string> capabilities;
+  std::optional<std::string> params;
+  std::vector<std::string> args;
+  std::vector<std::string> env;
+};
+// Fills spec.capabilities, spec.args and spec.env; returns every problem (key: capabilities,
+// params, args or env; number 0).
+std::vector<SpecError> parseRunParts(const RunParts& parts, ModuleSpec& spec);
+
 }  // namespace selium::runtime

@@ -533,6 +533,7 @@ struct State {
   Format format = Format::Text;
   Filter filter;
   LineWriter writer;                     // tests: receives lines directly
+  int fd = STDOUT_FILENO;                // where lines go without a writer
   std::atomic<Output*> output{nullptr};  // default: stdout through a queue and a writer thread
   // Every output made, never freed: a write() racing shutdown() may still hold one.
   std::vector<std::unique_ptr<Output>> outputs;
@@ -558,10 +559,10 @@ void writeDirect(std::string line) {
   std::lock_guard lock(m);
   std::string_view rest = line;
   while (!rest.empty()) {
-    pollfd p{STDOUT_FILENO, POLLOUT, 0};
+    pollfd p{state().fd, POLLOUT, 0};
     // A short wait per piece: a terminal or a draining pipe keeps up; a stalled one loses it.
     if (::poll(&p, 1, 100) != 1) return;
-    std::size_t written = writeIfReady(STDOUT_FILENO, rest);
+    std::size_t written = writeIfReady(state().fd, rest);
     if (written == 0) return;
     rest.remove_prefix(written);
   }
@@ -569,15 +570,16 @@ void writeDirect(std::string line) {
 
 }  // namespace
 
-void configure(Format format, Filter filter, LineWriter writer) {
+void configure(Format format, Filter filter, LineWriter writer, int fd) {
   std::lock_guard lock(stateMutex());
   State& s = state();
+  s.fd = fd;
   s.format = format;
   s.filter = std::move(filter);
   s.writer = std::move(writer);
   if (!s.writer && s.output.load() == nullptr) {
-    auto output = std::make_unique<Output>(STDOUT_FILENO, format,
-                                           s.filter.enabled(kRuntimeTarget, Level::Warn));
+    auto output =
+        std::make_unique<Output>(fd, format, s.filter.enabled(kRuntimeTarget, Level::Warn));
     s.output.store(output.get());
     s.outputs.push_back(std::move(output));
   }

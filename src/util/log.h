@@ -174,9 +174,10 @@ class Output {
 // Receives each formatted line (without the newline), synchronously, on the logging thread.
 using LineWriter = std::function<void(std::string_view line)>;
 
-// Sets the process-wide format and filter. With no writer, lines go to stdout through an Output
-// with the default limits. Call before other threads log.
-void configure(Format format, Filter filter, LineWriter writer = nullptr);
+// Sets the process-wide format and filter. With no writer, lines go to `fd` (default stdout;
+// `selium-runtime run` passes stderr, keeping stdout for its guest) through an Output with the
+// default limits. Call before other threads log.
+void configure(Format format, Filter filter, LineWriter writer = nullptr, int fd = 1);
 
 bool enabled(std::string_view target, Level level);
 
