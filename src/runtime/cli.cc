@@ -193,8 +193,11 @@ CliOutcome parseCommandLine(int argc, const char* const* argv) {
                   "then leave out KIND:")
       ->type_name("KINDS");
   run->footer(
+      "Usage: selium-runtime [OPTIONS] run [RUN OPTIONS] FILE [ARGS...]\n"
       "ARGS: everything after FILE belongs to the guest (use `--` before a FILE that starts "
       "with -).\n"
+      "Also taken, before or after `run` (see selium-runtime --help): --max-memory SIZE, "
+      "--max-slice MS, --max-table-elements N, --log-level FILTER, --log-format FORMAT.\n"
       "The guest's stdout/stderr go to the runtime's stdout/stderr unchanged; the runtime's "
       "own log records (default level warn) and SDK guest log records go to stderr.\n"
       "Exit codes: the guest's status (process_exit/exit n: n & 255; 0 when its entrypoint "

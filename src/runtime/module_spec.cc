@@ -312,13 +312,15 @@ std::optional<std::vector<ParamKind>> parseParams(std::string_view value, Errors
 }
 
 // Resolves args (the items of `value`) against params (if given) and decodes every value.
+// An empty item is an error in a spec's comma list (a stray comma), but a `run` word "" is an
+// empty utf8/buffer/hex value (`allow_empty`).
 void parseArgItems(std::string_view value, const std::vector<std::string_view>& items,
                    const std::optional<std::vector<ParamKind>>& params, bool params_valid,
-                   ModuleSpec& spec, Errors& errors) {
+                   bool allow_empty, ModuleSpec& spec, Errors& errors) {
   std::vector<RawArg> raw;
   bool ok = true;
   for (std::size_t i = 0; i < items.size(); ++i) {
-    if (items[i].empty()) {
+    if (items[i].empty() && !allow_empty) {
       errors.add("args", value, "argument " + ordinal(i + 1) + " must not be empty");
       ok = false;
       continue;
@@ -384,7 +386,7 @@ bool isEnvName(std::string_view name) {
 
 void parseArgs(std::string_view value, const std::optional<std::vector<ParamKind>>& params,
                bool params_valid, ModuleSpec& spec, Errors& errors) {
-  parseArgItems(value, listItems(value), params, params_valid, spec, errors);
+  parseArgItems(value, listItems(value), params, params_valid, false, spec, errors);
 }
 
 // `env`: NAME=value items, the WASI environment of the process. A spec's comma list trims each
@@ -603,7 +605,7 @@ std::vector<SpecError> parseRunParts(const RunParts& parts, ModuleSpec& spec) {
   }
   // One item per command-line word, untrimmed: a utf8 value may hold commas and spaces.
   std::vector<std::string_view> args(parts.args.begin(), parts.args.end());
-  parseArgItems("", args, params, params_valid, spec, errors);
+  parseArgItems("", args, params, params_valid, true, spec, errors);
   std::vector<std::string_view> env(parts.env.begin(), parts.env.end());
   parseEnvItems("", env, false, spec, errors);
   return errors.take();

@@ -905,5 +905,135 @@ TEST_F(RuntimeE2E, LogUriIntoAModuleWithoutMemoryCopiesNothing) {
   EXPECT_EQ(p->wait(30s).exit_code, 0);
 }
 
+// `selium-runtime run`: a module file anywhere, run to completion; the runtime exits with the
+// guest's status and its stdout/stderr carry the guest's bytes.
+std::string guestFile(const std::string& name) {
+  return (fs::path(SELIUM_GUEST_DIR) / name).string();
+}
+
+TEST_F(RuntimeE2E, RunWasiCommandGetsArgsAsArgvAndExitsWithItsStatus) {
+  std::string file = guestFile("wasi_hello.wasm");
+  // Everything after FILE is the guest's, even words that look like our flags.
+  auto r = run({"run", file, "two words", "--help", "--cap", "TimeRead"});
+  EXPECT_EQ(r.exit_code, 3);
+  EXPECT_EQ(r.out,
+            "hello from wasi\nargc=5\nargv[0]=" + file +
+                "\nargv[1]=two words\nargv[2]=--help\nargv[3]=--cap\nargv[4]=TimeRead\n"
+                "stdin=eof\nmalloc=ok\nrealtime rc=-1 errno=76 sec=0\n"
+                "monotonic rc=-1 errno=76 sec=0\nentropy rc=0 nonzero=1 differs=1\n"
+                "GREETING=(unset)\nenviron=0\nusleep rc=-1 errno=58\nfsync rc=-1 errno=52\n"
+                "fsync rc=-1 errno=52\nbye\n");
+  EXPECT_THAT(r.err, HasSubstr("to stderr argc=5\n"));
+  // The runtime's own warnings (the denied clock) are on stderr, never on stdout.
+  EXPECT_THAT(r.err, HasSubstr("hostcall denied: clock_time_get needs capability TimeRead"));
+}
+
+TEST_F(RuntimeE2E, RunCopiesStdoutAndStderrByteForByte) {
+  auto r = run({"run", guestFile("wasi_hello.wasm"), "bytes"});
+  EXPECT_EQ(r.exit_code, 0);
+  std::string all(256, '\0');
+  std::iota(all.begin(), all.end(), '\0');
+  EXPECT_EQ(r.out, all + "\r\n\n\r");
+  // A clean run adds nothing: no log records at the default level (warn).
+  EXPECT_EQ(r.err, std::string("err\0\xff\r\n\n\nend", 12));
+}
+
+TEST_F(RuntimeE2E, RunExitStatusIsTheGuestsLowEightBits) {
+  auto seven = run({"run", guestFile("wasi_hello.wasm"), "exit", "7"});
+  EXPECT_EQ(seven.exit_code, 7);
+  EXPECT_EQ(seven.out, "");
+  EXPECT_EQ(seven.err, "");
+  auto big = run({"run", guestFile("wasi_hello.wasm"), "exit", "300"});
+  EXPECT_EQ(big.exit_code, 300 & 0xFF);
+  auto zero = run({"run", guestFile("wasi_hello.wasm"), "exit", "0"});
+  EXPECT_EQ(zero.exit_code, 0);
+}
+
+TEST_F(RuntimeE2E, RunEnvValuesAreTakenAsGiven) {
+  auto r = run({"run", "--env", "A=x=y, z \xc3\xbc ", "--env", "EMPTY=", "--env", "B= lead",
+                guestFile("wasi_hello.wasm"), "env"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "A=x=y, z \xc3\xbc \nEMPTY=\nB= lead\n");
+
+  auto bad = run({"run", "--env", "1X=a", guestFile("wasi_hello.wasm"), "env"});
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_EQ(bad.out, "");
+  EXPECT_THAT(bad.err, HasSubstr("--env \"1X=a\": invalid variable name"));
+}
+
+TEST_F(RuntimeE2E, RunTrapExitsWith134AndSaysWhyOnStderr) {
+  auto r = run({"run", guestFile("wasi_hello.wasm"), "trap"});
+  EXPECT_EQ(r.exit_code, 134);
+  EXPECT_EQ(r.out, "before trap\nunterminated");
+  EXPECT_THAT(r.err, AllOf(HasSubstr("ERROR selium.runtime: process exited"),
+                           HasSubstr("reason=trap"), HasSubstr("RuntimeError: unreachable")));
+}
+
+TEST_F(RuntimeE2E, RunReportsBadInputsOnStderr) {
+  auto missing = run({"run", (dir_ / "nope.wasm").string()});
+  EXPECT_EQ(missing.exit_code, 2);
+  EXPECT_EQ(missing.out, "");
+  EXPECT_EQ(missing.err, "selium-runtime run: error: cannot read module \"" +
+                             (dir_ / "nope.wasm").string() + "\": no such file\n");
+
+  auto cap = run({"run", "--cap", "TimeRaed", guestFile("wasi_hello.wasm")});
+  EXPECT_EQ(cap.exit_code, 2);
+  EXPECT_EQ(cap.out, "");
+  EXPECT_THAT(cap.err, HasSubstr("--cap \"TimeRaed\": unknown capability"));
+
+  std::ofstream(dir_ / "bad.wasm") << "not wasm";
+  auto bad = run({"run", (dir_ / "bad.wasm").string()});
+  EXPECT_EQ(bad.exit_code, 125);
+  EXPECT_EQ(bad.out, "");
+  EXPECT_THAT(bad.err, AllOf(HasSubstr("selium-runtime run: error: cannot load module"),
+                             HasSubstr("bad magic number")));
+
+  auto no_file = run({"run"});
+  EXPECT_EQ(no_file.exit_code, 2);
+  EXPECT_THAT(no_file.err, HasSubstr("FILE is required"));
+}
+
+TEST_F(RuntimeE2E, RunSdkEntrypointTakesTypedArgs) {
+  std::string file = guestFile("echo_args.wasm");
+  auto r = run({"run", "--entrypoint", "ints", file, "i8:-1", "u8:255", "i16:-3", "u16:4",
+                "i32:-5", "u32:6", "i64:-7", "u64:8"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "");
+  // The guest's log record is printed on stderr, as the server prints it on stdout.
+  EXPECT_THAT(r.err, HasSubstr("INFO selium.guest.echo_args: ints pid=1 module=" + file +
+                               " guest_target=echo_args i8=-1 u8=255 i16=-3 u16=4 i32=-5 u32=6 "
+                               "i64=-7 u64=8\n"));
+
+  auto json = run({"run", "--log-format", "json", "--entrypoint", "bytes", "--params",
+                   "utf8,buffer,hex", file, "a, b", "", "00ff"});
+  EXPECT_EQ(json.exit_code, 0) << json.err;
+  auto record = nlohmann::json::parse(json.err.substr(0, json.err.find('\n')));
+  EXPECT_EQ(record["message"], "bytes");
+  EXPECT_EQ(record["fields"]["utf8"], "a, b");
+  EXPECT_EQ(record["fields"]["hex"], "00ff");
+
+  auto untyped = run({"run", "--entrypoint", "ints", file, "5"});
+  EXPECT_EQ(untyped.exit_code, 2);
+  EXPECT_THAT(untyped.err, HasSubstr("ARGS \"5\": argument 1 is missing a type"));
+}
+
+TEST_F(RuntimeE2E, RunCapTimeReadGrantsTheClock) {
+  auto r = run({"run", "--cap", "TimeRead", guestFile("wasi_hello.wasm")});
+  EXPECT_EQ(r.exit_code, 3);
+  EXPECT_THAT(r.out, AllOf(HasSubstr("\nrealtime rc=0 errno=0 sec="),
+                           HasSubstr("\nmonotonic rc=0 errno=0 sec=")));
+  EXPECT_THAT(r.err, Not(HasSubstr("hostcall denied")));
+}
+
+TEST_F(RuntimeE2E, RunHelpDescribesOptionsAndExitCodes) {
+  auto r = run({"run", "--help"});
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_THAT(r.out,
+              AllOf(HasSubstr("FILE"), HasSubstr("--cap"), HasSubstr("--env"),
+                    HasSubstr("--entrypoint"), HasSubstr("--params"), HasSubstr("--max-memory"),
+                    HasSubstr("--max-slice"), HasSubstr("125"), HasSubstr("134"),
+                    HasSubstr("130/143"), HasSubstr("byte for byte")));
+}
+
 }  // namespace
 }  // namespace selium::testing

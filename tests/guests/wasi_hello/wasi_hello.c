@@ -16,6 +16,11 @@
  *             (revents as letters: o POLLOUT, i POLLIN, h POLLHUP, n POLLNVAL, e POLLERR, - none),
  *             then "sleep rc=<n> errno=<e>" for poll(NULL, 0, 10), which would have to wait;
  *             main returns 0.
+ *   bytes     stdout: the 256 byte values 0..255 in order, then "\r\n\n\r" (no final newline);
+ *             stderr: "err\0\xff\r\n" then "\n\nend" (no final newline), each with one write(2)
+ *             call per piece, unbuffered; main returns 0.
+ *   exit N    exit(N) at once (N as atoi reads it), printing nothing.
+ *   env       stdout: each environment entry as given, then "\n"; main returns 0.
  */
 #include <errno.h>
 #include <poll.h>
@@ -80,7 +85,25 @@ static int modePoll(void) {
   return 0;
 }
 
+static int modeBytes(void) {
+  unsigned char all[256];
+  for (int i = 0; i < 256; ++i) all[i] = (unsigned char)i;
+  if (write(1, all, sizeof all) != (ssize_t)sizeof all) return 1;
+  if (write(1, "\r\n\n\r", 4) != 4) return 1;
+  if (write(2, "err\0\xff\r\n", 7) != 7) return 1;
+  if (write(2, "\n\nend", 5) != 5) return 1;
+  return 0;
+}
+
+static int modeEnv(void) {
+  for (char** e = environ; e != NULL && *e != NULL; ++e) printf("%s\n", *e);
+  return 0;
+}
+
 int main(int argc, char** argv) {
+  if (argc > 1 && strcmp(argv[1], "bytes") == 0) return modeBytes();
+  if (argc > 2 && strcmp(argv[1], "exit") == 0) exit(atoi(argv[2]));
+  if (argc > 1 && strcmp(argv[1], "env") == 0) return modeEnv();
   if (argc > 1 && strcmp(argv[1], "long") == 0) return modeLong();
   if (argc > 1 && strcmp(argv[1], "trap") == 0) return modeTrap();
   if (argc > 1 && strcmp(argv[1], "poll") == 0) return modePoll();
