@@ -130,5 +130,26 @@ TEST_F(StdStreamTest, UnsupportedCallsAreNoticedOncePerIndex) {
   EXPECT_FALSE(process->firstUnsupported(Process::kMaxHostcalls));  // out of range: never
 }
 
+TEST_F(StdStreamTest, AStdWriterTakesTheBytesUnchangedInsteadOfRecords) {
+  auto process = makeProcess();
+  process->writeStdStream(StdStream::Stdout, bytes("early"));  // before the writer: a record
+  std::vector<std::pair<StdStream, std::string>> written;
+  process->setStdWriter([&](StdStream stream, std::span<const uint8_t> data) {
+    written.emplace_back(stream, std::string(data.begin(), data.end()));
+  });
+  process->writeStdStream(StdStream::Stdout, bytes(std::string_view("a\0\xFF\r\n", 5)));
+  process->writeStdStream(StdStream::Stderr, bytes("no newline"));
+  // The unfinished line from before the writer went out first, as a record.
+  ASSERT_EQ(records.size(), 1u);
+  EXPECT_EQ(records[0].message, "early");
+  ASSERT_EQ(written.size(), 2u);
+  EXPECT_EQ(written[0].first, StdStream::Stdout);
+  EXPECT_EQ(written[0].second, std::string("a\0\xFF\r\n", 5));
+  EXPECT_EQ(written[1].first, StdStream::Stderr);
+  EXPECT_EQ(written[1].second, "no newline");
+  process->flushStdStreams();
+  EXPECT_EQ(records.size(), 1u);
+}
+
 }  // namespace
 }  // namespace selium::kernel

@@ -450,5 +450,39 @@ TEST(ModuleSpec, ErrorMessagesEscapeControlCharacters) {
   EXPECT_THAT(errors[0], HasSubstr("\\x1b"));
 }
 
+TEST(RunParts, ItemsAreWordsNotCommaListsAndKeepTheirSpaces) {
+  ModuleSpec spec;
+  auto errors = parseRunParts(
+      {{"TimeRead", "net-quic-bind"}, std::string("utf8,u32"), {" a, b ", "7"}, {"A= x,y=z", "B="}},
+      spec);
+  EXPECT_TRUE(errors.empty());
+  EXPECT_TRUE(spec.capabilities.contains(Capability::TimeRead));
+  EXPECT_TRUE(spec.capabilities.contains(Capability::NetQuicBind));
+  ASSERT_EQ(spec.args.size(), 2u);
+  EXPECT_EQ(std::get<std::string>(spec.args[0].value), " a, b ");
+  EXPECT_THAT(spec.env, ElementsAre("A= x,y=z", "B="));
+}
+
+TEST(RunParts, ReportsEveryProblemUnderItsKey) {
+  ModuleSpec spec;
+  auto errors = parseRunParts({{"Nope"}, std::nullopt, {"5"}, {"1X=a", "A=1", "A=2"}}, spec);
+  ASSERT_EQ(errors.size(), 4u);
+  EXPECT_EQ(errors[0].key, "capabilities");
+  EXPECT_EQ(errors[0].value, "Nope");
+  EXPECT_EQ(errors[1].key, "args");
+  EXPECT_THAT(errors[1].message, HasSubstr("missing a type"));
+  EXPECT_EQ(errors[2].key, "env");
+  EXPECT_THAT(errors[2].message, HasSubstr("invalid variable name"));
+  EXPECT_EQ(errors[3].key, "env");
+  EXPECT_THAT(errors[3].message, HasSubstr("given twice"));
+}
+
+TEST(RunParts, AnEmptyWordIsAnEmptyValue) {
+  ModuleSpec spec;
+  EXPECT_TRUE(parseRunParts({{}, std::string("utf8"), {""}, {}}, spec).empty());
+  ASSERT_EQ(spec.args.size(), 1u);
+  EXPECT_EQ(std::get<std::string>(spec.args[0].value), "");
+}
+
 }  // namespace
 }  // namespace selium::runtime

@@ -916,13 +916,12 @@ TEST_F(RuntimeE2E, RunWasiCommandGetsArgsAsArgvAndExitsWithItsStatus) {
   // Everything after FILE is the guest's, even words that look like our flags.
   auto r = run({"run", file, "two words", "--help", "--cap", "TimeRead"});
   EXPECT_EQ(r.exit_code, 3);
-  EXPECT_EQ(r.out,
-            "hello from wasi\nargc=5\nargv[0]=" + file +
-                "\nargv[1]=two words\nargv[2]=--help\nargv[3]=--cap\nargv[4]=TimeRead\n"
-                "stdin=eof\nmalloc=ok\nrealtime rc=-1 errno=76 sec=0\n"
-                "monotonic rc=-1 errno=76 sec=0\nentropy rc=0 nonzero=1 differs=1\n"
-                "GREETING=(unset)\nenviron=0\nusleep rc=-1 errno=58\nfsync rc=-1 errno=52\n"
-                "fsync rc=-1 errno=52\nbye\n");
+  EXPECT_EQ(r.out, "hello from wasi\nargc=5\nargv[0]=" + file +
+                       "\nargv[1]=two words\nargv[2]=--help\nargv[3]=--cap\nargv[4]=TimeRead\n"
+                       "stdin=eof\nmalloc=ok\nrealtime rc=-1 errno=76 sec=0\n"
+                       "monotonic rc=-1 errno=76 sec=0\nentropy rc=0 nonzero=1 differs=1\n"
+                       "GREETING=(unset)\nenviron=0\nusleep rc=-1 errno=58\nfsync rc=-1 errno=52\n"
+                       "fsync rc=-1 errno=52\nbye\n");
   EXPECT_THAT(r.err, HasSubstr("to stderr argc=5\n"));
   // The runtime's own warnings (the denied clock) are on stderr, never on stdout.
   EXPECT_THAT(r.err, HasSubstr("hostcall denied: clock_time_get needs capability TimeRead"));
@@ -995,8 +994,8 @@ TEST_F(RuntimeE2E, RunReportsBadInputsOnStderr) {
 
 TEST_F(RuntimeE2E, RunSdkEntrypointTakesTypedArgs) {
   std::string file = guestFile("echo_args.wasm");
-  auto r = run({"run", "--entrypoint", "ints", file, "i8:-1", "u8:255", "i16:-3", "u16:4",
-                "i32:-5", "u32:6", "i64:-7", "u64:8"});
+  auto r = run({"run", "--entrypoint", "ints", file, "i8:-1", "u8:255", "i16:-3", "u16:4", "i32:-5",
+                "u32:6", "i64:-7", "u64:8"});
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(r.out, "");
   // The guest's log record is printed on stderr, as the server prints it on stdout.
@@ -1028,11 +1027,10 @@ TEST_F(RuntimeE2E, RunCapTimeReadGrantsTheClock) {
 TEST_F(RuntimeE2E, RunHelpDescribesOptionsAndExitCodes) {
   auto r = run({"run", "--help"});
   EXPECT_EQ(r.exit_code, 0);
-  EXPECT_THAT(r.out,
-              AllOf(HasSubstr("FILE"), HasSubstr("--cap"), HasSubstr("--env"),
-                    HasSubstr("--entrypoint"), HasSubstr("--params"), HasSubstr("--max-memory"),
-                    HasSubstr("--max-slice"), HasSubstr("125"), HasSubstr("134"),
-                    HasSubstr("130/143"), HasSubstr("byte for byte")));
+  EXPECT_THAT(r.out, AllOf(HasSubstr("FILE"), HasSubstr("--cap"), HasSubstr("--env"),
+                           HasSubstr("--entrypoint"), HasSubstr("--params"),
+                           HasSubstr("--max-memory"), HasSubstr("--max-slice"), HasSubstr("125"),
+                           HasSubstr("134"), HasSubstr("130/143"), HasSubstr("byte for byte")));
 }
 
 }  // namespace
