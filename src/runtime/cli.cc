@@ -51,7 +51,8 @@ std::string footer() {
          capabilityList() +
          "\n\n"
          "Exit codes: 0 clean exit, 1 runtime or configuration error, 2 usage error,\n"
-         "  130/143 forced exit on a second SIGINT/SIGTERM during shutdown.\n";
+         "  130/143 forced exit on a second SIGINT/SIGTERM during shutdown.\n"
+         "  `run` exits with its guest's status instead: see `selium-runtime run --help`.\n";
 }
 
 }  // namespace

@@ -201,10 +201,12 @@ int runModule(const RuntimeOptions& options) {
   engine::EngineOptions engine_options = runtimeEngineOptions(server_options);
   std::promise<engine::ProcessExit> ended;
   engine_options.on_exit = [&ended](const engine::ProcessExit& exit) {
-    log::Level level =
-        exit.reason == engine::ExitReason::Trap || exit.reason == engine::ExitReason::Failed
-            ? log::Level::Error
-            : log::Level::Debug;  // the exit code says the rest
+    // Why the guest did not finish is worth a line (a trap, a failed start, --max-slice); any
+    // other ending is told by the exit code.
+    bool abnormal = exit.reason == engine::ExitReason::Trap ||
+                    exit.reason == engine::ExitReason::Failed ||
+                    (exit.reason == engine::ExitReason::Terminated && g_run_signal == 0);
+    log::Level level = abnormal ? log::Level::Error : log::Level::Debug;
     log::write(level, log::kRuntimeTarget, "process exited",
                {{"module", exit.module},
                 {"reason", engine::exitReasonName(exit.reason)},

@@ -1033,5 +1033,14 @@ TEST_F(RuntimeE2E, RunHelpDescribesOptionsAndExitCodes) {
                            HasSubstr("134"), HasSubstr("130/143"), HasSubstr("byte for byte")));
 }
 
+TEST_F(RuntimeE2E, RunMaxSliceTerminationExitsWith134AndSaysWhy) {
+  // start_loop's wasm start function never returns; the watchdog ends it.
+  auto r = run({"run", "--max-slice", "100", guestFile("start_loop.wasm")});
+  EXPECT_EQ(r.exit_code, 134);
+  EXPECT_EQ(r.out, "");
+  EXPECT_THAT(r.err, AllOf(HasSubstr("ERROR selium.runtime: process exited"),
+                           HasSubstr("reason=terminated"), HasSubstr("(--max-slice)")));
+}
+
 }  // namespace
 }  // namespace selium::testing
