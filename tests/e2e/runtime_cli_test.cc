@@ -1042,5 +1042,21 @@ TEST_F(RuntimeE2E, RunMaxSliceTerminationExitsWith134AndSaysWhy) {
                            HasSubstr("reason=terminated"), HasSubstr("(--max-slice)")));
 }
 
+TEST_F(RuntimeE2E, RunSignalStopsTheGuestAndExitsWith128PlusIt) {
+  for (int signo : {SIGTERM, SIGINT}) {
+    auto p = std::make_unique<Subprocess>(SubprocessOptions{
+        {SELIUM_RUNTIME_BIN, "run", guestFile("wasi_hello.wasm"), "spin"}, {}, dir_});
+    // The guest is running (its handler installed before it was spawned) once it has printed.
+    ASSERT_TRUE(
+        p->waitForLine([](std::string_view l) { return l == "spinning"; }, 30s).has_value());
+    p->signal(signo);
+    auto r = p->wait(30s);
+    EXPECT_EQ(r.exit_code, 128 + signo);
+    EXPECT_FALSE(r.timed_out);
+    // A stop the user asked for is not an error.
+    EXPECT_THAT(r.err, Not(HasSubstr("ERROR")));
+  }
+}
+
 }  // namespace
 }  // namespace selium::testing

@@ -21,6 +21,7 @@
  *             call per piece, unbuffered; main returns 0.
  *   exit N    exit(N) at once (N as atoi reads it), printing nothing.
  *   env       stdout: each environment entry as given, then "\n"; main returns 0.
+ *   spin      stdout: "spinning\n", then loops forever without a hostcall (for stop/signal tests).
  */
 #include <errno.h>
 #include <poll.h>
@@ -100,7 +101,15 @@ static int modeEnv(void) {
   return 0;
 }
 
+static int modeSpin(void) {
+  printf("spinning\n");
+  fflush(stdout);
+  volatile unsigned long n = 0;
+  for (;;) ++n;  // volatile: the loop stays, and never yields
+}
+
 int main(int argc, char** argv) {
+  if (argc > 1 && strcmp(argv[1], "spin") == 0) return modeSpin();
   if (argc > 1 && strcmp(argv[1], "bytes") == 0) return modeBytes();
   if (argc > 2 && strcmp(argv[1], "exit") == 0) exit(atoi(argv[2]));
   if (argc > 1 && strcmp(argv[1], "env") == 0) return modeEnv();
