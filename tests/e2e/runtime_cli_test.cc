@@ -1058,5 +1058,23 @@ TEST_F(RuntimeE2E, RunSignalStopsTheGuestAndExitsWith128PlusIt) {
   }
 }
 
+TEST_F(RuntimeE2E, RunTakesServerLimitsAndLoggingFlagsButNotModuleSpecs) {
+  std::string file = guestFile("wasi_hello.wasm");
+  // Shared flags after `run`, and `--` before FILE.
+  auto r = run({"run", "--log-level", "debug", "--max-memory", "64MiB", "--", file, "exit", "0"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "");
+  EXPECT_THAT(r.err, AllOf(HasSubstr("DEBUG selium.runtime: process started module=" + file +
+                                     " entrypoint=_start"),
+                           HasSubstr("reason=normal status=0")));
+
+  auto spec = run({"--module", "path=x.wasm;capabilities=", "run", file});
+  EXPECT_EQ(spec.exit_code, 2);
+  EXPECT_EQ(spec.err, "selium-runtime: error: run does not take --module or --dry-run\n");
+  auto dry = run({"run", "--dry-run", file});
+  EXPECT_EQ(dry.exit_code, 2);
+  EXPECT_EQ(dry.err, "selium-runtime: error: run does not take --module or --dry-run\n");
+}
+
 }  // namespace
 }  // namespace selium::testing
