@@ -1,6 +1,7 @@
 // A small parser of the WebAssembly binary format (MVP, tolerating custom and unknown sections)
-// that reads what the runtime checks before instantiating: imports, exports, function signatures
-// and memory limits. Plain C++ with no V8, so it can run on untrusted bytes under a fuzzer.
+// that reads what the runtime checks before instantiating: imports, exports, function signatures,
+// memory limits and the entrypoints' declared kinds (the `selium.entrypoints` custom section).
+// Plain C++ with no V8, so it can run on untrusted bytes under a fuzzer.
 #pragma once
 
 #include <cstdint>
