@@ -4,6 +4,7 @@
 
 #include <libplatform/libplatform.h>
 #include <openssl/evp.h>
+#include <selium/abi/entrypoints.h>
 #include <selium/abi/hostcalls.h>
 #include <selium/abi/wasi.h>
 #include <v8.h>
@@ -97,7 +98,52 @@ std::string paramsFor(const FuncType& type) {
   return out;
 }
 
+// The section's kind numbers are kernel::ParamKind's values, so a declared kind converts by cast.
+static_assert(static_cast<int>(kernel::ParamKind::I8) == SELIUM_PARAM_KIND_i8);
+static_assert(static_cast<int>(kernel::ParamKind::U8) == SELIUM_PARAM_KIND_u8);
+static_assert(static_cast<int>(kernel::ParamKind::I16) == SELIUM_PARAM_KIND_i16);
+static_assert(static_cast<int>(kernel::ParamKind::U16) == SELIUM_PARAM_KIND_u16);
+static_assert(static_cast<int>(kernel::ParamKind::I32) == SELIUM_PARAM_KIND_i32);
+static_assert(static_cast<int>(kernel::ParamKind::U32) == SELIUM_PARAM_KIND_u32);
+static_assert(static_cast<int>(kernel::ParamKind::I64) == SELIUM_PARAM_KIND_i64);
+static_assert(static_cast<int>(kernel::ParamKind::U64) == SELIUM_PARAM_KIND_u64);
+static_assert(static_cast<int>(kernel::ParamKind::F32) == SELIUM_PARAM_KIND_f32);
+static_assert(static_cast<int>(kernel::ParamKind::F64) == SELIUM_PARAM_KIND_f64);
+static_assert(static_cast<int>(kernel::ParamKind::Utf8) == SELIUM_PARAM_KIND_utf8);
+static_assert(static_cast<int>(kernel::ParamKind::Buffer) == SELIUM_PARAM_KIND_buffer);
+static_assert(static_cast<int>(kernel::ParamKind::Hex) == SELIUM_PARAM_KIND_hex);
+static_assert(static_cast<int>(kernel::ParamKind::Resource) == SELIUM_PARAM_KIND_resource);
+static_assert(SELIUM_PARAM_KIND_COUNT == 14, "a new kind needs a kernel::ParamKind");
+
+kernel::ParamKind declaredKind(const DeclaredParam& param) {
+  return static_cast<kernel::ParamKind>(param.kind);
+}
+
+// Whether a spec's arg of kind `given` fills a declared param of kind `declared`: the same kind,
+// or bytes for bytes (a `hex:` value may fill a `buffer` param, and the other way round).
+bool kindFits(kernel::ParamKind given, kernel::ParamKind declared) {
+  return given == declared || (kernel::isBytesKind(given) && kernel::isBytesKind(declared));
+}
+
 }  // namespace
+
+std::string declaredParamsText(const DeclaredEntrypoint& entry) {
+  std::string out = "(";
+  for (std::size_t i = 0; i < entry.params.size(); ++i) {
+    out += (i ? ", " : "") + std::string(kernel::paramKindName(declaredKind(entry.params[i])));
+    if (!entry.params[i].name.empty()) out += " " + entry.params[i].name;
+  }
+  return out + ")";
+}
+
+std::optional<std::string> declaredEntrypointsText(const WasmModuleInfo& module) {
+  if (!module.declared_entrypoints) return std::nullopt;
+  std::string out;
+  for (const DeclaredEntrypoint& entry : *module.declared_entrypoints) {
+    out += (out.empty() ? "" : ", ") + entry.name + declaredParamsText(entry);
+  }
+  return out;
+}
 
 Module::Module(std::string label, std::string hash, WasmModuleInfo info,
                std::shared_ptr<v8::CompiledWasmModule> compiled)
@@ -352,6 +398,23 @@ Status Engine::check(const SpawnRequest& request) const {
     return Error{module.label() + ": entrypoint " + util::quote(request.entrypoint) +
                  " has signature " + actual.toString() + ", but the spec's params (" + kinds +
                  ") need " + wanted_type.toString() + " (an entrypoint returns nothing)"};
+  }
+  // The wasm types match, but they cannot tell (utf8, u32) from (u32, utf8); the kinds the
+  // module declares can.
+  if (const DeclaredEntrypoint* declared = info.findDeclaredEntrypoint(entrypoint);
+      declared != nullptr && !command) {
+    bool fits = declared->params.size() == request.args.size();
+    for (std::size_t i = 0; fits && i < request.args.size(); ++i) {
+      fits = kindFits(request.args[i].kind, declaredKind(declared->params[i]));
+    }
+    if (!fits) {
+      std::string kinds;
+      for (const auto& arg : request.args) {
+        kinds += (kinds.empty() ? "" : ", ") + std::string(kernel::paramKindName(arg.kind));
+      }
+      return Error{module.label() + ": entrypoint " + util::quote(request.entrypoint) + " takes " +
+                   declaredParamsText(*declared) + ", but the spec's params are (" + kinds + ")"};
+    }
   }
   bool needs_alloc = false;
   for (const auto& arg : request.args) {

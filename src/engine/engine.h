@@ -228,4 +228,11 @@ std::vector<ValType> flattenedParams(std::span<const kernel::EntrypointArg> args
 // no "start".
 std::string resolveEntrypoint(const WasmModuleInfo& module, std::string_view requested);
 
+// A declared entrypoint's parameters as in messages: "(utf8 name, u32 times)", "()".
+std::string declaredParamsText(const DeclaredEntrypoint& entry);
+
+// Every entrypoint the module's `selium.entrypoints` section declares, with its parameters:
+// "start(), ints(i8 a, u8 b)"; nullopt when the module has no such section.
+std::optional<std::string> declaredEntrypointsText(const WasmModuleInfo& module);
+
 }  // namespace selium::engine

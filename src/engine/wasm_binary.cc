@@ -5,6 +5,7 @@
 #include "engine/wasm_binary.h"
 
 #include <fmt/format.h>
+#include <selium/abi/entrypoints.h>
 
 #include <algorithm>
 #include <array>
@@ -294,6 +295,7 @@ class Parser {
       case kCustom: {
         std::string_view name;
         if (!readName(name, "custom section name")) return false;
+        if (name == SELIUM_ENTRYPOINTS_SECTION) return parseEntrypointsSection();
         pos_ = end_;
         return true;
       }
@@ -513,6 +515,71 @@ class Parser {
     return true;
   }
 
+  // A name of the entrypoints section: a one-byte length, then that many bytes of UTF-8.
+  bool readShortName(std::string& out, std::string_view what) {
+    const std::size_t start = pos_;
+    uint8_t length = 0;
+    if (!readByte(length, fmt::format("{} length", what))) return false;
+    if (length > remaining()) {
+      return fail(start, fmt::format("{} length {} exceeds the {} bytes left in the section", what,
+                                     length, remaining()));
+    }
+    std::string_view text(reinterpret_cast<const char*>(bytes_.data() + pos_), length);
+    if (!util::isValidUtf8(text)) return fail(pos_, fmt::format("{} is not valid UTF-8", what));
+    out = text;
+    pos_ += length;
+    return true;
+  }
+
+  // Records as include/selium/abi/entrypoints.h describes them. Zero bytes between records are
+  // the padding a linker may put between the pieces of several object files.
+  bool parseEntrypointsSection() {
+    where_ = fmt::format("custom section {}", util::quote(SELIUM_ENTRYPOINTS_SECTION));
+    if (!info_.declared_entrypoints) info_.declared_entrypoints.emplace();
+    std::vector<DeclaredEntrypoint>& declared = *info_.declared_entrypoints;
+    while (pos_ < end_) {
+      if (bytes_[pos_] == 0) {
+        ++pos_;
+        continue;
+      }
+      const std::size_t record_at = pos_;
+      const uint8_t version = bytes_[pos_++];
+      if (version != SELIUM_ENTRYPOINTS_RECORD_VERSION) {
+        return fail(record_at, fmt::format("unsupported entrypoint record version {} (expected {})",
+                                           version, SELIUM_ENTRYPOINTS_RECORD_VERSION));
+      }
+      const std::size_t name_at = pos_;
+      DeclaredEntrypoint entry;
+      if (!readShortName(entry.name, "entrypoint name")) return false;
+      if (entry.name.empty()) return fail(name_at, "empty entrypoint name");
+      // A set, not a search of `declared`: a section of tiny records must stay linear.
+      if (!declared_names_.insert(entry.name).second) {
+        return fail(name_at, fmt::format("duplicate entrypoint {}", util::quote(entry.name)));
+      }
+      const std::size_t count_at = pos_;
+      uint8_t count = 0;
+      if (!readByte(count, "parameter count")) return false;
+      // A parameter takes at least its kind and an empty name's length.
+      if (count > remaining() / 2) {
+        return fail(count_at, fmt::format("parameter count {} is more than the remaining {} bytes "
+                                          "can hold",
+                                          count, remaining()));
+      }
+      entry.params.resize(count);
+      for (DeclaredParam& param : entry.params) {
+        const std::size_t kind_at = pos_;
+        if (!readByte(param.kind, "parameter kind")) return false;
+        if (param.kind >= SELIUM_PARAM_KIND_COUNT) {
+          return fail(kind_at, fmt::format("unknown parameter kind {} in entrypoint {}", param.kind,
+                                           util::quote(entry.name)));
+        }
+        if (!readShortName(param.name, "parameter name")) return false;
+      }
+      declared.push_back(std::move(entry));
+    }
+    return true;
+  }
+
   bool parseCodeSection() {
     const std::size_t count_at = pos_;
     uint32_t count = 0;
@@ -546,6 +613,7 @@ class Parser {
   uint32_t defined_tables_ = 0;
   uint32_t defined_globals_ = 0;
   bool has_code_ = false;
+  std::unordered_set<std::string> declared_names_;  // of declared_entrypoints
 };
 
 }  // namespace
@@ -637,6 +705,13 @@ std::optional<Limits> WasmModuleInfo::memoryLimits() const {
   }
   if (!memories.empty()) return memories.front();
   return std::nullopt;
+}
+
+const DeclaredEntrypoint* WasmModuleInfo::findDeclaredEntrypoint(std::string_view name) const {
+  if (!declared_entrypoints) return nullptr;
+  auto it = std::find_if(declared_entrypoints->begin(), declared_entrypoints->end(),
+                         [&](const DeclaredEntrypoint& e) { return e.name == name; });
+  return it == declared_entrypoints->end() ? nullptr : &*it;
 }
 
 Result<WasmModuleInfo> parseWasmModule(std::span<const uint8_t> bytes) {

@@ -1,6 +1,7 @@
 // A small parser of the WebAssembly binary format (MVP, tolerating custom and unknown sections)
-// that reads what the runtime checks before instantiating: imports, exports, function signatures
-// and memory limits. Plain C++ with no V8, so it can run on untrusted bytes under a fuzzer.
+// that reads what the runtime checks before instantiating: imports, exports, function signatures,
+// memory limits and the entrypoints' declared kinds (the `selium.entrypoints` custom section).
+// Plain C++ with no V8, so it can run on untrusted bytes under a fuzzer.
 #pragma once
 
 #include <cstdint>
@@ -60,6 +61,22 @@ struct Export {
   uint32_t index = 0;  // into the kind's index space, where imports come first
 };
 
+// One parameter of an entrypoint as the module's `selium.entrypoints` section declares it.
+struct DeclaredParam {
+  uint8_t kind = 0;  // SELIUM_PARAM_KIND_* (include/selium/abi/entrypoints.h), always in range
+  std::string name;  // for messages only; may be empty
+
+  friend bool operator==(const DeclaredParam&, const DeclaredParam&) = default;
+};
+
+// An entrypoint and its parameters, from the `selium.entrypoints` section.
+struct DeclaredEntrypoint {
+  std::string name;
+  std::vector<DeclaredParam> params;
+
+  friend bool operator==(const DeclaredEntrypoint&, const DeclaredEntrypoint&) = default;
+};
+
 // What parseWasmModule read. Every type index and every Func/Memory/Table/Global export index in
 // a parsed module is in range; Tag export indices are not checked (the tag section is skipped).
 struct WasmModuleInfo {
@@ -70,6 +87,10 @@ struct WasmModuleInfo {
   std::vector<Limits> tables;            // defined (non-imported) tables, in elements
   uint32_t globals = 0;                  // defined (non-imported) globals
   std::vector<Export> exports;           // names are unique
+  // The records of the `selium.entrypoints` custom sections, in order; names are unique.
+  // Nullopt when the module has no such section (modules built before it existed, other
+  // toolchains): its entrypoints are then checked by wasm types alone.
+  std::optional<std::vector<DeclaredEntrypoint>> declared_entrypoints;
 
   // The export called `name`, or nullptr. The pointer lives as long as this object.
   const Export* findExport(std::string_view name) const;
@@ -86,12 +107,16 @@ struct WasmModuleInfo {
 
   // Limits of memory 0 (imported or defined); nullopt when the module has no memory.
   std::optional<Limits> memoryLimits() const;
+
+  // The declared entrypoint called `name`, or nullptr (also without the section).
+  const DeclaredEntrypoint* findDeclaredEntrypoint(std::string_view name) const;
 };
 
 // Parses and checks the structure of a module. Never reads outside `bytes` and allocates in
 // proportion to its size. Errors read "wasm <where> at offset <N>: <problem>", where <where> is
-// "header", "module" or the section ("import section", "section 13") and N is the byte offset
-// into `bytes` of the field at fault.
+// "header", "module" or the section ("import section", "section 13", "custom section
+// \"selium.entrypoints\"") and N is the byte offset into `bytes` of the field at fault. Custom
+// sections other than `selium.entrypoints` are skipped unread.
 Result<WasmModuleInfo> parseWasmModule(std::span<const uint8_t> bytes);
 
 }  // namespace selium::engine

@@ -1,6 +1,7 @@
 #include "engine/wasm_binary.h"
 
 #include <gtest/gtest.h>
+#include <selium/abi/entrypoints.h>
 
 #include <algorithm>
 #include <atomic>
@@ -499,6 +500,99 @@ TEST(WasmBinary, HugeVectorCountsFailBeforeAllocating) {
     // The error message and section label, nothing sized by the count.
     EXPECT_LT(counted_bytes.load(), 1024u) << c.error;
   }
+}
+
+// A module whose only section is a `selium.entrypoints` custom section holding `content`, which
+// starts at offset 29: id at 8, size at 9, name length at 10, the 18-byte name at 11.
+Bytes entrypointsModule(std::initializer_list<uint8_t> content) {
+  static constexpr std::string_view kName = "selium.entrypoints";
+  Bytes bytes = module({});
+  bytes.push_back(0x00);
+  bytes.push_back(static_cast<uint8_t>(1 + kName.size() + content.size()));  // < 128 in the tests
+  bytes.push_back(static_cast<uint8_t>(kName.size()));
+  bytes.insert(bytes.end(), kName.begin(), kName.end());
+  bytes.insert(bytes.end(), content.begin(), content.end());
+  return bytes;
+}
+
+TEST(WasmBinaryEntrypoints, ReadsRecordsAndSkipsZeroPaddingBetweenThem) {
+  Result<WasmModuleInfo> info = parseWasmModule(entrypointsModule({
+      0x00,                                                       // padding before a record
+      0x01, 0x05, 's',  't',  'a',  'r',  't',                    // version 1, "start"
+      0x02, 0x0a, 0x04, 'n',  'a',  'm',  'e',  0x05, 0x01, 'n',  // (utf8 name, u32 n)
+      0x00, 0x00, 0x00,                                           // padding between pieces
+      0x01, 0x04, 'i',  'd',  'l',  'e',  0x00,                   // "idle", no params
+      0x01, 0x01, 'b',  0x01, 0x0c, 0x00,                         // "b": (hex) without a name
+  }));
+  ASSERT_TRUE(info.ok()) << info.error().message;
+  ASSERT_TRUE(info->declared_entrypoints.has_value());
+  std::vector<DeclaredEntrypoint> expected = {
+      {"start", {{SELIUM_PARAM_KIND_utf8, "name"}, {SELIUM_PARAM_KIND_u32, "n"}}},
+      {"idle", {}},
+      {"b", {{SELIUM_PARAM_KIND_hex, ""}}},
+  };
+  EXPECT_EQ(*info->declared_entrypoints, expected);
+  ASSERT_NE(info->findDeclaredEntrypoint("idle"), nullptr);
+  EXPECT_EQ(info->findDeclaredEntrypoint("idle")->name, "idle");
+  EXPECT_EQ(info->findDeclaredEntrypoint("other"), nullptr);
+}
+
+TEST(WasmBinaryEntrypoints, AbsentSectionIsNulloptAndOtherCustomSectionsAreSkipped) {
+  // A custom section "selium.entrypointz": a near miss of the name is just another section.
+  Bytes bytes = entrypointsModule({0xff, 0xff});
+  bytes[10 + 18] = 'z';
+  Result<WasmModuleInfo> info = parseWasmModule(bytes);
+  ASSERT_TRUE(info.ok()) << info.error().message;
+  EXPECT_FALSE(info->declared_entrypoints.has_value());
+  EXPECT_EQ(info->findDeclaredEntrypoint("start"), nullptr);
+  Result<WasmModuleInfo> empty = parseWasmModule(module({}));
+  ASSERT_TRUE(empty.ok());
+  EXPECT_FALSE(empty->declared_entrypoints.has_value());
+  // Present but empty (or only padding): the module declares no entrypoints.
+  Result<WasmModuleInfo> padding = parseWasmModule(entrypointsModule({0x00, 0x00}));
+  ASSERT_TRUE(padding.ok()) << padding.error().message;
+  ASSERT_TRUE(padding->declared_entrypoints.has_value());
+  EXPECT_TRUE(padding->declared_entrypoints->empty());
+}
+
+TEST(WasmBinaryEntrypoints, TwoSectionsAreReadAsOne) {
+  Bytes bytes = entrypointsModule({0x01, 0x01, 'a', 0x00});
+  Bytes second = entrypointsModule({0x01, 0x01, 'b', 0x00});
+  bytes.insert(bytes.end(), second.begin() + 8, second.end());
+  Result<WasmModuleInfo> info = parseWasmModule(bytes);
+  ASSERT_TRUE(info.ok()) << info.error().message;
+  ASSERT_TRUE(info->declared_entrypoints.has_value());
+  ASSERT_EQ(info->declared_entrypoints->size(), 2u);
+  EXPECT_NE(info->findDeclaredEntrypoint("b"), nullptr);
+}
+
+TEST(WasmBinaryEntrypoints, MalformedSectionIsAnErrorNamingTheOffset) {
+  struct Case {
+    Bytes bytes;
+    std::string error;
+  };
+  const std::string at = "wasm custom section \"selium.entrypoints\" at offset ";
+  const std::vector<Case> cases = {
+      {entrypointsModule({0x02, 0x01, 'a', 0x00}),
+       at + "29: unsupported entrypoint record version 2 (expected 1)"},
+      {entrypointsModule({0x01, 0x05, 's', 't'}),
+       at + "30: entrypoint name length 5 exceeds the 2 bytes left in the section"},
+      {entrypointsModule({0x01}),
+       at + "30: unexpected end of section reading entrypoint name length"},
+      {entrypointsModule({0x01, 0x00, 0x00}), at + "30: empty entrypoint name"},
+      {entrypointsModule({0x01, 0x01, 0xff, 0x00}), at + "31: entrypoint name is not valid UTF-8"},
+      {entrypointsModule({0x01, 0x01, 'a'}),
+       at + "32: unexpected end of section reading parameter count"},
+      {entrypointsModule({0x01, 0x01, 'a', 0xc8, 0x0a, 0x00}),
+       at + "32: parameter count 200 is more than the remaining 2 bytes can hold"},
+      {entrypointsModule({0x01, 0x01, 'a', 0x01, 0x0e, 0x00}),
+       at + "33: unknown parameter kind 14 in entrypoint \"a\""},
+      {entrypointsModule({0x01, 0x01, 'a', 0x02, 0x0a, 0x00, 0x05, 0x03, 'x'}),
+       at + "36: parameter name length 3 exceeds the 1 bytes left in the section"},
+      {entrypointsModule({0x01, 0x01, 'a', 0x00, 0x01, 0x01, 'a', 0x00}),
+       at + "34: duplicate entrypoint \"a\""},
+  };
+  for (const Case& c : cases) EXPECT_EQ(parseError(c.bytes), c.error);
 }
 
 }  // namespace

@@ -87,17 +87,27 @@ int runRuntime(const RuntimeOptions& options) {
     // A dry run compiles every module, so it also fills the compile cache.
     if (options.compile_cache) check_options.compile_cache_dir = work_dir->cache;
     engine::Engine engine(runtimeEngineOptions(check_options));
-    if (!prepareModules(engine, *modules)) {
+    auto requests = prepareModules(engine, *modules);
+    if (!requests) {
       log::error("dry run: configuration has problems");
       return kExitRuntimeError;
     }
-    for (const auto& m : *modules) {
+    for (std::size_t i = 0; i < modules->size(); ++i) {
+      const ModuleToStart& m = (*modules)[i];
       log::info("module spec ok",
                 {{"spec", static_cast<uint64_t>(m.spec.number)},
                  {"module", m.spec.path},
                  {"entrypoint", m.spec.entrypoint},
                  {"capabilities", static_cast<uint64_t>(m.spec.capabilities.size())},
                  {"args", static_cast<uint64_t>(m.spec.args.size())}});
+      // What the module says its entrypoints take (SDK guests say it; others may not), so the
+      // right params can be written without reading its source.
+      if (i >= requests->size()) continue;
+      if (auto declared = engine::declaredEntrypointsText((*requests)[i].module->info())) {
+        log::info("module entrypoints", {{"spec", static_cast<uint64_t>(m.spec.number)},
+                                         {"module", m.spec.path},
+                                         {"entrypoints", *declared}});
+      }
     }
     log::info("dry run: configuration is valid",
               {{"work_dir", work_dir->root.string()},

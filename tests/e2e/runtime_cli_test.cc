@@ -1076,5 +1076,33 @@ TEST_F(RuntimeE2E, RunTakesServerLimitsAndLoggingFlagsButNotModuleSpecs) {
   EXPECT_EQ(dry.err, "selium-runtime: error: run does not take --module or --dry-run\n");
 }
 
+// (buffer, utf8, hex) and (utf8, buffer, hex) are the same six i32s; the kinds the SDK records in
+// the module tell them apart, and --dry-run says so with both sides.
+TEST_F(RuntimeE2E, DryRunRefusesSwappedParamsTheModuleDeclares) {
+  addModule("echo.wasm", "echo_args.wasm");
+  auto r = run({"--dry-run", "-w", work_.string(), "--module",
+                "path=echo.wasm;entrypoint=bytes;capabilities=;args=buffer:x,utf8:y,hex:01"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_THAT(r.out, HasSubstr(R"x(error="echo.wasm: entrypoint \"bytes\" takes (utf8 text, )x"
+                               R"x(buffer buf, hex hx), but the spec's params are (buffer, utf8, )x"
+                               R"x(hex)")x"));
+}
+
+TEST_F(RuntimeE2E, DryRunListsTheEntrypointsAModuleDeclares) {
+  addModule("echo.wasm", "echo_args.wasm");
+  addModule("sig.wasm", "signatures.wasm");
+  auto r = run({"--dry-run", "-w", work_.string(), "--module",
+                "path=echo.wasm;entrypoint=bytes;capabilities=;args=utf8:y,hex:01,buffer:x",
+                "--module", "path=sig.wasm;entrypoint=no_params;capabilities="});
+  EXPECT_EQ(r.exit_code, 0) << r.out;
+  EXPECT_THAT(r.out, HasSubstr("module entrypoints spec=1 module=echo.wasm entrypoints=\"start(), "
+                               "ints(i8 a, u8 b, i16 c, u16 d, i32 e, u32 f, i64 g, u64 h), "
+                               "floats(f32 a, f64 b), bytes(utf8 text, buffer buf, hex hx), "
+                               "resource(resource r), all("));
+  // A module without the section (hand-written WAT here) is checked as before, listing nothing.
+  EXPECT_THAT(r.out, HasSubstr("module spec ok spec=2 module=sig.wasm"));
+  EXPECT_THAT(r.out, Not(HasSubstr("module entrypoints spec=2")));
+}
+
 }  // namespace
 }  // namespace selium::testing

@@ -1,6 +1,9 @@
 // Fuzz target for the wasm binary parser, which sees untrusted module bytes. Beyond "no crash",
 // it checks the parser's contract: errors name an offset inside the input, and a parsed module's
-// indices all resolve, with every way of looking up a signature agreeing.
+// indices all resolve, with every way of looking up a signature agreeing, and its declared
+// entrypoints (the selium.entrypoints section) are well-formed.
+#include <selium/abi/entrypoints.h>
+
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -114,6 +117,24 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, std::size_t size) {
       check(!type.has_value());
     }
     if (exported.kind == ExternKind::Memory) check(first_memory != nullptr);
+  }
+
+  // The selium.entrypoints section: unique non-empty UTF-8 names, every kind in range.
+  if (info.declared_entrypoints) {
+    std::unordered_set<std::string_view> declared;
+    for (const DeclaredEntrypoint& entry : *info.declared_entrypoints) {
+      check(!entry.name.empty() && entry.name.size() <= 255);
+      check(selium::util::isValidUtf8(entry.name));
+      check(declared.insert(entry.name).second);
+      check(info.findDeclaredEntrypoint(entry.name) == &entry);
+      check(entry.params.size() <= 255);
+      for (const DeclaredParam& param : entry.params) {
+        check(param.kind < SELIUM_PARAM_KIND_COUNT);
+        check(param.name.size() <= 255 && selium::util::isValidUtf8(param.name));
+      }
+    }
+  } else {
+    check(info.findDeclaredEntrypoint("start") == nullptr);
   }
   return 0;
 }

@@ -1465,5 +1465,54 @@ TEST_F(EngineTest, WasiPollAnswersReadyStreamsAtOnceAndRefusesToSleep) {
   EXPECT_EQ(runtimeLogCount("call=poll_oneoff "), 2u);  // the sleep, once per process
 }
 
+// Wasm types cannot tell (utf8, buffer, hex) from (hex, utf8, buffer): all are six i32s. The
+// SDK's selium.entrypoints section can, and the spawn is refused with both sides shown.
+TEST_F(EngineTest, DeclaredKindsRefuseSwappedParams) {
+  const std::string declared =
+      declaredEntrypointsText(load("echo_args.wasm")->info()).value_or("<none>");
+  EXPECT_THAT(declared,
+              ::testing::StartsWith("start(), ints(i8 a, u8 b, i16 c, u16 d, i32 e, u32 f, i64 g, "
+                                    "u64 h), floats(f32 a, f64 b), bytes(utf8 text, buffer buf, "
+                                    "hex hx), resource(resource r), all("));
+  auto swapped = engine_->spawn(request(
+      "echo_args.wasm", "bytes",
+      {arg(ParamKind::Buffer, std::vector<uint8_t>{'x'}), arg(ParamKind::Utf8, std::string("y")),
+       arg(ParamKind::Hex, std::vector<uint8_t>{1})}));
+  ASSERT_FALSE(swapped.ok());
+  EXPECT_EQ(swapped.error().message,
+            "echo_args.wasm: entrypoint \"bytes\" takes (utf8 text, buffer buf, hex hx), but "
+            "the spec's params are (buffer, utf8, hex)");
+  // Same wasm type (i32), other kind: refused too.
+  auto ints =
+      engine_->spawn(request("echo_args.wasm", "resource", {arg(ParamKind::I64, int64_t{1})}));
+  ASSERT_FALSE(ints.ok());
+  EXPECT_EQ(ints.error().message,
+            "echo_args.wasm: entrypoint \"resource\" takes (resource r), but the spec's params "
+            "are (i64)");
+}
+
+TEST_F(EngineTest, DeclaredKindsAcceptMatchingParamsWithHexAndBufferInterchangeable) {
+  // hex where the guest declares buffer, buffer where it declares hex: both are bytes.
+  auto exit = runToExit(request(
+      "echo_args.wasm", "bytes",
+      {arg(ParamKind::Utf8, std::string("t")), arg(ParamKind::Hex, std::vector<uint8_t>{0xab}),
+       arg(ParamKind::Buffer, std::vector<uint8_t>{0xcd})}));
+  ASSERT_EQ(exit.reason, ExitReason::Normal) << exit.message;
+  auto logs = recorder_.logsOf(exit.pid);
+  ASSERT_EQ(logs.size(), 1u);
+  EXPECT_EQ(std::get<std::string>(*field(logs[0], "hex")), "cd");
+}
+
+TEST_F(EngineTest, ModulesWithoutDeclaredKindsAreCheckedByWasmTypesAlone) {
+  // signatures.wasm is hand-written WAT without the section: any kinds of the right wasm types.
+  EXPECT_FALSE(load("signatures.wasm")->info().declared_entrypoints.has_value());
+  EXPECT_FALSE(declaredEntrypointsText(load("signatures.wasm")->info()).has_value());
+  auto exit = runToExit(
+      request("signatures.wasm", "takes_utf8", {arg(ParamKind::Hex, std::vector<uint8_t>{1})}));
+  EXPECT_EQ(exit.reason, ExitReason::Normal) << exit.message;
+  auto i32 = runToExit(request("signatures.wasm", "takes_i32", {arg(ParamKind::U8, uint64_t{7})}));
+  EXPECT_EQ(i32.reason, ExitReason::Normal) << i32.message;
+}
+
 }  // namespace
 }  // namespace selium::engine

@@ -16,6 +16,10 @@
 //   resource selium::ResourceId                                                [i64]
 // Up to 16 parameters; `SELIUM_ENTRYPOINT(start) { ... }` takes none. Strings and buffers point
 // into memory the host obtained from selium_alloc and stay valid for the life of the process.
+//
+// Each entrypoint also records its name and parameter kinds in the module's `selium.entrypoints`
+// custom section (format: selium/abi/entrypoints.h), so the runtime can refuse a spec whose
+// params have the right wasm types in the wrong kinds, such as (u32, utf8) for (utf8, u32).
 #pragma once
 
 #include <cstddef>
@@ -23,6 +27,7 @@
 #include <span>
 #include <string_view>
 
+#include "selium/abi/entrypoints.h"
 #include "selium/selium.h"
 #include "selium/task.hpp"
 
@@ -101,12 +106,47 @@ inline Bytes bytesArg(uint32_t ptr, uint32_t len) noexcept {
   ::selium::detail::bytesArg(selium_arg_##n##_ptr, selium_arg_##n##_len)
 #define SELIUM_KIND_ARG_resource(n) (::selium::ResourceId{selium_arg_##n})
 
+// Per kind: its SELIUM_PARAM_KIND_* number as a literal, which the assembler can read.
+#define SELIUM_KIND_ID_i8 0
+#define SELIUM_KIND_ID_u8 1
+#define SELIUM_KIND_ID_i16 2
+#define SELIUM_KIND_ID_u16 3
+#define SELIUM_KIND_ID_i32 4
+#define SELIUM_KIND_ID_u32 5
+#define SELIUM_KIND_ID_i64 6
+#define SELIUM_KIND_ID_u64 7
+#define SELIUM_KIND_ID_f32 8
+#define SELIUM_KIND_ID_f64 9
+#define SELIUM_KIND_ID_utf8 10
+#define SELIUM_KIND_ID_buffer 11
+#define SELIUM_KIND_ID_hex 12
+#define SELIUM_KIND_ID_resource 13
+#define SELIUM_KIND_ID_CHECK_(kind, id) static_assert(SELIUM_KIND_ID_##kind == id);
+SELIUM_PARAM_KINDS(SELIUM_KIND_ID_CHECK_)
+#undef SELIUM_KIND_ID_CHECK_
+
 // (kind, name) -> one of the three forms above. An unknown kind fails to compile with an
 // undeclared SELIUM_KIND_* identifier.
 #define SELIUM_PARAM_(kind, name) [[maybe_unused]] SELIUM_KIND_TYPE_##kind name
 #define SELIUM_WASM_(kind, name) SELIUM_KIND_WASM_##kind(name)
 #define SELIUM_ARG_(kind, name) SELIUM_KIND_ARG_##kind(name)
 #define SELIUM_APPLY_(m, pair) m pair
+
+// The `selium.entrypoints` record (selium/abi/entrypoints.h) as assembler text. It is emitted by
+// module-level asm because wasm-ld 14 keeps a `.custom_section.` *variable* as ordinary data;
+// a `.custom_section.` section made by the assembler becomes a custom section, and the linker
+// concatenates those of all object files. Lengths are label differences, so the assembler
+// counts the bytes.
+#define SELIUM_STR_(x) SELIUM_STR_IMPL_(x)
+#define SELIUM_STR_IMPL_(x) #x
+#define SELIUM_RECORD_NAME_(text) ".byte 2f-1f\n1:\n.ascii \"" text "\"\n2:\n"
+#define SELIUM_RECORD_PARAM_(kind, name) \
+  ".byte " SELIUM_STR_(SELIUM_KIND_ID_##kind) "\n" SELIUM_RECORD_NAME_(#name)
+#define SELIUM_RECORD_(name, ...) \
+  ".section .custom_section." SELIUM_ENTRYPOINTS_SECTION ",\"\",@\n"                      \
+  ".byte " SELIUM_STR_(SELIUM_ENTRYPOINTS_RECORD_VERSION) "\n" SELIUM_RECORD_NAME_(#name) \
+  ".byte " SELIUM_STR_(0 __VA_OPT__(+SELIUM_NARGS_(__VA_ARGS__))) "\n"                    \
+  __VA_OPT__(SELIUM_JOIN_EACH_(SELIUM_RECORD_PARAM_, __VA_ARGS__)) ".text\n"
 
 // SELIUM_FOR_EACH_(m, pairs...) -> m pair1, m pair2, ... (comma-separated, up to 16).
 #define SELIUM_NARGS_(...) \
@@ -135,9 +175,31 @@ inline Bytes bytesArg(uint32_t ptr, uint32_t len) noexcept {
 #define SELIUM_FOR_EACH_15(m, a, ...) SELIUM_APPLY_(m, a), SELIUM_FOR_EACH_14(m, __VA_ARGS__)
 #define SELIUM_FOR_EACH_16(m, a, ...) SELIUM_APPLY_(m, a), SELIUM_FOR_EACH_15(m, __VA_ARGS__)
 
+// SELIUM_JOIN_EACH_(m, pairs...) -> m pair1 m pair2 ... (juxtaposed: string literals concatenate).
+#define SELIUM_JOIN_EACH_(m, ...) \
+  SELIUM_CAT_(SELIUM_JOIN_EACH_, SELIUM_NARGS_(__VA_ARGS__))(m, __VA_ARGS__)
+#define SELIUM_JOIN_EACH_1(m, a) SELIUM_APPLY_(m, a)
+#define SELIUM_JOIN_EACH_2(m, a, ...) SELIUM_APPLY_(m, a) SELIUM_JOIN_EACH_1(m, __VA_ARGS__)
+#define SELIUM_JOIN_EACH_3(m, a, ...) SELIUM_APPLY_(m, a) SELIUM_JOIN_EACH_2(m, __VA_ARGS__)
+#define SELIUM_JOIN_EACH_4(m, a, ...) SELIUM_APPLY_(m, a) SELIUM_JOIN_EACH_3(m, __VA_ARGS__)
+#define SELIUM_JOIN_EACH_5(m, a, ...) SELIUM_APPLY_(m, a) SELIUM_JOIN_EACH_4(m, __VA_ARGS__)
+#define SELIUM_JOIN_EACH_6(m, a, ...) SELIUM_APPLY_(m, a) SELIUM_JOIN_EACH_5(m, __VA_ARGS__)
+#define SELIUM_JOIN_EACH_7(m, a, ...) SELIUM_APPLY_(m, a) SELIUM_JOIN_EACH_6(m, __VA_ARGS__)
+#define SELIUM_JOIN_EACH_8(m, a, ...) SELIUM_APPLY_(m, a) SELIUM_JOIN_EACH_7(m, __VA_ARGS__)
+#define SELIUM_JOIN_EACH_9(m, a, ...) SELIUM_APPLY_(m, a) SELIUM_JOIN_EACH_8(m, __VA_ARGS__)
+#define SELIUM_JOIN_EACH_10(m, a, ...) SELIUM_APPLY_(m, a) SELIUM_JOIN_EACH_9(m, __VA_ARGS__)
+#define SELIUM_JOIN_EACH_11(m, a, ...) SELIUM_APPLY_(m, a) SELIUM_JOIN_EACH_10(m, __VA_ARGS__)
+#define SELIUM_JOIN_EACH_12(m, a, ...) SELIUM_APPLY_(m, a) SELIUM_JOIN_EACH_11(m, __VA_ARGS__)
+#define SELIUM_JOIN_EACH_13(m, a, ...) SELIUM_APPLY_(m, a) SELIUM_JOIN_EACH_12(m, __VA_ARGS__)
+#define SELIUM_JOIN_EACH_14(m, a, ...) SELIUM_APPLY_(m, a) SELIUM_JOIN_EACH_13(m, __VA_ARGS__)
+#define SELIUM_JOIN_EACH_15(m, a, ...) SELIUM_APPLY_(m, a) SELIUM_JOIN_EACH_14(m, __VA_ARGS__)
+#define SELIUM_JOIN_EACH_16(m, a, ...) SELIUM_APPLY_(m, a) SELIUM_JOIN_EACH_15(m, __VA_ARGS__)
+
 // Defines entrypoint `name` (exported under that name) and opens its body; see the top of this
 // file. Use at namespace scope, once per name; a module may have several.
 #define SELIUM_ENTRYPOINT(name, ...)                                                       \
+  static_assert(sizeof(#name) - 1 <= 255, "an entrypoint's name is at most 255 bytes");    \
+  asm(SELIUM_RECORD_(name __VA_OPT__(, __VA_ARGS__)));                                     \
   static ::selium::Task<int32_t> selium_entry_body_##name(                                 \
       __VA_OPT__(SELIUM_FOR_EACH_(SELIUM_PARAM_, __VA_ARGS__)));                           \
   extern "C" __attribute__((export_name(#name))) void selium_entry_##name(                 \
