@@ -378,8 +378,16 @@ std::size_t Worker::nearHeapLimit(void* data, std::size_t current, std::size_t i
 
 void Worker::checkSlice(std::chrono::milliseconds slice) {
   std::lock_guard lock(running_mutex_);
-  if (running_ != 0 && slice_exceeded_ == 0 && cpuTime(cpu_clock_) - running_cpu_since_ > slice) {
+  if (running_ == 0 || slice_exceeded_ != 0) return;
+  std::chrono::nanoseconds now = cpuTime(cpu_clock_);
+  if (sampled_call_ != calls_) {  // a call this check has not seen yet: its baseline
+    sampled_call_ = calls_;
+    sampled_cpu_ = now;
+    return;
+  }
+  if (now - sampled_cpu_ > slice) {
     slice_exceeded_ = running_;
+    slice_cpu_used_ = now - sampled_cpu_;
     v8_->isolate->TerminateExecution();
   }
 }
@@ -404,13 +412,13 @@ std::variant<v8::Local<v8::Value>, ProcessExit> Worker::runGuest(
   ProcessId pid = process.kernel.id();
   bool refused;
   auto call_start = std::chrono::steady_clock::now();
-  auto cpu_start = cpuTime(cpu_clock_);
+  uint64_t call_number = 0;
   {
     std::lock_guard lock(running_mutex_);
     refused = stopping_ || stop_requested_.count(pid) > 0;
     if (!refused) {
       running_ = pid;
-      running_cpu_since_ = cpu_start;
+      call_number = ++calls_;
     }
   }
   if (refused) return ProcessExit{pid, {}, ExitReason::Terminated, 0, "stopped"};
@@ -426,6 +434,8 @@ std::variant<v8::Local<v8::Value>, ProcessExit> Worker::runGuest(
   bool terminated;
   bool over_slice;
   bool over_heap;
+  std::optional<std::chrono::nanoseconds> cpu_baseline;  // if the watchdog saw this call
+  std::chrono::nanoseconds slice_cpu{0};
   {
     std::lock_guard lock(running_mutex_);
     running_ = 0;
@@ -434,22 +444,28 @@ std::variant<v8::Local<v8::Value>, ProcessExit> Worker::runGuest(
     isolate->CancelTerminateExecution();
     over_slice = slice_exceeded_ == pid;
     slice_exceeded_ = 0;
+    slice_cpu = slice_cpu_used_;
+    if (sampled_call_ == call_number) cpu_baseline = sampled_cpu_;
     over_heap = heap_exhausted_ == pid;
     heap_exhausted_ = 0;
   }
   using std::chrono::duration_cast;
   using std::chrono::milliseconds;
   auto held = std::chrono::steady_clock::now() - call_start;
-  auto cpu = cpuTime(cpu_clock_) - cpu_start;
   if (held > milliseconds(100)) {
-    // Every other process on this worker waited that long; cpu_ms says how much of it was the
-    // call computing (the rest: blocked in the host, or the machine was busy elsewhere).
-    log::warn("guest call held its worker without yielding",
-              {{"pid", pid},
-               {"module", process.kernel.module()},
-               {"ms", duration_cast<milliseconds>(held).count()},
-               {"cpu_ms", duration_cast<milliseconds>(cpu).count()},
-               {"worker", static_cast<uint64_t>(index_)}});
+    // Every other process on this worker waited that long. With --max-slice the watchdog has
+    // sampled the call, and cpu_ms says how much of it (at least) was the call computing; the
+    // rest was spent blocked in the host, or the machine was busy elsewhere.
+    std::vector<log::Field> fields = {{"pid", pid},
+                                      {"module", process.kernel.module()},
+                                      {"ms", duration_cast<milliseconds>(held).count()},
+                                      {"worker", static_cast<uint64_t>(index_)}};
+    if (cpu_baseline) {
+      fields.emplace_back("cpu_ms",
+                          duration_cast<milliseconds>(cpuTime(cpu_clock_) - *cpu_baseline).count());
+    }
+    log::write(log::Level::Warn, log::kRuntimeTarget, "guest call held its worker without yielding",
+               fields);
   }
   // An exception with a result: e.g. a start function that trapped during instantiation.
   if (!result.IsEmpty() && !try_catch.HasCaught() && !process.kernel.exitRequested() &&
@@ -470,7 +486,8 @@ std::variant<v8::Local<v8::Value>, ProcessExit> Worker::runGuest(
                    "): tables and other engine objects it made; lower its max_table_elements";
   } else if (terminated && over_slice) {
     exit.reason = ExitReason::Terminated;
-    exit.message = "computed for " + std::to_string(duration_cast<milliseconds>(cpu).count()) +
+    exit.message = "computed for " +
+                   std::to_string(duration_cast<milliseconds>(slice_cpu).count()) +
                    " ms of CPU time without yielding, over the CPU slice of " +
                    std::to_string(engine_.options_.max_slice.count()) + " ms (--max-slice)";
   } else if (terminated) {
