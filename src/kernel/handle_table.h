@@ -2,6 +2,8 @@
 // process's worker thread; never shared, so no locks.
 #pragma once
 
+#include <selium/abi/hostcalls.h>
+
 #include <atomic>
 #include <cstdint>
 #include <memory>
@@ -13,9 +15,13 @@
 
 namespace selium::kernel {
 
+// The guest ABI's SELIUM_KIND_* values (include/selium/abi/hostcalls.h).
 enum class HandleKind : uint8_t {
-  Timer = 1,
-  LogStream = 2,
+  Timer = SELIUM_KIND_TIMER,
+  Channel = SELIUM_KIND_CHANNEL,
+  Reader = SELIUM_KIND_READER,
+  Writer = SELIUM_KIND_WRITER,
+  Process = SELIUM_KIND_PROCESS,
   Test = 255,  // used by tests to hold a handle of a kind no hostcall accepts
 };
 

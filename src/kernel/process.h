@@ -3,6 +3,7 @@
 // only touched on, its worker's thread.
 #pragma once
 
+#include <atomic>
 #include <bitset>
 #include <boost/asio/io_context.hpp>
 #include <cstdint>
@@ -14,12 +15,12 @@
 
 #include "kernel/capability.h"
 #include "kernel/handle_table.h"
+#include "kernel/registry.h"
 #include "kernel/timer_queue.h"
+#include "kernel/waker.h"
 #include "util/log.h"
 
 namespace selium::kernel {
-
-using ProcessId = uint64_t;
 
 // One record of a process's log stream.
 struct GuestLogRecord {
@@ -49,6 +50,16 @@ class ProcessHost {
     return true;
   }
 
+  // A waker for `pid`'s `token` that any thread may fire (a channel whose other end is on another
+  // worker). The default fires nothing: hosts that run no channels (unit tests).
+  virtual Waker crossWaker(ProcessId pid, int32_t token) {
+    (void)pid;
+    (void)token;
+    return {};
+  }
+  // Shared ids and singletons, common to every process of this host.
+  virtual Registry& registry() { return Registry::standalone(); }
+
   // Distinct wakers one process may have pending through yield_now.
   static constexpr std::size_t kMaxPendingWakes = 4096;
 };
@@ -60,6 +71,8 @@ struct ProcessConfig {
   CapabilitySet capabilities;
   std::optional<std::string> log_uri;
   std::size_t max_handles = 1u << 16;
+  // Bytes of channel rings this process may have created and not yet freed (channel_create).
+  std::size_t max_channel_bytes = std::size_t{64} << 20;
   std::vector<std::string> argv;  // WASI args_get: argv[0] is the module, then the spec's args
   std::vector<std::string> env;   // WASI environ_get: "NAME=value" strings (empty by default)
 };
@@ -99,6 +112,14 @@ class Process {
   // ... or, for yield_now, the same unless too many are pending (false: refused).
   bool wakeYield(int32_t waker) { return host_.wakeYield(config_.id, waker); }
   ProcessHost& host() { return host_; }
+  // A waker for `token` that any thread may fire.
+  Waker waker(int32_t token) { return host_.crossWaker(config_.id, token); }
+  Registry& registry() { return host_.registry(); }
+
+  // Channel ring bytes this process created that are still allocated. Shared with the channels,
+  // which give their bytes back when freed, even after the process has ended.
+  const std::shared_ptr<std::atomic<std::size_t>>& channelBytes() const { return channel_bytes_; }
+  std::size_t maxChannelBytes() const { return config_.max_channel_bytes; }
 
   // Hostcall failures: the message the last_error hostcall returns.
   void setLastError(std::string message) { last_error_ = std::move(message); }
@@ -133,6 +154,7 @@ class Process {
   void releaseResources() {
     flushStdStreams();
     handles_.clear();
+    registry().releaseSingletons(config_.id);
   }
 
  private:
@@ -146,6 +168,8 @@ class Process {
   std::bitset<kMaxHostcalls> denied_;
   std::bitset<kMaxHostcalls> unsupported_;
   std::optional<int32_t> exit_status_;
+  std::shared_ptr<std::atomic<std::size_t>> channel_bytes_ =
+      std::make_shared<std::atomic<std::size_t>>(0);
   std::string std_pending_[2];  // an unfinished line of stdout / stderr
   StdWriter std_writer_;
 

@@ -17,7 +17,10 @@
   X(TooLarge, 9, "the data does not fit the destination or a size limit")          \
   X(LimitExceeded, 10, "a per-process limit was reached (handles, memory, ...)")   \
   X(Internal, 11, "the host failed; see last_error")                               \
-  X(Unsupported, 12, "the operation is not supported for this resource or configuration")
+  X(Unsupported, 12, "the operation is not supported for this resource or configuration")  \
+  X(Dropped, 13, "the channel was full and drops frames when full: this one was discarded")  \
+  X(Lagged, 14, "a weak reader fell behind and lost frames; it continues from the oldest held") \
+  X(EndOfStream, 15, "the channel was drained and every frame in it has been read")
 
 enum {
 #define SELIUM_ERROR_ENUM_(name, code, text) SELIUM_ERR_##name = code,

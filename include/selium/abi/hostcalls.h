@@ -43,6 +43,29 @@ enum {
 #define SELIUM_LOG_MAX_FIELDS 128
 #define SELIUM_LOG_MAX_KEY_BYTES 64
 
+/* Kinds of handle (handle_kind, handle_attach, singleton_lookup). 0 = any kind. */
+enum {
+  SELIUM_KIND_ANY = 0,
+  SELIUM_KIND_TIMER = 1,
+  SELIUM_KIND_CHANNEL = 2,
+  SELIUM_KIND_READER = 3,
+  SELIUM_KIND_WRITER = 4,
+  SELIUM_KIND_PROCESS = 5
+};
+
+/* Channels: backpressure chosen at creation, and reader/writer strength. */
+enum { SELIUM_BACKPRESSURE_PARK = 0, SELIUM_BACKPRESSURE_DROP = 1 };
+enum { SELIUM_STRONG = 0, SELIUM_WEAK = 1 };
+/* Bytes of ring each frame takes besides its payload, and the unit payloads are padded to: a
+ * frame of n bytes uses SELIUM_FRAME_OVERHEAD + n rounded up to SELIUM_FRAME_ALIGN. */
+#define SELIUM_FRAME_OVERHEAD 8u
+#define SELIUM_FRAME_ALIGN 8u
+/* Batches (channel_read_batch, channel_write_batch) are frames laid end to end, each a
+ * little-endian uint32_t length followed by that many bytes, with no padding. */
+#define SELIUM_BATCH_HEADER 4u
+/* Length of a singleton id. */
+#define SELIUM_SINGLETON_ID_BYTES 16u
+
 /* Clocks of time_now. */
 enum { SELIUM_CLOCK_WALL = 0, SELIUM_CLOCK_MONOTONIC = 1 };
 
@@ -83,6 +106,59 @@ enum { SELIUM_CLOCK_WALL = 0, SELIUM_CLOCK_MONOTONIC = 1 };
   /* A timer handle that becomes ready `duration_ns` from now (negative: invalid). */             \
   X(timer_create, SELIUM_CAP_TimeRead, int32_t, (int64_t duration_ns))                            \
   /* 0 if the timer is ready; else records waker and returns -WouldBlock. */                      \
-  X(timer_poll, SELIUM_CAP_TimeRead, int32_t, (selium_handle_t timer, int32_t waker))
+  X(timer_poll, SELIUM_CAP_TimeRead, int32_t, (selium_handle_t timer, int32_t waker))            \
+  /* The kind (SELIUM_KIND_*) of an open handle. */                                               \
+  X(handle_kind, SELIUM_CAP_NONE, int32_t, (selium_handle_t handle))                              \
+  /* Forgets the waker a WouldBlock from this handle recorded (a task that stopped waiting), so   \
+   * another task may wait on it. */                                                              \
+  X(handle_cancel_wait, SELIUM_CAP_NONE, int32_t, (selium_handle_t handle))                       \
+  /* A shared id (> 0, random, unguessable) for what `handle` names, for another process to       \
+   * attach; the same id each time for the same resource; it dies with the resource. Channels,   \
+   * readers and writers can be shared; a timer cannot (-Unsupported). */                         \
+  X(handle_share, SELIUM_CAP_NONE, int64_t, (selium_handle_t handle))                             \
+  /* A new handle of this process for the resource `shared_id` names, if it is of `kind`          \
+   * (SELIUM_KIND_ANY: any). -NotFound: no such id, or the resource is gone. */                   \
+  X(handle_attach, SELIUM_CAP_NONE, int32_t, (int64_t shared_id, int32_t kind))                   \
+  /* A channel of `capacity` bytes (SELIUM_FRAME_OVERHEAD per frame included) with backpressure   \
+   * SELIUM_BACKPRESSURE_PARK (writers wait for space) or _DROP (frames that do not fit are       \
+   * discarded). */                                                                               \
+  X(channel_create, SELIUM_CAP_ChannelLifecycle, int32_t, (uint32_t capacity, int32_t backpressure)) \
+  /* No new frames: readers read what is there, then get -EndOfStream; writers get -Closed. */   \
+  X(channel_drain, SELIUM_CAP_ChannelLifecycle, int32_t, (selium_handle_t channel))               \
+  /* Closes the channel for everyone at once: every reader and writer gets -Closed. */           \
+  X(channel_delete, SELIUM_CAP_ChannelLifecycle, int32_t, (selium_handle_t channel))              \
+  /* A reader of the channel: SELIUM_STRONG (never overwritten; holds writers back) or            \
+   * SELIUM_WEAK (never holds anyone back; -Lagged when it fell behind). */                       \
+  X(channel_reader_open, SELIUM_CAP_ChannelReader, int32_t, (selium_handle_t channel, int32_t strength)) \
+  /* Reads one frame into buf. Returns its length; a length > cap means nothing was read (the     \
+   * frame stays next): call again with a buffer that large. -WouldBlock (waker recorded),        \
+   * -Lagged (see channel_reader_lost), -EndOfStream, -Closed. */                                 \
+  X(channel_read, SELIUM_CAP_ChannelReader,                                                       \
+    int32_t, (selium_handle_t reader, uint32_t buf, uint32_t cap, int32_t waker))                 \
+  /* Reads as many whole frames as fit into buf as a batch (SELIUM_BATCH_HEADER per frame).       \
+   * Returns the bytes written; a result > cap means the next frame alone needs that many. Errors \
+   * as channel_read, for the first frame. */                                                      \
+  X(channel_read_batch, SELIUM_CAP_ChannelReader,                                                 \
+    int32_t, (selium_handle_t reader, uint32_t buf, uint32_t cap, int32_t waker))                 \
+  /* Frames this weak reader has lost since the last call (0 for a strong reader). */             \
+  X(channel_reader_lost, SELIUM_CAP_ChannelReader, int64_t, (selium_handle_t reader))             \
+  /* A writer of the channel: SELIUM_STRONG (waiting strong writers are served in order and       \
+   * nobody overtakes them) or SELIUM_WEAK (never holds anyone back). */                          \
+  X(channel_writer_open, SELIUM_CAP_ChannelWriter, int32_t, (selium_handle_t channel, int32_t strength)) \
+  /* The writer becomes weak. */                                                                  \
+  X(channel_writer_downgrade, SELIUM_CAP_ChannelWriter, int32_t, (selium_handle_t writer))        \
+  /* Writes one frame of len bytes. 0, or -WouldBlock (Park: waker recorded, nothing written),     \
+   * -Dropped (Drop: discarded), -TooLarge (can never fit), -Closed (drained or deleted). */      \
+  X(channel_write, SELIUM_CAP_ChannelWriter,                                                      \
+    int32_t, (selium_handle_t writer, uint32_t data, uint32_t len, int32_t waker))                \
+  /* Writes the frames of a batch in order until one cannot be written; returns how many were     \
+   * written (>= 1). If the first cannot: its error as channel_write (-Dropped: it was consumed). */ \
+  X(channel_write_batch, SELIUM_CAP_ChannelWriter,                                                \
+    int32_t, (selium_handle_t writer, uint32_t batch, uint32_t len, int32_t waker))               \
+  /* Registers the resource `handle` names under a 16-byte id; -AlreadyExists if taken. The      \
+   * entry goes when this process ends or the resource does. */                                   \
+  X(singleton_register, SELIUM_CAP_SingletonRegistry, int32_t, (uint32_t id, selium_handle_t handle)) \
+  /* A new handle for the resource registered under the 16-byte id, if it is of `kind`. */        \
+  X(singleton_lookup, SELIUM_CAP_SingletonLookup, int32_t, (uint32_t id, int32_t kind))
 
 #endif /* SELIUM_ABI_HOSTCALLS_H_ */
