@@ -10,8 +10,10 @@
 
 #include <array>
 
+#include "kernel/drivers/channel/channel_driver.h"
 #include "kernel/drivers/log/log_driver.h"
 #include "kernel/drivers/process/process_driver.h"
+#include "kernel/drivers/share/share_driver.h"
 #include "kernel/drivers/time/time_driver.h"
 #include "kernel/drivers/wasi/wasi_driver.h"
 

@@ -1,0 +1,21 @@
+// Channel driver (capabilities ChannelLifecycle, ChannelReader, ChannelWriter): channel, reader and
+// writer handles over kernel/channel.h.
+#pragma once
+
+#include "kernel/hostcall.h"
+
+namespace selium::kernel::hostcalls {
+
+int32_t channel_create(CallContext& ctx, uint32_t capacity, int32_t backpressure);
+int32_t channel_drain(CallContext& ctx, int32_t channel);
+int32_t channel_delete(CallContext& ctx, int32_t channel);
+int32_t channel_reader_open(CallContext& ctx, int32_t channel, int32_t strength);
+int32_t channel_read(CallContext& ctx, int32_t reader, GuestOut buf, int32_t waker);
+int32_t channel_read_batch(CallContext& ctx, int32_t reader, GuestOut buf, int32_t waker);
+int64_t channel_reader_lost(CallContext& ctx, int32_t reader);
+int32_t channel_writer_open(CallContext& ctx, int32_t channel, int32_t strength);
+int32_t channel_writer_downgrade(CallContext& ctx, int32_t writer);
+int32_t channel_write(CallContext& ctx, int32_t writer, GuestIn data, int32_t waker);
+int32_t channel_write_batch(CallContext& ctx, int32_t writer, GuestIn batch, int32_t waker);
+
+}  // namespace selium::kernel::hostcalls
