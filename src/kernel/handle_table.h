@@ -33,6 +33,11 @@ class Resource {
   Resource& operator=(const Resource&) = delete;
   virtual ~Resource() { live_.fetch_sub(1, std::memory_order_relaxed); }
   virtual HandleKind kind() const = 0;
+  // The object other handles may name too (handle_share / handle_attach); nullptr: this kind
+  // cannot be shared (a timer lives on its process's loop).
+  virtual std::shared_ptr<class Shareable> shareable() { return nullptr; }
+  // handle_cancel_wait: forget the waker a WouldBlock recorded; false if this kind never waits.
+  virtual bool cancelWait() { return false; }
 
   // Resources alive in this host process, all processes together: tests check that it returns
   // to its baseline once processes end, however they end.
