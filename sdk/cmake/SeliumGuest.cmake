@@ -67,6 +67,7 @@ if(SELIUM_SDK_AVAILABLE)
     VERBATIM)
 
   add_library(selium_sdk STATIC
+    "${SELIUM_SDK_DIR}/src/channel.cc"
     "${SELIUM_SDK_DIR}/src/executor.cc"
     "${SELIUM_SDK_DIR}/src/log.cc"
     "${SELIUM_SDK_DIR}/src/process.cc"

@@ -22,7 +22,7 @@ class Process;
 // A resource that more than one handle (of one or several processes) can name: a channel, a
 // reader's cursor, a writer. A handle's Resource points at one; attaching makes another handle
 // for the same object.
-class Shareable {
+class Shareable : public std::enable_shared_from_this<Shareable> {
  public:
   virtual ~Shareable();  // removes the object's shared id from its registry, if it has one
   virtual HandleKind kind() const = 0;

@@ -1,7 +1,9 @@
-// The Selium guest SDK for C++20: tasks and executor, entrypoints, time, logging, process.
+// The Selium guest SDK for C++20: tasks and executor, entrypoints, channels and sharing, time,
+// logging, process.
 // See sdk/README.md.
 #pragma once
 
+#include "selium/channel.hpp"
 #include "selium/entrypoint.hpp"
 #include "selium/log.hpp"
 #include "selium/process.hpp"

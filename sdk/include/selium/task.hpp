@@ -81,6 +81,38 @@ class PollOnce {
   WaitNode node_;
 };
 
+// PollOnce for a hostcall that records its waker on a handle (channel reads and writes): a task
+// destroyed while it waits tells the host (handle_cancel_wait), so another task may wait on the
+// handle next; without that the host would refuse the second waiter.
+template <typename Poll>
+class PollHandle {
+ public:
+  PollHandle(selium_handle_t handle, Poll poll) noexcept : handle_(handle), poll_(std::move(poll)) {}
+  PollHandle(const PollHandle&) = delete;
+  PollHandle& operator=(const PollHandle&) = delete;
+  ~PollHandle() {
+    if (node_.token >= 0) (void)selium_handle_cancel_wait(handle_);
+  }
+  bool await_ready() const noexcept { return false; }
+  bool await_suspend(std::coroutine_handle<> caller) noexcept {
+    node_.handle = caller;
+    int32_t token = enlist(node_, WakeSource::Host);
+    result_ = poll_(token);
+    if (result_ != -SELIUM_ERR_WouldBlock) {
+      withdraw(node_);
+      return false;
+    }
+    return true;
+  }
+  int32_t await_resume() const noexcept { return result_; }
+
+ private:
+  selium_handle_t handle_;
+  Poll poll_;
+  int32_t result_ = 0;
+  WaitNode node_;
+};
+
 // Shared promise machinery. `inline_` is true while the awaiting task is inside resume() of this
 // one: completing then returns to it instead of resuming it, so chains of tasks that finish
 // without suspending use no stack per step (wasm32 has no tail calls for symmetric transfer).

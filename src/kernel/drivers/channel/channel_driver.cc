@@ -1,40 +1,349 @@
-// TEMPORARY (issue 10 in progress): every entry answers Unsupported until its driver lands.
+// Channel driver: channel, reader and writer handles over kernel/channel.h. A handle names a
+// shared object (ChannelObject, ReaderObject, WriterObject) that handle_attach can give other
+// processes; each handle keeps its own Waiter, so tasks of different processes wait on one
+// reader without taking each other's wake-ups.
 #include "kernel/drivers/channel/channel_driver.h"
 
-namespace selium::kernel::hostcalls {
+#include <selium/abi/hostcalls.h>
 
-int32_t channel_create(CallContext& ctx, uint32_t, int32_t) {
-  return fail(ctx, ErrorCode::Unsupported, "channel_create: not yet implemented");
-}
-int32_t channel_drain(CallContext& ctx, int32_t) {
-  return fail(ctx, ErrorCode::Unsupported, "channel_drain: not yet implemented");
-}
-int32_t channel_delete(CallContext& ctx, int32_t) {
-  return fail(ctx, ErrorCode::Unsupported, "channel_delete: not yet implemented");
-}
-int32_t channel_reader_open(CallContext& ctx, int32_t, int32_t) {
-  return fail(ctx, ErrorCode::Unsupported, "channel_reader_open: not yet implemented");
-}
-int32_t channel_read(CallContext& ctx, int32_t, GuestOut, int32_t) {
-  return fail(ctx, ErrorCode::Unsupported, "channel_read: not yet implemented");
-}
-int32_t channel_read_batch(CallContext& ctx, int32_t, GuestOut, int32_t) {
-  return fail(ctx, ErrorCode::Unsupported, "channel_read_batch: not yet implemented");
-}
-int64_t channel_reader_lost(CallContext& ctx, int32_t) {
-  return fail(ctx, ErrorCode::Unsupported, "channel_reader_lost: not yet implemented");
-}
-int32_t channel_writer_open(CallContext& ctx, int32_t, int32_t) {
-  return fail(ctx, ErrorCode::Unsupported, "channel_writer_open: not yet implemented");
-}
-int32_t channel_writer_downgrade(CallContext& ctx, int32_t) {
-  return fail(ctx, ErrorCode::Unsupported, "channel_writer_downgrade: not yet implemented");
-}
-int32_t channel_write(CallContext& ctx, int32_t, GuestIn, int32_t) {
-  return fail(ctx, ErrorCode::Unsupported, "channel_write: not yet implemented");
-}
-int32_t channel_write_batch(CallContext& ctx, int32_t, GuestIn, int32_t) {
-  return fail(ctx, ErrorCode::Unsupported, "channel_write_batch: not yet implemented");
+#include <memory>
+#include <string>
+#include <utility>
+
+#include "kernel/channel.h"
+#include "kernel/registry.h"
+
+namespace selium::kernel {
+namespace {
+
+class ChannelObject final : public Shareable {
+ public:
+  explicit ChannelObject(std::shared_ptr<Channel> channel) : channel(std::move(channel)) {}
+  HandleKind kind() const override { return HandleKind::Channel; }
+  std::unique_ptr<Resource> attach(Process& process) override;
+  bool alive() const override { return !channel->closed(); }
+  const std::shared_ptr<Channel> channel;
+};
+
+class ChannelHandle final : public Resource {
+ public:
+  static constexpr HandleKind kKind = HandleKind::Channel;
+  explicit ChannelHandle(std::shared_ptr<ChannelObject> object) : object(std::move(object)) {}
+  HandleKind kind() const override { return kKind; }
+  std::shared_ptr<Shareable> shareable() override { return object; }
+  Channel& channel() const { return *object->channel; }
+  const std::shared_ptr<ChannelObject> object;
+};
+
+std::unique_ptr<Resource> ChannelObject::attach(Process&) {
+  return std::make_unique<ChannelHandle>(
+      std::static_pointer_cast<ChannelObject>(shared_from_this()));
 }
 
-}  // namespace selium::kernel::hostcalls
+class ReaderObject final : public Shareable {
+ public:
+  explicit ReaderObject(std::shared_ptr<ChannelReader> reader) : reader(std::move(reader)) {}
+  HandleKind kind() const override { return HandleKind::Reader; }
+  std::unique_ptr<Resource> attach(Process& process) override;
+  bool alive() const override { return !reader->channel()->closed(); }
+  const std::shared_ptr<ChannelReader> reader;
+};
+
+class ReaderHandle final : public Resource {
+ public:
+  static constexpr HandleKind kKind = HandleKind::Reader;
+  explicit ReaderHandle(std::shared_ptr<ReaderObject> object) : object(std::move(object)) {}
+  HandleKind kind() const override { return kKind; }
+  std::shared_ptr<Shareable> shareable() override { return object; }
+  bool cancelWait() override {
+    waiter.cancel();
+    return true;
+  }
+  ChannelReader& reader() const { return *object->reader; }
+  const std::shared_ptr<ReaderObject> object;
+  Waiter waiter;  // after `object`: unregistered before the reader can go
+};
+
+std::unique_ptr<Resource> ReaderObject::attach(Process&) {
+  return std::make_unique<ReaderHandle>(std::static_pointer_cast<ReaderObject>(shared_from_this()));
+}
+
+class WriterObject final : public Shareable {
+ public:
+  explicit WriterObject(std::shared_ptr<ChannelWriter> writer) : writer(std::move(writer)) {}
+  HandleKind kind() const override { return HandleKind::Writer; }
+  std::unique_ptr<Resource> attach(Process& process) override;
+  bool alive() const override { return !writer->channel()->closed(); }
+  const std::shared_ptr<ChannelWriter> writer;
+};
+
+class WriterHandle final : public Resource {
+ public:
+  static constexpr HandleKind kKind = HandleKind::Writer;
+  explicit WriterHandle(std::shared_ptr<WriterObject> object) : object(std::move(object)) {}
+  HandleKind kind() const override { return kKind; }
+  std::shared_ptr<Shareable> shareable() override { return object; }
+  bool cancelWait() override {
+    waiter.cancel();
+    return true;
+  }
+  ChannelWriter& writer() const { return *object->writer; }
+  const std::shared_ptr<WriterObject> object;
+  Waiter waiter;
+};
+
+std::unique_ptr<Resource> WriterObject::attach(Process&) {
+  return std::make_unique<WriterHandle>(std::static_pointer_cast<WriterObject>(shared_from_this()));
+}
+
+std::string handleText(int32_t handle) { return "handle " + std::to_string(handle); }
+
+template <typename H>
+H* find(CallContext& ctx, int32_t handle, const char* what, int32_t& error) {
+  auto* resource = ctx.process.handles().get<H>(handle);
+  if (resource == nullptr) {
+    error = fail(ctx, ErrorCode::InvalidHandle,
+                 handleText(handle) + " is not an open " + what + " of this process");
+  }
+  return resource;
+}
+
+std::optional<Strength> strengthOf(CallContext& ctx, int32_t strength, int32_t& error) {
+  if (strength == SELIUM_STRONG) return Strength::Strong;
+  if (strength == SELIUM_WEAK) return Strength::Weak;
+  error = fail(ctx, ErrorCode::InvalidArgument,
+               "strength " + std::to_string(strength) + " is neither SELIUM_STRONG (" +
+                   std::to_string(SELIUM_STRONG) + ") nor SELIUM_WEAK (" +
+                   std::to_string(SELIUM_WEAK) + ")");
+  return std::nullopt;
+}
+
+int32_t insert(CallContext& ctx, std::unique_ptr<Resource> resource) {
+  auto inserted = ctx.process.handles().insert(std::move(resource));
+  if (auto* code = std::get_if<ErrorCode>(&inserted)) {
+    return fail(ctx, *code, "too many open handles");
+  }
+  return std::get<int32_t>(inserted);
+}
+
+int32_t closedChannel(CallContext& ctx, int32_t handle, const Channel& channel) {
+  if (channel.closed()) {
+    return fail(ctx, ErrorCode::Closed, "the channel of " + handleText(handle) + " was deleted");
+  }
+  return fail(ctx, ErrorCode::Closed,
+              "the channel of " + handleText(handle) + " is draining: it takes no new frames");
+}
+
+// The result of a read for the guest: its length (or the length it needs), or an error.
+int32_t readResult(CallContext& ctx, int32_t handle, ChannelReader& reader,
+                   const ReadResult& result, std::size_t cap) {
+  switch (result.status) {
+    case ChannelStatus::Ok:
+      return static_cast<int32_t>(result.bytes);
+    case ChannelStatus::TooLarge:
+      // Not a failure: like snprintf, the result says how large a buffer the frame needs.
+      (void)cap;
+      return static_cast<int32_t>(result.needed);
+    case ChannelStatus::WouldBlock:
+      return errorResult(ErrorCode::WouldBlock);
+    case ChannelStatus::Busy:
+      return fail(ctx, ErrorCode::InvalidArgument,
+                  "another task is already waiting on reader " + handleText(handle) +
+                      ": read a reader from one task at a time (handle_cancel_wait frees it)");
+    case ChannelStatus::Lagged:
+      return fail(ctx, ErrorCode::Lagged,
+                  "reader " + handleText(handle) +
+                      " fell behind and frames it had not read were overwritten; "
+                      "channel_reader_lost says how many; it continues from the oldest frame held");
+    case ChannelStatus::EndOfStream:
+      return fail(ctx, ErrorCode::EndOfStream,
+                  "the channel of reader " + handleText(handle) +
+                      " was drained and every frame has been read");
+    case ChannelStatus::Closed:
+      return fail(ctx, ErrorCode::Closed,
+                  "the channel of reader " + handleText(handle) + " was deleted");
+    case ChannelStatus::Dropped:
+    case ChannelStatus::Malformed:
+      break;
+  }
+  (void)reader;
+  return fail(ctx, ErrorCode::Internal, "unexpected channel read status");
+}
+
+int32_t writeError(CallContext& ctx, int32_t handle, ChannelWriter& writer, ChannelStatus status,
+                   std::size_t length) {
+  const Channel& channel = *writer.channel();
+  switch (status) {
+    case ChannelStatus::WouldBlock:
+      return errorResult(ErrorCode::WouldBlock);
+    case ChannelStatus::Busy:
+      return fail(ctx, ErrorCode::InvalidArgument,
+                  "another task is already waiting on writer " + handleText(handle) +
+                      ": write from one task at a time (handle_cancel_wait frees it)");
+    case ChannelStatus::Dropped:
+      return fail(ctx, ErrorCode::Dropped,
+                  "the channel of writer " + handleText(handle) +
+                      " was full and drops frames when full: a frame of " +
+                      std::to_string(length) + " bytes was discarded");
+    case ChannelStatus::TooLarge:
+      return fail(ctx, ErrorCode::TooLarge,
+                  "a frame of " + std::to_string(length) + " bytes can never fit the channel of " +
+                      std::to_string(channel.capacity()) + " bytes (a frame takes " +
+                      std::to_string(Channel::frameSize(length)) + " bytes of it)");
+    case ChannelStatus::Closed:
+      return closedChannel(ctx, handle, channel);
+    case ChannelStatus::Malformed:
+      return fail(ctx, ErrorCode::InvalidArgument,
+                  "malformed batch: a frame's length runs past the end of the batch "
+                  "(each frame is a little-endian u32 length, then that many bytes)");
+    case ChannelStatus::Ok:
+    case ChannelStatus::Lagged:
+    case ChannelStatus::EndOfStream:
+      break;
+  }
+  return fail(ctx, ErrorCode::Internal, "unexpected channel write status");
+}
+
+// The length of the first frame of a batch (for messages); 0 if it has none.
+std::size_t firstFrameLength(std::span<const uint8_t> batch) {
+  if (batch.size() < Channel::kBatchHeader) return 0;
+  return std::size_t{batch[0]} | std::size_t{batch[1]} << 8 | std::size_t{batch[2]} << 16 |
+         std::size_t{batch[3]} << 24;
+}
+
+}  // namespace
+
+namespace hostcalls {
+
+int32_t channel_create(CallContext& ctx, uint32_t capacity, int32_t backpressure) {
+  if (backpressure != SELIUM_BACKPRESSURE_PARK && backpressure != SELIUM_BACKPRESSURE_DROP) {
+    return fail(ctx, ErrorCode::InvalidArgument,
+                "backpressure " + std::to_string(backpressure) + " is neither PARK (" +
+                    std::to_string(SELIUM_BACKPRESSURE_PARK) + ") nor DROP (" +
+                    std::to_string(SELIUM_BACKPRESSURE_DROP) + ")");
+  }
+  if (capacity < Channel::kMinCapacity || capacity > Channel::kMaxCapacity) {
+    return fail(ctx, ErrorCode::InvalidArgument,
+                "channel capacity " + std::to_string(capacity) + " bytes is outside [" +
+                    std::to_string(Channel::kMinCapacity) + ", " +
+                    std::to_string(Channel::kMaxCapacity) + "]");
+  }
+  std::size_t bytes = (std::size_t{capacity} + Channel::kFrameAlign - 1) / Channel::kFrameAlign *
+                      Channel::kFrameAlign;
+  // Charge the ring to this process before allocating it; the channel gives it back when freed.
+  std::shared_ptr<std::atomic<std::size_t>> used = ctx.process.channelBytes();
+  std::size_t limit = ctx.process.maxChannelBytes();
+  std::size_t before = used->load(std::memory_order_relaxed);
+  do {
+    if (bytes > limit || before > limit - bytes) {
+      return fail(ctx, ErrorCode::LimitExceeded,
+                  "a channel of " + std::to_string(bytes) + " bytes would take this process's " +
+                      "channels to " + std::to_string(before + bytes) + " bytes, over its limit of " +
+                      std::to_string(limit) + " (close or delete channels it no longer needs)");
+    }
+  } while (!used->compare_exchange_weak(before, before + bytes, std::memory_order_relaxed));
+  auto channel = Channel::create(
+      bytes,
+      backpressure == SELIUM_BACKPRESSURE_PARK ? Backpressure::Park : Backpressure::Drop,
+      [used, bytes] { used->fetch_sub(bytes, std::memory_order_relaxed); });
+  return insert(ctx, std::make_unique<ChannelHandle>(std::make_shared<ChannelObject>(channel)));
+}
+
+int32_t channel_drain(CallContext& ctx, int32_t channel) {
+  int32_t error = 0;
+  auto* handle = find<ChannelHandle>(ctx, channel, "channel", error);
+  if (handle == nullptr) return error;
+  if (!handle->channel().drain()) {
+    return fail(ctx, ErrorCode::Closed, "the channel of " + handleText(channel) + " was deleted");
+  }
+  return 0;
+}
+
+int32_t channel_delete(CallContext& ctx, int32_t channel) {
+  int32_t error = 0;
+  auto* handle = find<ChannelHandle>(ctx, channel, "channel", error);
+  if (handle == nullptr) return error;
+  handle->channel().close();
+  return 0;
+}
+
+int32_t channel_reader_open(CallContext& ctx, int32_t channel, int32_t strength) {
+  int32_t error = 0;
+  auto* handle = find<ChannelHandle>(ctx, channel, "channel", error);
+  if (handle == nullptr) return error;
+  std::optional<Strength> chosen = strengthOf(ctx, strength, error);
+  if (!chosen) return error;
+  if (handle->channel().closed()) return closedChannel(ctx, channel, handle->channel());
+  auto reader = ChannelReader::open(handle->object->channel, *chosen);
+  return insert(ctx, std::make_unique<ReaderHandle>(std::make_shared<ReaderObject>(reader)));
+}
+
+int32_t channel_read(CallContext& ctx, int32_t reader, GuestOut buf, int32_t waker) {
+  int32_t error = 0;
+  auto* handle = find<ReaderHandle>(ctx, reader, "reader", error);
+  if (handle == nullptr) return error;
+  ReadResult result = handle->reader().read(buf.bytes, handle->waiter, ctx.process.waker(waker));
+  return readResult(ctx, reader, handle->reader(), result, buf.bytes.size());
+}
+
+int32_t channel_read_batch(CallContext& ctx, int32_t reader, GuestOut buf, int32_t waker) {
+  int32_t error = 0;
+  auto* handle = find<ReaderHandle>(ctx, reader, "reader", error);
+  if (handle == nullptr) return error;
+  ReadResult result =
+      handle->reader().readBatch(buf.bytes, handle->waiter, ctx.process.waker(waker));
+  return readResult(ctx, reader, handle->reader(), result, buf.bytes.size());
+}
+
+int64_t channel_reader_lost(CallContext& ctx, int32_t reader) {
+  int32_t error = 0;
+  auto* handle = find<ReaderHandle>(ctx, reader, "reader", error);
+  if (handle == nullptr) return error;
+  return static_cast<int64_t>(handle->reader().takeLost());
+}
+
+int32_t channel_writer_open(CallContext& ctx, int32_t channel, int32_t strength) {
+  int32_t error = 0;
+  auto* handle = find<ChannelHandle>(ctx, channel, "channel", error);
+  if (handle == nullptr) return error;
+  std::optional<Strength> chosen = strengthOf(ctx, strength, error);
+  if (!chosen) return error;
+  if (handle->channel().closed()) return closedChannel(ctx, channel, handle->channel());
+  auto writer = ChannelWriter::open(handle->object->channel, *chosen);
+  return insert(ctx, std::make_unique<WriterHandle>(std::make_shared<WriterObject>(writer)));
+}
+
+int32_t channel_writer_downgrade(CallContext& ctx, int32_t writer) {
+  int32_t error = 0;
+  auto* handle = find<WriterHandle>(ctx, writer, "writer", error);
+  if (handle == nullptr) return error;
+  handle->writer().downgrade();
+  return 0;
+}
+
+int32_t channel_write(CallContext& ctx, int32_t writer, GuestIn data, int32_t waker) {
+  int32_t error = 0;
+  auto* handle = find<WriterHandle>(ctx, writer, "writer", error);
+  if (handle == nullptr) return error;
+  WriteResult result =
+      handle->writer().write(data.bytes, handle->waiter, ctx.process.waker(waker));
+  if (result.status == ChannelStatus::Ok) return 0;
+  return writeError(ctx, writer, handle->writer(), result.status, data.bytes.size());
+}
+
+int32_t channel_write_batch(CallContext& ctx, int32_t writer, GuestIn batch, int32_t waker) {
+  int32_t error = 0;
+  auto* handle = find<WriterHandle>(ctx, writer, "writer", error);
+  if (handle == nullptr) return error;
+  WriteResult result =
+      handle->writer().writeBatch(batch.bytes, handle->waiter, ctx.process.waker(waker));
+  if (result.frames > 0) return static_cast<int32_t>(result.frames);
+  if (result.status == ChannelStatus::Ok) {
+    return fail(ctx, ErrorCode::InvalidArgument, "empty batch: it holds no frame");
+  }
+  // The first frame failed: name its length (past the frames written, which are none).
+  return writeError(ctx, writer, handle->writer(), result.status, firstFrameLength(batch.bytes));
+}
+
+}  // namespace hostcalls
+}  // namespace selium::kernel

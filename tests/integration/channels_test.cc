@@ -1,0 +1,257 @@
+// Channels between real guests (tests/guests/channels) in an in-process engine with two workers:
+// readers and writers on one worker and across workers, batches, weak readers, Drop, drain,
+// sharing, singletons and hostile use. Handle and resource counts return to their baseline.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "engine/engine.h"
+#include "support/engine_recorder.h"
+
+namespace selium::engine {
+namespace {
+
+using kernel::ArgValue;
+using kernel::Capability;
+using kernel::EntrypointArg;
+using kernel::ParamKind;
+using namespace std::chrono_literals;
+
+EntrypointArg u32(uint32_t v) { return {ParamKind::U32, ArgValue{uint64_t{v}}}; }
+EntrypointArg i64(int64_t v) { return {ParamKind::I64, ArgValue{v}}; }
+EntrypointArg utf8(std::string v) { return {ParamKind::Utf8, ArgValue{std::move(v)}}; }
+
+class ChannelsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    baseline_resources_ = kernel::Resource::liveCount();
+    EngineOptions options;
+    options.workers = 2;
+    options.log_sink = [this](const kernel::Process& p, const kernel::GuestLogRecord& r) {
+      recorder_.record(p, r);
+    };
+    options.on_exit = [this](const ProcessExit& e) { recorder_.exited(e); };
+    engine_ = std::make_unique<Engine>(std::move(options));
+    auto module = engine_->load(readModule("channels.wasm"), "channels.wasm");
+    ASSERT_TRUE(module.ok()) << module.error().message;
+    module_ = *module;
+  }
+  void TearDown() override {
+    engine_->shutdown(10s);
+    engine_.reset();
+    EXPECT_EQ(kernel::Resource::liveCount(), baseline_resources_);
+  }
+
+  SpawnRequest request(std::string entry, std::vector<EntrypointArg> args,
+                       bool singletons = false) {
+    SpawnRequest r;
+    r.module = module_;
+    r.entrypoint = std::move(entry);
+    r.args = std::move(args);
+    r.capabilities.add(Capability::ChannelLifecycle);
+    r.capabilities.add(Capability::ChannelReader);
+    r.capabilities.add(Capability::ChannelWriter);
+    if (singletons) {
+      r.capabilities.add(Capability::SingletonRegistry);
+      r.capabilities.add(Capability::SingletonLookup);
+    }
+    return r;
+  }
+
+  // Runs to its exit; expects status 0 and returns the record `message` it logged.
+  kernel::GuestLogRecord runFor(SpawnRequest r, const std::string& message,
+                                std::chrono::milliseconds timeout = 60s) {
+    kernel::ProcessId pid = spawnOk(*engine_, std::move(r));
+    auto exit = recorder_.waitExit(pid, timeout);
+    EXPECT_TRUE(exit.has_value()) << "process did not end";
+    if (exit) {
+      EXPECT_EQ(exit->reason, ExitReason::Normal) << exit->message << dump(pid);
+      EXPECT_EQ(exit->status, 0) << dump(pid);
+    }
+    return recordOf(pid, message);
+  }
+
+  kernel::GuestLogRecord recordOf(kernel::ProcessId pid, const std::string& message) {
+    for (const auto& r : recorder_.logsOf(pid)) {
+      if (r.message == message) return r;
+    }
+    ADD_FAILURE() << "no record \"" << message << "\" from " << pid << dump(pid);
+    return {};
+  }
+
+  std::string dump(kernel::ProcessId pid) {
+    std::string out;
+    for (const auto& r : recorder_.logsOf(pid)) {
+      out += "\n  " + r.message;
+      for (const auto& f : r.fields) {
+        out += " " + f.key + "=";
+        std::visit(
+            [&](const auto& v) {
+              if constexpr (std::is_same_v<std::decay_t<decltype(v)>, std::string>) {
+                out += v;
+              } else {
+                out += std::to_string(v);
+              }
+            },
+            f.value);
+      }
+    }
+    return out;
+  }
+
+  static uint64_t uintField(const kernel::GuestLogRecord& r, std::string_view key) {
+    const log::FieldValue* v = field(r, key);
+    if (v == nullptr) {
+      ADD_FAILURE() << "no field " << key;
+      return 0;
+    }
+    if (auto* u = std::get_if<uint64_t>(v)) return *u;
+    if (auto* i = std::get_if<int64_t>(v)) return static_cast<uint64_t>(*i);
+    ADD_FAILURE() << "field " << key << " is not an integer";
+    return 0;
+  }
+  static std::string textField(const kernel::GuestLogRecord& r, std::string_view key) {
+    const log::FieldValue* v = field(r, key);
+    if (v == nullptr || !std::holds_alternative<std::string>(*v)) {
+      ADD_FAILURE() << "no text field " << key;
+      return {};
+    }
+    return std::get<std::string>(*v);
+  }
+
+  Recorder recorder_;
+  std::unique_ptr<Engine> engine_;
+  std::shared_ptr<const Module> module_;
+  std::size_t baseline_resources_ = 0;
+};
+
+TEST_F(ChannelsTest, OneProcessPipesFramesInOrder) {
+  auto done = runFor(request("pipe", {u32(20000), u32(4096)}), "pipe done");
+  EXPECT_EQ(uintField(done, "frames"), 20000u);
+}
+
+TEST_F(ChannelsTest, BatchesCarryManyFramesPerCall) {
+  auto done = runFor(request("batch", {u32(50000), u32(64 * 1024)}), "batch done");
+  EXPECT_EQ(uintField(done, "frames"), 50000u);
+  // Far fewer reads than frames: each read takes every frame that is there.
+  EXPECT_LT(uintField(done, "calls"), 50000u / 10);
+}
+
+// Eight writer processes (placed on both workers) into one strong reader: nothing lost,
+// duplicated or reordered per writer.
+TEST_F(ChannelsTest, ManyWritersOnBothWorkersIntoOneReader) {
+  constexpr uint32_t kWriters = 8;
+  constexpr uint32_t kFrames = 20000;
+  kernel::ProcessId consumer = spawnOk(*engine_, request("consume", {u32(8192), u32(kWriters),
+                                                                     u32(kFrames)}));
+  ASSERT_TRUE(recorder_.waitLogCount(consumer, "ready", 1));
+  auto channel = static_cast<int64_t>(uintField(recordOf(consumer, "ready"), "channel"));
+  EXPECT_GT(channel, 0);
+  std::vector<kernel::ProcessId> writers;
+  for (uint32_t w = 0; w < kWriters; ++w) {
+    writers.push_back(spawnOk(*engine_, request("produce", {i64(channel), u32(w), u32(kFrames)})));
+  }
+  for (kernel::ProcessId pid : writers) {
+    auto exit = recorder_.waitExit(pid, 60s);
+    ASSERT_TRUE(exit.has_value());
+    EXPECT_EQ(exit->status, 0) << dump(pid);
+  }
+  auto exit = recorder_.waitExit(consumer, 60s);
+  ASSERT_TRUE(exit.has_value());
+  EXPECT_EQ(exit->status, 0) << dump(consumer);
+  EXPECT_EQ(uintField(recordOf(consumer, "consumed"), "frames"), uint64_t{kWriters} * kFrames);
+}
+
+// Two strong readers in two processes see the same frames in the same order.
+TEST_F(ChannelsTest, EveryReaderSeesTheSameOrder) {
+  constexpr uint32_t kWriters = 4;
+  constexpr uint32_t kFrames = 10000;
+  kernel::ProcessId first = spawnOk(*engine_, request("consume", {u32(4096), u32(kWriters),
+                                                                  u32(kFrames)}));
+  ASSERT_TRUE(recorder_.waitLogCount(first, "ready", 1));
+  auto channel = static_cast<int64_t>(uintField(recordOf(first, "ready"), "channel"));
+  kernel::ProcessId second =
+      spawnOk(*engine_, request("watch", {i64(channel), u32(kWriters), u32(kFrames)}));
+  ASSERT_TRUE(recorder_.waitLogCount(second, "watching", 1));
+  for (uint32_t w = 0; w < kWriters; ++w) {
+    spawnOk(*engine_, request("produce", {i64(channel), u32(w), u32(kFrames)}));
+  }
+  ASSERT_TRUE(recorder_.waitExit(first, 60s).has_value());
+  ASSERT_TRUE(recorder_.waitExit(second, 60s).has_value());
+  EXPECT_EQ(uintField(recordOf(first, "consumed"), "order"),
+            uintField(recordOf(second, "consumed"), "order"));
+}
+
+TEST_F(ChannelsTest, WeakReaderLearnsExactlyHowManyFramesItLost) {
+  // 1024 bytes hold 64 frames of 8 bytes (16 bytes of ring each); 100 written: 36 lost.
+  auto lagged = runFor(request("weak", {u32(1024), u32(100)}), "lagged");
+  EXPECT_EQ(uintField(lagged, "lost"), 36u);
+  EXPECT_EQ(uintField(lagged, "first"), 36u);
+}
+
+TEST_F(ChannelsTest, DropChannelDiscardsWhatDoesNotFitAndSaysSo) {
+  auto dropped = runFor(request("drop", {u32(1024), u32(100)}), "dropped");
+  EXPECT_EQ(uintField(dropped, "written"), 64u);
+  EXPECT_EQ(uintField(dropped, "dropped"), 36u);
+}
+
+TEST_F(ChannelsTest, DrainLetsReadersFinishThenEndsTheStream) {
+  auto drained = runFor(request("drain", {u32(50)}), "drained");
+  EXPECT_EQ(uintField(drained, "frames"), 50u);
+  EXPECT_EQ(textField(drained, "end"), "EndOfStream");
+  EXPECT_EQ(textField(drained, "write_after_drain"), "Closed");
+}
+
+TEST_F(ChannelsTest, ASecondTaskReadingOneReaderGetsAnErrorNotACrash) {
+  auto result = runFor(request("two_readers", {}), "two readers");
+  EXPECT_EQ(textField(result, "first"), "frame");
+  EXPECT_EQ(textField(result, "second"), "InvalidArgument");
+}
+
+TEST_F(ChannelsTest, SingletonIsFoundByNameAndGoesWithItsRegistrant) {
+  kernel::ProcessId owner =
+      spawnOk(*engine_, request("singleton_register", {utf8("test.inbox")}, true));
+  ASSERT_TRUE(recorder_.waitLogCount(owner, "registered", 1));
+  runFor(request("singleton_send", {utf8("test.inbox"), utf8("hello")}, true), "sent");
+  auto exit = recorder_.waitExit(owner, 20s);
+  ASSERT_TRUE(exit.has_value());
+  EXPECT_EQ(textField(recordOf(owner, "got"), "frame"), "hello");
+  // The registrant has ended: the name is free and lookups fail.
+  kernel::ProcessId late =
+      spawnOk(*engine_, request("singleton_send", {utf8("test.inbox"), utf8("late")}, true));
+  auto late_exit = recorder_.waitExit(late, 20s);
+  ASSERT_TRUE(late_exit.has_value());
+  EXPECT_EQ(late_exit->status, 3);
+  EXPECT_EQ(textField(recordOf(late, "lookup failed"), "error"), "NotFound");
+}
+
+TEST_F(ChannelsTest, HostileUseIsRefusedAndDestroysNothing) {
+  auto r = runFor(request("hostile", {}), "hostile");
+  EXPECT_EQ(textField(r, "read_writer"), "InvalidHandle");
+  EXPECT_EQ(textField(r, "write_reader"), "InvalidHandle");
+  EXPECT_EQ(textField(r, "delete_reader"), "InvalidHandle");
+  EXPECT_EQ(textField(r, "attach_guess"), "NotFound");
+  EXPECT_EQ(textField(r, "attach_zero"), "NotFound");
+  EXPECT_EQ(textField(r, "attach_wrong_kind"), "InvalidHandle");
+  EXPECT_EQ(textField(r, "bad_capacity"), "InvalidArgument");
+  EXPECT_EQ(textField(r, "bad_backpressure"), "InvalidArgument");
+  EXPECT_EQ(textField(r, "bad_strength"), "InvalidArgument");
+  EXPECT_EQ(textField(r, "out_of_bounds"), "OutOfBounds");
+  EXPECT_EQ(textField(r, "still_works"), "yes");
+}
+
+TEST_F(ChannelsTest, WithoutCapabilitiesEveryChannelCallIsDenied) {
+  SpawnRequest r = request("pipe", {u32(10), u32(1024)});
+  r.capabilities = {};
+  kernel::ProcessId pid = spawnOk(*engine_, std::move(r));
+  auto exit = recorder_.waitExit(pid, 20s);
+  ASSERT_TRUE(exit.has_value());
+  EXPECT_EQ(exit->status, 1);
+  EXPECT_EQ(textField(recordOf(pid, "create failed"), "error"), "PermissionDenied");
+}
+
+}  // namespace
+}  // namespace selium::engine
