@@ -12,6 +12,7 @@
 
 #include "kernel/drivers/channel/channel_driver.h"
 #include "kernel/drivers/log/log_driver.h"
+#include "kernel/drivers/process/child_driver.h"
 #include "kernel/drivers/process/process_driver.h"
 #include "kernel/drivers/share/share_driver.h"
 #include "kernel/drivers/time/time_driver.h"

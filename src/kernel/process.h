@@ -22,6 +22,8 @@
 
 namespace selium::kernel {
 
+class Launcher;
+
 // One record of a process's log stream.
 struct GuestLogRecord {
   log::Level level = log::Level::Info;
@@ -59,6 +61,8 @@ class ProcessHost {
   }
   // Shared ids and singletons, common to every process of this host.
   virtual Registry& registry() { return Registry::standalone(); }
+  // Starts child processes (process_start); nullptr: this host cannot (unit tests).
+  virtual Launcher* launcher() { return nullptr; }
 
   // Distinct wakers one process may have pending through yield_now.
   static constexpr std::size_t kMaxPendingWakes = 4096;

@@ -63,6 +63,17 @@ enum { SELIUM_STRONG = 0, SELIUM_WEAK = 1 };
 /* Batches (channel_read_batch, channel_write_batch) are frames laid end to end, each a
  * little-endian uint32_t length followed by that many bytes, with no padding. */
 #define SELIUM_BATCH_HEADER 4u
+/* How a process ended (process_wait): the runtime's exit reasons. */
+enum {
+  SELIUM_EXIT_NORMAL = 0,     /* entrypoint returned / root task done / exit(0) */
+  SELIUM_EXIT_ERROR = 1,      /* exit with a non-zero status */
+  SELIUM_EXIT_TRAP = 2,       /* the guest trapped */
+  SELIUM_EXIT_TERMINATED = 3, /* stopped (process_stop, shutdown, slice or heap limit) */
+  SELIUM_EXIT_FAILED = 4      /* could not start: module missing or invalid, instantiation */
+};
+/* The largest start request process_start reads. */
+#define SELIUM_START_REQUEST_MAX_BYTES (1u << 20)
+
 /* Length of a singleton id. */
 #define SELIUM_SINGLETON_ID_BYTES 16u
 
@@ -159,6 +170,26 @@ enum { SELIUM_CLOCK_WALL = 0, SELIUM_CLOCK_MONOTONIC = 1 };
    * entry goes when this process ends or the resource does. */                                   \
   X(singleton_register, SELIUM_CAP_SingletonRegistry, int32_t, (uint32_t id, selium_handle_t handle)) \
   /* A new handle for the resource registered under the 16-byte id, if it is of `kind`. */        \
-  X(singleton_lookup, SELIUM_CAP_SingletonLookup, int32_t, (uint32_t id, int32_t kind))
+  X(singleton_lookup, SELIUM_CAP_SingletonLookup, int32_t, (uint32_t id, int32_t kind))          \
+  /* Starts a child process: the request is a FlatBuffers selium.abi.StartRequest                  \
+   * (schemas/process.fbs). Returns a process handle at once; the module loads in the background \
+   * (a module that cannot start shows as SELIUM_EXIT_FAILED from process_wait). Capabilities     \
+   * must be ones this process holds (-PermissionDenied). `resource` args name handles of this     \
+   * process; the child gets its own handles to the same resources. */                          \
+  X(process_start, SELIUM_CAP_ProcessLifecycle, int32_t, (uint32_t request, uint32_t request_len)) \
+  /* Stops the process (it ends SELIUM_EXIT_TERMINATED); 0 also if it had ended already. */      \
+  X(process_stop, SELIUM_CAP_ProcessLifecycle, int32_t, (selium_handle_t process))                \
+  /* Once the process has ended: (reason << 32) | (uint32_t)status, reason SELIUM_EXIT_*. Until   \
+   * then -WouldBlock (waker recorded). */                                                         \
+  X(process_wait, SELIUM_CAP_ProcessLifecycle, int64_t, (selium_handle_t process, int32_t waker)) \
+  /* Copies how the process ended, as the runtime logs it, into buf (at most cap bytes); returns  \
+   * its full length, or -NotFound while it still runs. */                                        \
+  X(process_exit_message, SELIUM_CAP_ProcessLifecycle,                                            \
+    int32_t, (selium_handle_t process, uint32_t buf, uint32_t cap))                               \
+  /* The process's id (as in the runtime's logs), or -NotFound until it has started. */         \
+  X(process_pid, SELIUM_CAP_ProcessLifecycle, int64_t, (selium_handle_t process))                 \
+  /* A weak reader of the process's log stream: frames are FlatBuffers selium.abi.LogRecord        \
+   * (schemas/log.fbs). Recent records are replayed; a reader that falls behind gets -Lagged. */ \
+  X(process_log_open, SELIUM_CAP_ProcessLifecycle, int32_t, (selium_handle_t process))
 
 #endif /* SELIUM_ABI_HOSTCALLS_H_ */

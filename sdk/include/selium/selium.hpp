@@ -4,6 +4,7 @@
 #pragma once
 
 #include "selium/channel.hpp"
+#include "selium/child.hpp"
 #include "selium/entrypoint.hpp"
 #include "selium/log.hpp"
 #include "selium/process.hpp"

@@ -213,6 +213,10 @@ std::size_t firstFrameLength(std::span<const uint8_t> batch) {
 
 }  // namespace
 
+std::unique_ptr<Resource> makeReaderResource(std::shared_ptr<ChannelReader> reader) {
+  return std::make_unique<ReaderHandle>(std::make_shared<ReaderObject>(std::move(reader)));
+}
+
 namespace hostcalls {
 
 int32_t channel_create(CallContext& ctx, uint32_t capacity, int32_t backpressure) {

@@ -2,7 +2,17 @@
 // writer handles over kernel/channel.h.
 #pragma once
 
+#include <memory>
+
 #include "kernel/hostcall.h"
+
+namespace selium::kernel {
+
+class ChannelReader;
+// A reader handle's resource for `reader` (process_log_open hands out log stream readers).
+std::unique_ptr<Resource> makeReaderResource(std::shared_ptr<ChannelReader> reader);
+
+}  // namespace selium::kernel
 
 namespace selium::kernel::hostcalls {
 

@@ -1,0 +1,209 @@
+// Child processes. A process handle names a ProcessObject (shareable: another process may wait
+// for or stop the same child); each handle keys its own waiter in the child's state.
+#include "kernel/drivers/process/child_driver.h"
+
+#include <selium/abi/hostcalls.h>
+
+#include <algorithm>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <utility>
+
+#include "kernel/channel.h"
+#include "kernel/drivers/channel/channel_driver.h"
+#include "kernel/launcher.h"
+#include "kernel/registry.h"
+
+namespace selium::kernel {
+namespace {
+
+class ProcessObject final : public Shareable {
+ public:
+  explicit ProcessObject(std::shared_ptr<ChildState> state) : state(std::move(state)) {}
+  HandleKind kind() const override { return HandleKind::Process; }
+  std::unique_ptr<Resource> attach(Process& process) override;
+  const std::shared_ptr<ChildState> state;
+};
+
+class ProcessHandle final : public Resource {
+ public:
+  static constexpr HandleKind kKind = HandleKind::Process;
+  explicit ProcessHandle(std::shared_ptr<ProcessObject> object) : object(std::move(object)) {}
+  ~ProcessHandle() override { object->state->forget(this); }
+  HandleKind kind() const override { return kKind; }
+  std::shared_ptr<Shareable> shareable() override { return object; }
+  bool cancelWait() override {
+    object->state->forget(this);
+    return true;
+  }
+  ChildState& state() const { return *object->state; }
+  const std::shared_ptr<ProcessObject> object;
+};
+
+std::unique_ptr<Resource> ProcessObject::attach(Process&) {
+  return std::make_unique<ProcessHandle>(
+      std::static_pointer_cast<ProcessObject>(shared_from_this()));
+}
+
+std::string kindName(HandleKind kind) {
+  switch (kind) {
+    case HandleKind::Timer:
+      return "timer";
+    case HandleKind::Channel:
+      return "channel";
+    case HandleKind::Reader:
+      return "reader";
+    case HandleKind::Writer:
+      return "writer";
+    case HandleKind::Process:
+      return "process";
+    case HandleKind::Test:
+      break;
+  }
+  return "resource";
+}
+
+ProcessHandle* findProcess(CallContext& ctx, int32_t handle, int32_t& error) {
+  auto* resource = ctx.process.handles().get<ProcessHandle>(handle);
+  if (resource == nullptr) {
+    error = fail(ctx, ErrorCode::InvalidHandle,
+                 "handle " + std::to_string(handle) + " is not an open process of this process");
+  }
+  return resource;
+}
+
+}  // namespace
+
+namespace hostcalls {
+
+int32_t process_start(CallContext& ctx, GuestIn request) {
+  Launcher* launcher = ctx.process.host().launcher();
+  if (launcher == nullptr) {
+    return fail(ctx, ErrorCode::Unsupported, "this host cannot start child processes");
+  }
+  auto decoded = decodeStartRequest(request.bytes);
+  if (!decoded) {
+    return fail(ctx, request.bytes.size() > SELIUM_START_REQUEST_MAX_BYTES
+                         ? ErrorCode::TooLarge
+                         : ErrorCode::InvalidArgument,
+                "process_start: " + decoded.error().message);
+  }
+  StartRequest start = std::move(*decoded);
+  // A process grants only what it holds.
+  for (Capability capability : start.capabilities.inOrder()) {
+    if (!ctx.process.capabilities().contains(capability)) {
+      return fail(ctx, ErrorCode::PermissionDenied,
+                  "process_start: capability " + std::string(capabilityName(capability)) +
+                      " is not held by this process, and a process can grant a child only "
+                      "capabilities it holds");
+    }
+  }
+  std::vector<std::shared_ptr<Shareable>> resources;
+  for (std::size_t i = 0; i < start.args.size(); ++i) {
+    EntrypointArg& arg = start.args[i];
+    if (arg.kind != ParamKind::Resource) continue;
+    auto handle = static_cast<int32_t>(std::get<uint64_t>(arg.value));
+    Resource* resource = nullptr;
+    for (HandleKind kind : {HandleKind::Timer, HandleKind::Channel, HandleKind::Reader,
+                            HandleKind::Writer, HandleKind::Process}) {
+      resource = ctx.process.handles().get(handle, kind);
+      if (resource != nullptr) break;
+    }
+    if (resource == nullptr) {
+      return fail(ctx, ErrorCode::InvalidHandle,
+                  "process_start: args[" + std::to_string(i) + "]: handle " +
+                      std::to_string(handle) + " is not an open handle of this process");
+    }
+    std::shared_ptr<Shareable> object = resource->shareable();
+    if (object == nullptr) {
+      return fail(ctx, ErrorCode::InvalidArgument,
+                  "process_start: args[" + std::to_string(i) + "]: handle " +
+                      std::to_string(handle) + " is a " + kindName(resource->kind()) +
+                      ", which cannot be given to another process");
+    }
+    resources.push_back(std::move(object));
+  }
+  auto state = std::make_shared<ChildState>();
+  auto inserted = ctx.process.handles().insert(
+      std::make_unique<ProcessHandle>(std::make_shared<ProcessObject>(state)));
+  if (auto* code = std::get_if<ErrorCode>(&inserted)) {
+    return fail(ctx, *code, "too many open handles");
+  }
+  launcher->launch(ctx.process.id(), std::move(start), std::move(resources), std::move(state));
+  return std::get<int32_t>(inserted);
+}
+
+int32_t process_stop(CallContext& ctx, int32_t process) {
+  int32_t error = 0;
+  ProcessHandle* handle = findProcess(ctx, process, error);
+  if (handle == nullptr) return error;
+  ChildState& state = handle->state();
+  if (state.exit()) return 0;
+  state.requestStop();  // seen by the launcher if the child has no pid yet
+  if (auto pid = state.pid()) {
+    if (Launcher* launcher = ctx.process.host().launcher()) launcher->stop(*pid);
+  }
+  return 0;
+}
+
+int64_t process_wait(CallContext& ctx, int32_t process, int32_t waker) {
+  int32_t error = 0;
+  ProcessHandle* handle = findProcess(ctx, process, error);
+  if (handle == nullptr) return error;
+  auto exit = handle->state().poll(handle, ctx.process.waker(waker));
+  if (!exit) return errorResult(ErrorCode::WouldBlock);
+  return (int64_t{exit->reason} << 32) | static_cast<uint32_t>(exit->status);
+}
+
+int32_t process_exit_message(CallContext& ctx, int32_t process, GuestOut buf) {
+  int32_t error = 0;
+  ProcessHandle* handle = findProcess(ctx, process, error);
+  if (handle == nullptr) return error;
+  auto exit = handle->state().exit();
+  if (!exit) {
+    return fail(ctx, ErrorCode::NotFound,
+                "process of handle " + std::to_string(process) + " has not ended");
+  }
+  std::size_t n = std::min(exit->message.size(), buf.bytes.size());
+  if (n > 0) std::memcpy(buf.bytes.data(), exit->message.data(), n);
+  return static_cast<int32_t>(std::min<std::size_t>(exit->message.size(), INT32_MAX));
+}
+
+int64_t process_pid(CallContext& ctx, int32_t process) {
+  int32_t error = 0;
+  ProcessHandle* handle = findProcess(ctx, process, error);
+  if (handle == nullptr) return error;
+  auto pid = handle->state().pid();
+  if (!pid) {
+    return fail(ctx, ErrorCode::NotFound,
+                "process of handle " + std::to_string(process) + " has not started yet");
+  }
+  return static_cast<int64_t>(*pid);
+}
+
+int32_t process_log_open(CallContext& ctx, int32_t process) {
+  int32_t error = 0;
+  ProcessHandle* handle = findProcess(ctx, process, error);
+  if (handle == nullptr) return error;
+  Launcher* launcher = ctx.process.host().launcher();
+  auto pid = handle->state().pid();
+  if (launcher == nullptr || !pid) {
+    return fail(ctx, ErrorCode::NotFound,
+                "process of handle " + std::to_string(process) + " has not started yet");
+  }
+  std::shared_ptr<Channel> channel = launcher->logChannel(*pid);
+  if (channel == nullptr) {
+    return fail(ctx, ErrorCode::Closed,
+                "process of handle " + std::to_string(process) + " has ended: its log stream is gone");
+  }
+  auto inserted =
+      ctx.process.handles().insert(makeReaderResource(ChannelReader::open(channel, Strength::Weak)));
+  if (auto* code = std::get_if<ErrorCode>(&inserted)) {
+    return fail(ctx, *code, "too many open handles");
+  }
+  return std::get<int32_t>(inserted);
+}
+
+}  // namespace hostcalls
+}  // namespace selium::kernel
