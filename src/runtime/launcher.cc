@@ -1,0 +1,174 @@
+// Child process starts, off the workers.
+#include "runtime/launcher.h"
+
+#include <selium/abi/hostcalls.h>
+
+#include <algorithm>
+#include <fstream>
+#include <iterator>
+#include <utility>
+
+#include "util/log.h"
+
+namespace selium::runtime {
+
+namespace fs = std::filesystem;
+
+ChildLauncher::ChildLauncher(Options options) : options_(std::move(options)) {
+  thread_ = std::thread([this] { run(); });
+}
+
+ChildLauncher::~ChildLauncher() {
+  close();
+  thread_.join();
+}
+
+void ChildLauncher::setEngine(engine::Engine* engine) {
+  std::lock_guard lock(mutex_);
+  engine_ = engine;
+}
+
+void ChildLauncher::close() {
+  std::deque<Job> dropped;
+  {
+    std::lock_guard lock(mutex_);
+    closed_ = true;
+    dropped.swap(queue_);
+  }
+  wake_.notify_all();
+  for (Job& job : dropped) fail(job, "the runtime is stopping");
+}
+
+int32_t ChildLauncher::abiReason(engine::ExitReason reason) {
+  switch (reason) {
+    case engine::ExitReason::Normal:
+      return SELIUM_EXIT_NORMAL;
+    case engine::ExitReason::Error:
+      return SELIUM_EXIT_ERROR;
+    case engine::ExitReason::Trap:
+      return SELIUM_EXIT_TRAP;
+    case engine::ExitReason::Terminated:
+      return SELIUM_EXIT_TERMINATED;
+    case engine::ExitReason::Failed:
+      return SELIUM_EXIT_FAILED;
+  }
+  return SELIUM_EXIT_FAILED;
+}
+
+void ChildLauncher::launch(kernel::ProcessId parent, kernel::StartRequest request,
+                           std::vector<std::shared_ptr<kernel::Shareable>> resources,
+                           std::shared_ptr<kernel::ChildState> state) {
+  Job job{parent, std::move(request), std::move(resources), std::move(state)};
+  {
+    std::lock_guard lock(mutex_);
+    if (!closed_ && queue_.size() < options_.max_pending) {
+      queue_.push_back(std::move(job));
+      wake_.notify_one();
+      return;
+    }
+  }
+  fail(job, closed_ ? "the runtime is stopping"
+                    : "too many process starts are pending (" +
+                          std::to_string(options_.max_pending) + "); try again later");
+}
+
+bool ChildLauncher::stop(kernel::ProcessId pid) {
+  engine::Engine* engine;
+  {
+    std::lock_guard lock(mutex_);
+    engine = engine_;
+  }
+  return engine != nullptr && engine->stop(pid);
+}
+
+std::shared_ptr<kernel::Channel> ChildLauncher::logChannel(kernel::ProcessId pid) {
+  engine::Engine* engine;
+  {
+    std::lock_guard lock(mutex_);
+    engine = engine_;
+  }
+  return engine != nullptr ? engine->logChannel(pid) : nullptr;
+}
+
+void ChildLauncher::processEnded(const engine::ProcessExit& exit) {
+  std::shared_ptr<kernel::ChildState> state;
+  {
+    std::lock_guard lock(mutex_);
+    auto it = children_.find(exit.pid);
+    if (it == children_.end()) return;
+    state = it->second.lock();
+    children_.erase(it);
+  }
+  if (state) state->ended({abiReason(exit.reason), exit.status, exit.message});
+}
+
+void ChildLauncher::fail(Job& job, std::string message) {
+  log::warn("child process could not start", {{"parent", job.parent},
+                                               {"module", job.request.module},
+                                               {"error", message}});
+  job.state->ended({SELIUM_EXIT_FAILED, 0, std::move(message)});
+}
+
+void ChildLauncher::run() {
+  for (;;) {
+    Job job;
+    {
+      std::unique_lock lock(mutex_);
+      wake_.wait(lock, [&] { return closed_ || !queue_.empty(); });
+      if (queue_.empty()) return;  // closed
+      job = std::move(queue_.front());
+      queue_.pop_front();
+    }
+    start(job);
+  }
+}
+
+void ChildLauncher::start(Job& job) {
+  engine::Engine* engine;
+  {
+    std::lock_guard lock(mutex_);
+    engine = engine_;
+  }
+  if (engine == nullptr) return fail(job, "the runtime has no engine yet");
+  const std::string& path = job.request.module;
+  std::string shown = "modules/" + path;  // the guest never learns the host's directories
+  // Resolve under modules/: a regular file that stays inside once symlinks are followed.
+  std::error_code ec;
+  fs::path file = options_.modules_dir / path;
+  auto status = fs::status(file, ec);
+  if (!fs::exists(status)) return fail(job, "module file not found: " + shown);
+  if (!fs::is_regular_file(status)) return fail(job, "not a regular file: " + shown);
+  fs::path canonical = fs::canonical(file, ec);
+  if (ec) return fail(job, shown + ": " + ec.message());
+  auto [mismatch, unused] = std::mismatch(options_.modules_dir.begin(), options_.modules_dir.end(),
+                                          canonical.begin(), canonical.end());
+  if (mismatch != options_.modules_dir.end()) {
+    return fail(job, shown + " resolves outside modules/");
+  }
+  std::ifstream in(canonical, std::ios::binary);
+  if (!in) return fail(job, "cannot read " + shown);
+  std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(in)), {});
+  auto module = engine->load(bytes, path);
+  if (!module) return fail(job, module.error().message);
+
+  engine::SpawnRequest request;
+  request.module = *module;
+  request.entrypoint = job.request.entrypoint;
+  request.args = std::move(job.request.args);
+  request.capabilities = job.request.capabilities;
+  request.log_uri = job.request.log_uri;
+  request.env = std::move(job.request.env);
+  request.resources = std::move(job.resources);
+  if (auto checked = engine->check(request); !checked) return fail(job, checked.error().message);
+  auto spawned = engine->spawn(std::move(request));
+  if (!spawned) return fail(job, spawned.error().message);
+  {
+    std::lock_guard lock(mutex_);
+    children_[spawned->pid] = job.state;
+  }
+  log::info("child process spawned",
+            {{"parent", job.parent}, {"pid", spawned->pid}, {"module", path}});
+  if (!job.state->started(spawned->pid)) engine->stop(spawned->pid);  // stopped while starting
+}
+
+}  // namespace selium::runtime
