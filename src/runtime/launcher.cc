@@ -90,18 +90,6 @@ std::shared_ptr<kernel::Channel> ChildLauncher::logChannel(kernel::ProcessId pid
   return engine != nullptr ? engine->logChannel(pid) : nullptr;
 }
 
-void ChildLauncher::processEnded(const engine::ProcessExit& exit) {
-  std::shared_ptr<kernel::ChildState> state;
-  {
-    std::lock_guard lock(mutex_);
-    auto it = children_.find(exit.pid);
-    if (it == children_.end()) return;
-    state = it->second.lock();
-    children_.erase(it);
-  }
-  if (state) state->ended({abiReason(exit.reason), exit.status, exit.message});
-}
-
 void ChildLauncher::fail(Job& job, std::string message) {
   log::warn("child process could not start", {{"parent", job.parent},
                                                {"module", job.request.module},
@@ -159,13 +147,13 @@ void ChildLauncher::start(Job& job) {
   request.log_uri = job.request.log_uri;
   request.env = std::move(job.request.env);
   request.resources = std::move(job.resources);
+  // The handle hears the exit however soon it comes (even before spawn returns).
+  request.on_exit = [state = job.state](const engine::ProcessExit& exit) {
+    state->ended({abiReason(exit.reason), exit.status, exit.message});
+  };
   if (auto checked = engine->check(request); !checked) return fail(job, checked.error().message);
   auto spawned = engine->spawn(std::move(request));
   if (!spawned) return fail(job, spawned.error().message);
-  {
-    std::lock_guard lock(mutex_);
-    children_[spawned->pid] = job.state;
-  }
   log::info("child process spawned",
             {{"parent", job.parent}, {"pid", spawned->pid}, {"module", path}});
   if (!job.state->started(spawned->pid)) engine->stop(spawned->pid);  // stopped while starting

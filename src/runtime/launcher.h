@@ -45,9 +45,6 @@ class ChildLauncher final : public kernel::Launcher {
   bool stop(kernel::ProcessId pid) override;
   std::shared_ptr<kernel::Channel> logChannel(kernel::ProcessId pid) override;
 
-  // Every process exit (EngineOptions::on_exit): a child's handle hears it.
-  void processEnded(const engine::ProcessExit& exit);
-
   // The SELIUM_EXIT_* reason of an engine exit reason.
   static int32_t abiReason(engine::ExitReason reason);
 
@@ -68,7 +65,6 @@ class ChildLauncher final : public kernel::Launcher {
   std::condition_variable wake_;
   std::deque<Job> queue_;
   bool closed_ = false;
-  std::map<kernel::ProcessId, std::weak_ptr<kernel::ChildState>> children_;
   std::thread thread_;
 };
 
