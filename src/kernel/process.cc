@@ -32,6 +32,7 @@ bool Process::firstUnsupported(std::size_t index) {
 
 void Process::emitLog(const GuestLogRecord& record) const {
   if (sink_) sink_(*this, record);
+  log_stream_->write(record);
 }
 
 void Process::emitStdLine(StdStream stream, std::string_view line) {

@@ -15,6 +15,7 @@
 
 #include "kernel/capability.h"
 #include "kernel/handle_table.h"
+#include "kernel/log_stream.h"
 #include "kernel/registry.h"
 #include "kernel/timer_queue.h"
 #include "kernel/waker.h"
@@ -135,7 +136,11 @@ class Process {
   // support (an unimplemented WASI function, one that would block): log it once.
   bool firstUnsupported(std::size_t index);
 
+  // Prints the record (the sink) and writes it to the log stream for subscribers.
   void emitLog(const GuestLogRecord& record) const;
+  // The stream subscribers read (process_log_open); shared with the engine, which hands its
+  // channel out by pid.
+  const std::shared_ptr<LogStream>& logStream() const { return log_stream_; }
 
   // Guest stdout/stderr bytes onto the log stream, line-buffered per stream: one record per line
   // (without its "\n" or "\r\n"; message made valid UTF-8) with a field stream=stdout|stderr,
@@ -157,6 +162,7 @@ class Process {
   // by the destructor.
   void releaseResources() {
     flushStdStreams();
+    log_stream_->close();
     handles_.clear();
     registry().releaseSingletons(config_.id);
   }
@@ -172,6 +178,7 @@ class Process {
   std::bitset<kMaxHostcalls> denied_;
   std::bitset<kMaxHostcalls> unsupported_;
   std::optional<int32_t> exit_status_;
+  std::shared_ptr<LogStream> log_stream_ = std::make_shared<LogStream>();
   std::shared_ptr<std::atomic<std::size_t>> channel_bytes_ =
       std::make_shared<std::atomic<std::size_t>>(0);
   std::string std_pending_[2];  // an unfinished line of stdout / stderr
