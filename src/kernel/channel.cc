@@ -249,7 +249,8 @@ struct ChannelState {
                     const void* owner) {
     if (w.kind_ != Waiter::Kind::None) {
       if (!sameWaker(w.waker_, waker)) return ChannelStatus::Busy;
-      w.need_ = need;  // same wait: it keeps its place
+      w.need_ = need;  // same wait: it keeps its place, and is woken again when it may write
+      w.woken_ = false;
       return ChannelStatus::WouldBlock;
     }
     w.waker_ = waker;
@@ -381,14 +382,15 @@ struct ChannelState {
         }
         s.commit(frame, size);
         ++result.frames;
-        if (waiter.kind_ == Waiter::Kind::StrongWriter ||
-            waiter.kind_ == Waiter::Kind::WeakWriter) {
-          // Its wait is over; a different task that waited on it retries.
-          if (!sameWaker(waiter.waker_, waker)) wakes.add(waiter.waker_);
-          bool was_front = s.strong_writer_waiters.head == &waiter;
-          s.unlink(waiter);
-          if (was_front) s.wakeWriters(wakes);
-        }
+      }
+      // A waiting writer stays at the front for its whole batch (it overtakes nobody), then its
+      // wait is over; a different task that waited on it is told to retry.
+      if (result.frames > 0 && (waiter.kind_ == Waiter::Kind::StrongWriter ||
+                                waiter.kind_ == Waiter::Kind::WeakWriter)) {
+        if (!sameWaker(waiter.waker_, waker)) wakes.add(waiter.waker_);
+        bool was_front = s.strong_writer_waiters.head == &waiter;
+        s.unlink(waiter);
+        if (was_front) s.wakeWriters(wakes);
       }
       if (result.frames > 0) ChannelState::takeAll(s.reader_waiters, wakes);
     }
