@@ -9,6 +9,10 @@ find_package(nlohmann_json 3.10 REQUIRED)
 find_package(GTest REQUIRED)
 find_package(benchmark REQUIRED)
 
+if(SELIUM_KERNEL_ONLY)
+  return()  # the kernel never links V8
+endif()
+
 # V8 comes from libnode108 + libnode-dev unpacked by scripts/bootstrap into third_party/libnode.
 set(SELIUM_LIBNODE_PREFIX "${CMAKE_SOURCE_DIR}/third_party/libnode"
     CACHE PATH "Where scripts/bootstrap unpacked libnode108 and libnode-dev")

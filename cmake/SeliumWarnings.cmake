@@ -4,10 +4,14 @@ target_compile_options(selium_options INTERFACE -Wall -Wextra -Werror -Wno-unuse
 
 if(SELIUM_SANITIZE)
   list(JOIN SELIUM_SANITIZE "," _selium_san)
-  # V8 is built without RTTI, so UBSan's vptr check cannot work across it.
-  target_compile_options(selium_options INTERFACE -fsanitize=${_selium_san} -fno-sanitize=vptr
+  # V8 is built without RTTI, so UBSan's vptr check cannot work across it (and only UBSan knows
+  # the option: TSan alone rejects it).
+  if("undefined" IN_LIST SELIUM_SANITIZE)
+    set(_selium_no_vptr -fno-sanitize=vptr)
+  endif()
+  target_compile_options(selium_options INTERFACE -fsanitize=${_selium_san} ${_selium_no_vptr}
                                                   -fno-omit-frame-pointer -fno-sanitize-recover=all)
-  target_link_options(selium_options INTERFACE -fsanitize=${_selium_san} -fno-sanitize=vptr)
+  target_link_options(selium_options INTERFACE -fsanitize=${_selium_san} ${_selium_no_vptr})
 endif()
 
 # Wraps add_executable for GoogleTest binaries and registers them with CTest.

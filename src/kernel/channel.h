@@ -41,6 +41,7 @@ enum class Backpressure : uint8_t { Park = 0, Drop = 1 };
 enum class Strength : uint8_t { Strong = 0, Weak = 1 };
 
 class Channel;
+struct ChannelState;
 class ChannelReader;
 class ChannelWriter;
 
@@ -61,11 +62,17 @@ class Waiter {
   friend class Channel;
   friend class ChannelReader;
   friend class ChannelWriter;
-  std::shared_ptr<Channel> channel_;  // set while armed
+  friend struct ChannelState;
+  // Which of the channel's waiter lists holds it (None: not armed).
+  enum class Kind : uint8_t { None, Reader, StrongWriter, WeakWriter };
+  // The channel it was last armed on; only the owning handle's thread sets or clears it. Every
+  // field below is guarded by that channel's mutex.
+  std::shared_ptr<Channel> channel_;
   Waker waker_;
-  bool strong_writer_ = false;
-  uint64_t order_ = 0;  // strong writers: when it started waiting
-  // Links in the channel's waiter lists (guarded by the channel's mutex).
+  Kind kind_ = Kind::None;
+  bool woken_ = false;           // strong writer: fired at the front of the queue, not yet served
+  std::size_t need_ = 0;         // writers: ring bytes the frame it waits to write takes
+  const void* owner_ = nullptr;  // the ChannelReader or ChannelWriter that armed it
   Waiter* prev_ = nullptr;
   Waiter* next_ = nullptr;
 };
@@ -137,9 +144,9 @@ class Channel : public std::enable_shared_from_this<Channel> {
   friend class ChannelWriter;
   friend class Waiter;
   Channel(std::size_t capacity, Backpressure backpressure, std::function<void()> on_free);
-  // implementation state: ring, positions, reader and writer lists, waiter lists, mutex
-  struct State;
-  std::unique_ptr<State> state_;
+  friend struct ChannelState;
+  // Ring, positions, strong-reader list, waiter lists, the mutex (channel.cc).
+  std::unique_ptr<ChannelState> state_;
   std::size_t capacity_;
   Backpressure backpressure_;
 };
@@ -167,9 +174,11 @@ class ChannelReader {
  private:
   ChannelReader(std::shared_ptr<Channel> channel, Strength strength);
   friend class Channel;
+  friend struct ChannelState;
   std::shared_ptr<Channel> channel_;
   Strength strength_;
-  // cursor and links, guarded by the channel's mutex
+  // Cursor and links, guarded by the channel's mutex: the sequence number of the next frame to
+  // read and the ring offset of its header.
   uint64_t seq_ = 0;
   uint64_t pos_ = 0;
   uint64_t lost_ = 0;
@@ -197,6 +206,7 @@ class ChannelWriter {
 
  private:
   ChannelWriter(std::shared_ptr<Channel> channel, Strength strength);
+  friend struct ChannelState;
   std::shared_ptr<Channel> channel_;
   std::atomic<uint8_t> strength_;
 };
