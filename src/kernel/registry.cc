@@ -3,6 +3,7 @@
 
 #include <sys/random.h>
 
+#include <cerrno>
 #include <stdexcept>
 
 namespace selium::kernel {
@@ -27,21 +28,46 @@ int64_t randomId() {
   }
 }
 
+// The object if it is alive for sharing and of `kind` (nullopt: any kind); else why not.
+Registry::Found checked(std::shared_ptr<Shareable> object, std::optional<HandleKind> kind) {
+  Registry::Found found;
+  if (object == nullptr || !object->alive()) return found;
+  if (kind && object->kind() != *kind) {
+    found.error = ErrorCode::InvalidHandle;
+    found.actual = object->kind();
+    return found;
+  }
+  found.object = std::move(object);
+  return found;
+}
+
 }  // namespace
 
 Shareable::~Shareable() {
-  if (registry_ != nullptr) registry_->forget(shared_id_);
+  if (registry_ != nullptr) registry_->forget(*this);
 }
 
 Registry::Registry() = default;
-Registry::~Registry() = default;
+
+Registry::~Registry() {
+  std::lock_guard lock(mutex_);
+  auto detach = [](const std::weak_ptr<Shareable>& weak) {
+    if (auto object = weak.lock()) {
+      object->registry_ = nullptr;
+      object->shared_id_ = 0;
+      object->singleton_ = false;
+    }
+  };
+  for (const auto& [id, weak] : shared_) detach(weak);
+  for (const auto& [id, entry] : singletons_) detach(entry.object);
+}
 
 int64_t Registry::share(const std::shared_ptr<Shareable>& object) {
   std::lock_guard lock(mutex_);
-  if (object->registry_ == this) return object->shared_id_;
-  if (object->registry_ != nullptr) {
+  if (object->registry_ != nullptr && object->registry_ != this) {
     throw std::logic_error("an object is shared in one registry only");
   }
+  if (object->shared_id_ != 0) return object->shared_id_;
   int64_t id = randomId();
   while (shared_.count(id) > 0) id = randomId();
   shared_.emplace(id, object);
@@ -58,28 +84,38 @@ Registry::Found Registry::lookup(int64_t id, std::optional<HandleKind> kind) con
     if (it == shared_.end()) return {};
     object = it->second.lock();
   }
-  if (object == nullptr || !object->alive()) return {};
-  if (kind && object->kind() != *kind) return {nullptr, ErrorCode::InvalidHandle};
-  return {std::move(object)};
+  // Outside the lock: if this is the last reference, dropping it runs ~Shareable, which locks.
+  return checked(std::move(object), kind);
 }
 
-void Registry::forget(int64_t id) {
+void Registry::forget(const Shareable& object) {
   std::lock_guard lock(mutex_);
-  shared_.erase(id);
+  if (object.shared_id_ != 0) shared_.erase(object.shared_id_);
+  if (object.singleton_) {
+    // Only its own entries: an id it held may have gone to another object since (released with
+    // its owner, or replaced while this one was dead for sharing).
+    std::erase_if(singletons_,
+                  [&object](const auto& entry) { return entry.second.identity == &object; });
+  }
 }
 
 std::optional<ErrorCode> Registry::registerSingleton(const SingletonId& id,
                                                      const std::shared_ptr<Shareable>& object,
                                                      ProcessId owner) {
-  std::shared_ptr<Shareable> current;  // released after the lock: it may be the last reference
+  std::shared_ptr<Shareable> current;  // destroyed after the lock is released (declared first)
   std::lock_guard lock(mutex_);
+  if (object->registry_ != nullptr && object->registry_ != this) {
+    throw std::logic_error("an object is registered in one registry only");
+  }
   auto it = singletons_.find(id);
   if (it != singletons_.end()) {
     current = it->second.object.lock();
     if (current != nullptr && current->alive()) return ErrorCode::AlreadyExists;
-    singletons_.erase(it);  // its object died: the id is free again
+    singletons_.erase(it);  // its object died (or is dead for sharing): the id is free again
   }
-  singletons_.emplace(id, Singleton{object, owner});
+  singletons_.emplace(id, Singleton{object, object.get(), owner});
+  object->registry_ = this;
+  object->singleton_ = true;
   return std::nullopt;
 }
 
@@ -92,9 +128,7 @@ Registry::Found Registry::lookupSingleton(const SingletonId& id,
     if (it == singletons_.end()) return {};
     object = it->second.object.lock();
   }
-  if (object == nullptr || !object->alive()) return {};
-  if (kind && object->kind() != *kind) return {nullptr, ErrorCode::InvalidHandle};
-  return {std::move(object)};
+  return checked(std::move(object), kind);
 }
 
 void Registry::releaseSingletons(ProcessId owner) {

@@ -4,8 +4,8 @@
 #pragma once
 
 #include <array>
-#include <map>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -24,7 +24,11 @@ class Process;
 // for the same object.
 class Shareable {
  public:
-  virtual ~Shareable();  // removes the object's shared id from its registry, if it has one
+  Shareable() = default;
+  Shareable(const Shareable&) = delete;
+  Shareable& operator=(const Shareable&) = delete;
+  // Removes the object's shared id and its singleton entries from its registry, if any.
+  virtual ~Shareable();
   virtual HandleKind kind() const = 0;
   // A new handle resource of `process` for this object.
   virtual std::unique_ptr<Resource> attach(Process& process) = 0;
@@ -34,8 +38,12 @@ class Shareable {
 
  private:
   friend class Registry;
-  class Registry* registry_ = nullptr;  // where shared_id_ is registered (guarded by its mutex)
-  int64_t shared_id_ = 0;
+  // The registry that knows this object (by a shared id, a singleton entry or both), or null.
+  // Written under that registry's mutex; read without it only by the destructor, which runs
+  // after every other reference is gone.
+  class Registry* registry_ = nullptr;
+  int64_t shared_id_ = 0;   // 0: none
+  bool singleton_ = false;  // it was registered as a singleton at least once
 };
 
 class Registry {
@@ -43,25 +51,31 @@ class Registry {
   using SingletonId = std::array<uint8_t, 16>;
 
   Registry();
-  ~Registry();
   Registry(const Registry&) = delete;
   Registry& operator=(const Registry&) = delete;
 
-  // The object's shared id: random, > 0, at most 2^63 - 1; the same one each time for the same
-  // object; removed when the object is destroyed.
+  // Objects it still knows are detached (their destructors then leave it alone); no other thread
+  // may be using it.
+  ~Registry();
+
+  // The object's shared id: random (63 bits from the kernel's CSPRNG), > 0, at most 2^63 - 1;
+  // the same one each time for the same object; removed when the object is destroyed. An object
+  // belongs to one registry: sharing it in a second one is a host bug (std::logic_error).
   int64_t share(const std::shared_ptr<Shareable>& object);
 
-  // The object behind a shared id: NotFound (no such id, or the object is gone) or InvalidHandle
-  // (its kind is not `kind`; nullopt: any kind). Nothing is changed on failure.
+  // The object behind a shared id: NotFound (no such id, or the object is gone or dead for
+  // sharing) or InvalidHandle (its kind is not `kind`; nullopt: any kind). Nothing is changed
+  // on failure.
   struct Found {
     std::shared_ptr<Shareable> object;
     ErrorCode error = ErrorCode::NotFound;  // when object is null
+    std::optional<HandleKind> actual;       // InvalidHandle: the kind the object has
   };
   Found lookup(int64_t id, std::optional<HandleKind> kind) const;
 
   // Registers `object` under `id` for process `owner`: AlreadyExists if the id is taken by a live
-  // object. The entry is removed by releaseSingletons(owner) or when the object dies.
-  // nullopt: registered.
+  // object (an entry whose object is dead for sharing is replaced). The entry is removed by
+  // releaseSingletons(owner) or when the object is destroyed. nullopt: registered.
   std::optional<ErrorCode> registerSingleton(const SingletonId& id,
                                              const std::shared_ptr<Shareable>& object,
                                              ProcessId owner);
@@ -77,15 +91,16 @@ class Registry {
 
  private:
   friend class Shareable;
-  void forget(int64_t id);  // called by ~Shareable with mutex_ not held
+  void forget(const Shareable& object);  // called by ~Shareable with mutex_ not held
 
   mutable std::mutex mutex_;
-  std::unordered_map<int64_t, std::weak_ptr<Shareable>> shared_;
+  std::unordered_map<int64_t, std::weak_ptr<Shareable>> shared_;  // guarded by mutex_
   struct Singleton {
     std::weak_ptr<Shareable> object;
+    const Shareable* identity = nullptr;  // which object, also once `object` has expired
     ProcessId owner = 0;
   };
-  std::map<SingletonId, Singleton> singletons_;
+  std::map<SingletonId, Singleton> singletons_;  // guarded by mutex_
 };
 
 }  // namespace selium::kernel
