@@ -1,15 +1,12 @@
 // What processes share: shared ids (handle_share / handle_attach) and singletons. One per engine,
-// thread-safe. It holds weak references only: an id or a singleton dies with its resource, and a
-// process's singletons go when it ends.
+// common to its workers, thread-safe. It holds weak references only: an id or a singleton dies
+// with its object, and a process's singletons go when it ends.
 #pragma once
 
 #include <array>
 #include <cstdint>
-#include <map>
 #include <memory>
-#include <mutex>
 #include <optional>
-#include <unordered_map>
 
 #include "kernel/error_code.h"
 #include "kernel/handle_table.h"
@@ -18,10 +15,12 @@
 namespace selium::kernel {
 
 class Process;
+struct RegistryState;  // a Registry's tables, kept alive by the objects they name (registry.cc)
 
 // A resource that more than one handle (of one or several processes) can name: a channel, a
 // reader's cursor, a writer. A handle's Resource points at one; attaching makes another handle
-// for the same object.
+// for the same object. Implementations are used from any worker: attach() and alive() must be
+// thread-safe.
 class Shareable {
  public:
   Shareable() = default;
@@ -30,7 +29,7 @@ class Shareable {
   // Removes the object's shared id and its singleton entries from its registry, if any.
   virtual ~Shareable();
   virtual HandleKind kind() const = 0;
-  // A new handle resource of `process` for this object.
+  // A new handle resource of `process` for this object; nullptr if it can no longer be attached.
   virtual std::unique_ptr<Resource> attach(Process& process) = 0;
   // False once the object is dead for sharing although handles still name it (a deleted
   // channel): lookups then say NotFound.
@@ -38,10 +37,11 @@ class Shareable {
 
  private:
   friend class Registry;
-  // The registry that knows this object (by a shared id, a singleton entry or both), or null.
-  // Written under that registry's mutex; read without it only by the destructor, which runs
-  // after every other reference is gone.
-  class Registry* registry_ = nullptr;
+  // The tables that name this object (by a shared id, singleton entries or both), or null. Set
+  // under their mutex; read without it only by the destructor, which runs after every other
+  // reference is gone. Shared ownership: the tables outlive their Registry while objects they
+  // name are alive, so a destructor never reaches freed memory.
+  std::shared_ptr<RegistryState> registry_;
   int64_t shared_id_ = 0;   // 0: none
   bool singleton_ = false;  // it was registered as a singleton at least once
 };
@@ -51,12 +51,9 @@ class Registry {
   using SingletonId = std::array<uint8_t, 16>;
 
   Registry();
+  ~Registry();
   Registry(const Registry&) = delete;
   Registry& operator=(const Registry&) = delete;
-
-  // Objects it still knows are detached (their destructors then leave it alone); no other thread
-  // may be using it.
-  ~Registry();
 
   // The object's shared id: random (63 bits from the kernel's CSPRNG), > 0, at most 2^63 - 1;
   // the same one each time for the same object; removed when the object is destroyed. An object
@@ -75,7 +72,8 @@ class Registry {
 
   // Registers `object` under `id` for process `owner`: AlreadyExists if the id is taken by a live
   // object (an entry whose object is dead for sharing is replaced). The entry is removed by
-  // releaseSingletons(owner) or when the object is destroyed. nullopt: registered.
+  // releaseSingletons(owner) or when the object is destroyed. nullopt: registered. The same
+  // one-registry rule as share().
   std::optional<ErrorCode> registerSingleton(const SingletonId& id,
                                              const std::shared_ptr<Shareable>& object,
                                              ProcessId owner);
@@ -83,24 +81,18 @@ class Registry {
   // Drops every singleton `owner` registered (its process ended).
   void releaseSingletons(ProcessId owner);
 
-  std::size_t sharedCount() const;     // live shared ids (tests: back to baseline)
-  std::size_t singletonCount() const;  // live singleton entries
+  std::size_t sharedCount() const;     // shared ids in the table (tests: back to baseline)
+  std::size_t singletonCount() const;  // singleton entries whose object is alive
 
   // A registry for hosts that share nothing between processes (unit tests).
   static Registry& standalone();
 
  private:
   friend class Shareable;
-  void forget(const Shareable& object);  // called by ~Shareable with mutex_ not held
+  // Called by ~Shareable: removes the object's entries from `state`.
+  static void forget(RegistryState& state, const Shareable& object);
 
-  mutable std::mutex mutex_;
-  std::unordered_map<int64_t, std::weak_ptr<Shareable>> shared_;  // guarded by mutex_
-  struct Singleton {
-    std::weak_ptr<Shareable> object;
-    const Shareable* identity = nullptr;  // which object, also once `object` has expired
-    ProcessId owner = 0;
-  };
-  std::map<SingletonId, Singleton> singletons_;  // guarded by mutex_
+  std::shared_ptr<RegistryState> state_;
 };
 
 }  // namespace selium::kernel

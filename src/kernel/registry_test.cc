@@ -109,12 +109,22 @@ TEST(Registry, AnObjectBelongsToOneRegistry) {
 
 TEST(Registry, ObjectsMayOutliveTheirRegistry) {
   auto a = std::make_shared<Object>();
+  auto released = std::make_shared<Object>();  // its only entry was released before the end
+  auto replaced = std::make_shared<Object>();  // its entry went to another object
   {
     Registry registry;
     registry.share(a);
     ASSERT_FALSE(registry.registerSingleton(idOf(1), a, 1));
+    ASSERT_FALSE(registry.registerSingleton(idOf(2), released, 2));
+    registry.releaseSingletons(2);
+    ASSERT_FALSE(registry.registerSingleton(idOf(3), replaced, 3));
+    replaced->kill();
+    ASSERT_FALSE(registry.registerSingleton(idOf(3), a, 1));
   }
-  a.reset();  // must not reach the registry that is gone (ASan: no use after free)
+  // None of them may reach the registry that is gone (ASan: no use after free).
+  a.reset();
+  released.reset();
+  replaced.reset();
   Registry again;
   auto b = std::make_shared<Object>();
   EXPECT_GT(again.share(b), 0);
