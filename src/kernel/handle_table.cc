@@ -4,6 +4,39 @@
 
 namespace selium::kernel {
 
+std::string_view kindName(HandleKind kind) {
+  switch (kind) {
+    case HandleKind::Timer:
+      return "timer";
+    case HandleKind::Channel:
+      return "channel";
+    case HandleKind::Reader:
+      return "reader";
+    case HandleKind::Writer:
+      return "writer";
+    case HandleKind::Process:
+      return "process";
+    case HandleKind::Test:
+      return "test";
+  }
+  return "unknown";
+}
+
+std::variant<std::optional<HandleKind>, ErrorCode> guestKind(int32_t kind) {
+  switch (kind) {
+    case SELIUM_KIND_ANY:
+      return std::optional<HandleKind>{};
+    case SELIUM_KIND_TIMER:
+    case SELIUM_KIND_CHANNEL:
+    case SELIUM_KIND_READER:
+    case SELIUM_KIND_WRITER:
+    case SELIUM_KIND_PROCESS:
+      return std::optional<HandleKind>{static_cast<HandleKind>(kind)};
+    default:
+      return ErrorCode::InvalidArgument;
+  }
+}
+
 HandleTable::HandleTable(std::size_t max_handles)
     : max_handles_(std::min<std::size_t>(max_handles, std::size_t{1} << kIndexBits)) {}
 
@@ -40,6 +73,11 @@ Resource* HandleTable::get(int32_t handle, HandleKind kind) const {
   const Slot* slot = find(handle);
   if (slot == nullptr || slot->resource->kind() != kind) return nullptr;
   return slot->resource.get();
+}
+
+Resource* HandleTable::get(int32_t handle) const {
+  const Slot* slot = find(handle);
+  return slot == nullptr ? nullptr : slot->resource.get();
 }
 
 bool HandleTable::remove(int32_t handle) {

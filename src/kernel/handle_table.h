@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <string_view>
 #include <variant>
 #include <vector>
 
@@ -24,6 +25,13 @@ enum class HandleKind : uint8_t {
   Process = SELIUM_KIND_PROCESS,
   Test = 255,  // used by tests to hold a handle of a kind no hostcall accepts
 };
+
+// "timer", "channel", "reader", "writer", "process", "test": for messages.
+std::string_view kindName(HandleKind kind);
+
+// The kind a guest passed (SELIUM_KIND_*): nullopt for SELIUM_KIND_ANY, InvalidArgument for a
+// number that names no kind a guest can ask for.
+std::variant<std::optional<HandleKind>, ErrorCode> guestKind(int32_t kind);
 
 // Something a handle names. Destroying it releases whatever it holds (timers are cancelled, ...).
 class Resource {
@@ -69,6 +77,9 @@ class HandleTable {
 
   // The resource behind `handle` if it is live and of `kind`; else nullptr.
   Resource* get(int32_t handle, HandleKind kind) const;
+
+  // The resource behind `handle` if it is live, whatever its kind; else nullptr.
+  Resource* get(int32_t handle) const;
 
   template <typename T>
   T* get(int32_t handle) const {

@@ -45,6 +45,35 @@ TEST(HandleTable, RejectsHandleOfWrongKind) {
   EXPECT_NE(table.get(h, HandleKind::Test), nullptr);
 }
 
+TEST(HandleTable, GetWithoutAKindFindsOnlyLiveHandles) {
+  int destroyed = 0;
+  HandleTable table;
+  int32_t h = insertOk(table, std::make_unique<Probe>(&destroyed, HandleKind::Channel));
+  ASSERT_NE(table.get(h), nullptr);
+  EXPECT_EQ(table.get(h)->kind(), HandleKind::Channel);
+  for (int32_t bad : {0, -1, h + 1, h ^ (1 << HandleTable::kIndexBits)}) {
+    EXPECT_EQ(table.get(bad), nullptr) << bad;
+  }
+  ASSERT_TRUE(table.remove(h));
+  EXPECT_EQ(table.get(h), nullptr);
+}
+
+TEST(HandleTable, KindNamesAndGuestKinds) {
+  EXPECT_EQ(kindName(HandleKind::Timer), "timer");
+  EXPECT_EQ(kindName(HandleKind::Channel), "channel");
+  EXPECT_EQ(kindName(HandleKind::Reader), "reader");
+  EXPECT_EQ(kindName(HandleKind::Writer), "writer");
+  EXPECT_EQ(kindName(HandleKind::Process), "process");
+  using Parsed = std::variant<std::optional<HandleKind>, ErrorCode>;
+  EXPECT_EQ(guestKind(SELIUM_KIND_ANY), Parsed(std::optional<HandleKind>()));
+  EXPECT_EQ(guestKind(SELIUM_KIND_READER), Parsed(std::optional(HandleKind::Reader)));
+  EXPECT_EQ(guestKind(SELIUM_KIND_PROCESS), Parsed(std::optional(HandleKind::Process)));
+  // The tests' own kind is not one a guest can name.
+  for (int32_t bad : {-1, 6, static_cast<int32_t>(HandleKind::Test), 1 << 20}) {
+    EXPECT_EQ(guestKind(bad), Parsed(ErrorCode::InvalidArgument)) << bad;
+  }
+}
+
 TEST(HandleTable, StaleHandleIsNeverMistakenForItsSlotsNewResource) {
   int destroyed = 0;
   HandleTable table;
