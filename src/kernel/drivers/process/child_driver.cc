@@ -46,24 +46,6 @@ std::unique_ptr<Resource> ProcessObject::attach(Process&) {
       std::static_pointer_cast<ProcessObject>(shared_from_this()));
 }
 
-std::string kindName(HandleKind kind) {
-  switch (kind) {
-    case HandleKind::Timer:
-      return "timer";
-    case HandleKind::Channel:
-      return "channel";
-    case HandleKind::Reader:
-      return "reader";
-    case HandleKind::Writer:
-      return "writer";
-    case HandleKind::Process:
-      return "process";
-    case HandleKind::Test:
-      break;
-  }
-  return "resource";
-}
-
 ProcessHandle* findProcess(CallContext& ctx, int32_t handle, int32_t& error) {
   auto* resource = ctx.process.handles().get<ProcessHandle>(handle);
   if (resource == nullptr) {
@@ -104,12 +86,7 @@ int32_t process_start(CallContext& ctx, GuestIn request) {
     EntrypointArg& arg = start.args[i];
     if (arg.kind != ParamKind::Resource) continue;
     auto handle = static_cast<int32_t>(std::get<uint64_t>(arg.value));
-    Resource* resource = nullptr;
-    for (HandleKind kind : {HandleKind::Timer, HandleKind::Channel, HandleKind::Reader,
-                            HandleKind::Writer, HandleKind::Process}) {
-      resource = ctx.process.handles().get(handle, kind);
-      if (resource != nullptr) break;
-    }
+    Resource* resource = ctx.process.handles().get(handle);
     if (resource == nullptr) {
       return fail(ctx, ErrorCode::InvalidHandle,
                   "process_start: args[" + std::to_string(i) + "]: handle " +
@@ -119,7 +96,7 @@ int32_t process_start(CallContext& ctx, GuestIn request) {
     if (object == nullptr) {
       return fail(ctx, ErrorCode::InvalidArgument,
                   "process_start: args[" + std::to_string(i) + "]: handle " +
-                      std::to_string(handle) + " is a " + kindName(resource->kind()) +
+                      std::to_string(handle) + " is a " + std::string(kindName(resource->kind())) +
                       ", which cannot be given to another process");
     }
     resources.push_back(std::move(object));

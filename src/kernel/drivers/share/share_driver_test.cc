@@ -26,7 +26,7 @@ using ::testing::HasSubstr;
 using ::testing::Not;
 
 // The object several handles name, like a channel. `value` shows two handles reach one object.
-class TestObject final : public Shareable, public std::enable_shared_from_this<TestObject> {
+class TestObject final : public Shareable {
  public:
   explicit TestObject(HandleKind kind) : kind_(kind) {}
   HandleKind kind() const override { return kind_; }
@@ -60,7 +60,7 @@ class TestHandle final : public Resource {
 
 std::unique_ptr<Resource> TestObject::attach(Process& process) {
   attached_by.push_back(process.id());
-  return std::make_unique<TestHandle>(shared_from_this());
+  return std::make_unique<TestHandle>(std::static_pointer_cast<TestObject>(shared_from_this()));
 }
 
 // Processes of one host share its registry (as the workers of one engine do).
