@@ -427,11 +427,30 @@ Status Engine::check(const SpawnRequest& request) const {
           arg.value);
       needs_alloc = needs_alloc || !empty;
     }
-    if (arg.kind == kernel::ParamKind::Resource) {
-      return Error{module.label() +
-                   ": argument resource:" + std::to_string(std::get<uint64_t>(arg.value)) +
+  }
+  std::size_t resource_args = 0;
+  for (const auto& arg : request.args) {
+    if (arg.kind != kernel::ParamKind::Resource) continue;
+    if (command) {
+      return Error{module.label() + ": a WASI command (\"" SELIUM_WASI_EXPORT_START
+                   "\") takes its args as argv text, so it cannot be given a resource; "
+                   "export an entrypoint with a resource parameter"};
+    }
+    if (!request.resources.empty()) {
+      ++resource_args;
+      continue;
+    }
+    // A dry run: the spawn would look the id up in the registry.
+    auto id = static_cast<int64_t>(std::get<uint64_t>(arg.value));
+    if (registry_.lookup(id, std::nullopt).object == nullptr) {
+      return Error{module.label() + ": argument resource:" + std::to_string(id) +
                    " does not exist: no resource has been shared under that id"};
     }
+  }
+  if (!request.resources.empty() && resource_args != request.resources.size()) {
+    return Error{module.label() + ": " + std::to_string(resource_args) +
+                 " resource arguments but " + std::to_string(request.resources.size()) +
+                 " resources to give"};
   }
   if (needs_alloc) {
     auto alloc = info.exportedFunctionType(SELIUM_EXPORT_ALLOC);
@@ -466,8 +485,26 @@ Status Engine::check(const SpawnRequest& request) const {
   return Ok{};
 }
 
+Status Engine::resolveResources(SpawnRequest& request) {
+  if (!request.resources.empty()) return Ok{};
+  std::vector<std::shared_ptr<kernel::Shareable>> objects;
+  for (const auto& arg : request.args) {
+    if (arg.kind != kernel::ParamKind::Resource) continue;
+    auto id = static_cast<int64_t>(std::get<uint64_t>(arg.value));
+    kernel::Registry::Found found = registry_.lookup(id, std::nullopt);
+    if (found.object == nullptr) {
+      return Error{request.module->label() + ": argument resource:" + std::to_string(id) +
+                   " does not exist: no resource has been shared under that id"};
+    }
+    objects.push_back(std::move(found.object));
+  }
+  request.resources = std::move(objects);
+  return Ok{};
+}
+
 Result<Spawned> Engine::spawn(SpawnRequest request) {
   if (!request.module) return Error{"spawn without a module"};
+  if (auto resolved = resolveResources(request); !resolved) return resolved.error();
   if (auto ok = check(request); !ok) return ok.error();
   request.entrypoint = resolveEntrypoint(request.module->info(), request.entrypoint);
   if (request.entrypoint == SELIUM_WASI_EXPORT_START) {
@@ -557,10 +594,27 @@ bool Engine::isRunning(kernel::ProcessId pid) const {
   return owners_.count(pid) > 0;
 }
 
+void Engine::processCreated(kernel::ProcessId pid, std::shared_ptr<kernel::LogStream> stream) {
+  std::lock_guard lock(mutex_);
+  log_streams_[pid] = std::move(stream);
+}
+
+std::shared_ptr<kernel::Channel> Engine::logChannel(kernel::ProcessId pid) {
+  std::shared_ptr<kernel::LogStream> stream;
+  {
+    std::lock_guard lock(mutex_);
+    auto it = log_streams_.find(pid);
+    if (it == log_streams_.end()) return nullptr;
+    stream = it->second;
+  }
+  return stream->channel();  // nullptr if the process ended meanwhile
+}
+
 void Engine::processEnded(const ProcessExit& exit) {
   {
     std::lock_guard lock(mutex_);
     owners_.erase(exit.pid);
+    log_streams_.erase(exit.pid);
   }
   if (options_.on_exit) options_.on_exit(exit);
 }

@@ -19,70 +19,17 @@
 #include <thread>
 #include <vector>
 
+#include "engine/types.h"
 #include "engine/wasm_binary.h"
 #include "kernel/capability.h"
 #include "kernel/entry_args.h"
 #include "kernel/process.h"
 #include "util/result.h"
 
-namespace v8 {
-class CompiledWasmModule;
-}
-
 namespace selium::engine {
 
 class CachedCompiler;
 class Worker;
-
-// A compiled module, shareable by every worker.
-class Module {
- public:
-  Module(std::string label, std::string hash, WasmModuleInfo info,
-         std::shared_ptr<v8::CompiledWasmModule> compiled);
-  const std::string& label() const { return label_; }
-  const std::string& hash() const { return hash_; }  // SHA-256 of the bytes, hex
-  const WasmModuleInfo& info() const { return info_; }
-  const v8::CompiledWasmModule& compiled() const { return *compiled_; }
-
- private:
-  friend class Engine;  // shares compiled_ between Modules of the same bytes
-  std::string label_;
-  std::string hash_;
-  WasmModuleInfo info_;
-  std::shared_ptr<v8::CompiledWasmModule> compiled_;
-};
-
-// How a process ended.
-enum class ExitReason {
-  Normal,      // entrypoint returned / root task done / process_exit(0)
-  Error,       // process_exit with a non-zero status
-  Trap,        // the guest trapped (message holds the trap and the wasm stack)
-  Terminated,  // stopped by the host (stop, shutdown)
-  Failed,      // could not start (instantiation, allocator, ...) - message says why
-};
-std::string_view exitReasonName(ExitReason reason);
-
-struct ProcessExit {
-  kernel::ProcessId pid = 0;
-  std::string module;
-  ExitReason reason = ExitReason::Normal;
-  int32_t status = 0;
-  std::string message;
-};
-
-struct SpawnRequest {
-  std::shared_ptr<const Module> module;
-  // The export to run. The default "start" means the WASI command entry "_start" for a module
-  // that exports "_start" and no "start" (see resolveEntrypoint).
-  std::string entrypoint = "start";
-  // Wasm parameters of the entrypoint; for a WASI command (`_start`) they become its argv
-  // instead (Engine::spawn appends their text to `argv`).
-  std::vector<kernel::EntrypointArg> args;
-  kernel::CapabilitySet capabilities;
-  std::optional<std::string> log_uri;
-  std::vector<std::string> env;   // WASI environment, "NAME=value" strings
-  std::vector<std::string> argv;  // WASI argv after argv[0], which is always the module label
-};
 
 // A spawned process. `started` becomes ready once it is instantiated (its start function has
 // run and its exports are found) - or with the error that stopped it. A WASI reactor's
@@ -125,6 +72,9 @@ struct EngineOptions {
   // When entries unused for too long are removed from it (once, in the background): late
   // enough that the modules loaded at start-up have marked their entries used.
   std::chrono::milliseconds compile_cache_prune_delay{std::chrono::minutes(10)};
+  // Starts child processes for guests (process_start); nullptr: process_start answers
+  // Unsupported. Must outlive the engine's workers (the runtime closes it before shutdown).
+  kernel::Launcher* launcher = nullptr;
 };
 
 // Counters of the disk compile cache (all zero without EngineOptions::compile_cache_dir), and of
@@ -190,18 +140,30 @@ class Engine {
   std::size_t liveProcesses() const;
   bool isRunning(kernel::ProcessId pid) const;
 
+  // Shared ids and singletons, common to every process of this engine.
+  kernel::Registry& registry() { return registry_; }
+  // The log channel of a running process (created on first call; subscribers attach weak
+  // readers to it), or nullptr if no such process is running.
+  std::shared_ptr<kernel::Channel> logChannel(kernel::ProcessId pid);
+
  private:
   friend class Worker;
+  // Worker thread: `pid` was created, with `stream` as its log stream (logChannel finds it).
+  void processCreated(kernel::ProcessId pid, std::shared_ptr<kernel::LogStream> stream);
   void processEnded(const ProcessExit& exit);
+  // Resolves the request's Resource args through the registry when it names no objects.
+  Status resolveResources(SpawnRequest& request);
 
   EngineOptions options_;
+  kernel::Registry registry_;  // outlives the workers, whose processes use it until they end
   std::vector<std::unique_ptr<Worker>> workers_;
   std::atomic<kernel::ProcessId> next_pid_{1};
   std::size_t max_processes_ = 0;
 
-  mutable std::mutex mutex_;  // guards cache_ and owners_
+  mutable std::mutex mutex_;  // guards cache_, owners_ and log_streams_
   std::map<std::string, std::weak_ptr<const Module>> cache_;
   std::map<kernel::ProcessId, Worker*> owners_;
+  std::map<kernel::ProcessId, std::shared_ptr<kernel::LogStream>> log_streams_;
 
   // Terminates guest calls that overrun EngineOptions::max_slice (only when it is set).
   std::thread watchdog_;

@@ -13,6 +13,7 @@
 #include <functional>
 #include <variant>
 
+#include "engine/engine.h"
 #include "engine/hostcall_shim.h"
 #include "kernel/hostcall.h"
 #include "util/log.h"
@@ -81,11 +82,7 @@ class GuestProcess {
   v8::Global<v8::WasmMemoryObject> memory;
   std::shared_ptr<v8::BackingStore> memory_store;  // as of the last hostcall that needed it
   v8::Global<v8::Function> poll;
-  // Wakers to poll, in the order they fired, each once (pending_wakes holds the same values):
-  // one queued pollProcess serves them all, however often they fire.
-  std::vector<int32_t> wakes;
-  std::unordered_set<int32_t> pending_wakes;
-  bool poll_posted = false;
+  std::function<void(const ProcessExit&)> on_exit;  // SpawnRequest::on_exit
 };
 
 namespace {
@@ -163,6 +160,8 @@ void Worker::hostcallSlow(const v8::FunctionCallbackInfo<v8::Value>& info) {
 Worker::Worker(Engine& engine, std::size_t index)
     : engine_(engine), index_(index), finished_future_(finished_.get_future().share()) {
   guard_.emplace(io_.get_executor());
+  scheduler_ = std::make_shared<kernel::Scheduler>(
+      io_, [this](ProcessId pid, std::vector<int32_t>& wakers) { pollProcess(pid, wakers); });
   ready_future_ = ready_.get_future();
   thread_ = std::thread([this] {
     // Named so `top -H`, gdb and perf show which worker is busy.
@@ -170,6 +169,7 @@ Worker::Worker(Engine& engine, std::size_t index)
     pthread_setname_np(pthread_self(), name.c_str());
     pthread_getcpuclockid(pthread_self(), &cpu_clock_);  // the watchdog reads it after awaitReady()
     t_worker = this;
+    scheduler_->bindThread();
     v8_ = std::make_unique<V8State>();
     v8_->allocator.reset(v8::ArrayBuffer::Allocator::NewDefaultAllocator());
     v8::Isolate::CreateParams params;
@@ -296,6 +296,7 @@ void Worker::run() {
 }
 
 void Worker::tearDown() {
+  scheduler_->close();  // wakers that channels still hold now fire into nothing
   // Everything has ended: release V8 objects on this thread, then the isolate.
   {
     v8::Isolate::Scope isolate_scope(v8_->isolate);
@@ -323,12 +324,19 @@ std::shared_future<Status> Worker::spawn(ProcessId pid, SpawnRequest request) {
       if (!kept) promise->set_value(std::move(status));
       kept = true;
     };
+    std::function<void(const ProcessExit&)> on_exit = request.on_exit;
+    std::string label = request.module->label();
     try {
       startProcess(pid, std::move(request), keep);
     } catch (const std::exception& e) {
       std::string message = std::string("internal error starting the process: ") + e.what();
       keep(Error{message});
-      endProcess(pid, {pid, {}, ExitReason::Failed, 0, message});
+      ProcessExit exit{pid, label, ExitReason::Failed, 0, message};
+      if (processes_.count(pid) > 0) {
+        endProcess(pid, std::move(exit));
+      } else {
+        reportExit(std::move(exit), on_exit);
+      }
     }
     keep(Ok{});
   });
@@ -403,6 +411,7 @@ void Worker::terminateAllOnThread() {
   for (const auto& [pid, process] : processes_) pids.push_back(pid);
   for (ProcessId pid : pids)
     endProcess(pid, {pid, {}, ExitReason::Terminated, 0, "runtime shutting down"});
+  scheduler_->close();
   guard_.reset();  // io_.run() returns once the cancelled timers' handlers have run
 }
 
@@ -535,9 +544,8 @@ void Worker::startProcess(ProcessId pid, SpawnRequest request,
   }
   if (stopping) {
     started(Error{"cannot start " + module.label() + ": the runtime is shutting down"});
-    live_.fetch_sub(1, std::memory_order_relaxed);
-    engine_.processEnded({pid, module.label(), ExitReason::Terminated, 0, "runtime shutting down"});
-    return;
+    return reportExit({pid, module.label(), ExitReason::Terminated, 0, "runtime shutting down"},
+                           request.on_exit);
   }
 
   kernel::ProcessConfig config;
@@ -552,7 +560,10 @@ void Worker::startProcess(ProcessId pid, SpawnRequest request,
   auto owned = std::make_unique<GuestProcess>(std::move(config), *this, engine_.options_.log_sink,
                                               request.module);
   GuestProcess& process = *owned;
+  process.on_exit = std::move(request.on_exit);
   processes_.emplace(pid, std::move(owned));
+  scheduler_->add(pid);
+  engine_.processCreated(pid, process.kernel.logStream());
 
   auto fail = [&](std::string message) {
     message = "cannot start " + module.label() + ": " + message;
@@ -621,6 +632,28 @@ void Worker::startProcess(ProcessId pid, SpawnRequest request,
   if (!entry->IsFunction()) {
     return fail("entrypoint " + util::quote(request.entrypoint) + " is not an exported function");
   }
+  // Resource args: the process gets its own handle to each object, and its entrypoint that
+  // handle number.
+  std::size_t next_resource = 0;
+  for (std::size_t i = 0; i < request.args.size(); ++i) {
+    kernel::EntrypointArg& arg = request.args[i];
+    if (arg.kind != kernel::ParamKind::Resource) continue;
+    std::string which = "argument " + std::to_string(i) + " (resource)";
+    if (next_resource >= request.resources.size()) {
+      return fail(which + ": no object was given for it");
+    }
+    const std::shared_ptr<kernel::Shareable>& object = request.resources[next_resource++];
+    std::unique_ptr<kernel::Resource> resource =
+        object != nullptr ? object->attach(process.kernel) : nullptr;
+    if (resource == nullptr) return fail(which + ": it was closed before the process started");
+    auto handle = process.kernel.handles().insert(std::move(resource));
+    if (std::holds_alternative<kernel::ErrorCode>(handle)) {
+      return fail(which + ": its handle table is full");
+    }
+    arg.value = static_cast<uint64_t>(std::get<int32_t>(handle));
+  }
+  request.resources.clear();  // the process's handles hold them now
+
   // Before any guest code of the process other than its start function (and before `started`
   // is kept): what on_start logs comes before everything the process logs.
   if (engine_.options_.on_start) engine_.options_.on_start(process.kernel);
@@ -729,37 +762,24 @@ void Worker::startProcess(ProcessId pid, SpawnRequest request,
   }
 }
 
-void Worker::wake(ProcessId pid, int32_t waker) { queueWake(pid, waker, WakeLimit::None); }
+void Worker::wake(ProcessId pid, int32_t waker) { scheduler_->wake(pid, waker); }
 
 bool Worker::wakeYield(ProcessId pid, int32_t waker) {
-  return queueWake(pid, waker, WakeLimit::Pending);
+  return scheduler_->wake(pid, waker, kernel::Scheduler::Limit::Pending);
 }
 
-bool Worker::queueWake(ProcessId pid, int32_t waker, WakeLimit limit) {
-  auto it = processes_.find(pid);
-  if (it == processes_.end()) return true;  // ended meanwhile
-  GuestProcess& process = *it->second;
-  if (process.pending_wakes.count(waker) > 0) return true;  // coalesced
-  if (limit == WakeLimit::Pending && process.pending_wakes.size() >= kMaxPendingWakes) {
-    return false;
-  }
-  process.pending_wakes.insert(waker);
-  process.wakes.push_back(waker);
-  if (!process.poll_posted) {
-    process.poll_posted = true;
-    boost::asio::post(io_, [this, pid] { pollProcess(pid); });
-  }
-  return true;
+kernel::Waker Worker::crossWaker(ProcessId pid, int32_t token) {
+  return scheduler_->waker(pid, token);
 }
 
-void Worker::pollProcess(ProcessId pid) {
+kernel::Registry& Worker::registry() { return engine_.registry(); }
+
+kernel::Launcher* Worker::launcher() { return engine_.options_.launcher; }
+
+void Worker::pollProcess(ProcessId pid, std::vector<int32_t>& wakes) {
   auto it = processes_.find(pid);
   if (it == processes_.end()) return;
   GuestProcess& process = *it->second;
-  process.poll_posted = false;
-  std::vector<int32_t> wakes = std::move(process.wakes);
-  process.wakes.clear();
-  process.pending_wakes.clear();  // a waker that fires again while we poll is queued anew
   if (process.poll.IsEmpty()) return;
   v8::Isolate* isolate = v8_->isolate;
   v8::HandleScope handles(isolate);
@@ -807,15 +827,23 @@ void Worker::endProcess(ProcessId pid, ProcessExit exit) {
   if (it == processes_.end()) return;
   std::unique_ptr<GuestProcess> process = std::move(it->second);
   processes_.erase(it);
+  scheduler_->remove(pid);
   exit.module = process->kernel.module();
+  std::function<void(const ProcessExit&)> on_exit = std::move(process->on_exit);
   process->kernel.releaseResources();
   process.reset();
-  live_.fetch_sub(1, std::memory_order_relaxed);
   if (++exits_since_sweep_ >= kSweepEvery) {
     exits_since_sweep_ = 0;
     sweepModuleObjects();
   }
+  reportExit(std::move(exit), on_exit);
+}
+
+void Worker::reportExit(ProcessExit exit,
+                             const std::function<void(const ProcessExit&)>& on_exit) {
+  live_.fetch_sub(1, std::memory_order_relaxed);
   engine_.processEnded(exit);
+  if (on_exit) on_exit(exit);
 }
 
 std::future<void> Worker::collectGarbage() {

@@ -18,11 +18,13 @@
 #include <unordered_set>
 #include <variant>
 
-#include "engine/engine.h"
+#include "engine/types.h"
 #include "kernel/process.h"
+#include "kernel/scheduler.h"
 
 namespace selium::engine {
 
+class Engine;
 class GuestProcess;
 
 class Worker final : public kernel::ProcessHost {
@@ -62,9 +64,12 @@ class Worker final : public kernel::ProcessHost {
   // the worker is stopping: its V8 objects are released when its thread finishes.
   std::future<void> collectGarbage();
 
-  // kernel::ProcessHost (worker thread)
+  // kernel::ProcessHost (worker thread, but crossWaker's wakers fire from any thread)
   void wake(kernel::ProcessId pid, int32_t waker) override;
   bool wakeYield(kernel::ProcessId pid, int32_t waker) override;
+  kernel::Waker crossWaker(kernel::ProcessId pid, int32_t token) override;
+  kernel::Registry& registry() override;
+  kernel::Launcher* launcher() override;
 
  private:
   friend class GuestProcess;
@@ -78,10 +83,12 @@ class Worker final : public kernel::ProcessHost {
   // skips FromCompiledModule, about a tenth of a spawn); empty if V8 cannot use the module.
   v8::MaybeLocal<v8::WasmModuleObject> moduleObject(const std::shared_ptr<const Module>& module);
   void sweepModuleObjects();
-  enum class WakeLimit { None, Pending };
-  bool queueWake(kernel::ProcessId pid, int32_t waker, WakeLimit limit);
-  void pollProcess(kernel::ProcessId pid);
+  // The scheduler's poll: calls the process's poll export once per waker, in order.
+  void pollProcess(kernel::ProcessId pid, std::vector<int32_t>& wakers);
   void endProcess(kernel::ProcessId pid, ProcessExit exit);
+  // Counts the process out and reports its exit: to the engine, then to the spawn's on_exit.
+  // endProcess ends with it; a spawn refused before its GuestProcess was made calls it directly.
+  void reportExit(ProcessExit exit, const std::function<void(const ProcessExit&)>& on_exit);
   void terminateAllOnThread();
 
   // Runs guest code of `process`: `call` makes the V8 call (a function, or instantiation with
@@ -108,6 +115,9 @@ class Worker final : public kernel::ProcessHost {
   std::size_t index_;
   boost::asio::io_context io_;
   std::optional<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> guard_;
+  // The run queue: which processes have wakers to poll. Channels on other workers hold wakers
+  // that reach it, so it is shared and closed when the worker stops.
+  std::shared_ptr<kernel::Scheduler> scheduler_;
   std::thread thread_;
   std::promise<void> ready_;
   std::future<void> ready_future_;

@@ -18,10 +18,7 @@ ChildLauncher::ChildLauncher(Options options) : options_(std::move(options)) {
   thread_ = std::thread([this] { run(); });
 }
 
-ChildLauncher::~ChildLauncher() {
-  close();
-  thread_.join();
-}
+ChildLauncher::~ChildLauncher() { close(); }
 
 void ChildLauncher::setEngine(engine::Engine* engine) {
   std::lock_guard lock(mutex_);
@@ -37,6 +34,11 @@ void ChildLauncher::close() {
   }
   wake_.notify_all();
   for (Job& job : dropped) fail(job, "the runtime is stopping");
+  // A start in progress finishes (or fails at the engine) first: after this the engine is never
+  // used again, so it may be destroyed.
+  if (thread_.joinable() && thread_.get_id() != std::this_thread::get_id()) thread_.join();
+  std::lock_guard lock(mutex_);
+  engine_ = nullptr;
 }
 
 int32_t ChildLauncher::abiReason(engine::ExitReason reason) {

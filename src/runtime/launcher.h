@@ -35,7 +35,8 @@ class ChildLauncher final : public kernel::Launcher {
   // Set once, before any guest can call process_start (the engine is built with this launcher
   // in its options, so it exists after it).
   void setEngine(engine::Engine* engine);
-  // Stops taking starts and ends the queued ones; call before the engine shuts down.
+  // Stops taking starts, ends the queued ones, and waits for one in progress: afterwards the
+  // engine is not used again. Call before the engine shuts down.
   void close();
 
   // kernel::Launcher

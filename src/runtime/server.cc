@@ -21,6 +21,7 @@
 #include "engine/memory_limit.h"
 #include "kernel/drivers/log/log_driver.h"
 #include "runtime/cli.h"
+#include "runtime/launcher.h"
 #include "util/log.h"
 
 namespace selium::runtime {
@@ -162,7 +163,13 @@ int Server::run() {
   asio::io_context io;
   // Signals are caught before anything starts, so a signal during start-up is not lost.
   asio::signal_set signals(io, SIGINT, SIGTERM);
-  engine::Engine engine(runtimeEngineOptions(options_));
+  // Guests start children through the launcher; it outlives the engine, and is closed before
+  // the engine shuts down so no start races the shutdown.
+  ChildLauncher launcher({work_dir_.modules});
+  engine::EngineOptions engine_options = runtimeEngineOptions(options_);
+  engine_options.launcher = &launcher;
+  engine::Engine engine(std::move(engine_options));
+  launcher.setEngine(&engine);
   int exit_code = kExitOk;
   bool shutting_down = false;
   // --shutdown-timeout bounds stopping the processes and writing out the log together.
@@ -177,6 +184,7 @@ int Server::run() {
     exit_code = code;
     stop_deadline = std::chrono::steady_clock::now() + options_.shutdown_timeout;
     stopper = std::thread([&] {
+      launcher.close();
       bool clean = engine.shutdown(options_.shutdown_timeout);
       if (clean) {
         if (exit_code == kExitOk) log::info("runtime stopped");
