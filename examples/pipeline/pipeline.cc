@@ -104,7 +104,8 @@ SELIUM_ENTRYPOINT(worker, (resource, work_handle), (resource, results_handle), (
 SELIUM_ENTRYPOINT(run, (u32, workers), (u32, items)) {
   auto work = selium::Channel::create(64 * 1024);
   auto results = selium::Channel::create(64 * 1024);
-  if (!work || !results) co_return failed("cannot create channels", work ? results.error() : work.error());
+  if (!work || !results)
+    co_return failed("cannot create channels", work ? results.error() : work.error());
   auto work_writer = work->writer();
   auto shared_reader = work->reader();  // one cursor for every worker: work sharing
   auto results_reader = results->reader();
@@ -149,5 +150,5 @@ SELIUM_ENTRYPOINT(run, (u32, workers), (u32, items)) {
   uint64_t expected = n * (n + 1) * (2 * n + 1) / 6;
   kLog.info("pipeline done",
             {{"items", received}, {"sum", sum}, {"expected", expected}, {"workers_ok", ok}});
-  co_return sum == expected && ok == workers ? 0 : 1;
+  co_return sum == expected&& ok == workers ? 0 : 1;
 }

@@ -48,8 +48,8 @@ std::vector<uint8_t> ProcessBuilder::request() const {
 
 Result<ChildProcess> ProcessBuilder::start() const {
   std::vector<uint8_t> bytes = request();
-  int32_t handle = selium_process_start(SELIUM_ADDR(bytes.data()),
-                                        static_cast<uint32_t>(bytes.size()));
+  int32_t handle =
+      selium_process_start(SELIUM_ADDR(bytes.data()), static_cast<uint32_t>(bytes.size()));
   if (handle < 0) return Error::fromResult(handle);
   return ChildProcess(Handle(handle));
 }

@@ -432,7 +432,8 @@ Status Engine::check(const SpawnRequest& request) const {
   for (const auto& arg : request.args) {
     if (arg.kind != kernel::ParamKind::Resource) continue;
     if (command) {
-      return Error{module.label() + ": a WASI command (\"" SELIUM_WASI_EXPORT_START
+      return Error{module.label() +
+                   ": a WASI command (\"" SELIUM_WASI_EXPORT_START
                    "\") takes its args as argv text, so it cannot be given a resource; "
                    "export an entrypoint with a resource parameter"};
     }

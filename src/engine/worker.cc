@@ -545,7 +545,7 @@ void Worker::startProcess(ProcessId pid, SpawnRequest request,
   if (stopping) {
     started(Error{"cannot start " + module.label() + ": the runtime is shutting down"});
     return reportExit({pid, module.label(), ExitReason::Terminated, 0, "runtime shutting down"},
-                           request.on_exit);
+                      request.on_exit);
   }
 
   kernel::ProcessConfig config;
@@ -839,8 +839,7 @@ void Worker::endProcess(ProcessId pid, ProcessExit exit) {
   reportExit(std::move(exit), on_exit);
 }
 
-void Worker::reportExit(ProcessExit exit,
-                             const std::function<void(const ProcessExit&)>& on_exit) {
+void Worker::reportExit(ProcessExit exit, const std::function<void(const ProcessExit&)>& on_exit) {
   live_.fetch_sub(1, std::memory_order_relaxed);
   engine_.processEnded(exit);
   if (on_exit) on_exit(exit);

@@ -2,11 +2,11 @@
 // guest's memory.
 #include "kernel/hostcall.h"
 
-#include <cctype>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <selium/abi/hostcalls.h>
 #include <selium/abi/wasi.h>
+#include <cctype>
 
 #include <boost/asio/io_context.hpp>
 #include <cstring>
@@ -128,8 +128,8 @@ TEST_F(HostcallTest, EveryGatedHostcallIsDeniedWithoutItsCapabilityAndLoggedOnce
       std::size_t at = line.find(key);
       if (at == std::string::npos) continue;
       std::size_t end = at + key.size();
-      if (end == line.size() || !(std::isalnum(static_cast<unsigned char>(line[end])) ||
-                                  line[end] == '_')) {
+      if (end == line.size() ||
+          !(std::isalnum(static_cast<unsigned char>(line[end])) || line[end] == '_')) {
         ++logged;
       }
     }

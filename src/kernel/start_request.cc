@@ -162,8 +162,7 @@ Result<StartRequest> decodeStartRequest(std::span<const uint8_t> bytes) {
       std::string text(view(entry));
       if (text.empty() || text.find('=') == std::string::npos || text.front() == '=' ||
           text.find('\0') != std::string::npos || !util::isValidUtf8(text)) {
-        return Error{"env: \"" + util::escapeControl(text.substr(0, 200)) +
-                     "\" is not NAME=value"};
+        return Error{"env: \"" + util::escapeControl(text.substr(0, 200)) + "\" is not NAME=value"};
       }
       out.env.push_back(std::move(text));
     }

@@ -93,9 +93,8 @@ std::shared_ptr<kernel::Channel> ChildLauncher::logChannel(kernel::ProcessId pid
 }
 
 void ChildLauncher::fail(Job& job, std::string message) {
-  log::warn("child process could not start", {{"parent", job.parent},
-                                               {"module", job.request.module},
-                                               {"error", message}});
+  log::warn("child process could not start",
+            {{"parent", job.parent}, {"module", job.request.module}, {"error", message}});
   job.state->ended({SELIUM_EXIT_FAILED, 0, std::move(message)});
 }
 

@@ -145,8 +145,8 @@ TEST_F(ChannelsTest, BatchesCarryManyFramesPerCall) {
 TEST_F(ChannelsTest, ManyWritersOnBothWorkersIntoOneReader) {
   constexpr uint32_t kWriters = 8;
   constexpr uint32_t kFrames = 20000;
-  kernel::ProcessId consumer = spawnOk(*engine_, request("consume", {u32(8192), u32(kWriters),
-                                                                     u32(kFrames)}));
+  kernel::ProcessId consumer =
+      spawnOk(*engine_, request("consume", {u32(8192), u32(kWriters), u32(kFrames)}));
   ASSERT_TRUE(recorder_.waitLogCount(consumer, "ready", 1));
   auto channel = static_cast<int64_t>(uintField(recordOf(consumer, "ready"), "channel"));
   EXPECT_GT(channel, 0);
@@ -169,8 +169,8 @@ TEST_F(ChannelsTest, ManyWritersOnBothWorkersIntoOneReader) {
 TEST_F(ChannelsTest, EveryReaderSeesTheSameOrder) {
   constexpr uint32_t kWriters = 4;
   constexpr uint32_t kFrames = 10000;
-  kernel::ProcessId first = spawnOk(*engine_, request("consume", {u32(4096), u32(kWriters),
-                                                                  u32(kFrames)}));
+  kernel::ProcessId first =
+      spawnOk(*engine_, request("consume", {u32(4096), u32(kWriters), u32(kFrames)}));
   ASSERT_TRUE(recorder_.waitLogCount(first, "ready", 1));
   auto channel = static_cast<int64_t>(uintField(recordOf(first, "ready"), "channel"));
   kernel::ProcessId second =

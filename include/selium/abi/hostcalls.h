@@ -92,104 +92,109 @@ enum { SELIUM_CLOCK_WALL = 0, SELIUM_CLOCK_MONOTONIC = 1 };
 #define SELIUM_WAKER_START (-1)
 
 /* X(name, capability, result type, parameter list) */
-#define SELIUM_HOSTCALLS(X)                                                                       \
-  /* Copies the message of this process's most recent failed hostcall into buf (at most cap       \
-   * bytes, no terminator); returns the message's full length (0: none). */                       \
-  X(last_error, SELIUM_CAP_NONE, int32_t, (uint32_t buf, uint32_t cap))                           \
-  /* Writes a log record: a FlatBuffers selium.abi.LogRecord (schemas/log.fbs). */                \
-  X(log_write, SELIUM_CAP_NONE, int32_t, (uint32_t record, uint32_t record_len))                  \
-  /* 1 if a record of this level and target would be printed, else 0. */                          \
-  X(log_enabled, SELIUM_CAP_NONE, int32_t, (int32_t level, uint32_t target, uint32_t target_len)) \
-  /* Copies the process's log_uri into buf (at most cap bytes); returns its full length, or       \
-   * -NotFound when the spec gave none. */                                                        \
-  X(log_uri, SELIUM_CAP_NONE, int32_t, (uint32_t buf, uint32_t cap))                              \
-  /* This process's id (> 0). */                                                                  \
-  X(process_id, SELIUM_CAP_NONE, int64_t, (void))                                                 \
-  /* Ends this process with `status` (0 = success); does not return. */                           \
-  X(process_exit, SELIUM_CAP_NONE, int32_t, (int32_t status))                                     \
-  /* Asks to be polled again (waker) after other ready work has run; returns -WouldBlock. */      \
-  X(yield_now, SELIUM_CAP_NONE, int32_t, (int32_t waker))                                         \
-  /* Closes a handle of any kind. */                                                              \
-  X(handle_close, SELIUM_CAP_NONE, int32_t, (selium_handle_t handle))                             \
-  /* Nanoseconds: since the Unix epoch (SELIUM_CLOCK_WALL) or since an arbitrary start that       \
-   * never goes back (SELIUM_CLOCK_MONOTONIC). */                                                 \
-  X(time_now, SELIUM_CAP_TimeRead, int64_t, (int32_t clock))                                      \
-  /* A timer handle that becomes ready `duration_ns` from now (negative: invalid). */             \
-  X(timer_create, SELIUM_CAP_TimeRead, int32_t, (int64_t duration_ns))                            \
-  /* 0 if the timer is ready; else records waker and returns -WouldBlock. */                      \
-  X(timer_poll, SELIUM_CAP_TimeRead, int32_t, (selium_handle_t timer, int32_t waker))            \
-  /* The kind (SELIUM_KIND_*) of an open handle. */                                               \
-  X(handle_kind, SELIUM_CAP_NONE, int32_t, (selium_handle_t handle))                              \
-  /* Forgets the waker a WouldBlock from this handle recorded (a task that stopped waiting), so   \
-   * another task may wait on it. */                                                              \
-  X(handle_cancel_wait, SELIUM_CAP_NONE, int32_t, (selium_handle_t handle))                       \
-  /* A shared id (> 0, random, unguessable) for what `handle` names, for another process to       \
-   * attach; the same id each time for the same resource; it dies with the resource. Channels,   \
-   * readers and writers can be shared; a timer cannot (-Unsupported). */                         \
-  X(handle_share, SELIUM_CAP_NONE, int64_t, (selium_handle_t handle))                             \
-  /* A new handle of this process for the resource `shared_id` names, if it is of `kind`          \
-   * (SELIUM_KIND_ANY: any). -NotFound: no such id, or the resource is gone. */                   \
-  X(handle_attach, SELIUM_CAP_NONE, int32_t, (int64_t shared_id, int32_t kind))                   \
-  /* A channel of `capacity` bytes (SELIUM_FRAME_OVERHEAD per frame included) with backpressure   \
-   * SELIUM_BACKPRESSURE_PARK (writers wait for space) or _DROP (frames that do not fit are       \
-   * discarded). */                                                                               \
-  X(channel_create, SELIUM_CAP_ChannelLifecycle, int32_t, (uint32_t capacity, int32_t backpressure)) \
-  /* No new frames: readers read what is there, then get -EndOfStream; writers get -Closed. */   \
-  X(channel_drain, SELIUM_CAP_ChannelLifecycle, int32_t, (selium_handle_t channel))               \
-  /* Closes the channel for everyone at once: every reader and writer gets -Closed. */           \
-  X(channel_delete, SELIUM_CAP_ChannelLifecycle, int32_t, (selium_handle_t channel))              \
-  /* A reader of the channel: SELIUM_STRONG (never overwritten; holds writers back) or            \
-   * SELIUM_WEAK (never holds anyone back; -Lagged when it fell behind). */                       \
-  X(channel_reader_open, SELIUM_CAP_ChannelReader, int32_t, (selium_handle_t channel, int32_t strength)) \
-  /* Reads one frame into buf. Returns its length; a length > cap means nothing was read (the     \
-   * frame stays next): call again with a buffer that large. -WouldBlock (waker recorded),        \
-   * -Lagged (see channel_reader_lost), -EndOfStream, -Closed. */                                 \
-  X(channel_read, SELIUM_CAP_ChannelReader,                                                       \
-    int32_t, (selium_handle_t reader, uint32_t buf, uint32_t cap, int32_t waker))                 \
-  /* Reads as many whole frames as fit into buf as a batch (SELIUM_BATCH_HEADER per frame).       \
-   * Returns the bytes written; a result > cap means the next frame alone needs that many. Errors \
+#define SELIUM_HOSTCALLS(X)                                                                        \
+  /* Copies the message of this process's most recent failed hostcall into buf (at most cap        \
+   * bytes, no terminator); returns the message's full length (0: none). */                        \
+  X(last_error, SELIUM_CAP_NONE, int32_t, (uint32_t buf, uint32_t cap))                            \
+  /* Writes a log record: a FlatBuffers selium.abi.LogRecord (schemas/log.fbs). */                 \
+  X(log_write, SELIUM_CAP_NONE, int32_t, (uint32_t record, uint32_t record_len))                   \
+  /* 1 if a record of this level and target would be printed, else 0. */                           \
+  X(log_enabled, SELIUM_CAP_NONE, int32_t, (int32_t level, uint32_t target, uint32_t target_len))  \
+  /* Copies the process's log_uri into buf (at most cap bytes); returns its full length, or        \
+   * -NotFound when the spec gave none. */                                                         \
+  X(log_uri, SELIUM_CAP_NONE, int32_t, (uint32_t buf, uint32_t cap))                               \
+  /* This process's id (> 0). */                                                                   \
+  X(process_id, SELIUM_CAP_NONE, int64_t, (void))                                                  \
+  /* Ends this process with `status` (0 = success); does not return. */                            \
+  X(process_exit, SELIUM_CAP_NONE, int32_t, (int32_t status))                                      \
+  /* Asks to be polled again (waker) after other ready work has run; returns -WouldBlock. */       \
+  X(yield_now, SELIUM_CAP_NONE, int32_t, (int32_t waker))                                          \
+  /* Closes a handle of any kind. */                                                               \
+  X(handle_close, SELIUM_CAP_NONE, int32_t, (selium_handle_t handle))                              \
+  /* Nanoseconds: since the Unix epoch (SELIUM_CLOCK_WALL) or since an arbitrary start that        \
+   * never goes back (SELIUM_CLOCK_MONOTONIC). */                                                  \
+  X(time_now, SELIUM_CAP_TimeRead, int64_t, (int32_t clock))                                       \
+  /* A timer handle that becomes ready `duration_ns` from now (negative: invalid). */              \
+  X(timer_create, SELIUM_CAP_TimeRead, int32_t, (int64_t duration_ns))                             \
+  /* 0 if the timer is ready; else records waker and returns -WouldBlock. */                       \
+  X(timer_poll, SELIUM_CAP_TimeRead, int32_t, (selium_handle_t timer, int32_t waker))              \
+  /* The kind (SELIUM_KIND_*) of an open handle. */                                                \
+  X(handle_kind, SELIUM_CAP_NONE, int32_t, (selium_handle_t handle))                               \
+  /* Forgets the waker a WouldBlock from this handle recorded (a task that stopped waiting), so    \
+   * another task may wait on it. */                                                               \
+  X(handle_cancel_wait, SELIUM_CAP_NONE, int32_t, (selium_handle_t handle))                        \
+  /* A shared id (> 0, random, unguessable) for what `handle` names, for another process to        \
+   * attach; the same id each time for the same resource; it dies with the resource. Channels,     \
+   * readers and writers can be shared; a timer cannot (-Unsupported). */                          \
+  X(handle_share, SELIUM_CAP_NONE, int64_t, (selium_handle_t handle))                              \
+  /* A new handle of this process for the resource `shared_id` names, if it is of `kind`           \
+   * (SELIUM_KIND_ANY: any). -NotFound: no such id, or the resource is gone. */                    \
+  X(handle_attach, SELIUM_CAP_NONE, int32_t, (int64_t shared_id, int32_t kind))                    \
+  /* A channel of `capacity` bytes (SELIUM_FRAME_OVERHEAD per frame included) with backpressure    \
+   * SELIUM_BACKPRESSURE_PARK (writers wait for space) or _DROP (frames that do not fit are        \
+   * discarded). */                                                                                \
+  X(channel_create, SELIUM_CAP_ChannelLifecycle, int32_t,                                          \
+    (uint32_t capacity, int32_t backpressure))                                                     \
+  /* No new frames: readers read what is there, then get -EndOfStream; writers get -Closed. */     \
+  X(channel_drain, SELIUM_CAP_ChannelLifecycle, int32_t, (selium_handle_t channel))                \
+  /* Closes the channel for everyone at once: every reader and writer gets -Closed. */             \
+  X(channel_delete, SELIUM_CAP_ChannelLifecycle, int32_t, (selium_handle_t channel))               \
+  /* A reader of the channel: SELIUM_STRONG (never overwritten; holds writers back) or             \
+   * SELIUM_WEAK (never holds anyone back; -Lagged when it fell behind). */                        \
+  X(channel_reader_open, SELIUM_CAP_ChannelReader, int32_t,                                        \
+    (selium_handle_t channel, int32_t strength))                                                   \
+  /* Reads one frame into buf. Returns its length; a length > cap means nothing was read (the      \
+   * frame stays next): call again with a buffer that large. -WouldBlock (waker recorded),         \
+   * -Lagged (see channel_reader_lost), -EndOfStream, -Closed. */                                  \
+  X(channel_read, SELIUM_CAP_ChannelReader, int32_t,                                               \
+    (selium_handle_t reader, uint32_t buf, uint32_t cap, int32_t waker))                           \
+  /* Reads as many whole frames as fit into buf as a batch (SELIUM_BATCH_HEADER per frame).        \
+   * Returns the bytes written; a result > cap means the next frame alone needs that many. Errors  \
    * as channel_read, for the first frame. */                                                      \
-  X(channel_read_batch, SELIUM_CAP_ChannelReader,                                                 \
-    int32_t, (selium_handle_t reader, uint32_t buf, uint32_t cap, int32_t waker))                 \
-  /* Frames this weak reader has lost since the last call (0 for a strong reader). */             \
-  X(channel_reader_lost, SELIUM_CAP_ChannelReader, int64_t, (selium_handle_t reader))             \
-  /* A writer of the channel: SELIUM_STRONG (waiting strong writers are served in order and       \
-   * nobody overtakes them) or SELIUM_WEAK (never holds anyone back). */                          \
-  X(channel_writer_open, SELIUM_CAP_ChannelWriter, int32_t, (selium_handle_t channel, int32_t strength)) \
-  /* The writer becomes weak. */                                                                  \
-  X(channel_writer_downgrade, SELIUM_CAP_ChannelWriter, int32_t, (selium_handle_t writer))        \
+  X(channel_read_batch, SELIUM_CAP_ChannelReader, int32_t,                                         \
+    (selium_handle_t reader, uint32_t buf, uint32_t cap, int32_t waker))                           \
+  /* Frames this weak reader has lost since the last call (0 for a strong reader). */              \
+  X(channel_reader_lost, SELIUM_CAP_ChannelReader, int64_t, (selium_handle_t reader))              \
+  /* A writer of the channel: SELIUM_STRONG (waiting strong writers are served in order and        \
+   * nobody overtakes them) or SELIUM_WEAK (never holds anyone back). */                           \
+  X(channel_writer_open, SELIUM_CAP_ChannelWriter, int32_t,                                        \
+    (selium_handle_t channel, int32_t strength))                                                   \
+  /* The writer becomes weak. */                                                                   \
+  X(channel_writer_downgrade, SELIUM_CAP_ChannelWriter, int32_t, (selium_handle_t writer))         \
   /* Writes one frame of len bytes. 0, or -WouldBlock (Park: waker recorded, nothing written),     \
-   * -Dropped (Drop: discarded), -TooLarge (can never fit), -Closed (drained or deleted). */      \
-  X(channel_write, SELIUM_CAP_ChannelWriter,                                                      \
-    int32_t, (selium_handle_t writer, uint32_t data, uint32_t len, int32_t waker))                \
-  /* Writes the frames of a batch in order until one cannot be written; returns how many were     \
-   * written (>= 1). If the first cannot: its error as channel_write (-Dropped: it was consumed). */ \
-  X(channel_write_batch, SELIUM_CAP_ChannelWriter,                                                \
-    int32_t, (selium_handle_t writer, uint32_t batch, uint32_t len, int32_t waker))               \
-  /* Registers the resource `handle` names under a 16-byte id; -AlreadyExists if taken. The      \
-   * entry goes when this process ends or the resource does. */                                   \
-  X(singleton_register, SELIUM_CAP_SingletonRegistry, int32_t, (uint32_t id, selium_handle_t handle)) \
-  /* A new handle for the resource registered under the 16-byte id, if it is of `kind`. */        \
-  X(singleton_lookup, SELIUM_CAP_SingletonLookup, int32_t, (uint32_t id, int32_t kind))          \
+   * -Dropped (Drop: discarded), -TooLarge (can never fit), -Closed (drained or deleted). */       \
+  X(channel_write, SELIUM_CAP_ChannelWriter, int32_t,                                              \
+    (selium_handle_t writer, uint32_t data, uint32_t len, int32_t waker))                          \
+  /* Writes the frames of a batch in order until one cannot be written; returns how many were      \
+   * written (>= 1). If the first cannot: its error as channel_write (-Dropped: it was consumed).  \
+   */                                                                                              \
+  X(channel_write_batch, SELIUM_CAP_ChannelWriter, int32_t,                                        \
+    (selium_handle_t writer, uint32_t batch, uint32_t len, int32_t waker))                         \
+  /* Registers the resource `handle` names under a 16-byte id; -AlreadyExists if taken. The        \
+   * entry goes when this process ends or the resource does. */                                    \
+  X(singleton_register, SELIUM_CAP_SingletonRegistry, int32_t,                                     \
+    (uint32_t id, selium_handle_t handle))                                                         \
+  /* A new handle for the resource registered under the 16-byte id, if it is of `kind`. */         \
+  X(singleton_lookup, SELIUM_CAP_SingletonLookup, int32_t, (uint32_t id, int32_t kind))            \
   /* Starts a child process: the request is a FlatBuffers selium.abi.StartRequest                  \
-   * (schemas/process.fbs). Returns a process handle at once; the module loads in the background \
-   * (a module that cannot start shows as SELIUM_EXIT_FAILED from process_wait). Capabilities     \
+   * (schemas/process.fbs). Returns a process handle at once; the module loads in the background   \
+   * (a module that cannot start shows as SELIUM_EXIT_FAILED from process_wait). Capabilities      \
    * must be ones this process holds (-PermissionDenied). `resource` args name handles of this     \
-   * process; the child gets its own handles to the same resources. */                          \
+   * process; the child gets its own handles to the same resources. */                             \
   X(process_start, SELIUM_CAP_ProcessLifecycle, int32_t, (uint32_t request, uint32_t request_len)) \
-  /* Stops the process (it ends SELIUM_EXIT_TERMINATED); 0 also if it had ended already. */      \
-  X(process_stop, SELIUM_CAP_ProcessLifecycle, int32_t, (selium_handle_t process))                \
-  /* Once the process has ended: (reason << 32) | (uint32_t)status, reason SELIUM_EXIT_*. Until   \
+  /* Stops the process (it ends SELIUM_EXIT_TERMINATED); 0 also if it had ended already. */        \
+  X(process_stop, SELIUM_CAP_ProcessLifecycle, int32_t, (selium_handle_t process))                 \
+  /* Once the process has ended: (reason << 32) | (uint32_t)status, reason SELIUM_EXIT_*. Until    \
    * then -WouldBlock (waker recorded). */                                                         \
-  X(process_wait, SELIUM_CAP_ProcessLifecycle, int64_t, (selium_handle_t process, int32_t waker)) \
-  /* Copies how the process ended, as the runtime logs it, into buf (at most cap bytes); returns  \
-   * its full length, or -NotFound while it still runs. */                                        \
-  X(process_exit_message, SELIUM_CAP_ProcessLifecycle,                                            \
-    int32_t, (selium_handle_t process, uint32_t buf, uint32_t cap))                               \
-  /* The process's id (as in the runtime's logs), or -NotFound until it has started. */         \
-  X(process_pid, SELIUM_CAP_ProcessLifecycle, int64_t, (selium_handle_t process))                 \
+  X(process_wait, SELIUM_CAP_ProcessLifecycle, int64_t, (selium_handle_t process, int32_t waker))  \
+  /* Copies how the process ended, as the runtime logs it, into buf (at most cap bytes); returns   \
+   * its full length, or -NotFound while it still runs. */                                         \
+  X(process_exit_message, SELIUM_CAP_ProcessLifecycle, int32_t,                                    \
+    (selium_handle_t process, uint32_t buf, uint32_t cap))                                         \
+  /* The process's id (as in the runtime's logs), or -NotFound until it has started. */            \
+  X(process_pid, SELIUM_CAP_ProcessLifecycle, int64_t, (selium_handle_t process))                  \
   /* A weak reader of the process's log stream: frames are FlatBuffers selium.abi.LogRecord        \
-   * (schemas/log.fbs). Recent records are replayed; a reader that falls behind gets -Lagged. */ \
+   * (schemas/log.fbs). Recent records are replayed; a reader that falls behind gets -Lagged. */   \
   X(process_log_open, SELIUM_CAP_ProcessLifecycle, int32_t, (selium_handle_t process))
 
 #endif /* SELIUM_ABI_HOSTCALLS_H_ */

@@ -87,7 +87,8 @@ class PollOnce {
 template <typename Poll>
 class PollHandle {
  public:
-  PollHandle(selium_handle_t handle, Poll poll) noexcept : handle_(handle), poll_(std::move(poll)) {}
+  PollHandle(selium_handle_t handle, Poll poll) noexcept
+      : handle_(handle), poll_(std::move(poll)) {}
   PollHandle(const PollHandle&) = delete;
   PollHandle& operator=(const PollHandle&) = delete;
   ~PollHandle() {

@@ -158,9 +158,9 @@ selium::Task<int32_t> consumeFrom(selium::Reader& reader, uint32_t writers, uint
       uint32_t writer = getU32(frame);
       uint32_t seq = getU32(frame, 4);
       if (writer >= writers || seq != next[writer]) {
-        kLog.error("out of order", {{"writer", writer},
-                                    {"expected", writer < writers ? next[writer] : 0},
-                                    {"got", seq}});
+        kLog.error(
+            "out of order",
+            {{"writer", writer}, {"expected", writer < writers ? next[writer] : 0}, {"got", seq}});
         co_return 2;
       }
       ++next[writer];
@@ -379,10 +379,9 @@ SELIUM_ENTRYPOINT(hostile) {
   uint8_t byte = 1;
   // A writer used as a reader, a reader as a writer, a channel as either: refused, and nothing
   // is destroyed (the real use afterwards works).
-  int32_t read_writer = selium_channel_read(writer->handle().get(), SELIUM_ADDR(buffer.data()),
-                                            16, 1);
-  int32_t write_reader =
-      selium_channel_write(reader->handle().get(), SELIUM_ADDR(&byte), 1, 1);
+  int32_t read_writer =
+      selium_channel_read(writer->handle().get(), SELIUM_ADDR(buffer.data()), 16, 1);
+  int32_t write_reader = selium_channel_write(reader->handle().get(), SELIUM_ADDR(&byte), 1, 1);
   int32_t delete_reader = selium_channel_delete(reader->handle().get());
   int32_t attach_guess = selium_handle_attach(1, SELIUM_KIND_ANY);
   int32_t attach_zero = selium_handle_attach(0, SELIUM_KIND_ANY);
@@ -395,16 +394,17 @@ SELIUM_ENTRYPOINT(hostile) {
   int32_t out_of_bounds = selium_channel_write(writer->handle().get(), 0xFFFFFFF0u, 64, 1);
   auto still_works = co_await writer->write(std::string_view("still"));
   auto frame = co_await reader->read();
-  kLog.info("hostile", {{"read_writer", name(read_writer)},
-                        {"write_reader", name(write_reader)},
-                        {"delete_reader", name(delete_reader)},
-                        {"attach_guess", name(attach_guess)},
-                        {"attach_zero", name(attach_zero)},
-                        {"attach_wrong_kind", name(attach_wrong_kind)},
-                        {"bad_capacity", name(bad_capacity)},
-                        {"bad_backpressure", name(bad_backpressure)},
-                        {"bad_strength", name(bad_strength)},
-                        {"out_of_bounds", name(out_of_bounds)},
-                        {"still_works", still_works && frame && frame->size() == 5 ? "yes" : "no"}});
+  kLog.info("hostile",
+            {{"read_writer", name(read_writer)},
+             {"write_reader", name(write_reader)},
+             {"delete_reader", name(delete_reader)},
+             {"attach_guess", name(attach_guess)},
+             {"attach_zero", name(attach_zero)},
+             {"attach_wrong_kind", name(attach_wrong_kind)},
+             {"bad_capacity", name(bad_capacity)},
+             {"bad_backpressure", name(bad_backpressure)},
+             {"bad_strength", name(bad_strength)},
+             {"out_of_bounds", name(out_of_bounds)},
+             {"still_works", still_works && frame && frame->size() == 5 ? "yes" : "no"}});
   co_return 0;
 }
