@@ -124,8 +124,9 @@ enum { SELIUM_CLOCK_WALL = 0, SELIUM_CLOCK_MONOTONIC = 1 };
    * another task may wait on it. */                                                              \
   X(handle_cancel_wait, SELIUM_CAP_NONE, int32_t, (selium_handle_t handle))                       \
   /* A shared id (> 0, random, unguessable) for what `handle` names, for another process to       \
-   * attach; the same id each time for the same resource; it dies with the resource. Channels,   \
-   * readers and writers can be shared; a timer cannot (-Unsupported). */                         \
+   * attach; the same id each time for the same resource; it dies with the resource. Channels,    \
+   * readers, writers and processes can be shared; a timer cannot (-Unsupported).                 \
+   * Sharing needs no capability; using an attached handle does. */                               \
   X(handle_share, SELIUM_CAP_NONE, int64_t, (selium_handle_t handle))                             \
   /* A new handle of this process for the resource `shared_id` names, if it is of `kind`          \
    * (SELIUM_KIND_ANY: any). -NotFound: no such id, or the resource is gone. */                   \
@@ -188,8 +189,10 @@ enum { SELIUM_CLOCK_WALL = 0, SELIUM_CLOCK_MONOTONIC = 1 };
     int32_t, (selium_handle_t process, uint32_t buf, uint32_t cap))                               \
   /* The process's id (as in the runtime's logs), or -NotFound until it has started. */         \
   X(process_pid, SELIUM_CAP_ProcessLifecycle, int64_t, (selium_handle_t process))                 \
-  /* A weak reader of the process's log stream: frames are FlatBuffers selium.abi.LogRecord        \
-   * (schemas/log.fbs). Recent records are replayed; a reader that falls behind gets -Lagged. */ \
+  /* A weak reader of the process's log stream: frames are FlatBuffers selium.abi.LogRecord       \
+   * (schemas/log.fbs). The stream starts when it is first opened; a reader starts at the         \
+   * oldest record still held (256 KiB ring); one that falls behind gets -Lagged. The process     \
+   * never waits for readers. -NotFound until it has started, -Closed once it has ended. */       \
   X(process_log_open, SELIUM_CAP_ProcessLifecycle, int32_t, (selium_handle_t process))
 
 #endif /* SELIUM_ABI_HOSTCALLS_H_ */
