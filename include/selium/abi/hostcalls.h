@@ -125,7 +125,8 @@ enum { SELIUM_CLOCK_WALL = 0, SELIUM_CLOCK_MONOTONIC = 1 };
   X(handle_cancel_wait, SELIUM_CAP_NONE, int32_t, (selium_handle_t handle))                        \
   /* A shared id (> 0, random, unguessable) for what `handle` names, for another process to        \
    * attach; the same id each time for the same resource; it dies with the resource. Channels,     \
-   * readers and writers can be shared; a timer cannot (-Unsupported). */                          \
+   * readers, writers and processes can be shared; a timer cannot (-Unsupported).                  \
+   * Sharing needs no capability; using an attached handle does. */                                \
   X(handle_share, SELIUM_CAP_NONE, int64_t, (selium_handle_t handle))                              \
   /* A new handle of this process for the resource `shared_id` names, if it is of `kind`           \
    * (SELIUM_KIND_ANY: any). -NotFound: no such id, or the resource is gone. */                    \
@@ -194,7 +195,9 @@ enum { SELIUM_CLOCK_WALL = 0, SELIUM_CLOCK_MONOTONIC = 1 };
   /* The process's id (as in the runtime's logs), or -NotFound until it has started. */            \
   X(process_pid, SELIUM_CAP_ProcessLifecycle, int64_t, (selium_handle_t process))                  \
   /* A weak reader of the process's log stream: frames are FlatBuffers selium.abi.LogRecord        \
-   * (schemas/log.fbs). Recent records are replayed; a reader that falls behind gets -Lagged. */   \
+   * (schemas/log.fbs). The stream starts when it is first opened; a reader starts at the          \
+   * oldest record still held (256 KiB ring); one that falls behind gets -Lagged. The process      \
+   * never waits for readers. -NotFound until it has started, -Closed once it has ended. */        \
   X(process_log_open, SELIUM_CAP_ProcessLifecycle, int32_t, (selium_handle_t process))
 
 #endif /* SELIUM_ABI_HOSTCALLS_H_ */

@@ -13,7 +13,7 @@
 //   f32 float [f32], f64 double [f64]
 //   utf8 std::string_view                                                      [i32 ptr, i32 len]
 //   buffer, hex selium::Bytes (std::span<const std::byte>)                     [i32 ptr, i32 len]
-//   resource selium::ResourceId                                                [i64]
+//   resource selium::ResourceId (a handle of this process)                     [i64]
 // Up to 16 parameters; `SELIUM_ENTRYPOINT(start) { ... }` takes none. Strings and buffers point
 // into memory the host obtained from selium_alloc and stay valid for the life of the process.
 //
@@ -36,7 +36,9 @@ namespace selium {
 // Bytes passed to an entrypoint as `buffer` or `hex`.
 using Bytes = std::span<const std::byte>;
 
-// A shared resource's id, as passed to an entrypoint of kind `resource`.
+// The value an entrypoint parameter of kind `resource` receives: a handle of THIS process (its own
+// handle number for the resource its starter named, never the starter's number). Wrap it to use
+// it: selium::Reader r(selium::Handle(static_cast<selium_handle_t>(id.value)));
 struct ResourceId {
   uint64_t value = 0;
   friend constexpr bool operator==(ResourceId, ResourceId) = default;

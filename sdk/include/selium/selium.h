@@ -41,7 +41,31 @@ extern "C" {
  *   selium_handle_close(handle)       closes a handle of any kind
  *   selium_time_now(clock)            nanoseconds of SELIUM_CLOCK_WALL or _MONOTONIC
  *   selium_timer_create(ns)           a timer handle that becomes ready in `ns` nanoseconds
- *   selium_timer_poll(timer, waker)   0 when ready, else records `waker` and -WouldBlock */
+ *   selium_timer_poll(timer, waker)   0 when ready, else records `waker` and -WouldBlock
+ *   selium_handle_kind(handle)        SELIUM_KIND_* of an open handle
+ *   selium_handle_cancel_wait(handle) forgets the waker a -WouldBlock on the handle recorded
+ *   selium_handle_share(handle)       a shared id (> 0, random) another process can attach
+ *   selium_handle_attach(id, kind)    a new handle of this process for a shared id
+ *   selium_channel_create(cap, bp)    a channel of `cap` bytes, SELIUM_BACKPRESSURE_PARK or _DROP
+ *   selium_channel_drain(channel)     no new frames; readers get -EndOfStream after the rest
+ *   selium_channel_delete(channel)    closes the channel for everyone (-Closed)
+ *   selium_channel_reader_open(ch, s) a SELIUM_STRONG or SELIUM_WEAK reader
+ *   selium_channel_read(r, buf, cap, waker)        one frame; its length (> cap: nothing read)
+ *   selium_channel_read_batch(r, buf, cap, waker)  as many whole frames as fit, as a batch
+ *   selium_channel_reader_lost(reader)             frames a weak reader lost since last asked
+ *   selium_channel_writer_open(ch, s) a SELIUM_STRONG or SELIUM_WEAK writer
+ *   selium_channel_writer_downgrade(writer)        the writer becomes weak
+ *   selium_channel_write(w, data, len, waker)      one frame: 0, -WouldBlock, -Dropped, ...
+ *   selium_channel_write_batch(w, batch, len, waker)  frames of a batch; how many were written
+ *   selium_singleton_register(id, handle)  registers a handle under a 16-byte id
+ *   selium_singleton_lookup(id, kind)      a new handle for the singleton registered under id
+ *   selium_process_start(req, len)    starts a child from a StartRequest; a process handle
+ *   selium_process_stop(process)      stops the child (it ends SELIUM_EXIT_TERMINATED)
+ *   selium_process_wait(process, waker)    (reason << 32) | (uint32_t)status once it has ended
+ *   selium_process_exit_message(process, buf, cap)  the runtime's message for its exit
+ *   selium_process_pid(process)       the child's process id once it has started
+ *   selium_process_log_open(process)  a weak reader of the child's log records
+ * docs/channels.md and docs/processes.md describe channels, sharing and child processes. */
 #define SELIUM_DECLARE_HOSTCALL_(name, capability, result, params)         \
   __attribute__((import_module(SELIUM_IMPORT_MODULE), import_name(#name))) \
   result selium_##name params;

@@ -1,5 +1,5 @@
-// The Selium guest SDK for C++20: tasks and executor, entrypoints, channels and sharing, time,
-// logging, process.
+// The Selium guest SDK for C++20: tasks and executor, entrypoints, channels, sharing and
+// singletons, child processes, time, logging, process.
 // See sdk/README.md.
 #pragma once
 
