@@ -61,17 +61,19 @@ void ChildLauncher::launch(kernel::ProcessId parent, kernel::StartRequest reques
                            std::vector<std::shared_ptr<kernel::Shareable>> resources,
                            std::shared_ptr<kernel::ChildState> state) {
   Job job{parent, std::move(request), std::move(resources), std::move(state)};
+  bool closed;
   {
     std::lock_guard lock(mutex_);
-    if (!closed_ && queue_.size() < options_.max_pending) {
+    closed = closed_;
+    if (!closed && queue_.size() < options_.max_pending) {
       queue_.push_back(std::move(job));
       wake_.notify_one();
       return;
     }
   }
-  fail(job, closed_ ? "the runtime is stopping"
-                    : "too many process starts are pending (" +
-                          std::to_string(options_.max_pending) + "); try again later");
+  fail(job, closed ? "the runtime is stopping"
+                   : "too many process starts are pending (" +
+                         std::to_string(options_.max_pending) + "); try again later");
 }
 
 bool ChildLauncher::stop(kernel::ProcessId pid) {
