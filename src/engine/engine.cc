@@ -514,6 +514,7 @@ Result<Spawned> Engine::spawn(SpawnRequest request) {
     request.args.clear();  // a command's args are its argv, not wasm parameters
   }
   Worker* target = nullptr;
+  std::shared_ptr<kernel::LogStream> log_stream;
   kernel::ProcessId pid = next_pid_.fetch_add(1);
   {
     std::lock_guard lock(mutex_);
@@ -527,8 +528,11 @@ Result<Spawned> Engine::spawn(SpawnRequest request) {
       if (target == nullptr || worker->load() < target->load()) target = worker.get();
     }
     owners_[pid] = target;
+    // Made here, not on the worker, so logChannel finds it as soon as spawn has returned.
+    log_stream = std::make_shared<kernel::LogStream>();
+    log_streams_[pid] = log_stream;
   }
-  return Spawned{pid, target->spawn(pid, std::move(request))};
+  return Spawned{pid, target->spawn(pid, std::move(request), std::move(log_stream))};
 }
 
 bool Engine::stop(kernel::ProcessId pid) {
@@ -593,11 +597,6 @@ std::size_t Engine::liveProcesses() const {
 bool Engine::isRunning(kernel::ProcessId pid) const {
   std::lock_guard lock(mutex_);
   return owners_.count(pid) > 0;
-}
-
-void Engine::processCreated(kernel::ProcessId pid, std::shared_ptr<kernel::LogStream> stream) {
-  std::lock_guard lock(mutex_);
-  log_streams_[pid] = std::move(stream);
 }
 
 std::shared_ptr<kernel::Channel> Engine::logChannel(kernel::ProcessId pid) {

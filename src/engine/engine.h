@@ -148,8 +148,6 @@ class Engine {
 
  private:
   friend class Worker;
-  // Worker thread: `pid` was created, with `stream` as its log stream (logChannel finds it).
-  void processCreated(kernel::ProcessId pid, std::shared_ptr<kernel::LogStream> stream);
   void processEnded(const ProcessExit& exit);
   // Resolves the request's Resource args through the registry when it names no objects.
   Status resolveResources(SpawnRequest& request);

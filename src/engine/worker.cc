@@ -115,11 +115,13 @@ void Worker::tearDown() {
   finished_.set_value();
 }
 
-std::shared_future<Status> Worker::spawn(ProcessId pid, SpawnRequest request) {
+std::shared_future<Status> Worker::spawn(ProcessId pid, SpawnRequest request,
+                                         std::shared_ptr<kernel::LogStream> log_stream) {
   auto promise = std::make_shared<std::promise<Status>>();
   std::shared_future<Status> future = promise->get_future().share();
   live_.fetch_add(1, std::memory_order_relaxed);
-  boost::asio::post(io_, [this, pid, promise, request = std::move(request)]() mutable {
+  boost::asio::post(io_, [this, pid, promise, request = std::move(request),
+                          log_stream = std::move(log_stream)]() mutable {
     // The promise is kept once the process is instantiated (or failed to be); the entrypoint
     // runs after that.
     bool kept = false;
@@ -130,7 +132,7 @@ std::shared_future<Status> Worker::spawn(ProcessId pid, SpawnRequest request) {
     std::function<void(const ProcessExit&)> on_exit = request.on_exit;
     std::string label = request.module->label();
     try {
-      startProcess(pid, std::move(request), keep);
+      startProcess(pid, std::move(request), std::move(log_stream), keep);
     } catch (const std::exception& e) {
       std::string message = std::string("internal error starting the process: ") + e.what();
       keep(Error{message});

@@ -39,7 +39,9 @@ class Worker final : public kernel::ProcessHost {
 
   // Posts the spawn to this worker's thread; the future resolves once the process is
   // instantiated (or failed to be), before its entrypoint runs.
-  std::shared_future<Status> spawn(kernel::ProcessId pid, SpawnRequest request);
+  // `log_stream` becomes the process's log stream (the engine hands its channel out by pid).
+  std::shared_future<Status> spawn(kernel::ProcessId pid, SpawnRequest request,
+                                   std::shared_ptr<kernel::LogStream> log_stream);
 
   // Any thread: terminates `pid` (interrupting it if it is running right now).
   void stop(kernel::ProcessId pid);
@@ -78,6 +80,7 @@ class Worker final : public kernel::ProcessHost {
   // Instantiates and starts a process; `started` hears the outcome of instantiation (before the
   // entrypoint runs).
   void startProcess(kernel::ProcessId pid, SpawnRequest request,
+                    std::shared_ptr<kernel::LogStream> log_stream,
                     const std::function<void(Status)>& started);
   // The module's WasmModuleObject on this isolate, made once per module (instantiating from it
   // skips FromCompiledModule, about a tenth of a spawn); empty if V8 cannot use the module.

@@ -154,6 +154,7 @@ std::optional<v8::Local<v8::Value>> Worker::callGuest(GuestProcess& process,
 }
 
 void Worker::startProcess(ProcessId pid, SpawnRequest request,
+                          std::shared_ptr<kernel::LogStream> log_stream,
                           const std::function<void(Status)>& started) {
   v8::Isolate* isolate = v8_->isolate;
   v8::HandleScope handles(isolate);
@@ -180,13 +181,13 @@ void Worker::startProcess(ProcessId pid, SpawnRequest request,
   config.argv.push_back(module.label());
   config.argv.insert(config.argv.end(), request.argv.begin(), request.argv.end());
   config.env = request.env;
+  config.log_stream = std::move(log_stream);
   auto owned = std::make_unique<GuestProcess>(std::move(config), *this, engine_.options_.log_sink,
                                               request.module);
   GuestProcess& process = *owned;
   process.on_exit = std::move(request.on_exit);
   processes_.emplace(pid, std::move(owned));
   scheduler_->add(pid);
-  engine_.processCreated(pid, process.kernel.logStream());
 
   auto fail = [&](std::string message) {
     message = "cannot start " + module.label() + ": " + message;

@@ -14,7 +14,9 @@ Process::Process(ProcessConfig config, boost::asio::io_context& loop, ProcessHos
       host_(host),
       sink_(std::move(sink)),
       timers_(loop),
-      handles_(config_.max_handles) {}
+      handles_(config_.max_handles),
+      log_stream_(config_.log_stream != nullptr ? std::move(config_.log_stream)
+                                                : std::make_shared<LogStream>()) {}
 
 Process::~Process() { releaseResources(); }
 

@@ -80,6 +80,9 @@ struct ProcessConfig {
   std::size_t max_channel_bytes = std::size_t{64} << 20;
   std::vector<std::string> argv;  // WASI args_get: argv[0] is the module, then the spec's args
   std::vector<std::string> env;   // WASI environ_get: "NAME=value" strings (empty by default)
+  // The log stream subscribers read; null: the process makes its own. An engine makes it at
+  // spawn, so the stream can be found by pid before the process exists on its worker.
+  std::shared_ptr<LogStream> log_stream;
 };
 
 // The standard output streams a guest writes with WASI fd_write (fd 1 and 2).
@@ -178,7 +181,7 @@ class Process {
   std::bitset<kMaxHostcalls> denied_;
   std::bitset<kMaxHostcalls> unsupported_;
   std::optional<int32_t> exit_status_;
-  std::shared_ptr<LogStream> log_stream_ = std::make_shared<LogStream>();
+  std::shared_ptr<LogStream> log_stream_;
   std::shared_ptr<std::atomic<std::size_t>> channel_bytes_ =
       std::make_shared<std::atomic<std::size_t>>(0);
   std::string std_pending_[2];  // an unfinished line of stdout / stderr

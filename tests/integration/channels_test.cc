@@ -75,52 +75,9 @@ class ChannelsTest : public ::testing::Test {
   }
 
   kernel::GuestLogRecord recordOf(kernel::ProcessId pid, const std::string& message) {
-    for (const auto& r : recorder_.logsOf(pid)) {
-      if (r.message == message) return r;
-    }
-    ADD_FAILURE() << "no record \"" << message << "\" from " << pid << dump(pid);
-    return {};
+    return engine::recordOf(recorder_, pid, message);
   }
-
-  std::string dump(kernel::ProcessId pid) {
-    std::string out;
-    for (const auto& r : recorder_.logsOf(pid)) {
-      out += "\n  " + r.message;
-      for (const auto& f : r.fields) {
-        out += " " + f.key + "=";
-        std::visit(
-            [&](const auto& v) {
-              if constexpr (std::is_same_v<std::decay_t<decltype(v)>, std::string>) {
-                out += v;
-              } else {
-                out += std::to_string(v);
-              }
-            },
-            f.value);
-      }
-    }
-    return out;
-  }
-
-  static uint64_t uintField(const kernel::GuestLogRecord& r, std::string_view key) {
-    const log::FieldValue* v = field(r, key);
-    if (v == nullptr) {
-      ADD_FAILURE() << "no field " << key;
-      return 0;
-    }
-    if (auto* u = std::get_if<uint64_t>(v)) return *u;
-    if (auto* i = std::get_if<int64_t>(v)) return static_cast<uint64_t>(*i);
-    ADD_FAILURE() << "field " << key << " is not an integer";
-    return 0;
-  }
-  static std::string textField(const kernel::GuestLogRecord& r, std::string_view key) {
-    const log::FieldValue* v = field(r, key);
-    if (v == nullptr || !std::holds_alternative<std::string>(*v)) {
-      ADD_FAILURE() << "no text field " << key;
-      return {};
-    }
-    return std::get<std::string>(*v);
-  }
+  std::string dump(kernel::ProcessId pid) { return dumpLogs(recorder_, pid); }
 
   Recorder recorder_;
   std::unique_ptr<Engine> engine_;

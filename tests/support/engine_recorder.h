@@ -15,7 +15,9 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <utility>
+#include <variant>
 #include <vector>
 
 #include "engine/engine.h"
@@ -109,6 +111,62 @@ inline const log::FieldValue* field(const kernel::GuestLogRecord& r, std::string
     if (f.key == key) return &f.value;
   }
   return nullptr;
+}
+
+// An integer field's value (a test failure and 0 if there is none).
+inline uint64_t uintField(const kernel::GuestLogRecord& r, std::string_view key) {
+  const log::FieldValue* v = field(r, key);
+  if (v == nullptr) {
+    ADD_FAILURE() << "no field " << key << " in \"" << r.message << "\"";
+    return 0;
+  }
+  if (auto* u = std::get_if<uint64_t>(v)) return *u;
+  if (auto* i = std::get_if<int64_t>(v)) return static_cast<uint64_t>(*i);
+  ADD_FAILURE() << "field " << key << " is not an integer";
+  return 0;
+}
+inline int64_t intField(const kernel::GuestLogRecord& r, std::string_view key) {
+  return static_cast<int64_t>(uintField(r, key));
+}
+// A text field's value (a test failure and "" if there is none).
+inline std::string textField(const kernel::GuestLogRecord& r, std::string_view key) {
+  const log::FieldValue* v = field(r, key);
+  if (v == nullptr || !std::holds_alternative<std::string>(*v)) {
+    ADD_FAILURE() << "no text field " << key << " in \"" << r.message << "\"";
+    return {};
+  }
+  return std::get<std::string>(*v);
+}
+
+// Every record of `pid`, one per line with its fields, for failure messages.
+inline std::string dumpLogs(Recorder& recorder, kernel::ProcessId pid) {
+  std::string out;
+  for (const auto& r : recorder.logsOf(pid)) {
+    out += "\n  " + r.message;
+    for (const auto& f : r.fields) {
+      out += " " + f.key + "=";
+      std::visit(
+          [&](const auto& v) {
+            if constexpr (std::is_same_v<std::decay_t<decltype(v)>, std::string>) {
+              out += v;
+            } else {
+              out += std::to_string(v);
+            }
+          },
+          f.value);
+    }
+  }
+  return out;
+}
+
+// The first record of `pid` whose message is `message` (a test failure and {} if none).
+inline kernel::GuestLogRecord recordOf(Recorder& recorder, kernel::ProcessId pid,
+                                       const std::string& message) {
+  for (const auto& r : recorder.logsOf(pid)) {
+    if (r.message == message) return r;
+  }
+  ADD_FAILURE() << "no record \"" << message << "\" from " << pid << dumpLogs(recorder, pid);
+  return {};
 }
 
 }  // namespace selium::engine

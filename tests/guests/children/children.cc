@@ -1,0 +1,290 @@
+// Child processes through the SDK: a parent starts children from modules/children.wasm (this
+// module), passes them handles, stops them, waits for their exits and follows their logs.
+// Parents need ProcessLifecycle (and ChannelLifecycle, ChannelReader, ChannelWriter where they
+// make channels).
+//   grant(u32 cap)                 starts idle() granting capability `cap`: Info "denied"
+//                                  {message} and status 10 when the start is refused with
+//                                  PermissionDenied; else waits: status 0 if the child exited ok.
+//   pass_reader(u32 frames)        starts sum_reader with a reader of a channel it then writes
+//                                  frames 1..frames (u32 LE) to: Info "child exited" {reason,
+//                                  status, parent_handle}; status 0 if the child's status was 0.
+//   sum_reader(resource r, u32 frames)
+//                                  reads `frames` frames from its reader r: Info "summed" {sum,
+//                                  handle}; status 0 if sum == frames * (frames + 1) / 2, else 4.
+//   stopper()                      starts spin(), stops it, waits: Info "stopped" {reason,
+//                                  message}; status 0 if it was terminated.
+//   spin()                         yields for ever.
+//   trapper()                      starts trap() and waits: Info "trapped" {reason, message}.
+//   trap()                         traps (unreachable).
+//   exit_code(u32 code)            starts exit_with(code) and waits: Info "exit" {reason, status}.
+//   exit_with(u32 code)            returns `code` as its status.
+//   missing(utf8 module)           starts `module` and waits: Info "missing" {reason, message}.
+//   follow(u32 count)              starts chatty(go reader, count), subscribes to its logs, tells
+//                                  it to go, reads records until EndOfStream: Info "followed"
+//                                  {received, lost, end}. Status 0.
+//   chatty(resource go, u32 count) waits for one frame on `go`, then logs `count` Info "line" {i}.
+//   raw_start(u32 which)           process_start with hostile bytes: 0 garbage, 1 over the
+//                                  size limit, 2 a pointer past its memory, 3 empty: Info "raw"
+//                                  {result, message}. Status 0.
+//   give_timer()                   starts idle() with a timer handle as a resource arg: Info
+//                                  "give timer" {result, message}.
+//   hold_everything()              holds a timer, a channel (shared and registered as singleton
+//                                  "children.everything"), a reader, a writer and a process handle
+//                                  of spin() (Info "holding" {child}), then exits with status 7.
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <selium/selium.hpp>
+
+namespace {
+
+constexpr selium::log::Logger kLog{"children"};
+constexpr std::string_view kModule = "children.wasm";
+
+int32_t fail(std::string_view what, selium::Error error, int32_t status = 1) {
+  std::string message = selium::lastError();
+  kLog.error(what, {{"error", error.name()}, {"message", message}});
+  return status;
+}
+
+void putU32(std::vector<uint8_t>& out, uint32_t v) {
+  for (int i = 0; i < 4; ++i) out.push_back(static_cast<uint8_t>(v >> (8 * i)));
+}
+
+uint32_t getU32(std::span<const uint8_t> in) {
+  uint32_t v = 0;
+  for (int i = 0; i < 4 && i < static_cast<int>(in.size()); ++i) v |= uint32_t{in[i]} << (8 * i);
+  return v;
+}
+
+selium::Task<selium::Result<selium::Exit>> runChild(selium::ProcessBuilder builder) {
+  auto child = builder.start();
+  if (!child) co_return child.error();
+  co_return co_await child->exit();
+}
+
+}  // namespace
+
+SELIUM_ENTRYPOINT(idle) { co_return 0; }
+
+SELIUM_ENTRYPOINT(exit_with, (u32, code)) { co_return static_cast<int32_t>(code); }
+
+SELIUM_ENTRYPOINT(spin) {
+  for (;;) co_await selium::yield();
+}
+
+SELIUM_ENTRYPOINT(trap) {
+  __builtin_trap();
+  co_return 0;
+}
+
+SELIUM_ENTRYPOINT(grant, (u32, cap)) {
+  auto child = selium::ProcessBuilder(std::string(kModule))
+                   .entrypoint("idle")
+                   .capability(static_cast<selium_capability_t>(cap))
+                   .start();
+  if (!child) {
+    if (child.error() == selium::ErrorCode::PermissionDenied) {
+      kLog.info("denied", {{"message", selium::lastError()}});
+      co_return 10;
+    }
+    co_return fail("start failed", child.error());
+  }
+  auto exit = co_await child->exit();
+  if (!exit) co_return fail("wait failed", exit.error());
+  co_return exit->ok() ? 0 : 20;
+}
+
+SELIUM_ENTRYPOINT(pass_reader, (u32, frames)) {
+  auto channel = selium::Channel::create(4096);
+  if (!channel) co_return fail("create failed", channel.error());
+  auto reader = channel->reader();
+  auto writer = channel->writer();
+  if (!reader || !writer) co_return fail("open failed", reader ? writer.error() : reader.error());
+  selium_handle_t parent_handle = reader->handle().get();
+  auto child = selium::ProcessBuilder(std::string(kModule))
+                   .entrypoint("sum_reader")
+                   .capability(SELIUM_CAP_ChannelReader)
+                   .arg(selium::Arg::resource(reader->handle()))
+                   .arg(selium::Arg::u32(frames))
+                   .start();
+  if (!child) co_return fail("start failed", child.error());
+  reader->handle().close();  // the child holds its own handle to the reader
+  for (uint32_t i = 1; i <= frames; ++i) {
+    std::vector<uint8_t> frame;
+    putU32(frame, i);
+    auto written = co_await writer->write(frame);
+    if (!written) co_return fail("write failed", written.error());
+  }
+  auto exit = co_await child->exit();
+  if (!exit) co_return fail("wait failed", exit.error());
+  kLog.info("child exited",
+            {{"reason", exit->reason}, {"status", exit->status}, {"parent_handle", parent_handle}});
+  co_return exit->status == 0 ? 0 : 3;
+}
+
+SELIUM_ENTRYPOINT(sum_reader, (resource, r), (u32, frames)) {
+  selium::Reader reader{selium::Handle(static_cast<selium_handle_t>(r.value))};
+  uint64_t sum = 0;
+  for (uint32_t i = 0; i < frames; ++i) {
+    auto frame = co_await reader.read();
+    if (!frame) co_return fail("read failed", frame.error());
+    sum += getU32(*frame);
+  }
+  kLog.info("summed", {{"sum", sum}, {"handle", r.value}});
+  co_return sum == uint64_t{frames} * (frames + 1) / 2 ? 0 : 4;
+}
+
+SELIUM_ENTRYPOINT(stopper) {
+  auto child = selium::ProcessBuilder(std::string(kModule)).entrypoint("spin").start();
+  if (!child) co_return fail("start failed", child.error());
+  // Stopping before it has started is remembered and applied when it starts.
+  if (auto stopped = child->stop(); !stopped) co_return fail("stop failed", stopped.error());
+  auto exit = co_await child->exit();
+  if (!exit) co_return fail("wait failed", exit.error());
+  kLog.info("stopped", {{"reason", exit->reason}, {"message", exit->message}});
+  co_return exit->reason == SELIUM_EXIT_TERMINATED ? 0 : 5;
+}
+
+SELIUM_ENTRYPOINT(trapper) {
+  auto exit = co_await runChild(selium::ProcessBuilder(std::string(kModule)).entrypoint("trap"));
+  if (!exit) co_return fail("child failed", exit.error());
+  kLog.info("trapped", {{"reason", exit->reason}, {"message", exit->message}});
+  co_return 0;
+}
+
+SELIUM_ENTRYPOINT(exit_code, (u32, code)) {
+  auto exit = co_await runChild(selium::ProcessBuilder(std::string(kModule))
+                                    .entrypoint("exit_with")
+                                    .arg(selium::Arg::u32(code)));
+  if (!exit) co_return fail("child failed", exit.error());
+  kLog.info("exit", {{"reason", exit->reason}, {"status", exit->status}});
+  co_return 0;
+}
+
+SELIUM_ENTRYPOINT(missing, (utf8, module)) {
+  auto exit = co_await runChild(selium::ProcessBuilder(std::string(module)).entrypoint("idle"));
+  if (!exit) co_return fail("child failed", exit.error());
+  kLog.info("missing", {{"reason", exit->reason}, {"message", exit->message}});
+  co_return 0;
+}
+
+SELIUM_ENTRYPOINT(chatty, (resource, go), (u32, count)) {
+  selium::Reader reader{selium::Handle(static_cast<selium_handle_t>(go.value))};
+  auto frame = co_await reader.read();
+  if (!frame) co_return fail("go failed", frame.error());
+  for (uint32_t i = 0; i < count; ++i) kLog.info("line", {{"i", i}});
+  co_return 0;
+}
+
+SELIUM_ENTRYPOINT(follow, (u32, count)) {
+  auto channel = selium::Channel::create(256);
+  if (!channel) co_return fail("create failed", channel.error());
+  auto go = channel->reader();
+  auto writer = channel->writer();
+  if (!go || !writer) co_return fail("open failed", go ? writer.error() : go.error());
+  auto child = selium::ProcessBuilder(std::string(kModule))
+                   .entrypoint("chatty")
+                   .capability(SELIUM_CAP_ChannelReader)
+                   .arg(selium::Arg::resource(go->handle()))
+                   .arg(selium::Arg::u32(count))
+                   .start();
+  if (!child) co_return fail("start failed", child.error());
+  // The stream exists once the child has started: NotFound until then.
+  selium::Result<selium::Reader> logs = child->logs();
+  while (!logs && logs.error() == selium::ErrorCode::NotFound) {
+    co_await selium::yield();
+    logs = child->logs();
+  }
+  if (!logs) co_return fail("logs failed", logs.error());
+  if (auto sent = co_await writer->write(std::string_view("go")); !sent) {
+    co_return fail("go write failed", sent.error());
+  }
+  uint64_t received = 0;
+  uint64_t lost = 0;
+  std::vector<uint8_t> buffer;
+  selium::Error end = selium::Error(selium::ErrorCode::Internal);
+  for (;;) {
+    auto batch = co_await logs->readBatch(buffer);
+    if (!batch) {
+      if (batch.error() == selium::ErrorCode::Lagged) {
+        lost += logs->lost();
+        continue;
+      }
+      end = batch.error();
+      break;
+    }
+    received += batch->count();
+  }
+  auto exit = co_await child->exit();
+  if (!exit) co_return fail("wait failed", exit.error());
+  kLog.info("followed", {{"received", received}, {"lost", lost}, {"end", end.name()}});
+  co_return 0;
+}
+
+SELIUM_ENTRYPOINT(raw_start, (u32, which)) {
+  int32_t result = 0;
+  switch (which) {
+    case 0: {
+      std::vector<uint8_t> garbage(64, 0xff);
+      result = selium_process_start(reinterpret_cast<uintptr_t>(garbage.data()),
+                                    static_cast<uint32_t>(garbage.size()));
+      break;
+    }
+    case 1: {
+      std::vector<uint8_t> huge(SELIUM_START_REQUEST_MAX_BYTES + 1, 0);
+      result = selium_process_start(reinterpret_cast<uintptr_t>(huge.data()),
+                                    static_cast<uint32_t>(huge.size()));
+      break;
+    }
+    case 2:
+      result = selium_process_start(0xfffffff0u, 100);
+      break;
+    default:
+      result = selium_process_start(0, 0);
+      break;
+  }
+  kLog.info("raw", {{"result", result}, {"message", selium::lastError()}});
+  co_return 0;
+}
+
+SELIUM_ENTRYPOINT(give_timer) {
+  int32_t timer = selium_timer_create(1'000'000'000);
+  if (timer < 0) co_return fail("timer failed", selium::Error(selium::ErrorCode::Internal));
+  selium::Handle handle(timer);
+  auto child = selium::ProcessBuilder(std::string(kModule))
+                   .entrypoint("sum_reader")
+                   .arg(selium::Arg::resource(handle))
+                   .arg(selium::Arg::u32(0))
+                   .start();
+  kLog.info("give timer",
+            {{"result", child ? std::string("started") : std::string(child.error().name())},
+             {"message", selium::lastError()}});
+  co_return 0;
+}
+
+SELIUM_ENTRYPOINT(hold_everything) {
+  int32_t timer = selium_timer_create(60'000'000'000);
+  auto channel = selium::Channel::create(1024);
+  if (timer < 0 || !channel)
+    co_return fail("create failed", selium::Error(selium::ErrorCode::Internal));
+  auto reader = channel->reader();
+  auto writer = channel->writer();
+  auto shared = channel->share();
+  auto registered =
+      selium::registerSingleton(selium::singletonId("children.everything"), channel->handle());
+  auto child = selium::ProcessBuilder(std::string(kModule)).entrypoint("spin").start();
+  if (!reader || !writer || !shared || !registered || !child) {
+    co_return fail("hold failed", selium::Error(selium::ErrorCode::Internal));
+  }
+  selium::Result<int64_t> pid = child->pid();
+  while (!pid && pid.error() == selium::ErrorCode::NotFound) {
+    co_await selium::yield();
+    pid = child->pid();
+  }
+  kLog.info("holding", {{"child", pid ? *pid : int64_t{-1}}});
+  selium_process_exit(7);
+  co_return 0;
+}
