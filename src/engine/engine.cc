@@ -254,16 +254,18 @@ Engine::Engine(EngineOptions options) : options_(std::move(options)) {
   // does not grow with the number of cores as much.
   for (std::size_t i = 0; i < count; ++i) workers_.push_back(std::make_unique<Worker>(*this, i));
   for (auto& worker : workers_) worker->awaitReady();
-  if (options_.max_slice.count() > 0) {
-    watchdog_ = std::thread([this] {
-      // Checking four times per slice bounds the overrun to a quarter of it.
-      auto period = std::max(options_.max_slice / 4, std::chrono::milliseconds(1));
-      std::unique_lock lock(watchdog_mutex_);
-      while (!watchdog_wake_.wait_for(lock, period, [this] { return watchdog_stop_; })) {
-        for (auto& worker : workers_) worker->checkSlice(options_.max_slice);
-      }
-    });
-  }
+  watchdog_ = std::thread([this] {
+    // Checking four times per slice bounds the overrun to a quarter of it; every 50 ms at most
+    // so a call holding its worker is reported soon after 100 ms.
+    auto period = std::chrono::milliseconds(50);
+    if (options_.max_slice.count() > 0) {
+      period = std::clamp(options_.max_slice / 4, std::chrono::milliseconds(1), period);
+    }
+    std::unique_lock lock(watchdog_mutex_);
+    while (!watchdog_wake_.wait_for(lock, period, [this] { return watchdog_stop_; })) {
+      for (auto& worker : workers_) worker->watch(options_.max_slice);
+    }
+  });
 }
 
 Engine::~Engine() {

@@ -51,8 +51,9 @@ struct EngineOptions {
   // worker share its heap; one whose allocation finds it exhausted is terminated, never the
   // runtime (Worker::nearHeapLimit).
   std::size_t max_heap_bytes = 0;
-  // A guest call that runs longer than this without returning is terminated (0: never). A call
-  // over 100 ms is logged either way.
+  // A guest call that runs longer than this without returning is terminated (0: never). Either
+  // way a call holding its worker is logged while it runs (at 100 ms, 1 s, then at doubling
+  // intervals up to a minute) and once more when it returns.
   std::chrono::milliseconds max_slice{0};
   // Live processes at most; spawn refuses more with a clear error. 0: derived from the
   // kernel's vm.max_map_count (each process maps about two regions; running out of mappings
@@ -163,7 +164,8 @@ class Engine {
   std::map<kernel::ProcessId, Worker*> owners_;
   std::map<kernel::ProcessId, std::shared_ptr<kernel::LogStream>> log_streams_;
 
-  // Terminates guest calls that overrun EngineOptions::max_slice (only when it is set).
+  // Reports guest calls that hold their worker while they run, and terminates those that
+  // overrun EngineOptions::max_slice (when it is set): Worker::watch.
   std::thread watchdog_;
   std::mutex watchdog_mutex_;
   std::condition_variable watchdog_wake_;

@@ -189,9 +189,26 @@ std::size_t Worker::nearHeapLimit(void* data, std::size_t current, std::size_t i
   return std::max(current, std::min(current + room, 2 * initial + room));
 }
 
-void Worker::checkSlice(std::chrono::milliseconds slice) {
+void Worker::watch(std::chrono::milliseconds slice) {
+  using std::chrono::duration_cast;
+  using std::chrono::milliseconds;
   std::lock_guard lock(running_mutex_);
-  if (running_ == 0 || slice_exceeded_ != 0) return;
+  if (running_ == 0) return;
+  auto held = std::chrono::steady_clock::now() - call_started_;
+  if (held >= next_warning_) {
+    log::write(log::Level::Warn, log::kRuntimeTarget,
+               "guest call is holding its worker; the worker's other processes wait",
+               {{"pid", running_},
+                {"module", *running_module_},
+                {"ms", duration_cast<milliseconds>(held).count()},
+                {"worker", static_cast<uint64_t>(index_)}});
+    auto since = duration_cast<std::chrono::nanoseconds>(held);
+    next_warning_ =
+        since < std::chrono::seconds(1)
+            ? std::chrono::nanoseconds(std::chrono::seconds(1))
+            : since + std::min<std::chrono::nanoseconds>(since, std::chrono::minutes(1));
+  }
+  if (slice.count() == 0 || slice_exceeded_ != 0) return;
   std::chrono::nanoseconds now = cpuTime(cpu_clock_);
   if (sampled_call_ != calls_) {  // a call this check has not seen yet: its baseline
     sampled_call_ = calls_;

@@ -54,11 +54,14 @@ class Worker final : public kernel::ProcessHost {
   uint64_t slowHostcalls() const { return slow_hostcalls_.load(std::memory_order_relaxed); }
   uint64_t memoryMoves() const { return memory_moves_.load(std::memory_order_relaxed); }
 
-  // Watchdog thread: terminates the running guest call once it has used more than `slice` of
-  // this worker thread's CPU time since the watchdog first saw it (so it may compute up to one
-  // check period more). CPU, not wall time: a call blocked in the host (a slow log sink, page
-  // faults served from disk) is not the guest computing.
-  void checkSlice(std::chrono::milliseconds slice);
+  // Watchdog thread, every check period. A guest call that has held the worker for 100 ms, 1 s,
+  // then twice as long each time (at most a minute apart) is logged while it runs, naming the
+  // process, so an operator sees why the worker's other processes wait. With a `slice` (non-zero)
+  // the call is terminated once it has used more than `slice` of this worker thread's CPU time
+  // since the watchdog first saw it (so it may compute up to one check period more). CPU, not
+  // wall time: a call blocked in the host (a slow log sink, page faults served from disk) is not
+  // the guest computing.
+  void watch(std::chrono::milliseconds slice);
 
   // Any thread: runs a full garbage collection of this worker's isolate on its thread, which
   // frees what ended processes left on the V8 heap (instances and their wasm memories). The
@@ -146,6 +149,9 @@ class Worker final : public kernel::ProcessHost {
   // terminates the right one.
   std::mutex running_mutex_;
   kernel::ProcessId running_ = 0;
+  const std::string* running_module_ = nullptr;  // its module label, while running_ != 0
+  std::chrono::steady_clock::time_point call_started_;
+  std::chrono::nanoseconds next_warning_{0};  // how long the call may hold the worker unlogged
   // Guest calls made so far, and the CPU time this thread had when the watchdog first saw call
   // number sampled_call_ running: reading a thread's CPU clock is a system call (no vDSO), too
   // dear for every guest call, so the watchdog takes the baseline (checkSlice).

@@ -50,6 +50,9 @@ std::variant<v8::Local<v8::Value>, ProcessExit> Worker::runGuest(
     refused = stopping_ || stop_requested_.count(pid) > 0;
     if (!refused) {
       running_ = pid;
+      running_module_ = &process.kernel.module();
+      call_started_ = std::chrono::steady_clock::now();
+      next_warning_ = std::chrono::milliseconds(100);
       call_number = ++calls_;
     }
   }

@@ -708,6 +708,26 @@ TEST(EngineSlice, GuestOverItsCpuSliceIsTerminatedAndNamed) {
   log::configure(log::Format::Text, log::Filter{}, [](std::string_view) {});
 }
 
+// A guest that never yields is reported while it still holds its worker (without a CPU slice
+// nothing ends it), naming the process, so an operator sees why the worker's others wait.
+TEST_F(EngineTest, AGuestHoldingItsWorkerIsReportedWhileItRuns) {
+  kernel::ProcessId pid = spawnOk(request("traps.wasm", "loop_forever"));
+  std::string needle = "guest call is holding its worker";
+  auto deadline = std::chrono::steady_clock::now() + 30s;
+  // 100 ms, then 1 s.
+  while (runtimeLogCount(needle) < 2 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(10ms);
+  }
+  EXPECT_GE(runtimeLogCount(needle), 2u);
+  EXPECT_EQ(runtimeLogCount(needle + "; the worker's other processes wait pid=" +
+                            std::to_string(pid) + " module=traps.wasm"),
+            runtimeLogCount(needle));
+  EXPECT_TRUE(engine_->isRunning(pid));
+  EXPECT_TRUE(engine_->stop(pid));
+  EXPECT_EQ(recorder_.waitExit(pid)->reason, ExitReason::Terminated);
+  EXPECT_EQ(runtimeLogCount("guest call held its worker without yielding"), 1u);
+}
+
 TEST_F(EngineTest, HandleOfAnotherProcessIsNotValidHere) {
   // The sleeper holds a timer handle (its first, so the deterministic first value) ...
   kernel::ProcessId sleeper = spawnOk(request(
