@@ -124,7 +124,8 @@ CliOutcome parseCommandLine(int argc, const char* const* argv) {
   int64_t max_slice_ms = 0;
   app.add_option("--max-slice", max_slice_ms,
                  "Terminate a process whose guest code runs this many milliseconds without "
-                 "yielding (default: 0 = never; a call over 100 ms is logged either way)")
+                 "yielding (default: 0 = never; a call holding its worker over 100 ms is logged "
+                 "while it runs either way)")
       ->type_name("MS")
       ->check(CLI::Range(int64_t{0}, int64_t{3'600'000}));
   bool no_compile_cache = false;
