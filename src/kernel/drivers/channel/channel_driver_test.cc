@@ -9,6 +9,7 @@
 #include <selium/abi/hostcalls.h>
 
 #include <algorithm>
+#include <atomic>
 #include <boost/asio/post.hpp>
 #include <chrono>
 #include <cstdio>
@@ -1004,6 +1005,145 @@ TEST_F(ChannelDriverTest, WhatAnEndedProcessSharedStaysUsableByTheOthers) {
   EXPECT_EQ(b.close(b_reader), 0);
   EXPECT_EQ(b.close(b_writer), 0);
   EXPECT_EQ(registry_.sharedCount(), 0u);
+}
+
+TEST_F(ChannelDriverTest, AStreamBetweenTwoWorkersLosesNoFrameAndNoWakeUp) {
+  // A writer on another worker's thread and a reader here, each retrying only when its waker
+  // fires (as a guest's poll export does), through a ring small enough that both wait often.
+  constexpr int kFrames = 20000;
+  Guest& a = guest();
+  int32_t channel = a.create(256);
+  int32_t reader = a.openReader(channel);
+  int64_t id = a.share(channel);
+  ASSERT_GT(id, 0);
+  int received = 0;
+  int out_of_order = 0;
+  int read_errors = 0;
+  auto pumpRead = [&] {
+    for (;;) {
+      std::vector<std::string> frames;
+      int32_t n = a.readBatch(reader, &frames, 100, 2);
+      if (n == -SELIUM_ERR_WouldBlock) return;
+      if (n < 0) {
+        ++read_errors;
+        return;
+      }
+      for (const std::string& frame : frames) out_of_order += frame != frameText(received++);
+    }
+  };
+  struct Remote {
+    std::unique_ptr<Guest> guest;
+    int32_t writer = 0;
+    int next = 0;
+    int errors = 0;
+  };
+  Remote w;
+  std::atomic<bool> done{false};
+  Worker worker(registry_);
+  // On the worker's thread: single writes and batches of up to five, until one must wait.
+  auto pumpWrite = [&] {
+    while (w.next < kFrames) {
+      int32_t result;
+      if (w.next % 3 == 0) {
+        std::vector<std::string> batch;
+        for (int i = w.next; i < std::min(kFrames, w.next + 5); ++i) batch.push_back(frameText(i));
+        result = w.guest->writeBatch(w.writer, batchOf(batch), 1);
+        if (result > 0) {
+          w.next += result;
+          continue;
+        }
+      } else {
+        result = w.guest->write(w.writer, frameText(w.next), 1);
+        if (result == 0) {
+          ++w.next;
+          continue;
+        }
+      }
+      if (result != -SELIUM_ERR_WouldBlock) ++w.errors;
+      return;
+    }
+    done = true;
+  };
+  worker.run([&](testing::LoopHost& host) {
+    ProcessConfig config;
+    config.id = 100;
+    config.capabilities = channelCapabilities();
+    w.guest = std::make_unique<Guest>(host.makeProcess(std::move(config)));
+    int32_t ch = w.guest->attach(id, SELIUM_KIND_CHANNEL);
+    w.writer = w.guest->openWriter(ch);
+    EXPECT_GT(w.writer, 0);
+    host.onPoll([&](Process&, int32_t waker) {
+      if (waker == 1) pumpWrite();
+    });
+    pumpWrite();
+    return 0;
+  });
+  host_->onPoll([&](Process&, int32_t waker) {
+    if (waker == 2) pumpRead();
+  });
+  pumpRead();
+  EXPECT_TRUE(host_->runUntil([&] { return received >= kFrames || read_errors > 0; }, 60s))
+      << received << " of " << kFrames;
+  EXPECT_EQ(received, kFrames);
+  EXPECT_EQ(out_of_order, 0);
+  EXPECT_EQ(read_errors, 0) << a.lastError();
+  EXPECT_TRUE(done.load());
+  EXPECT_EQ(worker.run([&](testing::LoopHost& host) {
+    int errors = w.errors;
+    host.onPoll(nullptr);
+    host.endProcess(w.guest->pid());
+    return errors;
+  }),
+            0);
+  host_->onPoll(nullptr);
+}
+
+TEST_F(ChannelDriverTest, ARegisteredChannelHandleIsFoundByOthersUntilItsRegistrantEnds) {
+  ProcessConfig service_config;
+  service_config.capabilities = channelCapabilities();
+  service_config.capabilities.add(Capability::SingletonRegistry);
+  Guest& service = guest(std::move(service_config));
+  ProcessConfig client_config;
+  client_config.capabilities = channelCapabilities();
+  client_config.capabilities.add(Capability::SingletonLookup);
+  Guest& client = guest(std::move(client_config));
+  std::vector<uint8_t> id(SELIUM_SINGLETON_ID_BYTES, 0x5e);
+  uint32_t key = service.put(0x1000, id);
+  client.put(key, id);
+  int32_t channel = service.create(1024);
+  int32_t requests = service.openReader(channel);
+  int32_t inbox = service.openWriter(channel);
+  ASSERT_EQ(service.call("singleton_register", {u32(key), i32(inbox)}), 0) << service.lastError();
+  EXPECT_EQ(registry_.singletonCount(), 1u);
+  EXPECT_EQ(client.call("singleton_lookup", {u32(key), i32(SELIUM_KIND_READER)}),
+            -SELIUM_ERR_InvalidHandle);
+  int32_t writer = client.call32("singleton_lookup", {u32(key), i32(SELIUM_KIND_WRITER)});
+  ASSERT_GT(writer, 0) << client.lastError();
+  EXPECT_EQ(client.write(writer, "request"), 0);
+  EXPECT_EQ(service.next(requests), "request");
+  // A deleted channel's entry is dead: lookups fail although the registrant runs.
+  std::vector<uint8_t> other_id(SELIUM_SINGLETON_ID_BYTES, 0x77);
+  uint32_t other_key = service.put(0x2000, other_id);
+  client.put(other_key, other_id);
+  int32_t doomed = service.create(64);
+  ASSERT_EQ(service.call("singleton_register", {u32(other_key), i32(doomed)}), 0);
+  EXPECT_EQ(registry_.singletonCount(), 2u);
+  ASSERT_EQ(service.remove(doomed), 0);
+  EXPECT_EQ(client.call("singleton_lookup", {u32(other_key), i32(SELIUM_KIND_ANY)}),
+            -SELIUM_ERR_NotFound);
+  // ... and its id may be taken again.
+  int32_t replacement = service.create(64);
+  ASSERT_EQ(service.call("singleton_register", {u32(other_key), i32(replacement)}), 0)
+      << service.lastError();
+  EXPECT_GT(client.call("singleton_lookup", {u32(other_key), i32(SELIUM_KIND_CHANNEL)}), 0);
+  EXPECT_EQ(registry_.singletonCount(), 2u);
+  // The registrant ends: its entries go, what the client looked up keeps working.
+  host_->endProcess(service.pid());
+  EXPECT_EQ(registry_.singletonCount(), 0u);
+  EXPECT_EQ(client.call("singleton_lookup", {u32(key), i32(SELIUM_KIND_WRITER)}),
+            -SELIUM_ERR_NotFound);
+  EXPECT_EQ(client.write(writer, "after"), 0);
+  EXPECT_EQ(client.close(writer), 0);
 }
 
 TEST_F(ChannelDriverTest, ChannelHostcallsNeedTheirCapabilities) {
