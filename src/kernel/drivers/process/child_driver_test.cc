@@ -799,6 +799,31 @@ TEST_F(ChildDriverTest, TheLogStreamEndsWithTheChild) {
   EXPECT_THAT(g.lastError(), HasSubstr("ended without starting"));
 }
 
+TEST_F(ChildDriverTest, AFullHandleTableIsLimitExceededAndStartsOrOpensNothing) {
+  ProcessConfig config;
+  config.capabilities = parentCapabilities();
+  config.max_handles = 2;
+  Guest& g = guests_.emplace_back(host_->makeProcess(std::move(config)));
+  int32_t channel = g.create(1024);
+  ASSERT_GT(channel, 0);
+  int32_t h = start(g, request("child.wasm", {}, {resourceArg(channel)}));
+  ASSERT_GT(h, 0);
+  Process& child = run(launcher_.launches[0]);
+  std::size_t live = Resource::liveCount();
+  EXPECT_EQ(start(g, request("child.wasm", {}, {resourceArg(channel)})), -SELIUM_ERR_LimitExceeded);
+  EXPECT_THAT(g.lastError(), HasSubstr("too many open handles"));
+  EXPECT_EQ(launcher_.launches.size(), 1u);
+  EXPECT_EQ(logOpen(g, h), -SELIUM_ERR_LimitExceeded);
+  EXPECT_EQ(Resource::liveCount(), live);
+  EXPECT_EQ(g.process().handles().size(), 2u);
+  // With a handle closed, both work.
+  ASSERT_EQ(g.close(channel), 0);
+  int32_t logs = logOpen(g, h);
+  ASSERT_GT(logs, 0);
+  child.emitLog(logRecord("fits"));
+  EXPECT_EQ(decodeFrame(g.next(logs)).message, "fits");
+}
+
 TEST_F(ChildDriverTest, ProcessHostcallsRefuseHandlesOfOtherKindsAndTheHandleStillWorks) {
   Guest& g = guest();
   int32_t channel = g.create(1024);
