@@ -946,6 +946,23 @@ TEST_F(ChannelDriverTest, CreateIntoAFullHandleTableIsLimitExceededAndChargesNot
   EXPECT_EQ(Resource::liveCount(), live);
 }
 
+TEST_F(ChannelDriverTest, OpeningIntoAFullHandleTableIsLimitExceededAndLeavesNoReaderBehind) {
+  ProcessConfig config;
+  config.max_handles = 2;
+  Guest& g = guest(std::move(config));
+  int32_t channel = g.create(64);
+  int32_t writer = g.openWriter(channel);
+  ASSERT_GT(writer, 0);
+  std::size_t live = Resource::liveCount();
+  EXPECT_EQ(g.openReader(channel), -SELIUM_ERR_LimitExceeded);
+  EXPECT_THAT(g.lastError(), HasSubstr("too many open handles"));
+  EXPECT_EQ(g.openWriter(channel), -SELIUM_ERR_LimitExceeded);
+  EXPECT_EQ(Resource::liveCount(), live);
+  // The strong reader that could not be handed out holds nothing back: writes never wait.
+  for (int i = 0; i < 10; ++i) EXPECT_EQ(g.write(writer, frameText(i), 1), 0) << i;
+  EXPECT_THAT(polls(), IsEmpty());
+}
+
 TEST_F(ChannelDriverTest, EndingAProcessReleasesItsReadersAndWritersAndWakesTheirWaiters) {
   Guest& a = guest();
   Guest& b = guest();
