@@ -126,12 +126,16 @@ struct ChannelState {
   }
   uint32_t lengthAt(std::size_t off) { return loadLE32(bytes() + off); }
 
+  // Both take n == 0 with a null buffer (an empty frame read into a guest without memory):
+  // memcpy must not see it.
   void copyIn(std::size_t off, const uint8_t* src, std::size_t n) {
+    if (n == 0) return;
     std::size_t first = std::min(n, cap - off);
     std::memcpy(bytes() + off, src, first);
     if (first < n) std::memcpy(bytes(), src + first, n - first);
   }
   void copyOut(std::size_t off, uint8_t* dst, std::size_t n) {
+    if (n == 0) return;
     std::size_t first = std::min(n, cap - off);
     std::memcpy(dst, bytes() + off, first);
     if (first < n) std::memcpy(dst + first, bytes(), n - first);
@@ -182,8 +186,7 @@ struct ChannelState {
     uint8_t* header = bytes() + tail_off;
     storeLE32(header, static_cast<uint32_t>(frame.size()));
     storeLE32(header + 4, 0);
-    if (!frame.empty())
-      copyIn(advance(tail_off, Channel::kFrameOverhead), frame.data(), frame.size());
+    copyIn(advance(tail_off, Channel::kFrameOverhead), frame.data(), frame.size());
     tail_off = advance(tail_off, size);
     used += size;
     ++tail_seq;

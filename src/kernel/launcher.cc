@@ -32,11 +32,20 @@ std::optional<ChildExit> ChildState::exit() const {
   return exit_;
 }
 
-std::optional<ChildExit> ChildState::poll(const void* waiter, const Waker& waker) {
+ChildState::Wait ChildState::poll(const void* waiter, const Waker& waker, ChildExit& exit) {
   std::lock_guard lock(mutex_);
-  if (exit_) return exit_;
-  waiters_[waiter] = waker;
-  return std::nullopt;
+  if (exit_) {
+    exit = *exit_;
+    return Wait::Ended;
+  }
+  auto [it, inserted] = waiters_.try_emplace(waiter, waker);
+  if (!inserted) {
+    const Waker& held = it->second;
+    if (held.target != waker.target || held.pid != waker.pid || held.token != waker.token) {
+      return Wait::Busy;
+    }
+  }
+  return Wait::Waiting;
 }
 
 void ChildState::forget(const void* waiter) {

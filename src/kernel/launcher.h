@@ -27,7 +27,8 @@ struct ChildExit {
 };
 
 // One child's life: started (its pid), then ended. Waiters are keyed by the handle that waits,
-// so a guest polling again replaces its own waker instead of piling them up.
+// one task per handle as for channel handles: polling again with the same waker keeps the wait,
+// and another task's poll is refused (Busy) rather than silently taking the first task's wake.
 class ChildState {
  public:
   // The launcher: the child runs as `pid` (false: a stop was requested before it started, and
@@ -39,8 +40,11 @@ class ChildState {
 
   std::optional<ProcessId> pid() const;
   std::optional<ChildExit> exit() const;
-  // The exit if it ended; else records `waker` for `waiter` and returns nullopt.
-  std::optional<ChildExit> poll(const void* waiter, const Waker& waker);
+  enum class Wait { Ended, Waiting, Busy };
+  // Ended: the child ended, and *exit says how. Waiting: `waker` is recorded for `waiter` (the
+  // same waker again keeps the wait). Busy: `waiter` already waits with another waker, which is
+  // kept (forget() frees the waiter).
+  Wait poll(const void* waiter, const Waker& waker, ChildExit& exit);
   void forget(const void* waiter);
   // A stop before the child has a pid: remembered for started().
   void requestStop();

@@ -84,6 +84,10 @@ class LoopHost final : public ProcessHost {
 
   void onPoll(OnPoll callback) { on_poll_ = std::move(callback); }
 
+  // The Launcher process_start uses (nullptr, the default: the host starts no children). Not
+  // owned; it must outlive the host's processes.
+  void setLauncher(Launcher* launcher) { launcher_ = launcher; }
+
   // Runs the handlers that are ready now (none blocking); returns how many ran.
   std::size_t poll() { return loop_.poll(); }
 
@@ -123,6 +127,7 @@ class LoopHost final : public ProcessHost {
   }
   Waker crossWaker(ProcessId pid, int32_t token) override { return scheduler_->waker(pid, token); }
   Registry& registry() override { return *registry_; }
+  Launcher* launcher() override { return launcher_; }
 
  private:
   void poll(ProcessId pid, const std::vector<int32_t>& wakers) {
@@ -143,6 +148,7 @@ class LoopHost final : public ProcessHost {
   std::map<ProcessId, std::unique_ptr<Process>> processes_;
   ProcessId next_id_ = 1;
   OnPoll on_poll_;
+  Launcher* launcher_ = nullptr;
   std::vector<std::pair<ProcessId, int32_t>> polled_;
   std::vector<std::pair<ProcessId, GuestLogRecord>> logs_;
 };

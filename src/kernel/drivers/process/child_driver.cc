@@ -55,6 +55,15 @@ ProcessHandle* findProcess(CallContext& ctx, int32_t handle, int32_t& error) {
   return resource;
 }
 
+// Why a child has no pid: not started yet, or it ended (failed) without ever starting.
+std::string notStarted(const ProcessHandle& handle, int32_t process) {
+  std::string what = "process of handle " + std::to_string(process);
+  if (handle.state().exit()) {
+    return what + " ended without starting (process_exit_message says why)";
+  }
+  return what + " has not started yet";
+}
+
 }  // namespace
 
 namespace hostcalls {
@@ -66,9 +75,9 @@ int32_t process_start(CallContext& ctx, GuestIn request) {
   }
   auto decoded = decodeStartRequest(request.bytes);
   if (!decoded) {
-    return fail(ctx, request.bytes.size() > SELIUM_START_REQUEST_MAX_BYTES
-                         ? ErrorCode::TooLarge
-                         : ErrorCode::InvalidArgument,
+    return fail(ctx,
+                request.bytes.size() > SELIUM_START_REQUEST_MAX_BYTES ? ErrorCode::TooLarge
+                                                                      : ErrorCode::InvalidArgument,
                 "process_start: " + decoded.error().message);
   }
   StartRequest start = std::move(*decoded);
@@ -99,6 +108,15 @@ int32_t process_start(CallContext& ctx, GuestIn request) {
                       std::to_string(handle) + " is a " + std::string(kindName(resource->kind())) +
                       ", which cannot be given to another process");
     }
+    // As handle_share: a deleted channel (or its reader or writer) is closed for good, and the
+    // child could not attach it.
+    if (!object->alive()) {
+      return fail(ctx, ErrorCode::Closed,
+                  "process_start: args[" + std::to_string(i) + "]: handle " +
+                      std::to_string(handle) + " names a " +
+                      std::string(kindName(resource->kind())) +
+                      " that is closed for good; it cannot be given to another process");
+    }
     resources.push_back(std::move(object));
   }
   auto state = std::make_shared<ChildState>();
@@ -128,9 +146,18 @@ int64_t process_wait(CallContext& ctx, int32_t process, int32_t waker) {
   int32_t error = 0;
   ProcessHandle* handle = findProcess(ctx, process, error);
   if (handle == nullptr) return error;
-  auto exit = handle->state().poll(handle, ctx.process.waker(waker));
-  if (!exit) return errorResult(ErrorCode::WouldBlock);
-  return (int64_t{exit->reason} << 32) | static_cast<uint32_t>(exit->status);
+  ChildExit exit;
+  switch (handle->state().poll(handle, ctx.process.waker(waker), exit)) {
+    case ChildState::Wait::Ended:
+      return (int64_t{exit.reason} << 32) | static_cast<uint32_t>(exit.status);
+    case ChildState::Wait::Waiting:
+      return errorResult(ErrorCode::WouldBlock);
+    case ChildState::Wait::Busy:
+      break;
+  }
+  return fail(ctx, ErrorCode::InvalidArgument,
+              "another task is already waiting on process handle " + std::to_string(process) +
+                  ": wait for a process from one task at a time (handle_cancel_wait frees it)");
 }
 
 int32_t process_exit_message(CallContext& ctx, int32_t process, GuestOut buf) {
@@ -152,10 +179,7 @@ int64_t process_pid(CallContext& ctx, int32_t process) {
   ProcessHandle* handle = findProcess(ctx, process, error);
   if (handle == nullptr) return error;
   auto pid = handle->state().pid();
-  if (!pid) {
-    return fail(ctx, ErrorCode::NotFound,
-                "process of handle " + std::to_string(process) + " has not started yet");
-  }
+  if (!pid) return fail(ctx, ErrorCode::NotFound, notStarted(*handle, process));
   return static_cast<int64_t>(*pid);
 }
 
@@ -166,16 +190,18 @@ int32_t process_log_open(CallContext& ctx, int32_t process) {
   Launcher* launcher = ctx.process.host().launcher();
   auto pid = handle->state().pid();
   if (launcher == nullptr || !pid) {
-    return fail(ctx, ErrorCode::NotFound,
-                "process of handle " + std::to_string(process) + " has not started yet");
+    // A child that ended without starting never will: its stream is as gone as an ended one's.
+    return fail(ctx, handle->state().exit() ? ErrorCode::Closed : ErrorCode::NotFound,
+                notStarted(*handle, process));
   }
   std::shared_ptr<Channel> channel = launcher->logChannel(*pid);
   if (channel == nullptr) {
-    return fail(ctx, ErrorCode::Closed,
-                "process of handle " + std::to_string(process) + " has ended: its log stream is gone");
+    return fail(
+        ctx, ErrorCode::Closed,
+        "process of handle " + std::to_string(process) + " has ended: its log stream is gone");
   }
-  auto inserted =
-      ctx.process.handles().insert(makeReaderResource(ChannelReader::open(channel, Strength::Weak)));
+  auto inserted = ctx.process.handles().insert(
+      makeReaderResource(ChannelReader::open(channel, Strength::Weak)));
   if (auto* code = std::get_if<ErrorCode>(&inserted)) {
     return fail(ctx, *code, "too many open handles");
   }
