@@ -316,7 +316,7 @@ struct ChannelState {
       const uint64_t start_seq = seq;
       std::size_t room = out.size();
       uint8_t* dst = out.data();
-      while (seq != s.tail_seq) {
+      while (seq != s.tail_seq && result.frames < Channel::kMaxBatchFrames) {
         uint32_t length = s.lengthAt(pos);
         if (header + length > room) {
           if (result.frames == 0) {
@@ -639,9 +639,12 @@ WriteResult ChannelWriter::writeBatch(std::span<const uint8_t> batch, Waiter& wa
   }
   ChannelState::bindWaiter(waiter, channel_);
   std::size_t at = 0;
+  std::size_t taken = 0;
   return ChannelState::writeFrames(*channel_->state_, *this, strength(), channel_->backpressure(),
                                    waiter, waker, [&](std::span<const uint8_t>& out) {
                                      if (at == batch.size()) return false;
+                                     // The rest waits for the next call.
+                                     if (taken++ == Channel::kMaxBatchFrames) return false;
                                      std::size_t length = loadLE32(batch.data() + at);
                                      out = batch.subspan(at + Channel::kBatchHeader, length);
                                      at += Channel::kBatchHeader + length;

@@ -108,6 +108,8 @@ class Channel : public std::enable_shared_from_this<Channel> {
   static constexpr std::size_t kFrameOverhead = 8;
   static constexpr std::size_t kFrameAlign = 8;
   static constexpr std::size_t kBatchHeader = 4;  // batches: u32 LE length, then the bytes
+  // The most frames one batch read or write moves while it holds the channel's lock.
+  static constexpr std::size_t kMaxBatchFrames = 4096;
   static constexpr std::size_t kMinCapacity = 64;
   static constexpr std::size_t kMaxCapacity = std::size_t{1} << 30;
 
@@ -166,7 +168,8 @@ class ChannelReader {
   // One frame into `out`. WouldBlock arms `waiter` with `waker` (Busy if it is armed with
   // another token; re-arming with the same token is fine).
   ReadResult read(std::span<uint8_t> out, Waiter& waiter, const Waker& waker);
-  // Whole frames into `out` as a batch (kBatchHeader + bytes each), as many as fit.
+  // Whole frames into `out` as a batch (kBatchHeader + bytes each), as many as fit, at most
+  // kMaxBatchFrames.
   ReadResult readBatch(std::span<uint8_t> out, Waiter& waiter, const Waker& waker);
   // Frames lost (weak reader) since the last call.
   uint64_t takeLost();
@@ -199,7 +202,8 @@ class ChannelWriter {
 
   // One frame. WouldBlock (Park, no room) arms `waiter`; nothing is written.
   WriteResult write(std::span<const uint8_t> frame, Waiter& waiter, const Waker& waker);
-  // The frames of a batch (kBatchHeader + bytes each) in order, until one cannot be written.
+  // The frames of a batch (kBatchHeader + bytes each) in order, until one cannot be written or
+  // kMaxBatchFrames have been.
   // A malformed batch (a length running past its end) is refused whole with Malformed, before
   // anything is written.
   WriteResult writeBatch(std::span<const uint8_t> batch, Waiter& waiter, const Waker& waker);

@@ -383,6 +383,28 @@ TEST(Channel, ReadBatchPacksWholeFramesThatFit) {
   EXPECT_EQ(parseBatch(std::span(buf).first(got.bytes)), (std::vector<std::string>{"xyz12"}));
 }
 
+// One call moves at most kMaxBatchFrames frames, however many the batch or the buffer holds: a
+// call holds the channel's lock, which other workers' readers and writers wait for.
+TEST(Channel, OneBatchCallMovesAtMostTheBatchFrameLimit) {
+  constexpr std::size_t kLimit = Channel::kMaxBatchFrames;
+  auto ch = Channel::create(8 * (kLimit + 100), Backpressure::Park);
+  auto r = ChannelReader::open(ch, Strength::Strong);
+  auto w = ChannelWriter::open(ch, Strength::Strong);
+  Waiter ww, rw;
+  std::vector<std::string> empty(kLimit + 100);  // empty frames: 8 bytes of ring each
+  std::vector<uint8_t> batch = batchOf(empty);
+  WriteResult written = w->writeBatch(batch, ww, {});
+  EXPECT_EQ(written.status, ChannelStatus::Ok);
+  EXPECT_EQ(written.frames, kLimit);
+  std::vector<uint8_t> rest = batchOf(std::vector<std::string>(100));
+  EXPECT_EQ(w->writeBatch(rest, ww, {}).frames, 100u);
+  std::vector<uint8_t> buf(Channel::kBatchHeader * (kLimit + 100));  // room for every frame
+  ReadResult got = r->readBatch(buf, rw, {});
+  EXPECT_EQ(got.frames, kLimit);
+  got = r->readBatch(buf, rw, {});
+  EXPECT_EQ(got.frames, 100u);
+}
+
 TEST(Channel, WriteBatchRefusesAMalformedBatchWhole) {
   auto ch = Channel::create(256, Backpressure::Park);
   auto w = ChannelWriter::open(ch, Strength::Strong);

@@ -63,6 +63,10 @@ enum { SELIUM_STRONG = 0, SELIUM_WEAK = 1 };
 /* Batches (channel_read_batch, channel_write_batch) are frames laid end to end, each a
  * little-endian uint32_t length followed by that many bytes, with no padding. */
 #define SELIUM_BATCH_HEADER 4u
+/* The most frames one channel_read_batch or channel_write_batch moves: a call holds the
+ * channel's lock, which readers and writers on other workers wait for. A longer batch is
+ * written in part (the result says how many); the caller writes the rest with another call. */
+#define SELIUM_BATCH_MAX_FRAMES 4096u
 /* How a process ended (process_wait): the runtime's exit reasons. */
 enum {
   SELIUM_EXIT_NORMAL = 0,     /* entrypoint returned / root task done / exit(0) */

@@ -13,6 +13,9 @@
 #include "kernel/channel.h"
 #include "kernel/registry.h"
 
+static_assert(SELIUM_BATCH_MAX_FRAMES == selium::kernel::Channel::kMaxBatchFrames);
+static_assert(SELIUM_BATCH_HEADER == selium::kernel::Channel::kBatchHeader);
+
 namespace selium::kernel {
 namespace {
 
@@ -183,8 +186,8 @@ int32_t writeError(CallContext& ctx, int32_t handle, ChannelWriter& writer, Chan
     case ChannelStatus::Dropped:
       return fail(ctx, ErrorCode::Dropped,
                   "the channel of writer " + handleText(handle) +
-                      " was full and drops frames when full: a frame of " +
-                      std::to_string(length) + " bytes was discarded");
+                      " was full and drops frames when full: a frame of " + std::to_string(length) +
+                      " bytes was discarded");
     case ChannelStatus::TooLarge:
       return fail(ctx, ErrorCode::TooLarge,
                   "a frame of " + std::to_string(length) + " bytes can never fit the channel of " +
@@ -242,13 +245,13 @@ int32_t channel_create(CallContext& ctx, uint32_t capacity, int32_t backpressure
     if (bytes > limit || before > limit - bytes) {
       return fail(ctx, ErrorCode::LimitExceeded,
                   "a channel of " + std::to_string(bytes) + " bytes would take this process's " +
-                      "channels to " + std::to_string(before + bytes) + " bytes, over its limit of " +
-                      std::to_string(limit) + " (close or delete channels it no longer needs)");
+                      "channels to " + std::to_string(before + bytes) +
+                      " bytes, over its limit of " + std::to_string(limit) +
+                      " (close or delete channels it no longer needs)");
     }
   } while (!used->compare_exchange_weak(before, before + bytes, std::memory_order_relaxed));
   auto channel = Channel::create(
-      bytes,
-      backpressure == SELIUM_BACKPRESSURE_PARK ? Backpressure::Park : Backpressure::Drop,
+      bytes, backpressure == SELIUM_BACKPRESSURE_PARK ? Backpressure::Park : Backpressure::Drop,
       [used, bytes] { used->fetch_sub(bytes, std::memory_order_relaxed); });
   return insert(ctx, std::make_unique<ChannelHandle>(std::make_shared<ChannelObject>(channel)));
 }
@@ -329,8 +332,7 @@ int32_t channel_write(CallContext& ctx, int32_t writer, GuestIn data, int32_t wa
   int32_t error = 0;
   auto* handle = find<WriterHandle>(ctx, writer, "writer", error);
   if (handle == nullptr) return error;
-  WriteResult result =
-      handle->writer().write(data.bytes, handle->waiter, ctx.process.waker(waker));
+  WriteResult result = handle->writer().write(data.bytes, handle->waiter, ctx.process.waker(waker));
   if (result.status == ChannelStatus::Ok) return 0;
   return writeError(ctx, writer, handle->writer(), result.status, data.bytes.size());
 }
