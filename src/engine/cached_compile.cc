@@ -18,10 +18,16 @@
 
 namespace selium::engine {
 
+// Owned by the CachedCompiler alone. Tier-up clients hold it weakly: V8 keeps a client as long as
+// the module it compiled (and for good after a failed compile: see streamingCallback), so a
+// strong reference there would keep the mailbox, and the modules queued in it, alive for as long
+// as V8 does. A client that reports while the destructor runs holds it for the length of its
+// report, and finds it closed. Allocated on its own, not by make_shared, so that a weak reference
+// keeps only the control block.
 struct CachedCompiler::Mailbox {
   std::mutex mutex;
   std::condition_variable changed;
-  bool closed = false;  // the compiler is gone: tier-up reports are dropped
+  bool closed = false;  // the compiler is closing: tier-up reports are dropped
   // Modules compiled here whose TurboFan tier-up has not been reported yet. Holding them keeps
   // V8 tiering up after every process of the module has ended, so the entry still gets written.
   std::map<Sha256, std::shared_ptr<v8::CompiledWasmModule>> tiering;
@@ -39,28 +45,58 @@ using Clock = std::chrono::steady_clock;
 // thread inside Finish() for a small module; so it only queues the module for the writer.
 class TierUpClient final : public v8::WasmStreaming::Client {
  public:
-  TierUpClient(std::shared_ptr<CachedCompiler::Mailbox> mailbox, const Sha256& wire_sha256)
-      : mailbox_(std::move(mailbox)), wire_sha256_(wire_sha256) {}
+  TierUpClient(std::weak_ptr<CachedCompiler::Mailbox> mailbox, const Sha256& wire_sha256)
+      : mailbox_(std::move(mailbox)), wire_sha256_(wire_sha256) {
+    alive_count_.fetch_add(1, std::memory_order_relaxed);
+    waiting_count_.fetch_add(1, std::memory_order_relaxed);
+  }
+  ~TierUpClient() override {
+    if (!reported_.load(std::memory_order_relaxed)) {
+      waiting_count_.fetch_sub(1, std::memory_order_relaxed);
+    }
+    alive_count_.fetch_sub(1, std::memory_order_relaxed);
+  }
+  TierUpClient(const TierUpClient&) = delete;
+  TierUpClient& operator=(const TierUpClient&) = delete;
 
   void OnModuleCompiled(v8::CompiledWasmModule module) noexcept override {
+    deliver(std::move(module));
+    // Counted once the mailbox is no longer touched (see CachedCompiler::tierUpClients).
+    if (!reported_.exchange(true)) waiting_count_.fetch_sub(1, std::memory_order_release);
+  }
+
+  // Whether OnModuleCompiled ran. Read under the mailbox's mutex, while the compiler lives.
+  bool fired() const { return fired_; }
+
+  static CachedCompiler::TierUpClients counts() {
+    return {alive_count_.load(std::memory_order_relaxed),
+            waiting_count_.load(std::memory_order_acquire)};
+  }
+
+ private:
+  void deliver(v8::CompiledWasmModule module) noexcept {
     try {
-      std::lock_guard lock(mailbox_->mutex);
+      // Declared before the lock: if the compiler went meanwhile, this is the last reference,
+      // and the mailbox (closed and emptied by then) must outlive the lock taken on its mutex.
+      std::shared_ptr<CachedCompiler::Mailbox> mailbox = mailbox_.lock();
+      if (!mailbox) return;  // the compiler is gone
+      std::lock_guard lock(mailbox->mutex);
       fired_ = true;
-      if (mailbox_->closed) return;
-      mailbox_->ready.emplace_back(wire_sha256_, std::move(module));
-      mailbox_->changed.notify_all();
+      if (mailbox->closed) return;
+      mailbox->ready.emplace_back(wire_sha256_, std::move(module));
+      mailbox->changed.notify_all();
     } catch (...) {
       // Out of memory: the entry is not written, which only costs a compile next time.
     }
   }
 
-  // Whether OnModuleCompiled ran. Read under the mailbox's mutex.
-  bool fired() const { return fired_; }
+  static inline std::atomic<std::size_t> alive_count_{0};
+  static inline std::atomic<std::size_t> waiting_count_{0};
 
- private:
-  std::shared_ptr<CachedCompiler::Mailbox> mailbox_;
+  std::weak_ptr<CachedCompiler::Mailbox> mailbox_;
   Sha256 wire_sha256_;
-  bool fired_ = false;  // guarded by mailbox_->mutex
+  bool fired_ = false;  // guarded by the mailbox's mutex
+  std::atomic<bool> reported_{false};
 };
 
 // What the streaming callback feeds V8 for the compile() running on this thread.
@@ -105,13 +141,18 @@ void streamingCallback(const v8::FunctionCallbackInfo<v8::Value>& info) noexcept
       return;
     }
     request->started = true;
-    streaming->SetClient(request->client);
     if (!request->cached.empty()) {
       // V8 checks only its own header here (version, flags, CPU features); compile() has
       // already checked the rest, which V8 would trust blindly.
       request->cached_accepted =
           streaming->SetCompiledModuleBytes(request->cached.data(), request->cached.size());
     }
+    // A tier-up client only for a module V8 compiles. V8 10.2 keeps the client in a callback
+    // that also holds the streaming decoder itself, and lets go of it only when it hands the
+    // callback to the module it compiled: for a module it deserializes the decoder, the client
+    // and a copy of the module bytes would never be freed. (So are they after a failed compile,
+    // which nothing here can foresee. Later V8s no longer capture the decoder.)
+    if (!request->cached_accepted) streaming->SetClient(request->client);
     streaming->OnBytesReceived(request->wire.data(), request->wire.size());
     streaming->Finish();
   } catch (...) {
@@ -145,7 +186,7 @@ double millisSince(Clock::time_point start) {
 
 CachedCompiler::CachedCompiler(const std::filesystem::path& dir,
                                std::chrono::milliseconds prune_delay)
-    : cache_(dir, engineTag()), mailbox_(std::make_shared<Mailbox>()), prune_delay_(prune_delay) {
+    : cache_(dir, engineTag()), mailbox_(new Mailbox()), prune_delay_(prune_delay) {
   if (auto ready = cache_.prepare(); !ready) {
     available_ = false;
     log::warn("compile cache unavailable; modules are compiled at every start",
@@ -168,6 +209,7 @@ CachedCompiler::~CachedCompiler() {
     mailbox_->changed.notify_all();
   }
   if (writer_.joinable()) writer_.join();
+  // The mailbox goes with mailbox_, after the modules: no client V8 still holds can keep it.
 }
 
 void CachedCompiler::enableStreaming(v8::Isolate* isolate) {
@@ -246,6 +288,10 @@ v8::MaybeLocal<v8::WasmModuleObject> CachedCompiler::compile(v8::Isolate* isolat
         v8::Exception::Error(v8String(isolate, "streaming compilation did not start")));
     return {};
   }
+  // V8 deserializes a payload it took inside Finish(), which settles the promise. Still pending:
+  // deserializing failed after all and V8 is compiling the module instead, with no tier-up
+  // client (see streamingCallback).
+  bool deserialized = request.cached_accepted && promise->State() == v8::Promise::kFulfilled;
   waitFor(isolate, promise);
   if (promise->State() == v8::Promise::kRejected) {
     isolate->ThrowException(promise->Result());
@@ -259,13 +305,25 @@ v8::MaybeLocal<v8::WasmModuleObject> CachedCompiler::compile(v8::Isolate* isolat
   v8::Local<v8::WasmModuleObject> module = promise->Result().As<v8::WasmModuleObject>();
 
   std::string path = cache_.entryPath(wire_sha256).string();
-  if (request.cached_accepted) {
+  if (deserialized) {
     ++hits_;
     log::debug("module loaded from the compile cache",
                {{"module", label}, {"entry", path}, {"ms", millisSince(start)}});
     return handles.Escape(module);
   }
   ++misses_;
+  if (request.cached_accepted) {
+    // Nothing will report this module's tier-up, so this run cannot rebuild the entry; without
+    // it the next start compiles and writes a new one.
+    ++rejected_;
+    std::error_code ignored;
+    std::filesystem::remove(path, ignored);
+    log::warn(
+        "compile cache entry could not be deserialized by V8; compiled the module and removed "
+        "the entry, which the next start rebuilds",
+        {{"module", label}, {"entry", path}});
+    return handles.Escape(module);
+  }
   if (entry) {
     ++rejected_;
     log::warn(
@@ -294,6 +352,8 @@ bool CachedCompiler::flush(Clock::time_point deadline) {
     return mailbox_->tiering.empty() && mailbox_->ready.empty() && mailbox_->writing == 0;
   });
 }
+
+CachedCompiler::TierUpClients CachedCompiler::tierUpClients() { return TierUpClient::counts(); }
 
 CompileCacheStats CachedCompiler::stats() const {
   return {hits_.load(), misses_.load(), rejected_.load(), writes_.load(), write_failures_.load()};

@@ -38,7 +38,8 @@ class CachedCompiler {
   // writerLoop).
   explicit CachedCompiler(const std::filesystem::path& dir,
                           std::chrono::milliseconds prune_delay = std::chrono::minutes(10));
-  // Stops the writer thread; entries not written yet are dropped.
+  // Stops the writer thread; entries not written yet are dropped. Frees everything this object
+  // made, including what V8 still holds of it: a tier-up report that arrives later is dropped.
   ~CachedCompiler();
   CachedCompiler(const CachedCompiler&) = delete;
   CachedCompiler& operator=(const CachedCompiler&) = delete;
@@ -65,7 +66,18 @@ class CachedCompiler {
 
   CompileCacheStats stats() const;
 
-  // Shared with the V8 tier-up callbacks, which may outlive this object.
+  // The tier-up clients of every CachedCompiler in this process. compile() gives V8 one for each
+  // module V8 compiles rather than deserializes; V8 reports the module's tier-up to it once, and
+  // frees it with the module. For tests: nothing of ours may stay behind in V8, and a report
+  // that comes after its compiler is gone must be dropped safely.
+  struct TierUpClients {
+    std::size_t alive = 0;
+    std::size_t waiting = 0;  // alive and not reported to yet (or still in the report)
+  };
+  static TierUpClients tierUpClients();
+
+  // What compile() and the V8 tier-up callbacks hand to the writer thread. Owned by this object;
+  // the callbacks, which may outlive it, hold it weakly.
   struct Mailbox;
 
  private:
@@ -74,7 +86,7 @@ class CachedCompiler {
   void write(const Sha256& wire_sha256, v8::CompiledWasmModule& module);
 
   CompileCache cache_;
-  std::shared_ptr<Mailbox> mailbox_;
+  std::shared_ptr<Mailbox> mailbox_;  // the only strong reference but for a report in progress
   std::thread writer_;
   std::atomic<uint64_t> hits_{0}, misses_{0}, rejected_{0}, writes_{0}, write_failures_{0};
   bool available_ = true;  // the directory could be prepared
