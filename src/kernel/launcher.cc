@@ -5,6 +5,14 @@
 
 namespace selium::kernel {
 
+ChildState::ChildState(std::shared_ptr<std::atomic<std::size_t>> live) : live_(std::move(live)) {
+  if (live_) live_->fetch_add(1, std::memory_order_relaxed);
+}
+
+ChildState::~ChildState() {
+  if (live_) live_->fetch_sub(1, std::memory_order_relaxed);
+}
+
 bool ChildState::started(ProcessId pid) {
   std::lock_guard lock(mutex_);
   pid_ = pid;
@@ -18,6 +26,8 @@ void ChildState::ended(ChildExit exit) {
     if (exit_) return;
     exit_ = std::move(exit);
     waiters.swap(waiters_);
+    if (live_) live_->fetch_sub(1, std::memory_order_relaxed);
+    live_.reset();
   }
   for (const auto& [waiter, waker] : waiters) waker.fire();
 }

@@ -3,6 +3,8 @@
 // children. Thread-safe: a child runs on any worker.
 #pragma once
 
+#include <atomic>
+#include <cstddef>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -31,6 +33,13 @@ struct ChildExit {
 // and another task's poll is refused (Busy) rather than silently taking the first task's wake.
 class ChildState {
  public:
+  // `live`: the parent's count of children not yet ended; this child counts in it until it
+  // ends (or, never started, until the state is destroyed).
+  explicit ChildState(std::shared_ptr<std::atomic<std::size_t>> live = nullptr);
+  ~ChildState();
+  ChildState(const ChildState&) = delete;
+  ChildState& operator=(const ChildState&) = delete;
+
   // The launcher: the child runs as `pid` (false: a stop was requested before it started, and
   // the launcher should stop it now).
   bool started(ProcessId pid);
@@ -51,6 +60,7 @@ class ChildState {
 
  private:
   mutable std::mutex mutex_;
+  std::shared_ptr<std::atomic<std::size_t>> live_;  // null once this child no longer counts
   std::optional<ProcessId> pid_;
   std::optional<ChildExit> exit_;
   bool stop_requested_ = false;

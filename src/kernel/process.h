@@ -78,6 +78,9 @@ struct ProcessConfig {
   std::size_t max_handles = 1u << 16;
   // Bytes of channel rings this process may have created and not yet freed (channel_create).
   std::size_t max_channel_bytes = std::size_t{64} << 20;
+  // Children this process started (process_start) that have not ended yet, starting ones
+  // included.
+  std::size_t max_children = 1024;
   std::vector<std::string> argv;  // WASI args_get: argv[0] is the module, then the spec's args
   std::vector<std::string> env;   // WASI environ_get: "NAME=value" strings (empty by default)
   // The log stream subscribers read; null: the process makes its own. An engine makes it at
@@ -128,6 +131,11 @@ class Process {
   // which give their bytes back when freed, even after the process has ended.
   const std::shared_ptr<std::atomic<std::size_t>>& channelBytes() const { return channel_bytes_; }
   std::size_t maxChannelBytes() const { return config_.max_channel_bytes; }
+
+  // Children this process started that have not ended (shared with their ChildStates, which
+  // count themselves out when the child ends, even after this process has ended).
+  const std::shared_ptr<std::atomic<std::size_t>>& liveChildren() const { return live_children_; }
+  std::size_t maxChildren() const { return config_.max_children; }
 
   // Hostcall failures: the message the last_error hostcall returns.
   void setLastError(std::string message) { last_error_ = std::move(message); }
@@ -183,6 +191,8 @@ class Process {
   std::optional<int32_t> exit_status_;
   std::shared_ptr<LogStream> log_stream_;
   std::shared_ptr<std::atomic<std::size_t>> channel_bytes_ =
+      std::make_shared<std::atomic<std::size_t>>(0);
+  std::shared_ptr<std::atomic<std::size_t>> live_children_ =
       std::make_shared<std::atomic<std::size_t>>(0);
   std::string std_pending_[2];  // an unfinished line of stdout / stderr
   StdWriter std_writer_;

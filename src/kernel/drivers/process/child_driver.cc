@@ -81,6 +81,12 @@ int32_t process_start(CallContext& ctx, GuestIn request) {
                 "process_start: " + decoded.error().message);
   }
   StartRequest start = std::move(*decoded);
+  if (ctx.process.liveChildren()->load(std::memory_order_relaxed) >= ctx.process.maxChildren()) {
+    return fail(ctx, ErrorCode::LimitExceeded,
+                "process_start: this process already has " +
+                    std::to_string(ctx.process.maxChildren()) +
+                    " children that have not ended (the limit); wait for one to end");
+  }
   // A process grants only what it holds.
   for (Capability capability : start.capabilities.inOrder()) {
     if (!ctx.process.capabilities().contains(capability)) {
@@ -119,7 +125,7 @@ int32_t process_start(CallContext& ctx, GuestIn request) {
     }
     resources.push_back(std::move(object));
   }
-  auto state = std::make_shared<ChildState>();
+  auto state = std::make_shared<ChildState>(ctx.process.liveChildren());
   auto inserted = ctx.process.handles().insert(
       std::make_unique<ProcessHandle>(std::make_shared<ProcessObject>(state)));
   if (auto* code = std::get_if<ErrorCode>(&inserted)) {

@@ -824,6 +824,31 @@ TEST_F(ChildDriverTest, AFullHandleTableIsLimitExceededAndStartsOrOpensNothing) 
   EXPECT_EQ(decodeFrame(g.next(logs)).message, "fits");
 }
 
+// A process has at most max_children children that have not ended, starting ones included; an
+// ended child, or one whose start was refused, no longer counts.
+TEST_F(ChildDriverTest, LiveChildrenAreLimitedPerProcess) {
+  ProcessConfig config;
+  config.capabilities = parentCapabilities();
+  config.max_children = 2;
+  Guest& g = guests_.emplace_back(host_->makeProcess(std::move(config)));
+  int32_t first = start(g, request("child.wasm"));
+  int32_t second = start(g, request("child.wasm"));
+  ASSERT_GT(first, 0);
+  ASSERT_GT(second, 0);
+  EXPECT_EQ(g.process().liveChildren()->load(), 2u);
+  EXPECT_EQ(start(g, request("child.wasm")), -SELIUM_ERR_LimitExceeded);
+  EXPECT_THAT(g.lastError(), HasSubstr("already has 2 children that have not ended"));
+  EXPECT_EQ(launcher_.launches.size(), 2u);
+  // Closing a handle does not end its child: it still counts.
+  ASSERT_EQ(g.close(first), 0);
+  EXPECT_EQ(start(g, request("child.wasm")), -SELIUM_ERR_LimitExceeded);
+  // Once one ends, another may start.
+  launcher_.launches[0].state->ended({SELIUM_EXIT_NORMAL, 0, "entrypoint returned"});
+  EXPECT_EQ(g.process().liveChildren()->load(), 1u);
+  EXPECT_GT(start(g, request("child.wasm")), 0);
+  EXPECT_EQ(g.process().liveChildren()->load(), 2u);
+}
+
 TEST_F(ChildDriverTest, ProcessHostcallsRefuseHandlesOfOtherKindsAndTheHandleStillWorks) {
   Guest& g = guest();
   int32_t channel = g.create(1024);
