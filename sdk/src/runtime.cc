@@ -66,6 +66,11 @@ __attribute__((export_name(SELIUM_EXPORT_ALLOC))) uint32_t selium_alloc(uint32_t
 void __cxa_pure_virtual() { __builtin_trap(); }
 void __cxa_deleted_virtual() { __builtin_trap(); }
 
+// compiler-rt's builtins for wasm32 are built with the stack protector, so some of them
+// (__umodti3: `%` on unsigned __int128) need these, which wasi-libc does not define.
+uintptr_t __stack_chk_guard = 0x5e1105e1u;
+[[noreturn]] void __stack_chk_fail(void) { __builtin_trap(); }
+
 void selium_exit(int32_t status) {
   selium_process_exit(status);
   __builtin_trap();  // process_exit does not return; if a broken host returns, stop anyway

@@ -536,6 +536,18 @@ TEST_F(EngineTest, ComputeLoopThatYieldsCompletes) {
   EXPECT_FALSE(recorder_.logsOf(exit.pid).empty());
 }
 
+// `%` on unsigned __int128 links (the SDK defines the stack protector symbols compiler-rt's
+// __umodti3 needs) and computes: (2^64 * 3 + 5) % 7 = (3 * 2 + 5) % 7 = 4 (2^64 % 7 = 2).
+TEST_F(EngineTest, SdkGuestsMayUse128BitRemainders) {
+  auto exit = runToExit(request("compute.wasm", "mod128",
+                                {arg(ParamKind::U64, uint64_t{3}), arg(ParamKind::U64, uint64_t{5}),
+                                 arg(ParamKind::U64, uint64_t{7})}));
+  EXPECT_EQ(exit.reason, ExitReason::Normal) << exit.message;
+  auto logs = recorder_.logsOf(exit.pid);
+  ASSERT_EQ(logs.size(), 1u);
+  EXPECT_EQ(uintField(logs[0], "rest"), 4u);
+}
+
 TEST_F(EngineTest, StopTerminatesAGuestStuckInALoop) {
   kernel::ProcessId pid = spawnOk(request("compute.wasm", "spin"));
   ASSERT_NE(pid, 0u);

@@ -7,6 +7,9 @@
 //   spin()           Info "spinning", then loops forever without yielding or calling the host
 //                    (stop/terminate tests: wait for the record, then stop the process).
 //   spin_yielding()  Info "spinning", then loops forever, yielding every iteration.
+//   mod128(u64 high, u64 low, u64 divisor)
+//                    Info "mod128" {rest: ((high << 64) | low) % divisor} (compiler-rt's
+//                    __umodti3, which needs the stack protector symbols the SDK provides).
 #include <cstdint>
 
 #include <selium/selium.hpp>
@@ -43,5 +46,12 @@ SELIUM_ENTRYPOINT(spin_yielding) {
     spinCounter = spinCounter + 1;
     co_await selium::yield();
   }
+  co_return 0;
+}
+
+SELIUM_ENTRYPOINT(mod128, (u64, high), (u64, low), (u64, divisor)) {
+  if (divisor == 0) co_return 1;
+  unsigned __int128 value = (static_cast<unsigned __int128>(high) << 64) | low;
+  kLog.info("mod128", {{"rest", static_cast<uint64_t>(value % divisor)}});
   co_return 0;
 }
