@@ -3,6 +3,7 @@
 
 #include <selium/abi/hostcalls.h>
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
@@ -158,13 +159,28 @@ Result<StartRequest> decodeStartRequest(std::span<const uint8_t> bytes) {
       return Error{"env: " + std::to_string(env->size()) + " entries, over the limit of " +
                    std::to_string(kMaxStartEnv)};
     }
+    std::vector<std::string> names;
     for (const auto* entry : *env) {
       std::string text(view(entry));
-      if (text.empty() || text.find('=') == std::string::npos || text.front() == '=' ||
-          text.find('\0') != std::string::npos || !util::isValidUtf8(text)) {
-        return Error{"env: \"" + util::escapeControl(text.substr(0, 200)) + "\" is not NAME=value"};
+      std::size_t eq = text.find('=');
+      if (eq == std::string::npos || text.find('\0') != std::string::npos ||
+          !util::isValidUtf8(text)) {
+        return Error{"env: \"" + util::escapeControl(text.substr(0, 200)) +
+                     "\" is not NAME=value (UTF-8 text)"};
       }
+      std::string_view name = std::string_view(text).substr(0, eq);
+      if (!util::isEnvName(name)) {
+        return Error{"env: invalid variable name \"" +
+                     util::escapeControl(text.substr(0, eq).substr(0, 200)) +
+                     "\": a name starts with a letter or \"_\" and has only letters, digits and "
+                     "\"_\""};
+      }
+      names.emplace_back(name);
       out.env.push_back(std::move(text));
+    }
+    std::sort(names.begin(), names.end());
+    if (auto twice = std::adjacent_find(names.begin(), names.end()); twice != names.end()) {
+      return Error{"env: variable " + *twice + " is given twice"};
     }
   }
   return out;

@@ -126,6 +126,32 @@ TEST(StartRequestTest, TooManyArgumentsAndUnknownCapabilitiesAreRefused) {
   EXPECT_THAT(errorOf(bytesOf(c)), HasSubstr("is not a capability id"));
 }
 
+// The environment follows the rules of a module spec's env: NAME=value, a portable name, each
+// name once, UTF-8 text.
+TEST(StartRequestTest, EnvEntriesFollowTheSpecRules) {
+  auto decode = [](std::vector<std::string> entries) {
+    flatbuffers::FlatBufferBuilder b;
+    std::vector<flatbuffers::Offset<flatbuffers::String>> env;
+    for (const std::string& e : entries) env.push_back(b.CreateString(e));
+    b.Finish(fb::CreateStartRequest(b, b.CreateString("w.wasm"), 0, 0, 0, 0, b.CreateVector(env)));
+    return decodeStartRequest(bytesOf(b));
+  };
+  auto ok = decode({"A=1", "_B=", "C9=x=y"});
+  ASSERT_TRUE(ok.ok()) << ok.error().message;
+  EXPECT_EQ(ok->env, (std::vector<std::string>{"A=1", "_B=", "C9=x=y"}));
+  auto no_equals = decode({"A"});
+  ASSERT_FALSE(no_equals.ok());
+  EXPECT_EQ(no_equals.error().message, "env: \"A\" is not NAME=value (UTF-8 text)");
+  auto bad_name = decode({"9A=1"});
+  ASSERT_FALSE(bad_name.ok());
+  EXPECT_THAT(bad_name.error().message, HasSubstr("invalid variable name \"9A\""));
+  EXPECT_FALSE(decode({"=1"}).ok());
+  EXPECT_FALSE(decode({"A-B=1"}).ok());
+  auto twice = decode({"A=1", "B=2", "A=3"});
+  ASSERT_FALSE(twice.ok());
+  EXPECT_EQ(twice.error().message, "env: variable A is given twice");
+}
+
 TEST(StartRequestTest, GarbageAndOversizedRequestsAreRefused) {
   std::vector<uint8_t> garbage(64, 0xAB);
   EXPECT_THAT(errorOf(garbage), HasSubstr("not a valid selium.abi.StartRequest"));

@@ -376,14 +376,6 @@ void parseArgItems(std::string_view value, const std::vector<std::string_view>& 
   }
 }
 
-// A portable environment variable name: a letter or "_", then letters, digits and "_".
-bool isEnvName(std::string_view name) {
-  if (name.empty() || (name[0] >= '0' && name[0] <= '9')) return false;
-  return std::all_of(name.begin(), name.end(), [](char c) {
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
-  });
-}
-
 void parseArgs(std::string_view value, const std::optional<std::vector<ParamKind>>& params,
                bool params_valid, ModuleSpec& spec, Errors& errors) {
   parseArgItems(value, listItems(value), params, params_valid, false, spec, errors);
@@ -407,7 +399,7 @@ void parseEnvItems(std::string_view value, const std::vector<std::string_view>& 
     std::string_view name = trim(item.substr(0, eq));
     std::string_view text = item.substr(eq + 1);
     if (trim_values) text = trim(text);
-    if (!isEnvName(name)) {
+    if (!util::isEnvName(name)) {
       errors.add("env", item,
                  "invalid variable name " + quote(name) +
                      ": a name starts with a letter or \"_\" and has only letters, digits and "

@@ -26,6 +26,9 @@ bool equalsIgnoreCase(std::string_view a, std::string_view b);
 // True when `text` is well-formed UTF-8 (no overlongs, surrogates or code points past U+10FFFF).
 bool isValidUtf8(std::string_view text);
 
+// A portable environment variable name: a letter or "_", then letters, digits and "_".
+bool isEnvName(std::string_view name);
+
 // `text` with every byte that is not part of a well-formed UTF-8 sequence replaced by U+FFFD.
 std::string toValidUtf8(std::string_view text);
 

@@ -30,6 +30,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, std::size_t size) {
   check(!r.entrypoint.empty() && r.entrypoint.size() <= kMaxEntrypointBytes);
   check(r.args.size() <= kMaxStartArgs);
   check(r.env.size() <= kMaxStartEnv);
+  for (const std::string& entry : r.env) {
+    std::size_t eq = entry.find('=');
+    check(eq != std::string::npos && selium::util::isEnvName(entry.substr(0, eq)));
+    check(selium::util::isValidUtf8(entry));
+  }
   for (const EntrypointArg& arg : r.args) {
     if (arg.kind == ParamKind::Resource) check(std::get<uint64_t>(arg.value) > 0);
     if (arg.kind == ParamKind::Utf8) {
