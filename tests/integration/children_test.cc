@@ -143,6 +143,23 @@ TEST_F(ChildrenTest, AChildGetsItsOwnHandleToAReaderItsParentGave) {
   EXPECT_GT(uintField(summed, "handle"), 0u);
 }
 
+TEST_F(ChildrenTest, EveryArgumentKindReachesTheChild) {
+  kernel::ProcessId pid = spawnOk(*engine_, request("typed"));
+  auto exit = recorder_.waitExit(pid, 60s);
+  ASSERT_TRUE(exit.has_value());
+  EXPECT_EQ(exit->status, 0) << dumpLogs(recorder_, pid);
+  auto typed = recordOf(recorder_, whoLogged("typed"), "typed");
+  EXPECT_EQ(intField(typed, "a"), -5);
+  EXPECT_EQ(uintField(typed, "b"), 200u);
+  EXPECT_EQ(intField(typed, "c"), -300);
+  EXPECT_EQ(uintField(typed, "d"), 60000u);
+  const log::FieldValue* e = field(typed, "e");
+  ASSERT_NE(e, nullptr);
+  ASSERT_TRUE(std::holds_alternative<double>(*e));
+  EXPECT_EQ(std::get<double>(*e), 1.5);
+  EXPECT_EQ(textField(typed, "f"), "beef");
+}
+
 TEST_F(ChildrenTest, StoppingAChildEndsItAsTerminated) {
   auto stopped = runFor(request("stopper"), "stopped");
   EXPECT_EQ(intField(stopped, "reason"), SELIUM_EXIT_TERMINATED);

@@ -34,10 +34,20 @@ struct Arg {
   std::vector<uint8_t> bytes;
   selium_handle_t handle_value = 0;
 
+  static Arg i8(int8_t v) { return signedArg(SELIUM_PARAM_KIND_i8, v); }
+  static Arg u8(uint8_t v) { return unsignedArg(SELIUM_PARAM_KIND_u8, v); }
+  static Arg i16(int16_t v) { return signedArg(SELIUM_PARAM_KIND_i16, v); }
+  static Arg u16(uint16_t v) { return unsignedArg(SELIUM_PARAM_KIND_u16, v); }
   static Arg i32(int32_t v) { return signedArg(SELIUM_PARAM_KIND_i32, v); }
   static Arg i64(int64_t v) { return signedArg(SELIUM_PARAM_KIND_i64, v); }
   static Arg u32(uint32_t v) { return unsignedArg(SELIUM_PARAM_KIND_u32, v); }
   static Arg u64(uint64_t v) { return unsignedArg(SELIUM_PARAM_KIND_u64, v); }
+  static Arg f32(float v) {
+    Arg a;
+    a.kind = SELIUM_PARAM_KIND_f32;
+    a.float_value = v;
+    return a;
+  }
   static Arg f64(double v) {
     Arg a;
     a.kind = SELIUM_PARAM_KIND_f64;
@@ -54,6 +64,12 @@ struct Arg {
     Arg a;
     a.kind = SELIUM_PARAM_KIND_buffer;
     a.bytes.assign(data.begin(), data.end());
+    return a;
+  }
+  // Bytes for a `hex` parameter (the child receives them as bytes, like `buffer`).
+  static Arg hex(std::span<const uint8_t> data) {
+    Arg a = buffer(data);
+    a.kind = SELIUM_PARAM_KIND_hex;
     return a;
   }
   // A handle of this process; the child receives its own handle to the same resource.

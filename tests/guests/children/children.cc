@@ -28,6 +28,10 @@
 //                                  {result, message}. Status 0.
 //   give_timer()                   starts idle() with a timer handle as a resource arg: Info
 //                                  "give timer" {result, message}.
+//   typed()                        starts typed_child(i8 -5, u8 200, i16 -300, u16 60000, f32 1.5,
+//                                  hex 0xbeef) and waits: status 0 if it exited ok.
+//   typed_child(i8 a, u8 b, i16 c, u16 d, f32 e, hex f)
+//                                  Info "typed" {a, b, c, d, e, f: bytes as lowercase hex}.
 //   hold_everything()              holds a timer, a channel (shared and registered as singleton
 //                                  "children.everything"), a reader, a writer and a process handle
 //                                  of spin() (Info "holding" {child}), then exits with status 7.
@@ -287,4 +291,34 @@ SELIUM_ENTRYPOINT(hold_everything) {
   kLog.info("holding", {{"child", pid ? *pid : int64_t{-1}}});
   selium_process_exit(7);
   co_return 0;
+}
+
+SELIUM_ENTRYPOINT(typed_child, (i8, a), (u8, b), (i16, c), (u16, d), (f32, e), (hex, f)) {
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string hex;
+  for (std::byte x : f) {
+    hex += kDigits[static_cast<uint8_t>(x) >> 4];
+    hex += kDigits[static_cast<uint8_t>(x) & 15];
+  }
+  kLog.info("typed", {{"a", int64_t{a}},
+                      {"b", uint64_t{b}},
+                      {"c", int64_t{c}},
+                      {"d", uint64_t{d}},
+                      {"e", double{e}},
+                      {"f", hex}});
+  co_return 0;
+}
+
+SELIUM_ENTRYPOINT(typed) {
+  const uint8_t bytes[] = {0xbe, 0xef};
+  auto exit = co_await runChild(selium::ProcessBuilder(std::string(kModule))
+                                    .entrypoint("typed_child")
+                                    .arg(selium::Arg::i8(-5))
+                                    .arg(selium::Arg::u8(200))
+                                    .arg(selium::Arg::i16(-300))
+                                    .arg(selium::Arg::u16(60000))
+                                    .arg(selium::Arg::f32(1.5f))
+                                    .arg(selium::Arg::hex(bytes)));
+  if (!exit) co_return fail("child failed", exit.error());
+  co_return exit->ok() ? 0 : 6;
 }
