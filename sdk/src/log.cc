@@ -201,6 +201,40 @@ void error(std::string_view message, Fields fields) noexcept {
   Logger({}).log(Level::Error, message, fields);
 }
 
+const Record::Field* Record::field(std::string_view key) const noexcept {
+  for (const Field& f : fields) {
+    if (f.key == key) return &f;
+  }
+  return nullptr;
+}
+
+std::optional<Record> decode(std::span<const uint8_t> frame) {
+  flatbuffers::Verifier verifier(frame.data(), frame.size());
+  if (!fb::VerifyLogRecordBuffer(verifier)) return std::nullopt;
+  const fb::LogRecord* in = fb::GetLogRecord(frame.data());
+  auto text = [](const flatbuffers::String* s) {
+    return s != nullptr ? std::string(s->string_view()) : std::string();
+  };
+  Record out;
+  out.level = static_cast<Level>(in->level());
+  out.target = text(in->target());
+  out.message = text(in->message());
+  if (in->fields() != nullptr) {
+    for (const fb::LogField* f : *in->fields()) {
+      Record::Field field;
+      field.key = text(f->key());
+      field.kind = static_cast<Value::Kind>(f->kind());
+      field.str = text(f->str());
+      field.i64 = f->int_();
+      field.u64 = f->uint();
+      field.f64 = f->float_();
+      field.boolean = f->bool_();
+      out.fields.push_back(std::move(field));
+    }
+  }
+  return out;
+}
+
 }  // namespace selium::log
 
 namespace {

@@ -203,6 +203,8 @@ TEST_F(ChildrenTest, AParentFollowsAChildsLogStreamToItsEnd) {
   auto followed = runFor(request("follow", {u32(50)}, channelCaps()), "followed");
   EXPECT_EQ(uintField(followed, "received"), 50u);
   EXPECT_EQ(uintField(followed, "lost"), 0u);
+  EXPECT_EQ(uintField(followed, "bad"), 0u);
+  EXPECT_EQ(uintField(followed, "last"), 49u);
   EXPECT_EQ(textField(followed, "end"), "EndOfStream");
 }
 
@@ -212,6 +214,8 @@ TEST_F(ChildrenTest, AFollowerThatFallsBehindCountsExactlyWhatItLost) {
   constexpr uint32_t kRecords = 30000;
   auto followed = runFor(request("follow", {u32(kRecords)}, channelCaps()), "followed");
   EXPECT_EQ(uintField(followed, "received") + uintField(followed, "lost"), kRecords);
+  EXPECT_EQ(uintField(followed, "bad"), 0u);
+  EXPECT_EQ(uintField(followed, "last"), kRecords - 1);
   EXPECT_EQ(textField(followed, "end"), "EndOfStream");
 }
 

@@ -10,9 +10,11 @@
 #include <concepts>
 #include <cstdint>
 #include <initializer_list>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "selium/selium.h"
 
@@ -118,5 +120,28 @@ class Logger {
  private:
   std::string_view target_;
 };
+
+// A record as read from a log stream (ChildProcess::logs(): each frame is one record), owned.
+struct Record {
+  struct Field {
+    std::string key;
+    Value::Kind kind = Value::Kind::Str;
+    std::string str;       // Str
+    int64_t i64 = 0;       // Int
+    uint64_t u64 = 0;      // Uint
+    double f64 = 0;        // Float
+    bool boolean = false;  // Bool
+  };
+  Level level = Level::Info;
+  std::string target;
+  std::string message;
+  std::vector<Field> fields;
+  // The field named `key`, or nullptr.
+  const Field* field(std::string_view key) const noexcept;
+};
+
+// Decodes one log-stream frame (a selium.abi.LogRecord FlatBuffer, verified first); nullopt if
+// it is not one.
+std::optional<Record> decode(std::span<const uint8_t> frame);
 
 }  // namespace selium::log

@@ -20,8 +20,9 @@
 //   exit_with(u32 code)            returns `code` as its status.
 //   missing(utf8 module)           starts `module` and waits: Info "missing" {reason, message}.
 //   follow(u32 count)              starts chatty(go reader, count), subscribes to its logs, tells
-//                                  it to go, reads records until EndOfStream: Info "followed"
-//                                  {received, lost, end}. Status 0.
+//                                  it to go, reads records until EndOfStream, decoding each:
+//                                  Info "followed" {received, lost, bad (not a "line" record in
+//                                  order), last (its i), end}. Status 0.
 //   chatty(resource go, u32 count) waits for one frame on `go`, then logs `count` Info "line" {i}.
 //   raw_start(u32 which)           process_start with hostile bytes: 0 garbage, 1 over the
 //                                  size limit, 2 a pointer past its memory, 3 empty: Info "raw"
@@ -208,6 +209,8 @@ SELIUM_ENTRYPOINT(follow, (u32, count)) {
   }
   uint64_t received = 0;
   uint64_t lost = 0;
+  uint64_t bad = 0;   // frames that were not the child's "line" records in order
+  uint64_t last = 0;  // the last record's i
   std::vector<uint8_t> buffer;
   selium::Error end = selium::Error(selium::ErrorCode::Internal);
   for (;;) {
@@ -220,11 +223,24 @@ SELIUM_ENTRYPOINT(follow, (u32, count)) {
       end = batch.error();
       break;
     }
-    received += batch->count();
+    for (std::span<const uint8_t> frame : *batch) {
+      ++received;
+      // Each frame is one record: "line" {i}, i counting up (with gaps where records were lost).
+      auto record = selium::log::decode(frame);
+      const selium::log::Record::Field* i = record ? record->field("i") : nullptr;
+      if (record && record->message == "line" && record->target == "children" && i != nullptr &&
+          i->kind == selium::log::Value::Kind::Uint && (received == 1 || i->u64 > last)) {
+        last = i->u64;
+      } else {
+        ++bad;
+      }
+    }
   }
   auto exit = co_await child->exit();
   if (!exit) co_return fail("wait failed", exit.error());
-  kLog.info("followed", {{"received", received}, {"lost", lost}, {"end", end.name()}});
+  kLog.info(
+      "followed",
+      {{"received", received}, {"lost", lost}, {"bad", bad}, {"last", last}, {"end", end.name()}});
   co_return 0;
 }
 
