@@ -237,6 +237,32 @@ TEST_F(RuntimeE2E, SigtermStopsAGuestLoopingForever) {
                            HasSubstr("runtime stopped")));
 }
 
+// With one worker, a guest that never yields keeps the specs after it from starting: the
+// runtime says so while it happens, naming the process, instead of only once it is stopped.
+TEST_F(RuntimeE2E, WarnsWhileAGuestHoldsItsWorkerNamingIt) {
+  addModule("traps.wasm", "traps.wasm");
+  addModule("dev_null.wasm");
+  // Not startRuntime: the runtime never becomes ready, the second spec waits for the worker.
+  auto p = std::make_unique<Subprocess>(SubprocessOptions{
+      {SELIUM_RUNTIME_BIN, "-w", work_.string(), "--workers", "1", "--shutdown-timeout", "5",
+       "--module", "path=traps.wasm;entrypoint=loop_forever;capabilities=", "--module",
+       "path=dev_null.wasm;capabilities="},
+      {},
+      dir_});
+  auto warning = p->waitForLine(
+      [](std::string_view line) {
+        return line.find("guest call is holding its worker") != std::string_view::npos;
+      },
+      30s);
+  ASSERT_TRUE(warning.has_value());
+  EXPECT_THAT(*warning, AllOf(HasSubstr(" WARN selium.runtime: "), HasSubstr("pid=1"),
+                              HasSubstr("module=traps.wasm"), HasSubstr("worker=0")));
+  p->signal(SIGTERM);
+  auto r = p->wait(20s);
+  EXPECT_FALSE(r.timed_out);
+  EXPECT_EQ(r.exit_code, 0) << r.out;
+}
+
 TEST_F(RuntimeE2E, ModuleThatFailsToLoadStopsStartup) {
   addModule("ok.wasm");
   addModule("bad.wasm", "unknown_import.wasm");
