@@ -10,12 +10,12 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <deque>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "bench_util.h"
+#include "frame_queue.h"
 #include "kernel/channel.h"
 
 namespace selium::bench {
@@ -211,60 +211,7 @@ double channelThreads(const Shape& shape) {
   return nanosBetween(start, Clock::now()) / 1e9;
 }
 
-// ---- reference: a mutex-guarded queue of frames ---------------------------------------------
-
-// The queue a C++ programmer writes first: std::deque of std::vector frames under a mutex, two
-// condition variables, bounded to `capacity` bytes of payload + 8 per frame (as the ring).
-class FrameQueue {
- public:
-  explicit FrameQueue(std::size_t capacity) : capacity_(capacity) {}
-
-  // Pushes the frames of a batch, waiting while full.
-  void push(std::span<const uint8_t> batch) {
-    std::unique_lock lock(mutex_);
-    bool pushed = false;
-    for (std::size_t at = 0; at < batch.size();) {
-      uint32_t n;
-      std::memcpy(&n, batch.data() + at, 4);
-      std::size_t cost = Channel::frameSize(n);
-      while (bytes_ + cost > capacity_) {
-        if (pushed) not_empty_.notify_all();
-        pushed = false;
-        not_full_.wait(lock);
-      }
-      frames_.emplace_back(batch.data() + at + 4, batch.data() + at + 4 + n);
-      bytes_ += cost;
-      pushed = true;
-      at += 4 + n;
-    }
-    if (pushed) not_empty_.notify_all();
-  }
-
-  // Copies as many whole frames as fit into `out` as a batch; waits while empty. Returns bytes.
-  std::size_t pop(std::span<uint8_t> out) {
-    std::unique_lock lock(mutex_);
-    not_empty_.wait(lock, [&] { return !frames_.empty(); });
-    std::size_t at = 0;
-    while (!frames_.empty() && at + 4 + frames_.front().size() <= out.size()) {
-      const std::vector<uint8_t>& f = frames_.front();
-      uint32_t n = static_cast<uint32_t>(f.size());
-      std::memcpy(out.data() + at, &n, 4);
-      std::memcpy(out.data() + at + 4, f.data(), f.size());
-      at += 4 + f.size();
-      bytes_ -= Channel::frameSize(f.size());
-      frames_.pop_front();
-    }
-    not_full_.notify_all();
-    return at;
-  }
-
- private:
-  std::mutex mutex_;
-  std::condition_variable not_empty_, not_full_;
-  std::deque<std::vector<uint8_t>> frames_;
-  std::size_t bytes_ = 0;
-  const std::size_t capacity_;
-};
+// ---- reference: a mutex-guarded queue of frames (frame_queue.h) ---------------------------
 
 double queueSameThread(const Shape& shape) {
   FrameQueue queue(shape.capacity);
