@@ -9,6 +9,7 @@
 // belongs to that thread.
 #pragma once
 
+#include <algorithm>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <chrono>
@@ -115,6 +116,19 @@ class LoopHost final : public ProcessHost {
   // Every (pid, waker) delivered so far, in order.
   const std::vector<std::pair<ProcessId, int32_t>>& polled() const { return polled_; }
   void clearPolled() { polled_.clear(); }
+  // Runs what is ready now; returns the polls delivered since the last clear, and clears them.
+  std::vector<std::pair<ProcessId, int32_t>> takePolls() {
+    poll();
+    return std::exchange(polled_, {});
+  }
+  // Runs the loop until `pid` has been polled with `waker` (bounded); clears the record.
+  bool wokeWith(ProcessId pid, int32_t waker) {
+    std::pair<ProcessId, int32_t> wanted{pid, waker};
+    bool woke = runUntil(
+        [&] { return std::find(polled_.begin(), polled_.end(), wanted) != polled_.end(); });
+    polled_.clear();
+    return woke;
+  }
   const std::vector<std::pair<ProcessId, GuestLogRecord>>& logs() const { return logs_; }
 
   boost::asio::io_context& loop() { return loop_; }

@@ -109,22 +109,9 @@ class ChannelDriverTest : public ::testing::Test {
   }
 
   // Runs what is ready on the loop; returns the polls delivered since the last call.
-  std::vector<Polled> polls() {
-    host_->poll();
-    std::vector<Polled> polled = host_->polled();
-    host_->clearPolled();
-    return polled;
-  }
+  std::vector<Polled> polls() { return host_->takePolls(); }
   // Runs the loop until (pid, waker) has been polled (bounded); clears the record.
-  bool wokeWith(ProcessId pid, int32_t waker) {
-    auto has = [&] {
-      const auto& polled = host_->polled();
-      return std::find(polled.begin(), polled.end(), Polled{pid, waker}) != polled.end();
-    };
-    bool woke = host_->runUntil(has);
-    host_->clearPolled();
-    return woke;
-  }
+  bool wokeWith(ProcessId pid, int32_t waker) { return host_->wokeWith(pid, waker); }
 
   std::size_t live_ = Resource::liveCount();
   Registry registry_;  // before the hosts: outlives their processes

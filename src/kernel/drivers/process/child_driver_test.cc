@@ -224,21 +224,8 @@ class ChildDriverTest : public ::testing::Test {
     return child;
   }
 
-  std::vector<Polled> polls() {
-    host_->poll();
-    std::vector<Polled> polled = host_->polled();
-    host_->clearPolled();
-    return polled;
-  }
-  bool wokeWith(ProcessId pid, int32_t waker) {
-    auto has = [&] {
-      const auto& polled = host_->polled();
-      return std::find(polled.begin(), polled.end(), Polled{pid, waker}) != polled.end();
-    };
-    bool woke = host_->runUntil(has);
-    host_->clearPolled();
-    return woke;
-  }
+  std::vector<Polled> polls() { return host_->takePolls(); }
+  bool wokeWith(ProcessId pid, int32_t waker) { return host_->wokeWith(pid, waker); }
 
   std::size_t live_ = Resource::liveCount();
   Registry registry_;
