@@ -8,6 +8,11 @@ find_package(spdlog REQUIRED)
 find_package(nlohmann_json 3.10 REQUIRED)
 find_package(GTest REQUIRED)
 find_package(benchmark REQUIRED)
+# Networking: HTTP/2 (nghttp2), QUIC (ngtcp2 with its GnuTLS crypto backend).
+find_package(PkgConfig REQUIRED)
+pkg_check_modules(NGHTTP2 REQUIRED IMPORTED_TARGET libnghttp2>=1.52)
+pkg_check_modules(NGTCP2 REQUIRED IMPORTED_TARGET libngtcp2>=0.12 libngtcp2_crypto_gnutls>=0.12)
+pkg_check_modules(GNUTLS REQUIRED IMPORTED_TARGET gnutls>=3.7)
 
 if(SELIUM_KERNEL_ONLY)
   return()  # the kernel never links V8

@@ -7,10 +7,12 @@
 #include <string>
 #include <vector>
 
-#include "runtime/certs.h"
+#include "util/certs.h"
 #include "util/log.h"
 
 namespace selium::runtime {
+
+using util::CertOptions;
 
 // Documented in the README and in --help.
 enum ExitCode : int {

@@ -12,7 +12,7 @@
 #include <future>
 #include <iostream>
 
-#include "runtime/certs.h"
+#include "util/certs.h"
 #include "runtime/cli.h"
 #include "runtime/module_spec.h"
 #include "runtime/server.h"
@@ -24,7 +24,7 @@ namespace selium::runtime {
 namespace {
 
 int generateCertificates(const CertOptions& certs) {
-  auto written = generateCerts(certs);
+  auto written = util::generateCerts(certs);
   if (!written) {
     log::error("generate-certs failed", {{"error", written.error().message}});
     return kExitRuntimeError;

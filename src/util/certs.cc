@@ -1,6 +1,6 @@
 // `generate-certs` with OpenSSL 3: builds the CA, server and client credentials in memory, then
 // writes all six files through temporary files and renames, so a failure never leaves half a set.
-#include "runtime/certs.h"
+#include "util/certs.h"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -27,7 +27,7 @@
 
 #include "util/strings.h"
 
-namespace selium::runtime {
+namespace selium::util {
 namespace {
 
 namespace fs = std::filesystem;
@@ -536,4 +536,4 @@ Result<std::vector<fs::path>> generateCerts(const CertOptions& options) {
   return paths;
 }
 
-}  // namespace selium::runtime
+}  // namespace selium::util

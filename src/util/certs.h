@@ -7,7 +7,7 @@
 
 #include "util/result.h"
 
-namespace selium::runtime {
+namespace selium::util {
 
 struct CertOptions {
   std::filesystem::path output_dir = "certs";
@@ -22,4 +22,4 @@ struct CertOptions {
 // writes nothing) if any of the six files exists, unless options.force. Returns the paths written.
 Result<std::vector<std::filesystem::path>> generateCerts(const CertOptions& options);
 
-}  // namespace selium::runtime
+}  // namespace selium::util

@@ -1,6 +1,6 @@
 // generateCerts checked with OpenSSL itself: parsing, chain verification, extensions, a real
 // mutual-TLS handshake, and the file handling around them (modes, refusal, atomic replacement).
-#include "runtime/certs.h"
+#include "util/certs.h"
 
 #include <arpa/inet.h>
 #include <gmock/gmock.h>
@@ -32,7 +32,7 @@
 
 #include "support/temp_dir.h"
 
-namespace selium::runtime {
+namespace selium::util {
 namespace {
 
 namespace fs = std::filesystem;
@@ -829,4 +829,4 @@ TEST_F(GenerateCerts, AcceptsUnicodeCaName) {
 }
 
 }  // namespace
-}  // namespace selium::runtime
+}  // namespace selium::util
