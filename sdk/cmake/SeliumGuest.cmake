@@ -59,7 +59,7 @@ if(SELIUM_SDK_AVAILABLE)
   file(CREATE_LINK "${SELIUM_FLATBUFFERS_INCLUDE}/flatbuffers" "${_selium_sdk_gen}/flatbuffers"
     SYMBOLIC)
 
-  foreach(_selium_schema log process)
+  foreach(_selium_schema log process net)
     add_custom_command(
       OUTPUT "${_selium_sdk_gen}/${_selium_schema}_generated.h"
       COMMAND "${SELIUM_FLATC}" --cpp -o "${_selium_sdk_gen}"
@@ -73,12 +73,14 @@ if(SELIUM_SDK_AVAILABLE)
     "${SELIUM_SDK_DIR}/src/channel.cc"
     "${SELIUM_SDK_DIR}/src/child.cc"
     "${SELIUM_SDK_DIR}/src/executor.cc"
+    "${SELIUM_SDK_DIR}/src/http.cc"
     "${SELIUM_SDK_DIR}/src/log.cc"
     "${SELIUM_SDK_DIR}/src/process.cc"
     "${SELIUM_SDK_DIR}/src/runtime.cc"
     "${SELIUM_SDK_DIR}/src/time.cc"
     "${_selium_sdk_gen}/log_generated.h"
-    "${_selium_sdk_gen}/process_generated.h")
+    "${_selium_sdk_gen}/process_generated.h"
+    "${_selium_sdk_gen}/net_generated.h")
   add_library(selium::sdk ALIAS selium_sdk)
   target_include_directories(selium_sdk
     PUBLIC "${SELIUM_SDK_DIR}/include" "${SELIUM_ABI_INCLUDE_DIR}"

@@ -240,7 +240,8 @@ std::size_t kernelMaxMapCount() {
 
 }  // namespace
 
-Engine::Engine(EngineOptions options) : options_(std::move(options)) {
+Engine::Engine(EngineOptions options)
+    : options_(std::move(options)), network_(options_.network) {
   max_processes_ = options_.max_processes != 0 ? options_.max_processes
                                                : defaultMaxProcesses(kernelMaxMapCount());
   v8Platform();

@@ -22,6 +22,7 @@
 #include "engine/types.h"
 #include "engine/wasm_binary.h"
 #include "kernel/capability.h"
+#include "kernel/drivers/net/net_context.h"
 #include "kernel/entry_args.h"
 #include "kernel/process.h"
 #include "util/result.h"
@@ -76,6 +77,8 @@ struct EngineOptions {
   // Starts child processes for guests (process_start); nullptr: process_start answers
   // Unsupported. Must outlive the engine's workers (the runtime closes it before shutdown).
   kernel::Launcher* launcher = nullptr;
+  // The work dir's certs/ for listeners and clients given no TLS configuration.
+  kernel::NetOptions network;
 };
 
 // Counters of the disk compile cache (all zero without EngineOptions::compile_cache_dir), and of
@@ -143,6 +146,8 @@ class Engine {
 
   // Shared ids and singletons, common to every process of this engine.
   kernel::Registry& registry() { return registry_; }
+  // HTTP sockets shared between processes, default TLS material.
+  kernel::NetContext& network() { return network_; }
   // The log channel of a running process (created on first call; subscribers attach weak
   // readers to it), or nullptr if no such process is running.
   std::shared_ptr<kernel::Channel> logChannel(kernel::ProcessId pid);
@@ -155,6 +160,7 @@ class Engine {
 
   EngineOptions options_;
   kernel::Registry registry_;  // outlives the workers, whose processes use it until they end
+  kernel::NetContext network_;  // the same
   std::vector<std::unique_ptr<Worker>> workers_;
   std::atomic<kernel::ProcessId> next_pid_{1};
   std::size_t max_processes_ = 0;

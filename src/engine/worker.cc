@@ -251,6 +251,8 @@ kernel::Registry& Worker::registry() { return engine_.registry(); }
 
 kernel::Launcher* Worker::launcher() { return engine_.options_.launcher; }
 
+kernel::NetContext& Worker::network() { return engine_.network(); }
+
 void Worker::pollProcess(ProcessId pid, std::vector<int32_t>& wakes) {
   auto it = processes_.find(pid);
   if (it == processes_.end()) return;

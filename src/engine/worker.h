@@ -75,6 +75,7 @@ class Worker final : public kernel::ProcessHost {
   kernel::Waker crossWaker(kernel::ProcessId pid, int32_t token) override;
   kernel::Registry& registry() override;
   kernel::Launcher* launcher() override;
+  kernel::NetContext& network() override;
 
  private:
   friend class GuestProcess;

@@ -575,6 +575,14 @@ std::shared_ptr<ChannelWriter> ChannelWriter::open(std::shared_ptr<Channel> chan
   return std::shared_ptr<ChannelWriter>(new ChannelWriter(std::move(channel), strength));
 }
 
+std::shared_ptr<ChannelWriter> ChannelWriter::open(std::shared_ptr<Channel> channel,
+                                                   Strength strength,
+                                                   std::function<void()> on_release) {
+  auto writer = std::shared_ptr<ChannelWriter>(new ChannelWriter(std::move(channel), strength));
+  writer->on_release_ = std::move(on_release);
+  return writer;
+}
+
 ChannelWriter::~ChannelWriter() {
   ChannelState& s = *channel_->state_;
   Wakes wakes;
@@ -586,6 +594,7 @@ ChannelWriter::~ChannelWriter() {
     if (front != s.strong_writer_waiters.head) s.wakeWriters(wakes);
   }
   wakes.fire();
+  if (on_release_) on_release_();
 }
 
 Strength ChannelWriter::strength() const {
@@ -612,6 +621,7 @@ void ChannelWriter::downgrade() {
     if (front != s.strong_writer_waiters.head) s.wakeWriters(wakes);
   }
   wakes.fire();
+  if (on_release_) on_release_();
 }
 
 WriteResult ChannelWriter::write(std::span<const uint8_t> frame, Waiter& waiter,

@@ -33,6 +33,7 @@
 #include <span>
 #include <vector>
 
+#include "kernel/capability.h"
 #include "kernel/waker.h"
 
 namespace selium::kernel {
@@ -137,6 +138,21 @@ class Channel : public std::enable_shared_from_this<Channel> {
   bool draining() const;
   bool closed() const;
 
+  // A byte stream's channel (a network stream, an HTTP body): its frames are pieces of one byte
+  // stream, the writer ends it with stream_finish (drain), and reading and writing it need the
+  // capabilities of its protocol (NetHttpRead, ...) instead of ChannelReader / ChannelWriter. Set
+  // by the host before a guest sees the channel.
+  void markByteStream(Capability read, Capability write) {
+    read_capability_.store(read, std::memory_order_relaxed);
+    write_capability_.store(write, std::memory_order_relaxed);
+    byte_stream_.store(true, std::memory_order_relaxed);
+  }
+  bool isByteStream() const { return byte_stream_.load(std::memory_order_relaxed); }
+  Capability readCapability() const { return read_capability_.load(std::memory_order_relaxed); }
+  Capability writeCapability() const {
+    return write_capability_.load(std::memory_order_relaxed);
+  }
+
   // Counters (tests, diagnostics).
   uint64_t framesWritten() const;
   uint64_t framesHeld() const;
@@ -151,6 +167,9 @@ class Channel : public std::enable_shared_from_this<Channel> {
   std::unique_ptr<ChannelState> state_;
   std::size_t capacity_;
   Backpressure backpressure_;
+  std::atomic<bool> byte_stream_{false};
+  std::atomic<Capability> read_capability_{Capability::ChannelReader};
+  std::atomic<Capability> write_capability_{Capability::ChannelWriter};
 };
 
 // A reader's cursor. Shared by every handle attached to it (they read from one cursor: each frame
@@ -192,6 +211,11 @@ class ChannelReader {
 class ChannelWriter {
  public:
   static std::shared_ptr<ChannelWriter> open(std::shared_ptr<Channel> channel, Strength strength);
+  // The same, with `on_release` run (on whichever thread drops the last reference) when the
+  // writer is destroyed, after it has left the channel: a byte stream whose writer goes away
+  // without finishing is cut short.
+  static std::shared_ptr<ChannelWriter> open(std::shared_ptr<Channel> channel, Strength strength,
+                                             std::function<void()> on_release);
   ~ChannelWriter();
   ChannelWriter(const ChannelWriter&) = delete;
   ChannelWriter& operator=(const ChannelWriter&) = delete;
@@ -213,6 +237,7 @@ class ChannelWriter {
   friend struct ChannelState;
   std::shared_ptr<Channel> channel_;
   std::atomic<uint8_t> strength_;
+  std::function<void()> on_release_;
 };
 
 }  // namespace selium::kernel

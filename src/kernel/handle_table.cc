@@ -16,6 +16,12 @@ std::string_view kindName(HandleKind kind) {
       return "writer";
     case HandleKind::Process:
       return "process";
+    case HandleKind::TlsConfig:
+      return "TLS configuration";
+    case HandleKind::HttpListener:
+      return "HTTP listener";
+    case HandleKind::HttpRequest:
+      return "HTTP request";
     case HandleKind::Test:
       return "test";
   }
@@ -31,6 +37,9 @@ std::variant<std::optional<HandleKind>, ErrorCode> guestKind(int32_t kind) {
     case SELIUM_KIND_READER:
     case SELIUM_KIND_WRITER:
     case SELIUM_KIND_PROCESS:
+    case SELIUM_KIND_TLS_CONFIG:
+    case SELIUM_KIND_HTTP_LISTENER:
+    case SELIUM_KIND_HTTP_REQUEST:
       return std::optional<HandleKind>{static_cast<HandleKind>(kind)};
     default:
       return ErrorCode::InvalidArgument;

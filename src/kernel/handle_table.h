@@ -23,10 +23,13 @@ enum class HandleKind : uint8_t {
   Reader = SELIUM_KIND_READER,
   Writer = SELIUM_KIND_WRITER,
   Process = SELIUM_KIND_PROCESS,
+  TlsConfig = SELIUM_KIND_TLS_CONFIG,
+  HttpListener = SELIUM_KIND_HTTP_LISTENER,
+  HttpRequest = SELIUM_KIND_HTTP_REQUEST,
   Test = 255,  // used by tests to hold a handle of a kind no hostcall accepts
 };
 
-// "timer", "channel", "reader", "writer", "process", "test": for messages.
+// "timer", "channel", "reader", "writer", "process", ...: for messages.
 std::string_view kindName(HandleKind kind);
 
 // The kind a guest passed (SELIUM_KIND_*): nullopt for SELIUM_KIND_ANY, InvalidArgument for a

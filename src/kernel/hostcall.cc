@@ -12,6 +12,8 @@
 
 #include "kernel/drivers/channel/channel_driver.h"
 #include "kernel/drivers/log/log_driver.h"
+#include "kernel/drivers/net/http_driver.h"
+#include "kernel/drivers/net/tls_driver.h"
 #include "kernel/drivers/process/child_driver.h"
 #include "kernel/drivers/process/process_driver.h"
 #include "kernel/drivers/share/share_driver.h"
@@ -119,25 +121,31 @@ const HostcallSpec* findHostcall(std::string_view module, std::string_view name)
   return nullptr;
 }
 
+bool requireCapability(CallContext& ctx, Capability capability) {
+  if (ctx.process.capabilities().contains(capability)) return true;
+  const HostcallSpec& spec = *ctx.hostcall;
+  std::string_view needed = capabilityName(capability);
+  if (ctx.process.firstDenial(spec.index)) {
+    // The one line an operator sees about a missing grant, so it says how to grant it.
+    std::string message = "hostcall denied: " + std::string(spec.name) + " needs capability " +
+                          std::string(needed) + "; grant it in the module's spec with " +
+                          "capabilities=" + std::string(needed) +
+                          " (comma-separated with any others)";
+    log::warn(message, {{"pid", ctx.process.id()},
+                        {"module", ctx.process.module()},
+                        {"hostcall", spec.name},
+                        {"import_module", spec.module},
+                        {"capability", needed}});
+  }
+  ctx.process.setLastError(std::string(spec.name) + " needs capability " + std::string(needed) +
+                           ", which this process was not granted");
+  return false;
+}
+
 int64_t dispatchHostcall(const HostcallSpec& spec, CallContext& ctx, const WasmValue* args) {
   ctx.hostcall = &spec;
   if (spec.capability != SELIUM_CAP_NONE &&
-      !ctx.process.capabilities().contains(static_cast<Capability>(spec.capability))) {
-    std::string_view needed = capabilityName(static_cast<Capability>(spec.capability));
-    if (ctx.process.firstDenial(spec.index)) {
-      // The one line an operator sees about a missing grant, so it says how to grant it.
-      std::string message = "hostcall denied: " + std::string(spec.name) + " needs capability " +
-                            std::string(needed) + "; grant it in the module's spec with " +
-                            "capabilities=" + std::string(needed) +
-                            " (comma-separated with any others)";
-      log::warn(message, {{"pid", ctx.process.id()},
-                          {"module", ctx.process.module()},
-                          {"hostcall", spec.name},
-                          {"import_module", spec.module},
-                          {"capability", needed}});
-    }
-    ctx.process.setLastError(std::string(spec.name) + " needs capability " + std::string(needed) +
-                             ", which this process was not granted");
+      !requireCapability(ctx, static_cast<Capability>(spec.capability))) {
     return spec.denied;
   }
   return spec.invoke(ctx, args);

@@ -246,6 +246,11 @@ std::span<const HostcallSpec> hostcallTable(std::string_view module);
 // The entry `module`.`name`, or nullptr.
 const HostcallSpec* findHostcall(std::string_view module, std::string_view name);
 
+// For hostcalls whose capability depends on their arguments (plain or TLS networking): true if
+// the process holds `capability`; else false, with the denial logged once per process and
+// hostcall and the last error set, as for a hostcall the table gates (return -PermissionDenied).
+bool requireCapability(CallContext& ctx, Capability capability);
+
 // Runs a hostcall for a process: checks the capability (spec.denied, logged once per process and
 // hostcall), then decodes and calls the handler. `args` has spec.params.size() values.
 int64_t dispatchHostcall(const HostcallSpec& spec, CallContext& ctx, const WasmValue* args);

@@ -24,6 +24,7 @@
 namespace selium::kernel {
 
 class Launcher;
+class NetContext;
 
 // One record of a process's log stream.
 struct GuestLogRecord {
@@ -64,6 +65,9 @@ class ProcessHost {
   virtual Registry& registry() { return Registry::standalone(); }
   // Starts child processes (process_start); nullptr: this host cannot (unit tests).
   virtual Launcher* launcher() { return nullptr; }
+  // Sockets shared between processes (an HTTP port several processes bind) and the work dir's
+  // default TLS material; the default has no certificates (unit tests).
+  virtual NetContext& network();
 
   // Distinct wakers one process may have pending through yield_now.
   static constexpr std::size_t kMaxPendingWakes = 4096;
@@ -126,6 +130,7 @@ class Process {
   // A waker for `token` that any thread may fire.
   Waker waker(int32_t token) { return host_.crossWaker(config_.id, token); }
   Registry& registry() { return host_.registry(); }
+  NetContext& network() { return host_.network(); }
 
   // Channel ring bytes this process created that are still allocated. Shared with the channels,
   // which give their bytes back when freed, even after the process has ended.

@@ -168,6 +168,7 @@ int Server::run() {
   ChildLauncher launcher({work_dir_.modules});
   engine::EngineOptions engine_options = runtimeEngineOptions(options_);
   engine_options.launcher = &launcher;
+  engine_options.network.certs_dir = work_dir_.certs;
   engine::Engine engine(std::move(engine_options));
   launcher.setEngine(&engine);
   int exit_code = kExitOk;

@@ -50,8 +50,24 @@ enum {
   SELIUM_KIND_CHANNEL = 2,
   SELIUM_KIND_READER = 3,
   SELIUM_KIND_WRITER = 4,
-  SELIUM_KIND_PROCESS = 5
+  SELIUM_KIND_PROCESS = 5,
+  SELIUM_KIND_TLS_CONFIG = 6,    /* tls_server_config / tls_client_config */
+  SELIUM_KIND_HTTP_LISTENER = 7, /* http_listen */
+  SELIUM_KIND_HTTP_REQUEST = 8   /* http_accept: a request to answer */
 };
+
+/* Networking (schemas/net.fbs). HttpListen.tls: plain HTTP, or TLS with the work dir's
+ * certs/server.crt and server.key. */
+#define SELIUM_TLS_NONE 0
+#define SELIUM_TLS_DEFAULT (-1)
+/* Request and response bodies are byte streams over channels: a body reader's frames are pieces
+ * of the body in order (their boundaries mean nothing), then -EndOfStream once the body is
+ * complete, or -Closed if it was cut short (the client went away). A body writer's frames are
+ * sent in order; stream_finish ends the body. Each body's ring is this many bytes, counted in
+ * the process's channel budget while the body is open. */
+#define SELIUM_BODY_RING_BYTES 65536u
+/* The largest request, head or configuration the net hostcalls read. */
+#define SELIUM_NET_REQUEST_MAX_BYTES (1u << 20)
 
 /* Channels: backpressure chosen at creation, and reader/writer strength. */
 enum { SELIUM_BACKPRESSURE_PARK = 0, SELIUM_BACKPRESSURE_DROP = 1 };
@@ -95,7 +111,12 @@ enum { SELIUM_CLOCK_WALL = 0, SELIUM_CLOCK_MONOTONIC = 1 };
 /* The waker passed to selium_poll right after the entrypoint returns. */
 #define SELIUM_WAKER_START (-1)
 
-/* X(name, capability, result type, parameter list) */
+/* X(name, capability, result type, parameter list)
+ * Reading and writing through reader and writer handles (channel_read*, channel_reader_lost,
+ * channel_write*, channel_writer_downgrade) is listed with SELIUM_CAP_NONE because the capability
+ * depends on the handle: ChannelReader / ChannelWriter for a channel's readers and writers, the
+ * protocol's for a byte stream (an HTTP body: NetHttpRead / NetHttpWrite, or NetHttpsRead /
+ * NetHttpsWrite over TLS). Without it the call returns -PermissionDenied. */
 #define SELIUM_HOSTCALLS(X)                                                                        \
   /* Copies the message of this process's most recent failed hostcall into buf (at most cap        \
    * bytes, no terminator); returns the message's full length (0: none). */                        \
@@ -151,29 +172,29 @@ enum { SELIUM_CLOCK_WALL = 0, SELIUM_CLOCK_MONOTONIC = 1 };
   /* Reads one frame into buf. Returns its length; a length > cap means nothing was read (the      \
    * frame stays next): call again with a buffer that large. -WouldBlock (waker recorded),         \
    * -Lagged (see channel_reader_lost), -EndOfStream, -Closed. */                                  \
-  X(channel_read, SELIUM_CAP_ChannelReader, int32_t,                                               \
+  X(channel_read, SELIUM_CAP_NONE, int32_t,                                               \
     (selium_handle_t reader, uint32_t buf, uint32_t cap, int32_t waker))                           \
   /* Reads as many whole frames as fit into buf as a batch (SELIUM_BATCH_HEADER per frame).        \
    * Returns the bytes written; a result > cap means the next frame alone needs that many. Errors  \
    * as channel_read, for the first frame. */                                                      \
-  X(channel_read_batch, SELIUM_CAP_ChannelReader, int32_t,                                         \
+  X(channel_read_batch, SELIUM_CAP_NONE, int32_t,                                         \
     (selium_handle_t reader, uint32_t buf, uint32_t cap, int32_t waker))                           \
   /* Frames this weak reader has lost since the last call (0 for a strong reader). */              \
-  X(channel_reader_lost, SELIUM_CAP_ChannelReader, int64_t, (selium_handle_t reader))              \
+  X(channel_reader_lost, SELIUM_CAP_NONE, int64_t, (selium_handle_t reader))              \
   /* A writer of the channel: SELIUM_STRONG (waiting strong writers are served in order and        \
    * nobody overtakes them) or SELIUM_WEAK (never holds anyone back). */                           \
   X(channel_writer_open, SELIUM_CAP_ChannelWriter, int32_t,                                        \
     (selium_handle_t channel, int32_t strength))                                                   \
   /* The writer becomes weak. */                                                                   \
-  X(channel_writer_downgrade, SELIUM_CAP_ChannelWriter, int32_t, (selium_handle_t writer))         \
+  X(channel_writer_downgrade, SELIUM_CAP_NONE, int32_t, (selium_handle_t writer))         \
   /* Writes one frame of len bytes. 0, or -WouldBlock (Park: waker recorded, nothing written),     \
    * -Dropped (Drop: discarded), -TooLarge (can never fit), -Closed (drained or deleted). */       \
-  X(channel_write, SELIUM_CAP_ChannelWriter, int32_t,                                              \
+  X(channel_write, SELIUM_CAP_NONE, int32_t,                                              \
     (selium_handle_t writer, uint32_t data, uint32_t len, int32_t waker))                          \
   /* Writes the frames of a batch in order until one cannot be written; returns how many were      \
    * written (>= 1). If the first cannot: its error as channel_write (-Dropped: it was consumed).  \
    */                                                                                              \
-  X(channel_write_batch, SELIUM_CAP_ChannelWriter, int32_t,                                        \
+  X(channel_write_batch, SELIUM_CAP_NONE, int32_t,                                        \
     (selium_handle_t writer, uint32_t batch, uint32_t len, int32_t waker))                         \
   /* Registers the resource `handle` names under a 16-byte id; -AlreadyExists if taken. The        \
    * entry goes when this process ends or the resource does. */                                    \
@@ -202,6 +223,45 @@ enum { SELIUM_CLOCK_WALL = 0, SELIUM_CLOCK_MONOTONIC = 1 };
    * (schemas/log.fbs). The stream starts when it is first opened; a reader starts at the          \
    * oldest record still held (256 KiB ring); one that falls behind gets -Lagged. The process      \
    * never waits for readers. -NotFound until it has started, -Closed once it has ended. */        \
-  X(process_log_open, SELIUM_CAP_ProcessLifecycle, int32_t, (selium_handle_t process))
+  X(process_log_open, SELIUM_CAP_ProcessLifecycle, int32_t, (selium_handle_t process))          \
+  /* A TLS server configuration from a FlatBuffers selium.abi.TlsServerConfig (schemas/net.fbs):   \
+   * certificate chain, key, optional client CA, ALPN. Checked now: a bad PEM, a key that does not \
+   * match its certificate, an expired certificate is -InvalidArgument with the reason. */        \
+  X(tls_server_config, SELIUM_CAP_NetTlsServerConfig, int32_t,                                     \
+    (uint32_t request, uint32_t request_len))                                                      \
+  /* A TLS client configuration from a selium.abi.TlsClientConfig. */                              \
+  X(tls_client_config, SELIUM_CAP_NetTlsClientConfig, int32_t,                                     \
+    (uint32_t request, uint32_t request_len))                                                      \
+  /* Listens for HTTP requests (selium.abi.HttpListen): needs NetHttpBind, or NetHttpsBind with    \
+   * TLS. Binds of one address and port share its socket, in this process and others: they must   \
+   * agree on plain or TLS; each domain (routed by Host / :authority, and by SNI for its           \
+   * certificate) is one queue of requests, shared by every listener handle of it. HTTPS speaks    \
+   * HTTP/2 and HTTP/1.1 (ALPN). */                                                                 \
+  X(http_listen, SELIUM_CAP_NONE, int32_t, (uint32_t request, uint32_t request_len))              \
+  /* The port a listener is bound to (its own pick when it asked for port 0). */                   \
+  X(http_listener_port, SELIUM_CAP_NONE, int32_t, (selium_handle_t listener))                      \
+  /* The next request of the listener's domain, as a request handle; -WouldBlock (waker recorded)  \
+   * while none is waiting. Needs NetHttpAccept (NetHttpsAccept over TLS). Each request goes to    \
+   * exactly one accept, whichever process calls it. */                                           \
+  X(http_accept, SELIUM_CAP_NONE, int32_t, (selium_handle_t listener, int32_t waker))              \
+  /* Copies the request's head (FlatBuffers selium.abi.HttpRequestHead) into buf; returns its      \
+   * length (> cap: nothing copied, call again with that much). Needs NetHttpRead / NetHttpsRead.  \
+   */                                                                                              \
+  X(http_request_head, SELIUM_CAP_NONE, int32_t,                                                   \
+    (selium_handle_t request, uint32_t buf, uint32_t cap))                                         \
+  /* A reader handle for the request body (once per request; -AlreadyExists after). Needs          \
+   * NetHttpRead / NetHttpsRead. */                                                                 \
+  X(http_request_body, SELIUM_CAP_NONE, int32_t, (selium_handle_t request))                        \
+  /* Answers the request with a selium.abi.HttpResponseHead. Returns a writer handle for the body, \
+   * or 0 when there is none to write (the head carried the whole body, content_length was 0, a    \
+   * HEAD request, 204 or 304). -Closed: the exchange is over (the client went away, or the host   \
+   * answered 504 after the response timeout); -AlreadyExists: answered already. Needs             \
+   * NetHttpWrite / NetHttpsWrite. */                                                               \
+  X(http_respond, SELIUM_CAP_NONE, int32_t,                                                        \
+    (selium_handle_t request, uint32_t head, uint32_t head_len))                                   \
+  /* Ends the byte stream a body writer writes: the peer sees the body complete. A body writer    \
+   * closed without it (or whose process ends) cuts the body short: the client sees an error.      \
+   * -Unsupported for writers of ordinary channels. */                                             \
+  X(stream_finish, SELIUM_CAP_NONE, int32_t, (selium_handle_t writer))
 
 #endif /* SELIUM_ABI_HOSTCALLS_H_ */

@@ -42,6 +42,9 @@ enum class Kind : int32_t {
   Reader = SELIUM_KIND_READER,
   Writer = SELIUM_KIND_WRITER,
   Process = SELIUM_KIND_PROCESS,
+  TlsConfig = SELIUM_KIND_TLS_CONFIG,
+  HttpListener = SELIUM_KIND_HTTP_LISTENER,
+  HttpRequest = SELIUM_KIND_HTTP_REQUEST,
 };
 
 // An owned handle of any kind: closed when destroyed. Move-only.

@@ -6,6 +6,7 @@
 #include "selium/channel.hpp"
 #include "selium/child.hpp"
 #include "selium/entrypoint.hpp"
+#include "selium/http.hpp"
 #include "selium/log.hpp"
 #include "selium/process.hpp"
 #include "selium/result.hpp"

@@ -101,6 +101,8 @@ std::unique_ptr<Resource> WriterObject::attach(Process&) {
 
 std::string handleText(int32_t handle) { return "handle " + std::to_string(handle); }
 
+constexpr int32_t kDenied = -static_cast<int32_t>(ErrorCode::PermissionDenied);
+
 template <typename H>
 H* find(CallContext& ctx, int32_t handle, const char* what, int32_t& error) {
   auto* resource = ctx.process.handles().get<H>(handle);
@@ -220,6 +222,32 @@ std::unique_ptr<Resource> makeReaderResource(std::shared_ptr<ChannelReader> read
   return std::make_unique<ReaderHandle>(std::make_shared<ReaderObject>(std::move(reader)));
 }
 
+std::unique_ptr<Resource> makeWriterResource(std::shared_ptr<ChannelWriter> writer) {
+  return std::make_unique<WriterHandle>(std::make_shared<WriterObject>(std::move(writer)));
+}
+
+std::variant<std::shared_ptr<Channel>, int32_t> createChargedChannel(CallContext& ctx,
+                                                                     std::size_t capacity,
+                                                                     Backpressure backpressure) {
+  std::size_t bytes = (capacity + Channel::kFrameAlign - 1) / Channel::kFrameAlign *
+                      Channel::kFrameAlign;
+  // Charge the ring to this process before allocating it; the channel gives it back when freed.
+  std::shared_ptr<std::atomic<std::size_t>> used = ctx.process.channelBytes();
+  std::size_t limit = ctx.process.maxChannelBytes();
+  std::size_t before = used->load(std::memory_order_relaxed);
+  do {
+    if (bytes > limit || before > limit - bytes) {
+      return fail(ctx, ErrorCode::LimitExceeded,
+                  "a channel of " + std::to_string(bytes) + " bytes would take this process's " +
+                      "channels to " + std::to_string(before + bytes) +
+                      " bytes, over its limit of " + std::to_string(limit) +
+                      " (close or delete channels, readers and body streams it no longer needs)");
+    }
+  } while (!used->compare_exchange_weak(before, before + bytes, std::memory_order_relaxed));
+  return Channel::create(bytes, backpressure,
+                         [used, bytes] { used->fetch_sub(bytes, std::memory_order_relaxed); });
+}
+
 namespace hostcalls {
 
 int32_t channel_create(CallContext& ctx, uint32_t capacity, int32_t backpressure) {
@@ -235,24 +263,11 @@ int32_t channel_create(CallContext& ctx, uint32_t capacity, int32_t backpressure
                     std::to_string(Channel::kMinCapacity) + ", " +
                     std::to_string(Channel::kMaxCapacity) + "]");
   }
-  std::size_t bytes = (std::size_t{capacity} + Channel::kFrameAlign - 1) / Channel::kFrameAlign *
-                      Channel::kFrameAlign;
-  // Charge the ring to this process before allocating it; the channel gives it back when freed.
-  std::shared_ptr<std::atomic<std::size_t>> used = ctx.process.channelBytes();
-  std::size_t limit = ctx.process.maxChannelBytes();
-  std::size_t before = used->load(std::memory_order_relaxed);
-  do {
-    if (bytes > limit || before > limit - bytes) {
-      return fail(ctx, ErrorCode::LimitExceeded,
-                  "a channel of " + std::to_string(bytes) + " bytes would take this process's " +
-                      "channels to " + std::to_string(before + bytes) +
-                      " bytes, over its limit of " + std::to_string(limit) +
-                      " (close or delete channels it no longer needs)");
-    }
-  } while (!used->compare_exchange_weak(before, before + bytes, std::memory_order_relaxed));
-  auto channel = Channel::create(
-      bytes, backpressure == SELIUM_BACKPRESSURE_PARK ? Backpressure::Park : Backpressure::Drop,
-      [used, bytes] { used->fetch_sub(bytes, std::memory_order_relaxed); });
+  auto created = createChargedChannel(
+      ctx, capacity,
+      backpressure == SELIUM_BACKPRESSURE_PARK ? Backpressure::Park : Backpressure::Drop);
+  if (const int32_t* error = std::get_if<int32_t>(&created)) return *error;
+  auto channel = std::get<std::shared_ptr<Channel>>(std::move(created));
   return insert(ctx, std::make_unique<ChannelHandle>(std::make_shared<ChannelObject>(channel)));
 }
 
@@ -289,6 +304,7 @@ int32_t channel_read(CallContext& ctx, int32_t reader, GuestOut buf, int32_t wak
   int32_t error = 0;
   auto* handle = find<ReaderHandle>(ctx, reader, "reader", error);
   if (handle == nullptr) return error;
+  if (!requireCapability(ctx, handle->reader().channel()->readCapability())) return kDenied;
   ReadResult result = handle->reader().read(buf.bytes, handle->waiter, ctx.process.waker(waker));
   return readResult(ctx, reader, handle->reader(), result, buf.bytes.size());
 }
@@ -297,6 +313,7 @@ int32_t channel_read_batch(CallContext& ctx, int32_t reader, GuestOut buf, int32
   int32_t error = 0;
   auto* handle = find<ReaderHandle>(ctx, reader, "reader", error);
   if (handle == nullptr) return error;
+  if (!requireCapability(ctx, handle->reader().channel()->readCapability())) return kDenied;
   ReadResult result =
       handle->reader().readBatch(buf.bytes, handle->waiter, ctx.process.waker(waker));
   return readResult(ctx, reader, handle->reader(), result, buf.bytes.size());
@@ -306,6 +323,7 @@ int64_t channel_reader_lost(CallContext& ctx, int32_t reader) {
   int32_t error = 0;
   auto* handle = find<ReaderHandle>(ctx, reader, "reader", error);
   if (handle == nullptr) return error;
+  if (!requireCapability(ctx, handle->reader().channel()->readCapability())) return kDenied;
   return static_cast<int64_t>(handle->reader().takeLost());
 }
 
@@ -324,6 +342,7 @@ int32_t channel_writer_downgrade(CallContext& ctx, int32_t writer) {
   int32_t error = 0;
   auto* handle = find<WriterHandle>(ctx, writer, "writer", error);
   if (handle == nullptr) return error;
+  if (!requireCapability(ctx, handle->writer().channel()->writeCapability())) return kDenied;
   handle->writer().downgrade();
   return 0;
 }
@@ -332,6 +351,7 @@ int32_t channel_write(CallContext& ctx, int32_t writer, GuestIn data, int32_t wa
   int32_t error = 0;
   auto* handle = find<WriterHandle>(ctx, writer, "writer", error);
   if (handle == nullptr) return error;
+  if (!requireCapability(ctx, handle->writer().channel()->writeCapability())) return kDenied;
   WriteResult result = handle->writer().write(data.bytes, handle->waiter, ctx.process.waker(waker));
   if (result.status == ChannelStatus::Ok) return 0;
   return writeError(ctx, writer, handle->writer(), result.status, data.bytes.size());
@@ -341,6 +361,7 @@ int32_t channel_write_batch(CallContext& ctx, int32_t writer, GuestIn batch, int
   int32_t error = 0;
   auto* handle = find<WriterHandle>(ctx, writer, "writer", error);
   if (handle == nullptr) return error;
+  if (!requireCapability(ctx, handle->writer().channel()->writeCapability())) return kDenied;
   WriteResult result =
       handle->writer().writeBatch(batch.bytes, handle->waiter, ctx.process.waker(waker));
   if (result.frames > 0) return static_cast<int32_t>(result.frames);
@@ -349,6 +370,25 @@ int32_t channel_write_batch(CallContext& ctx, int32_t writer, GuestIn batch, int
   }
   // The first frame failed: name its length (past the frames written, which are none).
   return writeError(ctx, writer, handle->writer(), result.status, firstFrameLength(batch.bytes));
+}
+
+int32_t stream_finish(CallContext& ctx, int32_t writer) {
+  int32_t error = 0;
+  auto* handle = find<WriterHandle>(ctx, writer, "writer", error);
+  if (handle == nullptr) return error;
+  if (!requireCapability(ctx, handle->writer().channel()->writeCapability())) return kDenied;
+  Channel& channel = *handle->writer().channel();
+  if (!channel.isByteStream()) {
+    return fail(ctx, ErrorCode::Unsupported,
+                handleText(writer) + " writes an ordinary channel, not a byte stream (an HTTP " +
+                    "body or a network stream): channel_drain ends a channel");
+  }
+  if (!channel.drain()) {
+    return fail(ctx, ErrorCode::Closed,
+                "the stream of " + handleText(writer) + " was cut short already (its peer went " +
+                    "away, or it was reset)");
+  }
+  return 0;
 }
 
 }  // namespace hostcalls

@@ -2,15 +2,28 @@
 // writer handles over kernel/channel.h.
 #pragma once
 
+#include <cstdint>
 #include <memory>
+#include <variant>
 
 #include "kernel/hostcall.h"
 
 namespace selium::kernel {
 
+class Channel;
 class ChannelReader;
-// A reader handle's resource for `reader` (process_log_open hands out log stream readers).
+class ChannelWriter;
+enum class Backpressure : uint8_t;
+// A reader handle's resource for `reader` (process_log_open hands out log stream readers; the
+// net driver, body readers).
 std::unique_ptr<Resource> makeReaderResource(std::shared_ptr<ChannelReader> reader);
+// A writer handle's resource for `writer` (the net driver's body writers).
+std::unique_ptr<Resource> makeWriterResource(std::shared_ptr<ChannelWriter> writer);
+// A channel of `capacity` bytes charged to the calling process's channel budget (given back when
+// its ring is freed), or the error result (LimitExceeded, last error set) to return.
+std::variant<std::shared_ptr<Channel>, int32_t> createChargedChannel(CallContext& ctx,
+                                                                     std::size_t capacity,
+                                                                     Backpressure backpressure);
 
 }  // namespace selium::kernel
 
@@ -27,5 +40,6 @@ int32_t channel_writer_open(CallContext& ctx, int32_t channel, int32_t strength)
 int32_t channel_writer_downgrade(CallContext& ctx, int32_t writer);
 int32_t channel_write(CallContext& ctx, int32_t writer, GuestIn data, int32_t waker);
 int32_t channel_write_batch(CallContext& ctx, int32_t writer, GuestIn batch, int32_t waker);
+int32_t stream_finish(CallContext& ctx, int32_t writer);
 
 }  // namespace selium::kernel::hostcalls

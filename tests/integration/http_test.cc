@@ -1,0 +1,310 @@
+// HTTP servers in real guests (tests/guests/http) on an in-process engine, answered over real
+// loopback sockets to curl: plain HTTP/1.1 with keep-alive, bodies both ways (whole, chunked,
+// streamed with backpressure), the request head as guests see it, HTTPS with the work dir's
+// certificates, every way an answer can fail (never, dropped, cut short, process exit), several
+// processes accepting on one port, capabilities, and sockets released when processes end.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <selium/abi/capabilities.h>
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <random>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "engine/engine.h"
+#include "subprocess.h"
+#include "support/engine_recorder.h"
+#include "support/temp_dir.h"
+#include "util/certs.h"
+
+namespace selium::engine {
+namespace {
+
+using kernel::ArgValue;
+using kernel::Capability;
+using kernel::EntrypointArg;
+using kernel::ParamKind;
+using ::testing::HasSubstr;
+using namespace std::chrono_literals;
+
+EntrypointArg u32(uint32_t v) { return {ParamKind::U32, ArgValue{uint64_t{v}}}; }
+EntrypointArg utf8(std::string v) { return {ParamKind::Utf8, ArgValue{std::move(v)}}; }
+
+std::string fieldText(const kernel::GuestLogRecord& record, const std::string& key) {
+  for (const auto& f : record.fields) {
+    if (f.key == key) {
+      if (auto* text = std::get_if<std::string>(&f.value)) return *text;
+    }
+  }
+  return "";
+}
+
+struct Curl {
+  int exit_code = -1;
+  std::string out;
+  std::string err;
+};
+
+class HttpTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    baseline_resources_ = kernel::Resource::liveCount();
+    util::CertOptions certs;
+    certs.output_dir = work_.path() / "certs";
+    auto written = util::generateCerts(certs);
+    ASSERT_TRUE(written.ok()) << written.error().message;
+    EngineOptions options;
+    options.workers = 2;
+    options.network.certs_dir = work_.path() / "certs";
+    options.log_sink = [this](const kernel::Process& p, const kernel::GuestLogRecord& r) {
+      recorder_.record(p, r);
+    };
+    options.on_exit = [this](const ProcessExit& e) { recorder_.exited(e); };
+    engine_ = std::make_unique<Engine>(std::move(options));
+    auto module = engine_->load(readModule("http.wasm"), "http.wasm");
+    ASSERT_TRUE(module.ok()) << module.error().message;
+    module_ = *module;
+  }
+  void TearDown() override {
+    engine_->shutdown(10s);
+    engine_.reset();
+    EXPECT_EQ(kernel::Resource::liveCount(), baseline_resources_);
+  }
+
+  static std::vector<Capability> plainCaps() {
+    return {Capability::NetHttpBind, Capability::NetHttpAccept, Capability::NetHttpRead,
+            Capability::NetHttpWrite};
+  }
+  static std::vector<Capability> tlsCaps() {
+    return {Capability::NetHttpsBind, Capability::NetHttpsAccept, Capability::NetHttpsRead,
+            Capability::NetHttpsWrite};
+  }
+
+  kernel::ProcessId spawn(std::string entry, std::vector<EntrypointArg> args,
+                          std::vector<Capability> caps) {
+    SpawnRequest r;
+    r.module = module_;
+    r.entrypoint = std::move(entry);
+    r.args = std::move(args);
+    for (Capability c : caps) r.capabilities.add(c);
+    return spawnOk(*engine_, std::move(r));
+  }
+
+  // Starts serve() and returns its port (0 and a failure if it never listened).
+  uint16_t serve(uint32_t tls = 0, uint32_t timeout_ms = 0,
+                 std::vector<Capability> caps = plainCaps(), kernel::ProcessId* pid_out = nullptr) {
+    kernel::ProcessId pid = spawn("serve", {utf8("127.0.0.1"), u32(tls), u32(timeout_ms)}, caps);
+    if (pid_out != nullptr) *pid_out = pid;
+    return portOf(pid, "listening");
+  }
+
+  uint16_t portOf(kernel::ProcessId pid, const std::string& message) {
+    if (!recorder_.waitLogCount(pid, message, 1, 20s)) {
+      ADD_FAILURE() << "no \"" << message << "\" from " << pid << dumpLogs(recorder_, pid);
+      return 0;
+    }
+    auto record = recordOf(recorder_, pid, message);
+    for (const auto& f : record.fields) {
+      if (f.key == "port") {
+        if (auto* v = std::get_if<uint64_t>(&f.value)) return static_cast<uint16_t>(*v);
+        if (auto* v = std::get_if<int64_t>(&f.value)) return static_cast<uint16_t>(*v);
+      }
+    }
+    ADD_FAILURE() << "no port field" << dumpLogs(recorder_, pid);
+    return 0;
+  }
+
+  Curl curl(std::vector<std::string> args) {
+    std::vector<std::string> argv = {"curl", "-sS", "--max-time", "30"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    testing::Subprocess process({argv});
+    auto result = process.wait(60s);
+    return {result.exit_code, result.out, result.err};
+  }
+
+  std::string url(uint16_t port, const std::string& path) {
+    return "http://127.0.0.1:" + std::to_string(port) + path;
+  }
+
+  std::filesystem::path writeFile(const std::string& name, const std::vector<uint8_t>& bytes) {
+    auto path = work_.path() / name;
+    std::ofstream(path, std::ios::binary)
+        .write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+    return path;
+  }
+
+  static std::vector<uint8_t> randomBytes(std::size_t n) {
+    std::mt19937 rng(42);
+    std::vector<uint8_t> out(n);
+    for (auto& b : out) b = static_cast<uint8_t>(rng());
+    return out;
+  }
+
+  static std::string readFile(const std::filesystem::path& path) {
+    std::ifstream in(path, std::ios::binary);
+    return {std::istreambuf_iterator<char>(in), {}};
+  }
+
+  selium::testing::TempDir work_{"http"};
+  Recorder recorder_;
+  std::unique_ptr<Engine> engine_;
+  std::shared_ptr<const Module> module_;
+  std::size_t baseline_resources_ = 0;
+};
+
+TEST_F(HttpTest, AnswersPlainHttpAndKeepsTheConnectionAlive) {
+  uint16_t port = serve();
+  ASSERT_NE(port, 0);
+  auto r = curl({"-w", "%{http_code} %{num_connects}\\n", url(port, "/hello"), url(port, "/hello")});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  // Two answers over one connection: the second transfer made no new connection.
+  EXPECT_EQ(r.out, "hello\n200 1\nhello\n200 0\n");
+}
+
+TEST_F(HttpTest, TheGuestSeesTheRequestHead) {
+  uint16_t port = serve();
+  auto r = curl({"-H", "X-Test: yes", "-H", "X-Multi: 1", "-H", "X-Multi: 2", "--data-binary",
+                 "abc", url(port, "/head?q=1")});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("method: POST\n"));
+  EXPECT_THAT(r.out, HasSubstr("target: /head?q=1\n"));
+  EXPECT_THAT(r.out, HasSubstr("path: /head\n"));
+  EXPECT_THAT(r.out, HasSubstr("query: q=1\n"));
+  EXPECT_THAT(r.out, HasSubstr("authority: 127.0.0.1:" + std::to_string(port) + "\n"));
+  EXPECT_THAT(r.out, HasSubstr("scheme: http\n"));
+  EXPECT_THAT(r.out, HasSubstr("version: 11\n"));
+  EXPECT_THAT(r.out, HasSubstr("content-length: 3\n"));
+  EXPECT_THAT(r.out, HasSubstr("x-test: yes\n"));
+  EXPECT_THAT(r.out, HasSubstr("h:x-multi: 1\nh:x-multi: 2\n"));
+  EXPECT_THAT(r.out, HasSubstr("remote-set: yes\n"));
+  EXPECT_THAT(r.out, ::testing::Not(HasSubstr("h:host:")));
+}
+
+TEST_F(HttpTest, EchoesBodiesWholeChunkedAndStreamed) {
+  uint16_t port = serve();
+  const auto data = randomBytes(3 << 20);
+  auto in = writeFile("in.bin", data);
+  const std::string expected(data.begin(), data.end());
+  {
+    auto out = work_.path() / "whole.bin";
+    auto r = curl({"--data-binary", "@" + in.string(), "-o", out.string(), url(port, "/echo")});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_TRUE(readFile(out) == expected);
+  }
+  {
+    auto out = work_.path() / "chunked.bin";
+    auto r = curl({"-H", "Transfer-Encoding: chunked", "--data-binary", "@" + in.string(), "-o",
+                   out.string(), url(port, "/stream-echo")});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_TRUE(readFile(out) == expected);
+  }
+  {
+    auto r = curl({url(port, "/stream?n=5000")});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    std::string lines;
+    for (int i = 0; i < 5000; ++i) lines += "line " + std::to_string(i) + "\n";
+    EXPECT_EQ(r.out, lines);
+  }
+}
+
+TEST_F(HttpTest, AnswersHttpsWithTheWorkDirCertificates) {
+  uint16_t port = serve(1, 0, tlsCaps());
+  ASSERT_NE(port, 0);
+  const std::string host = "localhost:" + std::to_string(port);
+  auto r = curl({"--http1.1", "--cacert", (work_.path() / "certs" / "ca.crt").string(), "--resolve",
+                 host + ":127.0.0.1", "https://" + host + "/head"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("scheme: https\n"));
+  EXPECT_THAT(r.out, HasSubstr("alpn: http/1.1\n"));
+  EXPECT_THAT(r.out, HasSubstr("sni: localhost\n"));
+  // A client that does not trust the CA is refused by its own verification.
+  auto untrusted = curl({"--resolve", host + ":127.0.0.1", "https://" + host + "/hello"});
+  EXPECT_NE(untrusted.exit_code, 0);
+}
+
+TEST_F(HttpTest, HttpsNeedsTheHttpsCapabilitiesAndPlainTheHttpOnes) {
+  kernel::ProcessId tls_with_plain = spawn("serve", {utf8("127.0.0.1"), u32(1), u32(0)},
+                                           plainCaps());
+  auto exit = recorder_.waitExit(tls_with_plain, 20s);
+  ASSERT_TRUE(exit);
+  EXPECT_EQ(exit->status, 1);
+  EXPECT_THAT(fieldText(recordOf(recorder_, tls_with_plain, "listen failed"), "message"),
+              HasSubstr("needs capability NetHttpsBind"));
+  kernel::ProcessId plain_with_tls = spawn("serve", {utf8("127.0.0.1"), u32(0), u32(0)},
+                                           tlsCaps());
+  exit = recorder_.waitExit(plain_with_tls, 20s);
+  ASSERT_TRUE(exit);
+  EXPECT_EQ(exit->status, 1);
+  EXPECT_THAT(fieldText(recordOf(recorder_, plain_with_tls, "listen failed"), "message"),
+              HasSubstr("needs capability NetHttpBind"));
+}
+
+TEST_F(HttpTest, EveryUnansweredRequestGetsAnError) {
+  uint16_t port = serve(0, 300);
+  // Never answered: the listener's response timeout answers 504.
+  auto never = curl({"-o", "/dev/null", "-w", "%{http_code}", url(port, "/never")});
+  EXPECT_EQ(never.out, "504") << never.err;
+  // Closed unanswered: 500.
+  auto dropped = curl({"-o", "/dev/null", "-w", "%{http_code}", url(port, "/drop")});
+  EXPECT_EQ(dropped.out, "500") << dropped.err;
+  // A streamed body whose writer goes away unfinished: the client sees an error, not a body.
+  auto unfinished = curl({url(port, "/unfinished")});
+  EXPECT_NE(unfinished.exit_code, 0) << unfinished.out;
+  // The server still serves.
+  auto hello = curl({url(port, "/hello")});
+  EXPECT_EQ(hello.out, "hello\n");
+}
+
+TEST_F(HttpTest, AProcessThatExitsMidRequestFailsItsRequestAndReleasesItsSocket) {
+  kernel::ProcessId pid = 0;
+  uint16_t port = serve(0, 0, plainCaps(), &pid);
+  auto r = curl({"-o", "/dev/null", "-w", "%{http_code}", url(port, "/exit")});
+  // Either an error response or a reset: never a hang, never a success.
+  EXPECT_TRUE(r.out == "500" || r.exit_code != 0) << r.out << " " << r.exit_code;
+  auto exit = recorder_.waitExit(pid, 20s);
+  ASSERT_TRUE(exit);
+  EXPECT_EQ(exit->status, 3);
+  // The listening socket went with the process.
+  auto deadline = std::chrono::steady_clock::now() + 10s;
+  bool refused = false;
+  while (!refused && std::chrono::steady_clock::now() < deadline) {
+    boost::asio::io_context io;
+    boost::asio::ip::tcp::socket socket(io);
+    boost::system::error_code ec;
+    socket.connect({boost::asio::ip::make_address("127.0.0.1"), port}, ec);
+    refused = ec == boost::asio::error::connection_refused;
+    if (!refused) std::this_thread::sleep_for(20ms);
+  }
+  EXPECT_TRUE(refused);
+}
+
+TEST_F(HttpTest, ProcessesAcceptingOnOnePortEachTakeOneRequest) {
+  kernel::ProcessId first = spawn("accept_one", {u32(0)}, plainCaps());
+  uint16_t port = portOf(first, "joined");
+  ASSERT_NE(port, 0);
+  kernel::ProcessId second = spawn("accept_one", {u32(port)}, plainCaps());
+  ASSERT_EQ(portOf(second, "joined"), port);
+  auto a = curl({url(port, "/")});
+  auto b = curl({url(port, "/")});
+  ASSERT_EQ(a.exit_code, 0) << a.err;
+  ASSERT_EQ(b.exit_code, 0) << b.err;
+  std::set<std::string> answers = {a.out, b.out};
+  EXPECT_EQ(answers, (std::set<std::string>{"worker " + std::to_string(first) + "\n",
+                                            "worker " + std::to_string(second) + "\n"}));
+  EXPECT_TRUE(recorder_.waitExit(first, 20s));
+  EXPECT_TRUE(recorder_.waitExit(second, 20s));
+}
+
+}  // namespace
+}  // namespace selium::engine
