@@ -28,6 +28,13 @@ Result<SharedId> Handle::share() const noexcept {
   return SharedId{id};
 }
 
+Result<SharedId> Handle::transfer() noexcept {
+  int64_t id = selium_handle_transfer(handle_);
+  if (id < 0) return Error::fromResult(id);
+  handle_ = 0;  // the host closed it
+  return SharedId{id};
+}
+
 Result<Kind> Handle::kind() const noexcept {
   int32_t kind = selium_handle_kind(handle_);
   if (kind < 0) return Error::fromResult(kind);

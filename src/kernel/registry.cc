@@ -4,6 +4,8 @@
 #include <sys/random.h>
 
 #include <cerrno>
+#include <chrono>
+#include <deque>
 #include <map>
 #include <mutex>
 #include <stdexcept>
@@ -20,6 +22,24 @@ struct RegistryState {
   std::mutex mutex;
   std::unordered_map<int64_t, std::weak_ptr<Shareable>> shared;  // guarded by mutex
   std::map<Registry::SingletonId, Singleton> singletons;         // guarded by mutex
+  // Objects handed over with transfer(): kept alive until first attached or their deadline, in
+  // deadline order (every transfer has the same timeout). Guarded by mutex.
+  std::unordered_map<int64_t, std::shared_ptr<Shareable>> parked;
+  std::deque<std::pair<std::chrono::steady_clock::time_point, int64_t>> parked_order;
+
+  // Moves out the parked objects whose deadline has passed (destroy them unlocked: their
+  // destructors come back here).
+  void expire(std::chrono::steady_clock::time_point now,
+              std::vector<std::shared_ptr<Shareable>>& out) {
+    while (!parked_order.empty() && parked_order.front().first <= now) {
+      auto it = parked.find(parked_order.front().second);
+      if (it != parked.end()) {
+        out.push_back(std::move(it->second));
+        parked.erase(it);
+      }
+      parked_order.pop_front();
+    }
+  }
 };
 
 namespace {
@@ -65,8 +85,51 @@ Shareable::~Shareable() {
 
 Registry::Registry() : state_(std::make_shared<RegistryState>()) {}
 
-// The tables stay while objects they name are alive (those objects hold them); nothing to do.
-Registry::~Registry() = default;
+// The tables stay while objects they name are alive (those objects hold them); objects parked by
+// transfer() are let go (outside the lock: their destructors come back to the tables).
+Registry::~Registry() {
+  std::unordered_map<int64_t, std::shared_ptr<Shareable>> parked;
+  {
+    std::lock_guard lock(state_->mutex);
+    parked.swap(state_->parked);
+    state_->parked_order.clear();
+  }
+}
+
+std::variant<int64_t, ErrorCode> Registry::transfer(const std::shared_ptr<Shareable>& object,
+                                                    std::chrono::milliseconds timeout) {
+  const int64_t id = share(object);
+  std::vector<std::shared_ptr<Shareable>> expired;
+  {
+    std::lock_guard lock(state_->mutex);
+    const auto now = std::chrono::steady_clock::now();
+    state_->expire(now, expired);
+    if (state_->parked.count(id) == 0) {
+      if (state_->parked.size() >= kMaxParked) return ErrorCode::LimitExceeded;
+      state_->parked.emplace(id, object);
+      state_->parked_order.emplace_back(now + timeout, id);
+    }
+  }
+  return id;
+}
+
+void Registry::unpark(int64_t id) {
+  std::vector<std::shared_ptr<Shareable>> released;
+  {
+    std::lock_guard lock(state_->mutex);
+    state_->expire(std::chrono::steady_clock::now(), released);
+    auto it = state_->parked.find(id);
+    if (it != state_->parked.end()) {
+      released.push_back(std::move(it->second));
+      state_->parked.erase(it);
+    }
+  }
+}
+
+std::size_t Registry::parkedCount() const {
+  std::lock_guard lock(state_->mutex);
+  return state_->parked.size();
+}
 
 int64_t Registry::share(const std::shared_ptr<Shareable>& object) {
   std::lock_guard lock(state_->mutex);

@@ -4,9 +4,11 @@
 #pragma once
 
 #include <array>
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <variant>
 
 #include "kernel/error_code.h"
 #include "kernel/handle_table.h"
@@ -69,6 +71,16 @@ class Registry {
     std::optional<HandleKind> actual;       // InvalidHandle: the kind the object has
   };
   Found lookup(int64_t id, std::optional<HandleKind> kind) const;
+
+  // handle_transfer: share() the object, and keep it alive (though its last handle closes) until
+  // it is first attached (unpark) or `timeout` passes, whichever comes first. At most kMaxParked
+  // objects are kept at once (LimitExceeded).
+  static constexpr std::size_t kMaxParked = 65536;
+  std::variant<int64_t, ErrorCode> transfer(const std::shared_ptr<Shareable>& object,
+                                            std::chrono::milliseconds timeout);
+  // An attach of `id` happened: a parked object is let go (its attacher holds it now).
+  void unpark(int64_t id);
+  std::size_t parkedCount() const;
 
   // Registers `object` under `id` for process `owner`: AlreadyExists if the id is taken by a live
   // object (an entry whose object is dead for sharing is replaced). The entry is removed by

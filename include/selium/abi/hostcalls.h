@@ -94,6 +94,9 @@ enum {
 /* The largest start request process_start reads. */
 #define SELIUM_START_REQUEST_MAX_BYTES (1u << 20)
 
+/* How long handle_transfer keeps a resource nobody has attached yet. */
+#define SELIUM_TRANSFER_TIMEOUT_MS 30000
+
 /* Length of a singleton id. */
 #define SELIUM_SINGLETON_ID_BYTES 16u
 
@@ -153,6 +156,10 @@ enum { SELIUM_CLOCK_WALL = 0, SELIUM_CLOCK_MONOTONIC = 1 };
    * readers, writers and processes can be shared; a timer cannot (-Unsupported).                  \
    * Sharing needs no capability; using an attached handle does. */                                \
   X(handle_share, SELIUM_CAP_NONE, int64_t, (selium_handle_t handle))                              \
+  /* Hands the resource over: like handle_share, but this handle is closed, and the resource is    \
+   * kept alive for up to SELIUM_TRANSFER_TIMEOUT_MS or until another process attaches the id,     \
+   * whichever is first (an HTTP request passed to a worker outlives the balancer's handle). */    \
+  X(handle_transfer, SELIUM_CAP_NONE, int64_t, (selium_handle_t handle))                           \
   /* A new handle of this process for the resource `shared_id` names, if it is of `kind`           \
    * (SELIUM_KIND_ANY: any). -NotFound: no such id, or the resource is gone. */                    \
   X(handle_attach, SELIUM_CAP_NONE, int32_t, (int64_t shared_id, int32_t kind))                    \

@@ -72,6 +72,9 @@ class Handle {
 
   // A shared id another process can attach (the same id each time).
   Result<SharedId> share() const noexcept;
+  // Hands the resource to whoever attaches the id: this handle is closed, and the resource is
+  // kept for up to SELIUM_TRANSFER_TIMEOUT_MS until another process attaches it.
+  Result<SharedId> transfer() noexcept;
   Result<Kind> kind() const noexcept;
 
   // A new handle of this process for `id`, if it names a resource of `kind`.

@@ -11,7 +11,7 @@
 //     request->respond(selium::Response(200).header("content-type", "text/plain").body("hi\n"));
 //   }
 //
-// A Request is a handle: share() it and another process answers it with Request::attach (the
+// A Request is a handle: transfer() it and another process answers it with Request::attach (the
 // load balancer pattern). Destroying a Request nobody answered answers 500 (HTTP/2: resets it).
 #pragma once
 
@@ -140,6 +140,9 @@ class Request {
   // A request another process shared (Request::share()).
   static Result<Request> attach(SharedId id) noexcept;
   Result<SharedId> share() const noexcept { return handle_.share(); }
+  // Hands the request to another process (which attaches the id): this handle is closed, and the
+  // request waits up to SELIUM_TRANSFER_TIMEOUT_MS to be attached.
+  Result<SharedId> transfer() noexcept { return handle_.transfer(); }
 
   std::string_view method() const noexcept;
   std::string_view target() const noexcept;  // path and query, "/a?b=c"

@@ -10,6 +10,7 @@
 #include <cstring>
 #include <memory>
 #include <string>
+#include <variant>
 
 #include "kernel/registry.h"
 
@@ -144,6 +145,21 @@ int64_t handle_share(CallContext& ctx, int32_t handle) {
   return ctx.process.registry().share(object);
 }
 
+int64_t handle_transfer(CallContext& ctx, int32_t handle) {
+  int32_t error = 0;
+  std::shared_ptr<Shareable> object = shareableOf(ctx, handle, error);
+  if (object == nullptr) return error;
+  auto id = ctx.process.registry().transfer(
+      object, std::chrono::milliseconds(SELIUM_TRANSFER_TIMEOUT_MS));
+  if (const ErrorCode* code = std::get_if<ErrorCode>(&id)) {
+    return fail(ctx, *code,
+                "too many handles are in transfer already (" +
+                    std::to_string(Registry::kMaxParked) + "): attach some first");
+  }
+  ctx.process.handles().remove(handle);
+  return std::get<int64_t>(id);
+}
+
 int32_t handle_attach(CallContext& ctx, int64_t shared_id, int32_t kind) {
   std::optional<HandleKind> wanted;
   if (!parseKind(ctx, kind, wanted)) return errorResult(ErrorCode::InvalidArgument);
@@ -158,7 +174,9 @@ int32_t handle_attach(CallContext& ctx, int64_t shared_id, int32_t kind) {
         ctx, ErrorCode::NotFound,
         "no shared resource has id " + idText(shared_id) + " (never shared, or gone since)");
   }
-  return attachNew(ctx, *found.object, "shared id " + idText(shared_id));
+  const int32_t attached = attachNew(ctx, *found.object, "shared id " + idText(shared_id));
+  if (attached > 0) ctx.process.registry().unpark(shared_id);
+  return attached;
 }
 
 int32_t singleton_register(CallContext& ctx, uint32_t id, int32_t handle) {
