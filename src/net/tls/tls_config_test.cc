@@ -38,7 +38,6 @@ using ::testing::StartsWith;
 using testing::TestCa;
 using testing::Validity;
 
-constexpr auto kHour = std::chrono::hours(1);
 constexpr auto kDay = std::chrono::hours(24);
 
 const TestCa& rootCa() {
