@@ -731,6 +731,16 @@ Status SessionImpl::start() {
   nghttp2_session_callbacks_set_on_data_chunk_recv_callback(callbacks, onDataChunk);
   nghttp2_session_callbacks_set_on_frame_send_callback(callbacks, onFrameSend);
   nghttp2_session_callbacks_set_on_stream_close_callback(callbacks, onStreamClose);
+  nghttp2_session_callbacks_set_on_invalid_frame_recv_callback(
+      callbacks,
+      [](nghttp2_session*, const nghttp2_frame* frame, int lib_error, void* user) -> int {
+        log::write(log::Level::Debug, kLogTarget, "invalid frame from the peer",
+                   {{"peer", static_cast<SessionImpl*>(user)->peer_->remote_address},
+                    {"type", int{frame->hd.type}},
+                    {"stream", frame->hd.stream_id},
+                    {"error", nghttp2_strerror(lib_error)}});
+        return 0;
+      });
 
   nghttp2_option* option = nullptr;
   if (nghttp2_option_new(&option) != 0) {
