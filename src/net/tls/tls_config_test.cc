@@ -478,6 +478,15 @@ TEST(ServerConfigNames, WildcardNeedsTwoLabelsAfterIt) {
   EXPECT_FALSE(config->covers("example.com"));
 }
 
+TEST(ServerConfigNames, LeavesOutNamesNoClientCouldAskFor) {
+  auto config = serverFor({"under_score.example", "a..example", "ok.example"});
+  ASSERT_NE(config, nullptr);
+  EXPECT_THAT(config->names(), ElementsAre("ok.example"));
+  EXPECT_FALSE(config->covers("under_score.example"));
+  EXPECT_FALSE(config->covers("a..example"));
+  for (const std::string& name : config->names()) EXPECT_TRUE(config->covers(name));
+}
+
 TEST(ServerConfigNames, FallsBackToCommonNameWithoutSan) {
   auto config =
       serverConfig(serverMaterial(rootCa().issueServer({}, {}, KeyType::EcP256, "Legacy.Example")));
