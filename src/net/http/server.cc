@@ -74,7 +74,7 @@ class ServerImpl final : public Server {
   }
 
   void startAccept() {
-    if (closed_) return;
+    if (closed_ || !accepting_) return;
     acceptor_.async_accept([weak = weakSelf()](error_code ec, tcp::socket socket) {
       auto self = weak.lock();
       if (!self) return;
@@ -83,6 +83,14 @@ class ServerImpl final : public Server {
   }
 
   uint16_t port() const override { return local_.port(); }
+
+  void stopAccepting() override {
+    if (!accepting_) return;
+    accepting_ = false;
+    error_code ec;
+    acceptor_.close(ec);
+    backoff_.cancel();
+  }
 
   void close() override {
     if (closed_) return;
@@ -115,7 +123,7 @@ class ServerImpl final : public Server {
   };
 
   void onAccept(error_code ec, tcp::socket socket) {
-    if (closed_) return;
+    if (closed_ || !accepting_) return;
     if (ec) {
       if (ec == asio::error::operation_aborted) return;
       log::write(log::Level::Warn, kLogTarget, "accept failed",
@@ -266,6 +274,7 @@ class ServerImpl final : public Server {
   std::unordered_map<uint64_t, std::shared_ptr<Connection>> connections_;
   uint64_t next_id_ = 1;
   bool closed_ = false;
+  bool accepting_ = true;
 };
 
 }  // namespace

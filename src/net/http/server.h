@@ -35,6 +35,9 @@ class Server : public std::enable_shared_from_this<Server> {
   virtual uint16_t port() const = 0;
   // Stops accepting and closes every connection. Idempotent.
   virtual void close() = 0;
+  // Closes the listening socket only: connections already accepted go on (the port can be bound
+  // again at once). Idempotent; close() still ends the rest.
+  virtual void stopAccepting() = 0;
   virtual std::size_t connectionCount() const = 0;
 };
 
