@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <sys/resource.h>
 
 #include "net/http/http_test_support.h"
 #include "util/certs.h"
@@ -256,6 +257,28 @@ TEST_F(TlsServerTest, TlsConnectionsOverTheCapAreClosed) {
   RawClient refused(server->port);
   EXPECT_TRUE(refused.readUntilClosed());
   EXPECT_TRUE(refused.pending().empty());
+}
+
+TEST_F(ServerTest, KeepsAcceptingAfterRunningOutOfDescriptors) {
+  auto server = startServer();
+  rlimit original{};
+  ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &original), 0);
+  int lowest_free = ::dup(0);
+  ASSERT_GE(lowest_free, 0);
+  ::close(lowest_free);
+  // Room for the client's socket only: the server's accept fails with EMFILE.
+  rlimit lowered{static_cast<rlim_t>(lowest_free) + 1, original.rlim_max};
+  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &lowered), 0);
+  RawClient client(server->port);
+  bool connected = client.connected();
+  bool sent = client.send("GET /after HTTP/1.1\r\nHost: a\r\n\r\n");
+  long early = client.receive(300ms);  // it cannot be accepted, let alone answered
+  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &original), 0);
+  ASSERT_TRUE(connected && sent);
+  EXPECT_EQ(early, -1);
+  auto response = client.readResponse();
+  ASSERT_TRUE(response);
+  EXPECT_EQ(response->body, "GET /after\n");
 }
 
 TEST_F(ServerTest, CloseEndsEveryConnection) {
