@@ -79,6 +79,34 @@ TEST_F(ServerTest, CurlReusesTheKeepAliveConnection) {
   EXPECT_EQ(heads_[0].authority, "localhost:" + std::to_string(server->port));
 }
 
+TEST_F(ServerTest, ListensOnIpv6) {
+  LoopThread loop;
+  auto server = loop.call([&] {
+    return Server::listen(loop.io, asio::ip::tcp::endpoint(asio::ip::make_address("::1"), 0), {},
+                          [this](std::shared_ptr<Exchange> ex) {
+                            {
+                              std::lock_guard lock(mutex_);
+                              peers_.push_back(ex->peer());
+                            }
+                            echo(std::move(ex));
+                          });
+  });
+  if (!server) GTEST_SKIP() << "no IPv6 loopback: " << server.error().message;
+  uint16_t port = loop.call([&] { return server.value()->port(); });
+  auto result = curl({"-g", "http://[::1]:" + std::to_string(port) + "/six"});
+  loop.call([&] {
+    server.value()->close();
+    server.value().reset();
+    return 0;
+  });
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  EXPECT_EQ(result.out, "GET /six\n");
+  std::lock_guard lock(mutex_);
+  ASSERT_EQ(peers_.size(), 1u);
+  EXPECT_EQ(peers_[0].local_address, "[::1]:" + std::to_string(port));
+  EXPECT_EQ(peers_[0].remote_address.rfind("[::1]:", 0), 0u);
+}
+
 TEST_F(ServerTest, CurlPostsBodiesWithLengthAndChunked) {
   auto server = startServer();
   std::string body(100000, 'p');
