@@ -126,8 +126,13 @@ class ServerImpl final : public Server {
     if (closed_ || !accepting_) return;
     if (ec) {
       if (ec == asio::error::operation_aborted) return;
-      log::write(log::Level::Warn, kLogTarget, "accept failed",
-                 {{"listener", endpointText(local_)}, {"error", ec.message()}});
+      // Once per streak of the same error: a listener out of descriptors retries 20 times a
+      // second.
+      if (ec != last_accept_error_) {
+        log::write(log::Level::Warn, kLogTarget, "accept failed",
+                   {{"listener", endpointText(local_)}, {"error", ec.message()}});
+      }
+      last_accept_error_ = ec;
       if (ec == asio::error::connection_aborted) return startAccept();
       // EMFILE, ENFILE, ENOBUFS, ENOMEM: retrying at once would spin.
       backoff_.expires_after(kAcceptBackoff);
@@ -137,6 +142,7 @@ class ServerImpl final : public Server {
       });
       return;
     }
+    last_accept_error_ = {};
     accepted(std::move(socket));
     startAccept();
   }
@@ -272,6 +278,7 @@ class ServerImpl final : public Server {
   tcp::endpoint local_;
   std::unordered_map<uint64_t, std::shared_ptr<Handshake>> handshakes_;
   std::unordered_map<uint64_t, std::shared_ptr<Connection>> connections_;
+  error_code last_accept_error_;
   uint64_t next_id_ = 1;
   bool closed_ = false;
   bool accepting_ = true;

@@ -19,7 +19,10 @@ namespace selium::net::http {
 struct ServerOptions {
   ServerLimits limits;
   // null: plain HTTP/1.1. Otherwise TLS with this context (its ALPN callback and SNI routing are
-  // set by net/tls): "h2" → HTTP/2, "http/1.1" or none → HTTP/1.1.
+  // set by net/tls): "h2" → HTTP/2, "http/1.1" or none → HTTP/1.1. Boost.Asio's SSL streams
+  // own the context's app data and default password-callback userdata (SSL_CTX_set_app_data,
+  // SSL_CTX_set_default_passwd_cb_userdata): listen() refuses a context that uses them; keep
+  // per-context state in an ex_data index of its own.
   std::shared_ptr<SSL_CTX> tls;
   std::chrono::milliseconds handshake_timeout{10000};
 };
