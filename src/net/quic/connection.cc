@@ -300,10 +300,8 @@ void ConnectionImpl::onDatagram(std::span<const uint8_t> datagram, const udp::en
   }
   const ngtcp2_path p = path(from);
   ngtcp2_pkt_info info{};
-  in_callback_ = true;
   const int rv =
       ngtcp2_conn_read_pkt(conn_, &p, &info, datagram.data(), datagram.size(), timestampNow());
-  in_callback_ = false;
   if (rv != 0) {
     onReadError(rv);
     return;

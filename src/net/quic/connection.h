@@ -128,7 +128,6 @@ class ConnectionImpl : public Connection, public std::enable_shared_from_this<Co
   bool handshake_completed_ = false;
   bool work_posted_ = false;
   bool credit_signal_ = false;
-  bool in_callback_ = false;
   bool alpn_required_ = false;  // client: offered ALPN, so the server must select one
 
   std::map<int64_t, std::shared_ptr<StreamImpl>> streams_;

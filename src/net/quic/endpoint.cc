@@ -231,7 +231,7 @@ void EndpointImpl::registerCid(const std::string& key, ConnectionImpl& connectio
 void EndpointImpl::unregisterCid(const std::string& key) { by_cid_.erase(key); }
 
 void EndpointImpl::removeConnection(ConnectionImpl& connection) {
-  auto keep = shared_from_this();
+  auto keep = weak_from_this().lock();  // null while the endpoint is being destroyed
   connections_.erase(&connection);
   if (role_ == Role::Client && connections_.empty()) {
     closed_ = true;
@@ -301,7 +301,7 @@ void Endpoint::connect(boost::asio::io_context& loop, std::string host, uint16_t
   auto resolver = std::make_shared<udp::resolver>(loop);
   resolver->async_resolve(
       host, std::to_string(port),
-      [&loop, resolver, host, port, tls = std::move(tls), limits, done = std::move(done)](
+      [&loop, resolver, host, tls = std::move(tls), limits, done = std::move(done)](
           const boost::system::error_code& error, udp::resolver::results_type results) mutable {
         if (error || results.empty()) {
           done(Error{"QUIC connect: resolving \"" + host +

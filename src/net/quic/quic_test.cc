@@ -620,5 +620,50 @@ TEST_F(QuicTest, EndpointCloseClosesConnections) {
   EXPECT_EQ(server.endpoint->connectionCount(), 0u);
 }
 
+TEST_F(QuicTest, ConnectResolvesDnsNames) {
+  // Serve on whatever "localhost" resolves to first, which is what connect() uses.
+  udp::resolver resolver(loop_);
+  boost::system::error_code ec;
+  auto results = resolver.resolve("localhost", "0", ec);
+  ASSERT_FALSE(ec) << ec.message();
+  ASSERT_FALSE(results.empty());
+  const udp::endpoint bind(results.begin()->endpoint().address(), 0);
+  std::vector<std::shared_ptr<Connection>> accepted;
+  auto endpoint =
+      Endpoint::listen(loop_, bind, serverTls(), {}, [&](std::shared_ptr<Connection> c) {
+        accepted.push_back(c);
+        c->onStream([](std::shared_ptr<Stream> s) { Echo::attach(s); });
+      });
+  ASSERT_TRUE(endpoint.ok()) << endpoint.error().message;
+  endpoints_.push_back(*endpoint);
+  ClientTls tls = clientTls();
+  tls.server_name.clear();  // SNI and verification from the host name
+  auto connection = connectAndWait(loop_, "localhost", (*endpoint)->port(), tls);
+  ASSERT_TRUE(connection.ok()) << connection.error().message;
+  ASSERT_TRUE(runUntil(loop_, [&] { return accepted.size() == 1; }));
+  EXPECT_EQ(accepted[0]->serverName(), "localhost");
+  auto reply = exchange(*connection, "by name");
+  ASSERT_TRUE(reply);
+  EXPECT_EQ(reply->data, "by name");
+}
+
+TEST_F(QuicTest, DroppingTheEndpointClosesItsConnections) {
+  std::vector<std::shared_ptr<Connection>> accepted;
+  auto endpoint = Endpoint::listen(
+      loop_, udp::endpoint(boost::asio::ip::make_address("127.0.0.1"), 0), serverTls(), {},
+      [&](std::shared_ptr<Connection> c) { accepted.push_back(c); });
+  ASSERT_TRUE(endpoint.ok());
+  auto connection = connect((*endpoint)->port(), clientTls());
+  ASSERT_TRUE(connection);
+  ASSERT_TRUE(runUntil(loop_, [&] { return accepted.size() == 1; }));
+  std::optional<std::string> reason;
+  connection->onClosed([&](std::string r) { reason = r; });
+  endpoint->reset();  // no close(): the destructor closes what is left
+  EXPECT_TRUE(accepted[0]->isClosed());
+  EXPECT_FALSE(accepted[0]->openStream().ok());
+  ASSERT_TRUE(runUntil(loop_, [&] { return reason.has_value(); }));
+  EXPECT_NE(reason->find("endpoint destroyed"), std::string::npos) << *reason;
+}
+
 }  // namespace
 }  // namespace selium::net::quic
