@@ -160,6 +160,22 @@ ConnectionImpl::ConnectionImpl(EndpointImpl& endpoint, const Limits& limits)
 }
 
 ConnectionImpl::~ConnectionImpl() {
+  // A client connection the application dropped while open: tell the peer (best effort).
+  if (conn_ != nullptr && endpoint_ != nullptr && state_ < State::Closing &&
+      !ngtcp2_conn_is_in_draining_period(conn_)) {
+    ngtcp2_connection_close_error error;
+    ngtcp2_connection_close_error_default(&error);
+    std::array<uint8_t, kMaxPacket> packet;
+    ngtcp2_path_storage ps;
+    ngtcp2_path_storage_zero(&ps);
+    ngtcp2_pkt_info info{};
+    const ngtcp2_ssize size = ngtcp2_conn_write_connection_close(
+        conn_, &ps.path, &info, packet.data(), packet.size(), &error, timestampNow());
+    if (size > 0) {
+      endpoint_->send(std::span(packet.data(), static_cast<std::size_t>(size)),
+                      toEndpoint(ps.path.remote));
+    }
+  }
   for (auto& [id, stream] : streams_) stream->detach();
   for (auto& stream : incoming_) stream->detach();
   if (conn_ != nullptr) ngtcp2_conn_del(conn_);
@@ -274,6 +290,7 @@ Status ConnectionImpl::startClient(const udp::endpoint& remote, const ClientTls&
 
   connect_done_ = std::move(done);
   owner_ = std::move(owner);
+  handshake_hold_ = shared_from_this();  // nobody else holds a connecting client
   writeAll();
   return Ok{};
 }
@@ -541,6 +558,7 @@ void ConnectionImpl::established() {
   } else if (connect_done_) {
     auto done = std::move(connect_done_);
     connect_done_ = nullptr;
+    auto hold = std::move(handshake_hold_);  // the application owns it now
     done(std::shared_ptr<Connection>(shared_from_this()));
   }
 }
@@ -810,6 +828,12 @@ void ConnectionImpl::ended(std::string reason) {
   } catch (...) {
     // A throwing handler must not stop the teardown.
   }
+  // Handlers may capture the connection itself; drop them so nothing keeps it alive. A client
+  // that failed to connect has nobody else holding it: it goes now (callers hold a reference
+  // until they return), without waiting out the closing period.
+  on_stream_ = nullptr;
+  on_credit_ = nullptr;
+  handshake_hold_.reset();
 }
 
 void ConnectionImpl::finish(std::string reason) {
@@ -831,7 +855,8 @@ void ConnectionImpl::finish(std::string reason) {
   }
   session_.reset();
   client_credentials_.reset();
-  owner_.reset();  // last: may destroy the client endpoint
+  auto hold = std::move(handshake_hold_);
+  owner_.reset();  // may destroy the client endpoint
 }
 
 // ---- Application API ------------------------------------------------------------------------

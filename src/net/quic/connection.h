@@ -105,8 +105,9 @@ class ConnectionImpl : public Connection, public std::enable_shared_from_this<Co
   StreamImpl* streamOf(int64_t stream_id);
   std::string cidKey(const ngtcp2_cid& cid) const;
 
-  EndpointImpl* endpoint_;               // null once finished
-  std::shared_ptr<EndpointImpl> owner_;  // client: its own endpoint
+  EndpointImpl* endpoint_;                          // null once finished
+  std::shared_ptr<EndpointImpl> owner_;             // client: its own endpoint
+  std::shared_ptr<ConnectionImpl> handshake_hold_;  // client: alive until connect() reports
   boost::asio::io_context& loop_;
   const Limits limits_;
   bool server_ = true;

@@ -71,6 +71,7 @@ void EndpointImpl::close() {
   auto keep = shared_from_this();
   closed_ = true;
   auto connections = connections_;  // shutdown() removes them one by one
+  if (auto client = client_.lock()) client->shutdown("endpoint closed");
   for (auto& [raw, connection] : connections) connection->shutdown("endpoint closed");
   connections_.clear();
   by_cid_.clear();
@@ -126,7 +127,7 @@ void EndpointImpl::handleDatagram(std::span<const uint8_t> datagram, const udp::
     if (rv != 0) return;  // not QUIC, or truncated
 
     if (role_ == Role::Client) {
-      if (!connections_.empty()) connections_.begin()->second->onDatagram(datagram, from);
+      if (auto client = client_.lock()) client->onDatagram(datagram, from);
       return;
     }
     const std::string key(reinterpret_cast<const char*>(header.dcid), header.dcidlen);
@@ -219,9 +220,8 @@ void EndpointImpl::waitWritable(ConnectionImpl& connection) {
 
 // ---- Connections ----------------------------------------------------------------------------
 
-void EndpointImpl::addConnection(std::shared_ptr<ConnectionImpl> connection) {
-  ConnectionImpl* raw = connection.get();
-  connections_.emplace(raw, std::move(connection));
+void EndpointImpl::setClient(const std::shared_ptr<ConnectionImpl>& connection) {
+  client_ = connection;
 }
 
 void EndpointImpl::registerCid(const std::string& key, ConnectionImpl& connection) {
@@ -233,7 +233,7 @@ void EndpointImpl::unregisterCid(const std::string& key) { by_cid_.erase(key); }
 void EndpointImpl::removeConnection(ConnectionImpl& connection) {
   auto keep = weak_from_this().lock();  // null while the endpoint is being destroyed
   connections_.erase(&connection);
-  if (role_ == Role::Client && connections_.empty()) {
+  if (role_ == Role::Client) {
     closed_ = true;
     closeSocket();
   }
@@ -269,7 +269,7 @@ void connectTo(boost::asio::io_context& loop, const udp::endpoint& remote, const
     return;
   }
   auto connection = std::make_shared<ConnectionImpl>(*endpoint, limits);
-  endpoint->addConnection(connection);
+  endpoint->setClient(connection);
   Status started = connection->startClient(remote, tls, host, done, endpoint);
   if (!started) {
     connection->shutdown(started.error().message);

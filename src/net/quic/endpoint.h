@@ -35,7 +35,9 @@ class EndpointImpl : public Endpoint, public std::enable_shared_from_this<Endpoi
   uint16_t port() const override { return local_.port(); }
   Status addIdentity(Identity identity) override;
   void close() override;
-  std::size_t connectionCount() const override { return connections_.size(); }
+  std::size_t connectionCount() const override {
+    return role_ == Role::Client ? (client_.expired() ? 0 : 1) : connections_.size();
+  }
   void handleDatagramForTest(std::span<const uint8_t> datagram,
                              const boost::asio::ip::udp::endpoint& from) override;
 
@@ -44,7 +46,9 @@ class EndpointImpl : public Endpoint, public std::enable_shared_from_this<Endpoi
   SendResult send(std::span<const uint8_t> datagram, const boost::asio::ip::udp::endpoint& to);
   // Calls connection.onWritable() once the socket can send again.
   void waitWritable(ConnectionImpl& connection);
-  void addConnection(std::shared_ptr<ConnectionImpl> connection);
+  // A client endpoint's one connection, which owns the endpoint (the application owns the
+  // connection; dropping it closes both).
+  void setClient(const std::shared_ptr<ConnectionImpl>& connection);
   void registerCid(const std::string& key, ConnectionImpl& connection);
   void unregisterCid(const std::string& key);
   // The connection is over; drops the endpoint's reference (a client endpoint closes then).
@@ -78,7 +82,9 @@ class EndpointImpl : public Endpoint, public std::enable_shared_from_this<Endpoi
   std::shared_ptr<std::vector<uint8_t>> buffer_;
   boost::asio::ip::udp::endpoint from_;
 
+  // Server: the endpoint owns its connections until they are over.
   std::unordered_map<ConnectionImpl*, std::shared_ptr<ConnectionImpl>> connections_;
+  std::weak_ptr<ConnectionImpl> client_;
   std::unordered_map<std::string, ConnectionImpl*> by_cid_;
   std::vector<std::weak_ptr<ConnectionImpl>> blocked_;  // waiting for the socket to drain
   bool waiting_writable_ = false;
