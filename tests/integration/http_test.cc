@@ -26,6 +26,7 @@
 #include "subprocess.h"
 #include "support/engine_recorder.h"
 #include "support/temp_dir.h"
+#include "net/tls/testing/test_pki.h"
 #include "util/certs.h"
 
 namespace selium::engine {
@@ -236,6 +237,115 @@ TEST_F(HttpTest, AnswersHttpsWithTheWorkDirCertificates) {
   // A client that does not trust the CA is refused by its own verification.
   auto untrusted = curl({"--resolve", host + ":127.0.0.1", "https://" + host + "/hello"});
   EXPECT_NE(untrusted.exit_code, 0);
+}
+
+TEST_F(HttpTest, HttpsSpeaksHttp2WithTheSameGuestCode) {
+  uint16_t port = serve(1, 0, tlsCaps());
+  ASSERT_NE(port, 0);
+  const std::string host = "localhost:" + std::to_string(port);
+  const std::string ca = (work_.path() / "certs" / "ca.crt").string();
+  auto r = curl({"--http2", "--cacert", ca, "--resolve", host + ":127.0.0.1",
+                 "https://" + host + "/head", "https://" + host + "/hello"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("version: 20\n"));
+  EXPECT_THAT(r.out, HasSubstr("alpn: h2\n"));
+  EXPECT_THAT(r.out, HasSubstr("authority: " + host + "\n"));
+  EXPECT_THAT(r.out, ::testing::EndsWith("hello\n"));
+  // Bodies both ways over h2: whole and streamed.
+  const auto data = randomBytes(2 << 20);
+  auto in = writeFile("h2.bin", data);
+  auto out = work_.path() / "h2-out.bin";
+  auto echo = curl({"--http2", "--cacert", ca, "--resolve", host + ":127.0.0.1", "--data-binary",
+                    "@" + in.string(), "-o", out.string(), "https://" + host + "/stream-echo"});
+  ASSERT_EQ(echo.exit_code, 0) << echo.err;
+  EXPECT_TRUE(readFile(out) == std::string(data.begin(), data.end()));
+  auto lines = curl({"--http2", "--cacert", ca, "--resolve", host + ":127.0.0.1",
+                     "https://" + host + "/stream?n=3"});
+  EXPECT_EQ(lines.out, "line 0\nline 1\nline 2\n");
+}
+
+TEST_F(HttpTest, DomainsOnOnePortAreRoutedBySniAndHostAndCanRequireClientCertificates) {
+  net::tls::testing::TestCa ca("Test Root");
+  auto a = ca.issueServer({"a.test"});
+  auto b = ca.issueServer({"b.test"});
+  const std::string ca_file = (work_.path() / "test-ca.crt").string();
+  net::tls::testing::writeFile(ca_file, ca.certPem());
+  auto client = ca.issueClient("client.a.test");
+  const std::string cert_file = (work_.path() / "client.crt").string();
+  const std::string key_file = (work_.path() / "client.key").string();
+  net::tls::testing::writeFile(cert_file, client.cert_pem);
+  net::tls::testing::writeFile(key_file, client.key_pem);
+
+  // a.test requires client certificates; b.test joins the same port without.
+  kernel::ProcessId pa = spawn("serve_tls", {utf8("a.test"), u32(0), utf8(a.cert_pem),
+                                             utf8(a.key_pem), utf8(ca.certPem()), u32(1)},
+                               tlsCaps());
+  uint16_t port = portOf(pa, "listening");
+  ASSERT_NE(port, 0);
+  kernel::ProcessId pb = spawn("serve_tls", {utf8("b.test"), u32(port), utf8(b.cert_pem),
+                                             utf8(b.key_pem), utf8(""), u32(0)},
+                               tlsCaps());
+  ASSERT_EQ(portOf(pb, "listening"), port);
+  auto at = [&](const std::string& name) {
+    return "https://" + name + ":" + std::to_string(port) + "/head";
+  };
+  auto resolve = [&](const std::string& name) {
+    return name + ":" + std::to_string(port) + ":127.0.0.1";
+  };
+  // b.test: its own certificate (curl checks the name) and its own process.
+  auto rb = curl({"--cacert", ca_file, "--resolve", resolve("b.test"), at("b.test")});
+  ASSERT_EQ(rb.exit_code, 0) << rb.err;
+  EXPECT_THAT(rb.out, HasSubstr("domain: b.test\n"));
+  EXPECT_THAT(rb.out, HasSubstr("sni: b.test\n"));
+  // a.test without a client certificate: refused in the handshake.
+  auto refused = curl({"--cacert", ca_file, "--resolve", resolve("a.test"), at("a.test")});
+  EXPECT_NE(refused.exit_code, 0) << refused.out;
+  // With one: served by a.test's process, over HTTP/2 and HTTP/1.1 alike.
+  for (const char* version : {"--http2", "--http1.1"}) {
+    auto ra = curl({version, "--cacert", ca_file, "--cert", cert_file, "--key", key_file,
+                    "--resolve", resolve("a.test"), at("a.test")});
+    ASSERT_EQ(ra.exit_code, 0) << version << " " << ra.err;
+    EXPECT_THAT(ra.out, HasSubstr("domain: a.test\n"));
+  }
+  // A Host that names the other domain inside b.test's connection goes to that domain's queue.
+  auto crossed = curl({"--http1.1", "--cacert", ca_file, "--resolve", resolve("b.test"), "-H",
+                       "Host: nowhere.test", at("b.test")});
+  EXPECT_THAT(crossed.out, HasSubstr("misdirected request"));
+}
+
+TEST_F(HttpTest, BadTlsMaterialIsRefusedWithItsReason) {
+  net::tls::testing::TestCa ca("Test Root");
+  auto a = ca.issueServer({"a.test"});
+  auto other = ca.issueServer({"other.test"});
+  // The key of another certificate.
+  kernel::ProcessId mismatched = spawn("serve_tls", {utf8("a.test"), u32(0), utf8(a.cert_pem),
+                                                     utf8(other.key_pem), utf8(""), u32(0)},
+                                       tlsCaps());
+  ASSERT_TRUE(recorder_.waitExit(mismatched, 20s));
+  EXPECT_THAT(fieldText(recordOf(recorder_, mismatched, "config failed"), "message"),
+              HasSubstr("does not match"));
+  // Not PEM at all.
+  kernel::ProcessId garbage = spawn("serve_tls", {utf8("a.test"), u32(0), utf8("not a cert"),
+                                                  utf8("not a key"), utf8(""), u32(0)},
+                                    tlsCaps());
+  ASSERT_TRUE(recorder_.waitExit(garbage, 20s));
+  EXPECT_THAT(fieldText(recordOf(recorder_, garbage, "config failed"), "message"),
+              HasSubstr("CERTIFICATE"));
+  // A certificate for another name than the domain bound.
+  kernel::ProcessId wrong = spawn("serve_tls", {utf8("b.test"), u32(0), utf8(a.cert_pem),
+                                                utf8(a.key_pem), utf8(""), u32(0)},
+                                  tlsCaps());
+  ASSERT_TRUE(recorder_.waitExit(wrong, 20s));
+  EXPECT_THAT(fieldText(recordOf(recorder_, wrong, "listen failed"), "message"),
+              HasSubstr("does not cover domain \"b.test\""));
+  // An expired certificate.
+  auto expired = ca.issueServer({"a.test"}, {-std::chrono::hours(48), -std::chrono::hours(24)});
+  kernel::ProcessId old = spawn("serve_tls", {utf8("a.test"), u32(0), utf8(expired.cert_pem),
+                                              utf8(expired.key_pem), utf8(""), u32(0)},
+                                tlsCaps());
+  ASSERT_TRUE(recorder_.waitExit(old, 20s));
+  EXPECT_THAT(fieldText(recordOf(recorder_, old, "config failed"), "message"),
+              HasSubstr("expired"));
 }
 
 TEST_F(HttpTest, HttpsNeedsTheHttpsCapabilitiesAndPlainTheHttpOnes) {

@@ -15,6 +15,14 @@
 //     /unfinished     streams "partial" then drops the body writer unfinished
 //     /exit           the process exits with status 3 while the request is open
 //     other           404
+//   serve_tls(utf8 domain, u32 port, utf8 cert, utf8 key, utf8 ca, u32 require)
+//                                  a TLS server configuration from the PEM args (ca: client CA,
+//                                  empty for none; require: 1 to require client certificates;
+//                                  ALPN h2 and http/1.1), listening for `domain` on
+//                                  127.0.0.1:port (0: a new port): Info "listening" {port}, or
+//                                  Error "config failed" / "listen failed" {message} and status
+//                                  1; then answers like serve(), with "domain: {domain}" first on
+//                                  /head.
 //   accept_one(u32 port)           listens on 127.0.0.1:port (0: a new port; else joining the
 //                                  listener there), logs Info "joined" {port}, answers one
 //                                  request with "worker {pid}\n", then exits 0.
@@ -31,8 +39,11 @@ constexpr selium::log::Logger kLog{"http"};
 
 std::vector<selium::Request> g_kept;  // /never
 
+std::string g_domain;  // serve_tls
+
 std::string headText(const selium::Request& r) {
   std::string out;
+  if (!g_domain.empty()) out += "domain: " + g_domain + "\n";
   auto line = [&](std::string_view name, std::string_view value) {
     out.append(name).append(": ").append(value).append("\n");
   };
@@ -137,6 +148,39 @@ SELIUM_ENTRYPOINT(serve, (utf8, address), (u32, tls), (u32, timeout_ms)) {
                  {{"error", request.error().name()}, {"message", selium::lastError()}});
       co_return 2;
     }
+    selium::spawn(handle(std::move(*request)));
+  }
+}
+
+SELIUM_ENTRYPOINT(serve_tls, (utf8, domain), (u32, port), (utf8, cert), (utf8, key), (utf8, ca),
+                  (u32, require)) {
+  selium::TlsServerOptions tls;
+  tls.cert_chain_pem = cert;
+  tls.key_pem = key;
+  tls.client_ca_pem = ca;
+  tls.require_client_auth = require == 1;
+  tls.alpn = {"h2", "http/1.1"};
+  auto config = selium::TlsServerConfig::create(tls);
+  if (!config) {
+    kLog.error("config failed", {{"message", selium::lastError()}});
+    co_return 1;
+  }
+  g_domain = std::string(domain);
+  selium::ListenOptions options;
+  options.domain = domain;
+  options.address = "127.0.0.1";
+  options.port = static_cast<uint16_t>(port);
+  options.tls = selium::Tls::Config;
+  options.tls_config = &*config;
+  auto server = selium::HttpServer::listen(options);
+  if (!server) {
+    kLog.error("listen failed", {{"message", selium::lastError()}});
+    co_return 1;
+  }
+  kLog.info("listening", {{"port", server->port()}});
+  for (;;) {
+    auto request = co_await server->accept();
+    if (!request) co_return 2;
     selium::spawn(handle(std::move(*request)));
   }
 }
