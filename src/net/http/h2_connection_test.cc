@@ -46,15 +46,16 @@ using Clock = std::chrono::steady_clock;
 // Certificates, shared by every test.
 
 const std::filesystem::path& certDir() {
-  static testing::TempDir* dir = [] {
-    auto* made = new testing::TempDir("h2-certs");
+  static testing::TempDir dir("h2-certs");  // removed at exit
+  static bool made = [] {
     util::CertOptions options;
-    options.output_dir = made->path();
+    options.output_dir = dir.path();
     auto written = util::generateCerts(options);
     if (!written) throw std::runtime_error(written.error().message);
-    return made;
+    return true;
   }();
-  return dir->path();
+  (void)made;
+  return dir.path();
 }
 
 std::string caPath() { return (certDir() / "ca.crt").string(); }
