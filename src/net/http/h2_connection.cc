@@ -259,6 +259,7 @@ class SessionImpl final : public H2Session {
 
   bool saw_request_ = false;
   std::optional<Clock::time_point> header_block_since_;
+  int32_t header_block_stream_ = 0;
   std::size_t header_block_raw_ = 0;
   std::size_t header_block_decoded_ = 0;
   Clock::time_point idle_since_ = Clock::now();
@@ -783,6 +784,11 @@ Status SessionImpl::receive(std::span<const uint8_t> bytes) {
   if (!session_) return Error{"HTTP/2 session not started"};
   if (shut_down_) return Ok{};
   ssize_t rv = nghttp2_session_mem_recv(session_, bytes.data(), bytes.size());
+  if (header_block_since_ && !streams_.count(header_block_stream_)) {
+    // A block nghttp2 ignores (refused or closed stream) never reaches on_frame_recv, so its end
+    // is not seen: stop timing it; the idle and response timers still bound the connection.
+    header_block_since_.reset();
+  }
   drainEvents();
   if (rv < 0) {
     if (failure_.empty()) {
@@ -901,6 +907,7 @@ int SessionImpl::onBeginFrame(nghttp2_session*, const nghttp2_frame_hd* hd, void
     if (hd->type != NGHTTP2_CONTINUATION) self->header_block_since_.reset();
     if (hd->type == NGHTTP2_HEADERS) {
       self->header_block_since_ = Clock::now();
+      self->header_block_stream_ = hd->stream_id;
       self->header_block_raw_ = hd->length;
       self->header_block_decoded_ = 0;
     } else if (hd->type == NGHTTP2_CONTINUATION) {

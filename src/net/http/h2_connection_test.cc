@@ -239,6 +239,10 @@ RequestHandler makeHandler(Record& record) {
                         std::make_shared<BufferProducer>(pattern(200000, 7), 3000, true, weak));
     } else if (path == "/endless") {
       exchange->respond(ResponseHead{}, std::make_shared<EndlessProducer>());
+    } else if (path == "/keep") {
+      // Answered at once, but the application keeps the exchange.
+      exchange->respond(ResponseHead{}, nullptr);
+      record.locked([&] { record.held.push_back(exchange); });
     } else if (path == "/never") {
       record.locked([&] { record.held.push_back(exchange); });
     } else if (path == "/drop") {
@@ -535,6 +539,28 @@ TEST(H2Connection, HeadersOverTheLimitGet431) {
                            "' " + url(server, "/json")));
   EXPECT_EQ(fine.out, "200");
   record.locked([&] { EXPECT_EQ(record.heads.size(), 1u); });  // only the one that fit
+}
+
+// Far past the limit, a header block is not worth decoding: the connection ends (GOAWAY)
+// instead of a 431, and the handler never sees it.
+TEST(H2Connection, HugeHeaderBlockEndsTheConnection) {
+  Record record;
+  ServerLimits limits;
+  limits.max_header_bytes = 4096;
+  TestServer server(limits, makeHandler(record));
+  testing::TempDir dir("h2-huge");
+  std::string many;
+  for (int i = 0; i < 40; ++i)
+    many += "x-h" + std::to_string(i) + ": " + std::string(4000, 'a') + "\n";
+  writeFile(dir.path() / "headers", many);
+  Outcome r = run(curl(server, "-o /dev/null -w '%{response_code}' -H @" +
+                                   (dir.path() / "headers").string() + " " + url(server, "/json")));
+  EXPECT_NE(r.status, 0);
+  EXPECT_EQ(r.out, "000");
+  // curl retries on fresh connections a few times; the server ends every one.
+  EXPECT_GE(server.connectionsStarted(), 1);
+  EXPECT_TRUE(waitFor([&] { return server.connectionsClosed() == server.connectionsStarted(); }));
+  record.locked([&] { EXPECT_TRUE(record.heads.empty()); });
 }
 
 TEST(H2Connection, DeclaredBodyOverTheLimitGets413WithoutReachingTheHandler) {
@@ -844,6 +870,35 @@ TEST(H2Connection, ManyStreamsOverOneConnectionWithinTheStreamLimit) {
     EXPECT_EQ(client.streams[id].body.substr(0, 10), R"({"ok":true)");
   }
   EXPECT_EQ(server.connectionsStarted(), 1);
+}
+
+// The application may hold a bounded number of exchanges per connection (finished or not);
+// past it, new streams are refused (REFUSED_STREAM: the client may retry them) until it lets go.
+TEST(H2Connection, ExchangesHeldByTheApplicationAreBounded) {
+  Record record;
+  ServerLimits limits;
+  limits.max_h2_streams = 2;
+  TestServer server(limits, makeHandler(record));
+  RawClient client(server.port());
+  std::size_t cap = 2 * H2Tuning::kLiveExchangesPerStream;
+  for (std::size_t i = 0; i < cap + 2; ++i) {
+    int32_t id = client.request("GET", "/keep");
+    ASSERT_TRUE(client.pump([&] { return client.streams[id].closed; }));
+    if (i < cap) {
+      EXPECT_EQ(client.streams[id].status, 200) << i;
+    } else {
+      EXPECT_EQ(client.streams[id].status, 0) << i;
+      EXPECT_EQ(client.streams[id].close_code, NGHTTP2_REFUSED_STREAM) << i;
+    }
+  }
+  record.locked([&] { EXPECT_EQ(record.held.size(), cap); });
+  server.onLoop([&] {
+    record.locked([&] { record.held.clear(); });
+    return 0;
+  });
+  int32_t id = client.request("GET", "/keep");
+  ASSERT_TRUE(client.pump([&] { return client.streams[id].closed; }));
+  EXPECT_EQ(client.streams[id].status, 200);
 }
 
 TEST(H2Connection, AuthorityComesFromHostWhenAbsent) {
