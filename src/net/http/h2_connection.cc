@@ -184,6 +184,10 @@ class SessionImpl final : public H2Session {
   const std::shared_ptr<const PeerInfo>& peer() const { return peer_; }
   const std::shared_ptr<std::size_t>& liveCounter() const { return live_; }
   nghttp2_session* raw() { return session_; }
+  H2Exchange* openExchange(int32_t stream_id) {
+    auto it = streams_.find(stream_id);
+    return it == streams_.end() ? nullptr : it->second.get();
+  }
   void wantOutput() {
     if (output_wanted_) output_wanted_();
   }
@@ -379,12 +383,15 @@ bool H2Exchange::submitResponse(const ResponseHead& head, std::shared_ptr<BodyPr
     last_send_at_ = Clock::now();
     producer_ = std::move(body);
     response_length_ = head.content_length;
-    provider.source.ptr = this;
-    provider.read_callback = [](nghttp2_session*, int32_t, uint8_t* buf, size_t length,
-                                uint32_t* data_flags, nghttp2_data_source* source,
-                                void*) noexcept -> ssize_t {
+    // The exchange is found by stream id, not through a pointer nghttp2 keeps: an exchange the
+    // session has let go of (shut down) is never called.
+    provider.read_callback = [](nghttp2_session*, int32_t stream_id, uint8_t* buf, size_t length,
+                                uint32_t* data_flags, nghttp2_data_source*,
+                                void* user) noexcept -> ssize_t {
       try {
-        return static_cast<H2Exchange*>(source->ptr)->readResponse(buf, length, data_flags);
+        H2Exchange* exchange = static_cast<SessionImpl*>(user)->openExchange(stream_id);
+        if (!exchange) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+        return exchange->readResponse(buf, length, data_flags);
       } catch (...) {
         return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
       }
