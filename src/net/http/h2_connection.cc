@@ -1085,7 +1085,7 @@ class H2Connection final : public Connection, public std::enable_shared_from_thi
 
  private:
   void readMore() {
-    if (closing_ || closed_) return;
+    if (closed_) return;
     stream_->async_read_some(boost::asio::buffer(read_buffer_),
                              [self = shared_from_this()](const boost::system::error_code& ec,
                                                          std::size_t n) { self->onRead(ec, n); });
@@ -1099,7 +1099,10 @@ class H2Connection final : public Connection, public std::enable_shared_from_thi
       finishClose(ec == boost::asio::error::eof ? "peer closed" : ec.message());
       return;
     }
-    if (closing_) return;
+    if (closing_) {
+      readMore();  // draining until the peer closes or the linger ends: see lingerClose()
+      return;
+    }
     if (auto status = session_->receive({read_buffer_.data(), n}); !status) {
       log::write(log::Level::Debug, kLogTarget, status.error().message,
                  {{"peer", context_.peer.remote_address}});
@@ -1116,7 +1119,11 @@ class H2Connection final : public Connection, public std::enable_shared_from_thi
     write_buffer_.clear();
     session_->produce(write_buffer_, H2Tuning::kWriteChunk);
     if (write_buffer_.empty()) {
-      if (closing_ || !session_->alive()) finishClose(closing_ ? close_reason_ : "session over");
+      if (closing_) {
+        lingerClose();
+      } else if (!session_->alive()) {
+        beginClose(NGHTTP2_NO_ERROR, "session over");
+      }
       return;
     }
     writing_ = true;
@@ -1171,6 +1178,10 @@ class H2Connection final : public Connection, public std::enable_shared_from_thi
   }
 
   void onTimer() {
+    if (lingering_) {
+      finishClose(close_reason_);
+      return;
+    }
     armed_.reset();
     auto due = deadline();
     if (due && Clock::now() >= *due) {
@@ -1194,6 +1205,21 @@ class H2Connection final : public Connection, public std::enable_shared_from_thi
     // flush() closes once the GOAWAY is out; the send timer bounds that.
   }
 
+  // The GOAWAY is out. Closing now, with the peer's bytes unread, would make the kernel send a
+  // TCP reset that can destroy the GOAWAY before the peer reads it; so shut our side down and
+  // read (discarding) until the peer closes too, for at most kLinger.
+  void lingerClose() {
+    if (lingering_ || closed_) return;
+    lingering_ = true;
+    boost::system::error_code ignored;
+    stream_->lowest_layer().shutdown(TcpSocket::shutdown_send, ignored);
+    armed_.reset();
+    timer_.expires_after(kLinger);
+    timer_.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
+      if (!ec) self->onTimer();
+    });
+  }
+
   void finishClose(std::string reason) {
     if (closed_) return;
     closed_ = true;
@@ -1211,6 +1237,7 @@ class H2Connection final : public Connection, public std::enable_shared_from_thi
   }
 
   static constexpr std::chrono::milliseconds kCloseGrace{2000};
+  static constexpr std::chrono::milliseconds kLinger{1000};
 
   std::unique_ptr<TlsStream> stream_;
   ConnectionContext context_;
@@ -1223,8 +1250,9 @@ class H2Connection final : public Connection, public std::enable_shared_from_thi
   std::vector<uint8_t> write_buffer_;
   bool writing_ = false;
   bool flush_posted_ = false;
-  bool closing_ = false;  // GOAWAY queued: no more reads, close once it is written
-  bool closed_ = false;   // socket closed, on_closed posted
+  bool closing_ = false;    // GOAWAY queued: no more reads, close once it is written
+  bool lingering_ = false;  // GOAWAY written, our side shut down, draining the peer's bytes
+  bool closed_ = false;     // socket closed, on_closed posted
   std::string close_reason_;
 };
 

@@ -11,6 +11,7 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <poll.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -243,6 +244,24 @@ RequestHandler makeHandler(Record& record) {
       // Answered at once, but the application keeps the exchange.
       exchange->respond(ResponseHead{}, nullptr);
       record.locked([&] { record.held.push_back(exchange); });
+    } else if (path == "/abort") {
+      // Some bytes, then the application fails mid-body.
+      class Aborting : public ByteProducer {
+       public:
+        Chunk read(std::span<uint8_t> out) override {
+          if (sent_) return {State::Abort, 0};
+          sent_ = true;
+          std::size_t n = std::min<std::size_t>(out.size(), 1000);
+          std::memset(out.data(), 'a', n);
+          return {State::Data, n};
+        }
+        bool sent_ = false;
+      };
+      ResponseHead informational;
+      informational.status = 103;
+      bool refused = !exchange->respond(informational, nullptr);
+      record.locked([&] { record.body_ends.push_back(refused); });
+      exchange->respond(ResponseHead{}, std::make_shared<Aborting>());
     } else if (path == "/never") {
       record.locked([&] { record.held.push_back(exchange); });
     } else if (path == "/drop") {
@@ -319,6 +338,15 @@ class TestServer {
     asio::post(loop_, [&task] { task(); });
     if (result.wait_for(10s) != std::future_status::ready) throw std::runtime_error("loop stuck");
     return result.get();
+  }
+
+  // Connection::close() on every connection, twice (it is idempotent).
+  void closeConnections() {
+    onLoop([this] {
+      for (auto& connection : connections_) connection->close();
+      for (auto& connection : connections_) connection->close();
+      return 0;
+    });
   }
 
  private:
@@ -660,6 +688,8 @@ class RawClient {
   };
 
   explicit RawClient(uint16_t port, RawClientOptions options = {}) {
+    // Writes to a socket the server has closed fail with EPIPE instead of killing the test.
+    ::signal(SIGPIPE, SIG_IGN);
     ctx_ = SSL_CTX_new(TLS_client_method());
     SSL_CTX_load_verify_locations(ctx_, caPath().c_str(), nullptr);
     SSL_CTX_set_verify(ctx_, SSL_VERIFY_PEER, nullptr);
@@ -999,6 +1029,47 @@ TEST(H2Connection, FullConsumerWithholdsFlowControlCredit) {
   });
   ASSERT_TRUE(client.pump([&] { return client.streams[id].closed; }));
   EXPECT_EQ(client.streams[id].close_code, NGHTTP2_INTERNAL_ERROR);
+}
+
+TEST(H2Connection, ProducerAbortResetsTheStreamAndInterimStatusIsRefused) {
+  Record record;
+  TestServer server({}, makeHandler(record));
+  RawClient client(server.port());
+  int32_t id = client.request("GET", "/abort");
+  ASSERT_TRUE(client.pump([&] { return client.streams[id].closed; }));
+  EXPECT_EQ(client.streams[id].status, 200);
+  EXPECT_EQ(client.streams[id].body, std::string(1000, 'a'));
+  EXPECT_EQ(client.streams[id].close_code, NGHTTP2_INTERNAL_ERROR);
+  EXPECT_TRUE(waitFor([&] { return record.locked([&] { return record.finishes.size() == 1; }); }));
+  record.locked([&] {
+    EXPECT_EQ(record.body_ends, std::vector<bool>{true});  // respond(103) returned false
+    EXPECT_EQ(record.finishes, std::vector<bool>{false});
+  });
+}
+
+// close() mid-request: GOAWAY, the exchange cut short (consumer and onFinished), the socket
+// closed, on_closed once.
+TEST(H2Connection, CloseEndsExchangesInFlight) {
+  Record record;
+  TestServer server({}, makeHandler(record));
+  RawClient client(server.port());
+  int32_t id = client.request("POST", "/hold", std::string(5000, 'h'), false);
+  ASSERT_TRUE(
+      client.pump([&] { return record.locked([&] { return record.body_bytes == 5000; }); }));
+  server.closeConnections();
+  ASSERT_TRUE(client.pump([&] { return client.eof; }));
+  ASSERT_TRUE(client.goaway.has_value());
+  EXPECT_EQ(*client.goaway, NGHTTP2_NO_ERROR);
+  EXPECT_EQ(client.streams[id].status, 0);  // no response
+  EXPECT_TRUE(waitFor([&] { return server.connectionsClosed() == 1; }));
+  record.locked([&] {
+    EXPECT_EQ(record.body_ends, std::vector<bool>{false});
+    EXPECT_EQ(record.finishes, std::vector<bool>{false});
+  });
+  auto exchange = record.locked([&] { return record.held.at(0); });
+  EXPECT_FALSE(server.onLoop([&] { return exchange->respond(ResponseHead{}, nullptr); }));
+  server.closeConnections();
+  EXPECT_EQ(server.connectionsClosed(), 1);
 }
 
 TEST(H2Connection, RapidResetGetsGoaway) {
