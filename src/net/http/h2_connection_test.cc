@@ -1072,6 +1072,25 @@ TEST(H2Connection, CloseEndsExchangesInFlight) {
   EXPECT_EQ(server.connectionsClosed(), 1);
 }
 
+TEST(H2Connection, StalledRequestBodyGets408) {
+  Record record;
+  ServerLimits limits;
+  limits.body_timeout = 300ms;
+  TestServer server(limits, makeHandler(record));
+  RawClient client(server.port());
+  int32_t id = client.request("POST", "/hold", std::string(100, 'h'), false);
+  ASSERT_TRUE(client.pump([&] { return client.streams[id].closed; }));
+  EXPECT_EQ(client.streams[id].status, 408);
+  EXPECT_EQ(client.streams[id].close_code, NGHTTP2_NO_ERROR);
+  EXPECT_TRUE(waitFor([&] { return record.locked([&] { return record.finishes.size() == 1; }); }));
+  record.locked([&] {
+    EXPECT_EQ(record.body_bytes, 100u);
+    EXPECT_EQ(record.body_ends, std::vector<bool>{false});
+    EXPECT_EQ(record.finishes, std::vector<bool>{false});
+  });
+  EXPECT_EQ(server.connectionsClosed(), 0);  // only the stream ends
+}
+
 TEST(H2Connection, RapidResetGetsGoaway) {
   Record record;
   TestServer server({}, makeHandler(record));
