@@ -48,6 +48,24 @@ nghttp2_nv makeNv(std::string_view name, std::string_view value) {
                     value.size(), NGHTTP2_NV_FLAG_NONE};
 }
 
+// Runs code that reaches the application (handler, consumer, producer, onFinished) from the
+// loop: whatever it throws is logged here and never unwinds into asio or nghttp2. False if it
+// threw.
+template <typename Body>
+bool shielded(int32_t stream_id, Body&& body) noexcept {
+  try {
+    body();
+    return true;
+  } catch (const std::exception& e) {
+    log::write(log::Level::Error, kLogTarget, "exception from the application",
+               {{"stream", stream_id}, {"error", e.what()}});
+  } catch (...) {
+    log::write(log::Level::Error, kLogTarget, "exception from the application",
+               {{"stream", stream_id}});
+  }
+  return false;
+}
+
 class SessionImpl;
 
 // One stream's exchange. Owned by the session's stream map while the stream is open, and by the
@@ -308,6 +326,10 @@ void H2Exchange::deliverBody() {
   if (!consumer_ || delivering_ || consumer_ended_ || discard_body_) return;
   auto self = std::static_pointer_cast<H2Exchange>(shared_from_this());
   delivering_ = true;
+  struct Done {
+    bool& flag;
+    ~Done() { flag = false; }
+  } done{delivering_};
   while (pendingSize() > 0 && !consumer_ended_) {
     std::span<const uint8_t> bytes(pending_.data() + pending_at_, pendingSize());
     std::size_t taken = std::min(consumer_->offer(bytes), bytes.size());
@@ -328,7 +350,6 @@ void H2Exchange::deliverBody() {
   if (pendingSize() == 0 && remote_ended_ && !consumer_ended_ && !discard_body_) {
     endConsumer(true);
   }
-  delivering_ = false;
 }
 
 void H2Exchange::endConsumer(bool complete) {
@@ -632,12 +653,14 @@ void H2Exchange::onStreamClosed(uint32_t error_code) {
   }
   pending_counted_ = false;
   session_ = nullptr;
-  if (remote_ended_ && !discard_body_ && !reset_) {
-    deliverBody();  // what is buffered is the complete body; the consumer may still take it
-  } else {
-    pending_.clear();
-    endConsumer(false);
-  }
+  shielded(id_, [&] {
+    if (remote_ended_ && !discard_body_ && !reset_) {
+      deliverBody();  // what is buffered is the complete body; the consumer may still take it
+    } else {
+      pending_.clear();
+      endConsumer(false);
+    }
+  });
   finish(response_sent_ && !host_responded_ && !reset_ && error_code == NGHTTP2_NO_ERROR);
 }
 
@@ -651,7 +674,7 @@ void H2Exchange::abandon() {
   session_ = nullptr;
   if (!remote_ended_ || discard_body_) {
     pending_.clear();
-    endConsumer(false);
+    shielded(id_, [&] { endConsumer(false); });
   }
   finish(false);
 }
@@ -679,7 +702,11 @@ void H2Exchange::armTimer() {
   timer_->async_wait([weak = std::weak_ptr<H2Exchange>(std::static_pointer_cast<H2Exchange>(
                           shared_from_this()))](const boost::system::error_code& ec) {
     if (ec) return;
-    if (auto exchange = weak.lock()) exchange->onTimer();
+    if (auto exchange = weak.lock()) {
+      if (!shielded(exchange->id(), [&] { exchange->onTimer(); })) {
+        shielded(exchange->id(), [&] { exchange->reset(); });
+      }
+    }
   });
 }
 
@@ -724,8 +751,8 @@ SessionImpl::~SessionImpl() {
   shut_down_ = true;
   auto streams = std::move(streams_);
   auto events = std::move(events_);
-  for (auto& [id, exchange] : streams) exchange->abandon();
-  for (auto& event : events) event.exchange->abandon();
+  for (auto& [id, exchange] : streams) shielded(id, [&] { exchange->abandon(); });
+  for (auto& event : events) shielded(0, [&] { event.exchange->abandon(); });
   if (session_) nghttp2_session_del(session_);
 }
 
@@ -833,8 +860,8 @@ void SessionImpl::shutdown(uint32_t error_code) {
   shut_down_ = true;
   auto streams = std::move(streams_);
   streams_.clear();
-  for (auto& [id, exchange] : streams) exchange->abandon();
-  for (auto& event : events_) event.exchange->abandon();
+  for (auto& [id, exchange] : streams) shielded(id, [&] { exchange->abandon(); });
+  for (auto& event : events_) shielded(0, [&] { event.exchange->abandon(); });
   events_.clear();
   nghttp2_session_terminate_session(session_, error_code);
 }
@@ -845,23 +872,27 @@ void SessionImpl::drainEvents() {
   while (!events_.empty() && !shut_down_) {
     QueuedEvent event = std::move(events_.front());
     events_.pop_front();
-    switch (event.event) {
-      case Event::Head:
-        event.exchange->onHeadComplete();
-        break;
-      case Event::Body:
-        event.exchange->deliverBody();
-        break;
-      case Event::BodyTooLarge:
-        event.exchange->onBodyTooLarge();
-        break;
-      case Event::ResponseSent:
-        event.exchange->onResponseSent();
-        break;
-      case Event::Closed:
-        event.exchange->onStreamClosed(event.code);
-        break;
-    }
+    H2Exchange& exchange = *event.exchange;
+    bool ok = shielded(exchange.id(), [&] {
+      switch (event.event) {
+        case Event::Head:
+          exchange.onHeadComplete();
+          break;
+        case Event::Body:
+          exchange.deliverBody();
+          break;
+        case Event::BodyTooLarge:
+          exchange.onBodyTooLarge();
+          break;
+        case Event::ResponseSent:
+          exchange.onResponseSent();
+          break;
+        case Event::Closed:
+          exchange.onStreamClosed(event.code);
+          break;
+      }
+    });
+    if (!ok) shielded(exchange.id(), [&] { exchange.reset(); });
   }
   draining_ = false;
 }

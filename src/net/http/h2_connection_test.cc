@@ -262,6 +262,8 @@ RequestHandler makeHandler(Record& record) {
       bool refused = !exchange->respond(informational, nullptr);
       record.locked([&] { record.body_ends.push_back(refused); });
       exchange->respond(ResponseHead{}, std::make_shared<Aborting>());
+    } else if (path == "/throw") {
+      throw std::runtime_error("handler failed");
     } else if (path == "/never") {
       record.locked([&] { record.held.push_back(exchange); });
     } else if (path == "/drop") {
@@ -1089,6 +1091,20 @@ TEST(H2Connection, StalledRequestBodyGets408) {
     EXPECT_EQ(record.finishes, std::vector<bool>{false});
   });
   EXPECT_EQ(server.connectionsClosed(), 0);  // only the stream ends
+}
+
+TEST(H2Connection, HandlerExceptionResetsOnlyItsStream) {
+  Record record;
+  TestServer server({}, makeHandler(record));
+  RawClient client(server.port());
+  int32_t bad = client.request("GET", "/throw");
+  ASSERT_TRUE(client.pump([&] { return client.streams[bad].closed; }));
+  EXPECT_EQ(client.streams[bad].close_code, NGHTTP2_INTERNAL_ERROR);
+  int32_t good = client.request("GET", "/json");
+  ASSERT_TRUE(client.pump([&] { return client.streams[good].closed; }));
+  EXPECT_EQ(client.streams[good].status, 200);
+  EXPECT_TRUE(waitFor([&] { return record.locked([&] { return record.finishes.size() == 2; }); }));
+  record.locked([&] { EXPECT_EQ(record.finishes, (std::vector<bool>{false, true})); });
 }
 
 TEST(H2Connection, RapidResetGetsGoaway) {
