@@ -1107,6 +1107,73 @@ TEST(H2Connection, HandlerExceptionResetsOnlyItsStream) {
   record.locked([&] { EXPECT_EQ(record.finishes, (std::vector<bool>{false, true})); });
 }
 
+// Many stalled uploads on one connection: each holds at most a stream window, and all together at
+// most kBufferedBodyCap plus the connection window; past the cap, connection credit is withheld.
+TEST(H2Connection, StalledUploadsAreBoundedPerConnection) {
+  struct Seen {
+    std::mutex mutex;
+    std::map<const void*, std::size_t> pending;  // the latest offer per exchange
+    std::vector<std::shared_ptr<Exchange>> held;
+    std::size_t total() {
+      std::lock_guard lock(mutex);
+      std::size_t sum = 0;
+      for (auto& [key, size] : pending) sum += size;
+      return sum;
+    }
+  } seen;
+  class Refusing : public ByteConsumer {
+   public:
+    Refusing(Seen& seen, const void* key) : seen_(seen), key_(key) {}
+    std::size_t offer(std::span<const uint8_t> bytes) override {
+      std::lock_guard lock(seen_.mutex);
+      seen_.pending[key_] = bytes.size();
+      return 0;
+    }
+    void end(bool) override {}
+    Seen& seen_;
+    const void* key_;
+  };
+  TestServer server({}, [&](std::shared_ptr<Exchange> exchange) {
+    exchange->setBodyConsumer(std::make_shared<Refusing>(seen, exchange.get()));
+    std::lock_guard lock(seen.mutex);
+    seen.held.push_back(exchange);
+  });
+  RawClient client(server.port());
+  std::vector<int32_t> ids;
+  for (int i = 0; i < 16; ++i)
+    ids.push_back(client.request("POST", "/up", std::string(512 << 10, 'u'), true));
+  // Until nothing more moves for a while.
+  std::size_t last = 0;
+  for (int quiet = 0; quiet < 3;) {
+    client.pump([] { return false; }, 200ms);
+    std::size_t now = seen.total();
+    quiet = now == last ? quiet + 1 : 0;
+    last = now;
+  }
+  std::size_t cap = H2Tuning::kBufferedBodyCap + H2Tuning::kConnectionWindow;
+  EXPECT_GT(last, H2Tuning::kBufferedBodyCap);
+  EXPECT_LE(last, cap);
+  {
+    std::lock_guard lock(seen.mutex);
+    for (auto& [key, size] : seen.pending) EXPECT_LE(size, std::size_t{H2Tuning::kStreamWindow});
+  }
+  server.onLoop([&] {
+    for (auto& exchange : seen.held) exchange->reset();
+    return 0;
+  });
+  ASSERT_TRUE(client.pump([&] {
+    return std::all_of(ids.begin(), ids.end(),
+                       [&](int32_t id) { return client.streams[id].closed; });
+  }));
+  // The connection still works: its credit came back with the reset streams.
+  client.request("POST", "/up", std::string(300 << 10, 'v'), true);
+  ASSERT_TRUE(client.pump([&] { return seen.total() == last + H2Tuning::kStreamWindow; }));
+  server.onLoop([&] {
+    for (auto& exchange : seen.held) exchange->reset();
+    return 0;
+  });
+}
+
 TEST(H2Connection, RapidResetGetsGoaway) {
   Record record;
   TestServer server({}, makeHandler(record));
