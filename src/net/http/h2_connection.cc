@@ -751,7 +751,10 @@ SessionImpl::~SessionImpl() {
   shut_down_ = true;
   auto streams = std::move(streams_);
   auto events = std::move(events_);
-  for (auto& [id, exchange] : streams) shielded(id, [&] { exchange->abandon(); });
+  for (auto& entry : streams) {
+    H2Exchange& exchange = *entry.second;  // (clang 14 cannot capture structured bindings)
+    shielded(entry.first, [&] { exchange.abandon(); });
+  }
   for (auto& event : events) shielded(0, [&] { event.exchange->abandon(); });
   if (session_) nghttp2_session_del(session_);
 }
@@ -860,7 +863,10 @@ void SessionImpl::shutdown(uint32_t error_code) {
   shut_down_ = true;
   auto streams = std::move(streams_);
   streams_.clear();
-  for (auto& [id, exchange] : streams) shielded(id, [&] { exchange->abandon(); });
+  for (auto& entry : streams) {
+    H2Exchange& exchange = *entry.second;  // (clang 14 cannot capture structured bindings)
+    shielded(entry.first, [&] { exchange.abandon(); });
+  }
   for (auto& event : events_) shielded(0, [&] { event.exchange->abandon(); });
   events_.clear();
   nghttp2_session_terminate_session(session_, error_code);
