@@ -1,3 +1,5 @@
+// HTTP/2 server side over nghttp2: SessionImpl (the H2Session core), H2Exchange (one per stream)
+// and H2Connection (the session over a TLS stream with its timers). See README-h2.md.
 #include "net/http/h2_connection.h"
 
 #include <nghttp2/nghttp2.h>
