@@ -1,3 +1,5 @@
+// HTTP/2 server side over nghttp2: SessionImpl (the H2Session core), H2Exchange (one per stream)
+// and H2Connection (the session over a TLS stream with its timers). See README-h2.md.
 #include "net/http/h2_connection.h"
 
 #include <nghttp2/nghttp2.h>
@@ -46,6 +48,24 @@ nghttp2_nv makeNv(std::string_view name, std::string_view value) {
   return nghttp2_nv{reinterpret_cast<uint8_t*>(const_cast<char*>(name.data())),
                     reinterpret_cast<uint8_t*>(const_cast<char*>(value.data())), name.size(),
                     value.size(), NGHTTP2_NV_FLAG_NONE};
+}
+
+// Runs code that reaches the application (handler, consumer, producer, onFinished) from the
+// loop: whatever it throws is logged here and never unwinds into asio or nghttp2. False if it
+// threw.
+template <typename Body>
+bool shielded(int32_t stream_id, Body&& body) noexcept {
+  try {
+    body();
+    return true;
+  } catch (const std::exception& e) {
+    log::write(log::Level::Error, kLogTarget, "exception from the application",
+               {{"stream", stream_id}, {"error", e.what()}});
+  } catch (...) {
+    log::write(log::Level::Error, kLogTarget, "exception from the application",
+               {{"stream", stream_id}});
+  }
+  return false;
 }
 
 class SessionImpl;
@@ -184,6 +204,10 @@ class SessionImpl final : public H2Session {
   const std::shared_ptr<const PeerInfo>& peer() const { return peer_; }
   const std::shared_ptr<std::size_t>& liveCounter() const { return live_; }
   nghttp2_session* raw() { return session_; }
+  H2Exchange* openExchange(int32_t stream_id) {
+    auto it = streams_.find(stream_id);
+    return it == streams_.end() ? nullptr : it->second.get();
+  }
   void wantOutput() {
     if (output_wanted_) output_wanted_();
   }
@@ -259,6 +283,7 @@ class SessionImpl final : public H2Session {
 
   bool saw_request_ = false;
   std::optional<Clock::time_point> header_block_since_;
+  int32_t header_block_stream_ = 0;
   std::size_t header_block_raw_ = 0;
   std::size_t header_block_decoded_ = 0;
   Clock::time_point idle_since_ = Clock::now();
@@ -303,6 +328,10 @@ void H2Exchange::deliverBody() {
   if (!consumer_ || delivering_ || consumer_ended_ || discard_body_) return;
   auto self = std::static_pointer_cast<H2Exchange>(shared_from_this());
   delivering_ = true;
+  struct Done {
+    bool& flag;
+    ~Done() { flag = false; }
+  } done{delivering_};
   while (pendingSize() > 0 && !consumer_ended_) {
     std::span<const uint8_t> bytes(pending_.data() + pending_at_, pendingSize());
     std::size_t taken = std::min(consumer_->offer(bytes), bytes.size());
@@ -323,7 +352,6 @@ void H2Exchange::deliverBody() {
   if (pendingSize() == 0 && remote_ended_ && !consumer_ended_ && !discard_body_) {
     endConsumer(true);
   }
-  delivering_ = false;
 }
 
 void H2Exchange::endConsumer(bool complete) {
@@ -378,12 +406,15 @@ bool H2Exchange::submitResponse(const ResponseHead& head, std::shared_ptr<BodyPr
     last_send_at_ = Clock::now();
     producer_ = std::move(body);
     response_length_ = head.content_length;
-    provider.source.ptr = this;
-    provider.read_callback = [](nghttp2_session*, int32_t, uint8_t* buf, size_t length,
-                                uint32_t* data_flags, nghttp2_data_source* source,
-                                void*) noexcept -> ssize_t {
+    // The exchange is found by stream id, not through a pointer nghttp2 keeps: an exchange the
+    // session has let go of (shut down) is never called.
+    provider.read_callback = [](nghttp2_session*, int32_t stream_id, uint8_t* buf, size_t length,
+                                uint32_t* data_flags, nghttp2_data_source*,
+                                void* user) noexcept -> ssize_t {
       try {
-        return static_cast<H2Exchange*>(source->ptr)->readResponse(buf, length, data_flags);
+        H2Exchange* exchange = static_cast<SessionImpl*>(user)->openExchange(stream_id);
+        if (!exchange) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+        return exchange->readResponse(buf, length, data_flags);
       } catch (...) {
         return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
       }
@@ -624,12 +655,14 @@ void H2Exchange::onStreamClosed(uint32_t error_code) {
   }
   pending_counted_ = false;
   session_ = nullptr;
-  if (remote_ended_ && !discard_body_ && !reset_) {
-    deliverBody();  // what is buffered is the complete body; the consumer may still take it
-  } else {
-    pending_.clear();
-    endConsumer(false);
-  }
+  shielded(id_, [&] {
+    if (remote_ended_ && !discard_body_ && !reset_) {
+      deliverBody();  // what is buffered is the complete body; the consumer may still take it
+    } else {
+      pending_.clear();
+      endConsumer(false);
+    }
+  });
   finish(response_sent_ && !host_responded_ && !reset_ && error_code == NGHTTP2_NO_ERROR);
 }
 
@@ -643,7 +676,7 @@ void H2Exchange::abandon() {
   session_ = nullptr;
   if (!remote_ended_ || discard_body_) {
     pending_.clear();
-    endConsumer(false);
+    shielded(id_, [&] { endConsumer(false); });
   }
   finish(false);
 }
@@ -671,7 +704,11 @@ void H2Exchange::armTimer() {
   timer_->async_wait([weak = std::weak_ptr<H2Exchange>(std::static_pointer_cast<H2Exchange>(
                           shared_from_this()))](const boost::system::error_code& ec) {
     if (ec) return;
-    if (auto exchange = weak.lock()) exchange->onTimer();
+    if (auto exchange = weak.lock()) {
+      if (!shielded(exchange->id(), [&] { exchange->onTimer(); })) {
+        shielded(exchange->id(), [&] { exchange->reset(); });
+      }
+    }
   });
 }
 
@@ -716,8 +753,11 @@ SessionImpl::~SessionImpl() {
   shut_down_ = true;
   auto streams = std::move(streams_);
   auto events = std::move(events_);
-  for (auto& [id, exchange] : streams) exchange->abandon();
-  for (auto& event : events) event.exchange->abandon();
+  for (auto& entry : streams) {
+    H2Exchange& exchange = *entry.second;  // (clang 14 cannot capture structured bindings)
+    shielded(entry.first, [&] { exchange.abandon(); });
+  }
+  for (auto& event : events) shielded(0, [&] { event.exchange->abandon(); });
   if (session_) nghttp2_session_del(session_);
 }
 
@@ -783,6 +823,11 @@ Status SessionImpl::receive(std::span<const uint8_t> bytes) {
   if (!session_) return Error{"HTTP/2 session not started"};
   if (shut_down_) return Ok{};
   ssize_t rv = nghttp2_session_mem_recv(session_, bytes.data(), bytes.size());
+  if (header_block_since_ && !streams_.count(header_block_stream_)) {
+    // A block nghttp2 ignores (refused or closed stream) never reaches on_frame_recv, so its end
+    // is not seen: stop timing it; the idle and response timers still bound the connection.
+    header_block_since_.reset();
+  }
   drainEvents();
   if (rv < 0) {
     if (failure_.empty()) {
@@ -820,8 +865,11 @@ void SessionImpl::shutdown(uint32_t error_code) {
   shut_down_ = true;
   auto streams = std::move(streams_);
   streams_.clear();
-  for (auto& [id, exchange] : streams) exchange->abandon();
-  for (auto& event : events_) event.exchange->abandon();
+  for (auto& entry : streams) {
+    H2Exchange& exchange = *entry.second;  // (clang 14 cannot capture structured bindings)
+    shielded(entry.first, [&] { exchange.abandon(); });
+  }
+  for (auto& event : events_) shielded(0, [&] { event.exchange->abandon(); });
   events_.clear();
   nghttp2_session_terminate_session(session_, error_code);
 }
@@ -832,23 +880,27 @@ void SessionImpl::drainEvents() {
   while (!events_.empty() && !shut_down_) {
     QueuedEvent event = std::move(events_.front());
     events_.pop_front();
-    switch (event.event) {
-      case Event::Head:
-        event.exchange->onHeadComplete();
-        break;
-      case Event::Body:
-        event.exchange->deliverBody();
-        break;
-      case Event::BodyTooLarge:
-        event.exchange->onBodyTooLarge();
-        break;
-      case Event::ResponseSent:
-        event.exchange->onResponseSent();
-        break;
-      case Event::Closed:
-        event.exchange->onStreamClosed(event.code);
-        break;
-    }
+    H2Exchange& exchange = *event.exchange;
+    bool ok = shielded(exchange.id(), [&] {
+      switch (event.event) {
+        case Event::Head:
+          exchange.onHeadComplete();
+          break;
+        case Event::Body:
+          exchange.deliverBody();
+          break;
+        case Event::BodyTooLarge:
+          exchange.onBodyTooLarge();
+          break;
+        case Event::ResponseSent:
+          exchange.onResponseSent();
+          break;
+        case Event::Closed:
+          exchange.onStreamClosed(event.code);
+          break;
+      }
+    });
+    if (!ok) shielded(exchange.id(), [&] { exchange.reset(); });
   }
   draining_ = false;
 }
@@ -901,6 +953,7 @@ int SessionImpl::onBeginFrame(nghttp2_session*, const nghttp2_frame_hd* hd, void
     if (hd->type != NGHTTP2_CONTINUATION) self->header_block_since_.reset();
     if (hd->type == NGHTTP2_HEADERS) {
       self->header_block_since_ = Clock::now();
+      self->header_block_stream_ = hd->stream_id;
       self->header_block_raw_ = hd->length;
       self->header_block_decoded_ = 0;
     } else if (hd->type == NGHTTP2_CONTINUATION) {
@@ -1071,7 +1124,7 @@ class H2Connection final : public Connection, public std::enable_shared_from_thi
 
  private:
   void readMore() {
-    if (closing_ || closed_) return;
+    if (closed_) return;
     stream_->async_read_some(boost::asio::buffer(read_buffer_),
                              [self = shared_from_this()](const boost::system::error_code& ec,
                                                          std::size_t n) { self->onRead(ec, n); });
@@ -1085,7 +1138,10 @@ class H2Connection final : public Connection, public std::enable_shared_from_thi
       finishClose(ec == boost::asio::error::eof ? "peer closed" : ec.message());
       return;
     }
-    if (closing_) return;
+    if (closing_) {
+      readMore();  // draining until the peer closes or the linger ends: see lingerClose()
+      return;
+    }
     if (auto status = session_->receive({read_buffer_.data(), n}); !status) {
       log::write(log::Level::Debug, kLogTarget, status.error().message,
                  {{"peer", context_.peer.remote_address}});
@@ -1102,7 +1158,11 @@ class H2Connection final : public Connection, public std::enable_shared_from_thi
     write_buffer_.clear();
     session_->produce(write_buffer_, H2Tuning::kWriteChunk);
     if (write_buffer_.empty()) {
-      if (closing_ || !session_->alive()) finishClose(closing_ ? close_reason_ : "session over");
+      if (closing_) {
+        lingerClose();
+      } else if (!session_->alive()) {
+        beginClose(NGHTTP2_NO_ERROR, "session over");
+      }
       return;
     }
     writing_ = true;
@@ -1157,6 +1217,10 @@ class H2Connection final : public Connection, public std::enable_shared_from_thi
   }
 
   void onTimer() {
+    if (lingering_) {
+      finishClose(close_reason_);
+      return;
+    }
     armed_.reset();
     auto due = deadline();
     if (due && Clock::now() >= *due) {
@@ -1180,6 +1244,21 @@ class H2Connection final : public Connection, public std::enable_shared_from_thi
     // flush() closes once the GOAWAY is out; the send timer bounds that.
   }
 
+  // The GOAWAY is out. Closing now, with the peer's bytes unread, would make the kernel send a
+  // TCP reset that can destroy the GOAWAY before the peer reads it; so shut our side down and
+  // read (discarding) until the peer closes too, for at most kLinger.
+  void lingerClose() {
+    if (lingering_ || closed_) return;
+    lingering_ = true;
+    boost::system::error_code ignored;
+    stream_->lowest_layer().shutdown(TcpSocket::shutdown_send, ignored);
+    armed_.reset();
+    timer_.expires_after(kLinger);
+    timer_.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
+      if (!ec) self->onTimer();
+    });
+  }
+
   void finishClose(std::string reason) {
     if (closed_) return;
     closed_ = true;
@@ -1197,6 +1276,7 @@ class H2Connection final : public Connection, public std::enable_shared_from_thi
   }
 
   static constexpr std::chrono::milliseconds kCloseGrace{2000};
+  static constexpr std::chrono::milliseconds kLinger{1000};
 
   std::unique_ptr<TlsStream> stream_;
   ConnectionContext context_;
@@ -1209,8 +1289,9 @@ class H2Connection final : public Connection, public std::enable_shared_from_thi
   std::vector<uint8_t> write_buffer_;
   bool writing_ = false;
   bool flush_posted_ = false;
-  bool closing_ = false;  // GOAWAY queued: no more reads, close once it is written
-  bool closed_ = false;   // socket closed, on_closed posted
+  bool closing_ = false;    // GOAWAY queued: no more reads, close once it is written
+  bool lingering_ = false;  // GOAWAY written, our side shut down, draining the peer's bytes
+  bool closed_ = false;     // socket closed, on_closed posted
   std::string close_reason_;
 };
 

@@ -11,6 +11,7 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <poll.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -46,15 +47,16 @@ using Clock = std::chrono::steady_clock;
 // Certificates, shared by every test.
 
 const std::filesystem::path& certDir() {
-  static testing::TempDir* dir = [] {
-    auto* made = new testing::TempDir("h2-certs");
+  static testing::TempDir dir("h2-certs");  // removed at exit
+  static bool made = [] {
     util::CertOptions options;
-    options.output_dir = made->path();
+    options.output_dir = dir.path();
     auto written = util::generateCerts(options);
     if (!written) throw std::runtime_error(written.error().message);
-    return made;
+    return true;
   }();
-  return dir->path();
+  (void)made;
+  return dir.path();
 }
 
 std::string caPath() { return (certDir() / "ca.crt").string(); }
@@ -238,6 +240,30 @@ RequestHandler makeHandler(Record& record) {
                         std::make_shared<BufferProducer>(pattern(200000, 7), 3000, true, weak));
     } else if (path == "/endless") {
       exchange->respond(ResponseHead{}, std::make_shared<EndlessProducer>());
+    } else if (path == "/keep") {
+      // Answered at once, but the application keeps the exchange.
+      exchange->respond(ResponseHead{}, nullptr);
+      record.locked([&] { record.held.push_back(exchange); });
+    } else if (path == "/abort") {
+      // Some bytes, then the application fails mid-body.
+      class Aborting : public ByteProducer {
+       public:
+        Chunk read(std::span<uint8_t> out) override {
+          if (sent_) return {State::Abort, 0};
+          sent_ = true;
+          std::size_t n = std::min<std::size_t>(out.size(), 1000);
+          std::memset(out.data(), 'a', n);
+          return {State::Data, n};
+        }
+        bool sent_ = false;
+      };
+      ResponseHead informational;
+      informational.status = 103;
+      bool refused = !exchange->respond(informational, nullptr);
+      record.locked([&] { record.body_ends.push_back(refused); });
+      exchange->respond(ResponseHead{}, std::make_shared<Aborting>());
+    } else if (path == "/throw") {
+      throw std::runtime_error("handler failed");
     } else if (path == "/never") {
       record.locked([&] { record.held.push_back(exchange); });
     } else if (path == "/drop") {
@@ -314,6 +340,15 @@ class TestServer {
     asio::post(loop_, [&task] { task(); });
     if (result.wait_for(10s) != std::future_status::ready) throw std::runtime_error("loop stuck");
     return result.get();
+  }
+
+  // Connection::close() on every connection, twice (it is idempotent).
+  void closeConnections() {
+    onLoop([this] {
+      for (auto& connection : connections_) connection->close();
+      for (auto& connection : connections_) connection->close();
+      return 0;
+    });
   }
 
  private:
@@ -536,6 +571,28 @@ TEST(H2Connection, HeadersOverTheLimitGet431) {
   record.locked([&] { EXPECT_EQ(record.heads.size(), 1u); });  // only the one that fit
 }
 
+// Far past the limit, a header block is not worth decoding: the connection ends (GOAWAY)
+// instead of a 431, and the handler never sees it.
+TEST(H2Connection, HugeHeaderBlockEndsTheConnection) {
+  Record record;
+  ServerLimits limits;
+  limits.max_header_bytes = 4096;
+  TestServer server(limits, makeHandler(record));
+  testing::TempDir dir("h2-huge");
+  std::string many;
+  for (int i = 0; i < 40; ++i)
+    many += "x-h" + std::to_string(i) + ": " + std::string(4000, 'a') + "\n";
+  writeFile(dir.path() / "headers", many);
+  Outcome r = run(curl(server, "-o /dev/null -w '%{response_code}' -H @" +
+                                   (dir.path() / "headers").string() + " " + url(server, "/json")));
+  EXPECT_NE(r.status, 0);
+  EXPECT_EQ(r.out, "000");
+  // curl retries on fresh connections a few times; the server ends every one.
+  EXPECT_GE(server.connectionsStarted(), 1);
+  EXPECT_TRUE(waitFor([&] { return server.connectionsClosed() == server.connectionsStarted(); }));
+  record.locked([&] { EXPECT_TRUE(record.heads.empty()); });
+}
+
 TEST(H2Connection, DeclaredBodyOverTheLimitGets413WithoutReachingTheHandler) {
   Record record;
   ServerLimits limits;
@@ -633,6 +690,8 @@ class RawClient {
   };
 
   explicit RawClient(uint16_t port, RawClientOptions options = {}) {
+    // Writes to a socket the server has closed fail with EPIPE instead of killing the test.
+    ::signal(SIGPIPE, SIG_IGN);
     ctx_ = SSL_CTX_new(TLS_client_method());
     SSL_CTX_load_verify_locations(ctx_, caPath().c_str(), nullptr);
     SSL_CTX_set_verify(ctx_, SSL_VERIFY_PEER, nullptr);
@@ -845,6 +904,35 @@ TEST(H2Connection, ManyStreamsOverOneConnectionWithinTheStreamLimit) {
   EXPECT_EQ(server.connectionsStarted(), 1);
 }
 
+// The application may hold a bounded number of exchanges per connection (finished or not);
+// past it, new streams are refused (REFUSED_STREAM: the client may retry them) until it lets go.
+TEST(H2Connection, ExchangesHeldByTheApplicationAreBounded) {
+  Record record;
+  ServerLimits limits;
+  limits.max_h2_streams = 2;
+  TestServer server(limits, makeHandler(record));
+  RawClient client(server.port());
+  std::size_t cap = 2 * H2Tuning::kLiveExchangesPerStream;
+  for (std::size_t i = 0; i < cap + 2; ++i) {
+    int32_t id = client.request("GET", "/keep");
+    ASSERT_TRUE(client.pump([&] { return client.streams[id].closed; }));
+    if (i < cap) {
+      EXPECT_EQ(client.streams[id].status, 200) << i;
+    } else {
+      EXPECT_EQ(client.streams[id].status, 0) << i;
+      EXPECT_EQ(client.streams[id].close_code, NGHTTP2_REFUSED_STREAM) << i;
+    }
+  }
+  record.locked([&] { EXPECT_EQ(record.held.size(), cap); });
+  server.onLoop([&] {
+    record.locked([&] { record.held.clear(); });
+    return 0;
+  });
+  int32_t id = client.request("GET", "/keep");
+  ASSERT_TRUE(client.pump([&] { return client.streams[id].closed; }));
+  EXPECT_EQ(client.streams[id].status, 200);
+}
+
 TEST(H2Connection, AuthorityComesFromHostWhenAbsent) {
   Record record;
   TestServer server({}, makeHandler(record));
@@ -943,6 +1031,147 @@ TEST(H2Connection, FullConsumerWithholdsFlowControlCredit) {
   });
   ASSERT_TRUE(client.pump([&] { return client.streams[id].closed; }));
   EXPECT_EQ(client.streams[id].close_code, NGHTTP2_INTERNAL_ERROR);
+}
+
+TEST(H2Connection, ProducerAbortResetsTheStreamAndInterimStatusIsRefused) {
+  Record record;
+  TestServer server({}, makeHandler(record));
+  RawClient client(server.port());
+  int32_t id = client.request("GET", "/abort");
+  ASSERT_TRUE(client.pump([&] { return client.streams[id].closed; }));
+  EXPECT_EQ(client.streams[id].status, 200);
+  EXPECT_EQ(client.streams[id].body, std::string(1000, 'a'));
+  EXPECT_EQ(client.streams[id].close_code, NGHTTP2_INTERNAL_ERROR);
+  EXPECT_TRUE(waitFor([&] { return record.locked([&] { return record.finishes.size() == 1; }); }));
+  record.locked([&] {
+    EXPECT_EQ(record.body_ends, std::vector<bool>{true});  // respond(103) returned false
+    EXPECT_EQ(record.finishes, std::vector<bool>{false});
+  });
+}
+
+// close() mid-request: GOAWAY, the exchange cut short (consumer and onFinished), the socket
+// closed, on_closed once.
+TEST(H2Connection, CloseEndsExchangesInFlight) {
+  Record record;
+  TestServer server({}, makeHandler(record));
+  RawClient client(server.port());
+  int32_t id = client.request("POST", "/hold", std::string(5000, 'h'), false);
+  ASSERT_TRUE(
+      client.pump([&] { return record.locked([&] { return record.body_bytes == 5000; }); }));
+  server.closeConnections();
+  ASSERT_TRUE(client.pump([&] { return client.eof; }));
+  ASSERT_TRUE(client.goaway.has_value());
+  EXPECT_EQ(*client.goaway, NGHTTP2_NO_ERROR);
+  EXPECT_EQ(client.streams[id].status, 0);  // no response
+  EXPECT_TRUE(waitFor([&] { return server.connectionsClosed() == 1; }));
+  record.locked([&] {
+    EXPECT_EQ(record.body_ends, std::vector<bool>{false});
+    EXPECT_EQ(record.finishes, std::vector<bool>{false});
+  });
+  auto exchange = record.locked([&] { return record.held.at(0); });
+  EXPECT_FALSE(server.onLoop([&] { return exchange->respond(ResponseHead{}, nullptr); }));
+  server.closeConnections();
+  EXPECT_EQ(server.connectionsClosed(), 1);
+}
+
+TEST(H2Connection, StalledRequestBodyGets408) {
+  Record record;
+  ServerLimits limits;
+  limits.body_timeout = 300ms;
+  TestServer server(limits, makeHandler(record));
+  RawClient client(server.port());
+  int32_t id = client.request("POST", "/hold", std::string(100, 'h'), false);
+  ASSERT_TRUE(client.pump([&] { return client.streams[id].closed; }));
+  EXPECT_EQ(client.streams[id].status, 408);
+  EXPECT_EQ(client.streams[id].close_code, NGHTTP2_NO_ERROR);
+  EXPECT_TRUE(waitFor([&] { return record.locked([&] { return record.finishes.size() == 1; }); }));
+  record.locked([&] {
+    EXPECT_EQ(record.body_bytes, 100u);
+    EXPECT_EQ(record.body_ends, std::vector<bool>{false});
+    EXPECT_EQ(record.finishes, std::vector<bool>{false});
+  });
+  EXPECT_EQ(server.connectionsClosed(), 0);  // only the stream ends
+}
+
+TEST(H2Connection, HandlerExceptionResetsOnlyItsStream) {
+  Record record;
+  TestServer server({}, makeHandler(record));
+  RawClient client(server.port());
+  int32_t bad = client.request("GET", "/throw");
+  ASSERT_TRUE(client.pump([&] { return client.streams[bad].closed; }));
+  EXPECT_EQ(client.streams[bad].close_code, NGHTTP2_INTERNAL_ERROR);
+  int32_t good = client.request("GET", "/json");
+  ASSERT_TRUE(client.pump([&] { return client.streams[good].closed; }));
+  EXPECT_EQ(client.streams[good].status, 200);
+  EXPECT_TRUE(waitFor([&] { return record.locked([&] { return record.finishes.size() == 2; }); }));
+  record.locked([&] { EXPECT_EQ(record.finishes, (std::vector<bool>{false, true})); });
+}
+
+// Many stalled uploads on one connection: each holds at most a stream window, and all together at
+// most kBufferedBodyCap plus the connection window; past the cap, connection credit is withheld.
+TEST(H2Connection, StalledUploadsAreBoundedPerConnection) {
+  struct Seen {
+    std::mutex mutex;
+    std::map<const void*, std::size_t> pending;  // the latest offer per exchange
+    std::vector<std::shared_ptr<Exchange>> held;
+    std::size_t total() {
+      std::lock_guard lock(mutex);
+      std::size_t sum = 0;
+      for (auto& [key, size] : pending) sum += size;
+      return sum;
+    }
+  } seen;
+  class Refusing : public ByteConsumer {
+   public:
+    Refusing(Seen& seen, const void* key) : seen_(seen), key_(key) {}
+    std::size_t offer(std::span<const uint8_t> bytes) override {
+      std::lock_guard lock(seen_.mutex);
+      seen_.pending[key_] = bytes.size();
+      return 0;
+    }
+    void end(bool) override {}
+    Seen& seen_;
+    const void* key_;
+  };
+  TestServer server({}, [&](std::shared_ptr<Exchange> exchange) {
+    exchange->setBodyConsumer(std::make_shared<Refusing>(seen, exchange.get()));
+    std::lock_guard lock(seen.mutex);
+    seen.held.push_back(exchange);
+  });
+  RawClient client(server.port());
+  std::vector<int32_t> ids;
+  for (int i = 0; i < 16; ++i)
+    ids.push_back(client.request("POST", "/up", std::string(512 << 10, 'u'), true));
+  // Until nothing more moves for a while.
+  std::size_t last = 0;
+  for (int quiet = 0; quiet < 3;) {
+    client.pump([] { return false; }, 200ms);
+    std::size_t now = seen.total();
+    quiet = now == last ? quiet + 1 : 0;
+    last = now;
+  }
+  std::size_t cap = H2Tuning::kBufferedBodyCap + H2Tuning::kConnectionWindow;
+  EXPECT_GT(last, H2Tuning::kBufferedBodyCap);
+  EXPECT_LE(last, cap);
+  {
+    std::lock_guard lock(seen.mutex);
+    for (auto& [key, size] : seen.pending) EXPECT_LE(size, std::size_t{H2Tuning::kStreamWindow});
+  }
+  server.onLoop([&] {
+    for (auto& exchange : seen.held) exchange->reset();
+    return 0;
+  });
+  ASSERT_TRUE(client.pump([&] {
+    return std::all_of(ids.begin(), ids.end(),
+                       [&](int32_t id) { return client.streams[id].closed; });
+  }));
+  // The connection still works: its credit came back with the reset streams.
+  client.request("POST", "/up", std::string(300 << 10, 'v'), true);
+  ASSERT_TRUE(client.pump([&] { return seen.total() == last + H2Tuning::kStreamWindow; }));
+  server.onLoop([&] {
+    for (auto& exchange : seen.held) exchange->reset();
+    return 0;
+  });
 }
 
 TEST(H2Connection, RapidResetGetsGoaway) {
