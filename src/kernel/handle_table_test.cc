@@ -64,12 +64,15 @@ TEST(HandleTable, KindNamesAndGuestKinds) {
   EXPECT_EQ(kindName(HandleKind::Reader), "reader");
   EXPECT_EQ(kindName(HandleKind::Writer), "writer");
   EXPECT_EQ(kindName(HandleKind::Process), "process");
+  EXPECT_EQ(kindName(HandleKind::TlsConfig), "TLS configuration");
+  EXPECT_EQ(kindName(HandleKind::HttpListener), "HTTP listener");
+  EXPECT_EQ(kindName(HandleKind::HttpRequest), "HTTP request");
   using Parsed = std::variant<std::optional<HandleKind>, ErrorCode>;
   EXPECT_EQ(guestKind(SELIUM_KIND_ANY), Parsed(std::optional<HandleKind>()));
   EXPECT_EQ(guestKind(SELIUM_KIND_READER), Parsed(std::optional(HandleKind::Reader)));
   EXPECT_EQ(guestKind(SELIUM_KIND_PROCESS), Parsed(std::optional(HandleKind::Process)));
   // The tests' own kind is not one a guest can name.
-  for (int32_t bad : {-1, 6, static_cast<int32_t>(HandleKind::Test), 1 << 20}) {
+  for (int32_t bad : {-1, 64, static_cast<int32_t>(HandleKind::Test), 1 << 20}) {
     EXPECT_EQ(guestKind(bad), Parsed(ErrorCode::InvalidArgument)) << bad;
   }
 }

@@ -91,6 +91,12 @@ class HttpTest : public ::testing::Test {
     return {Capability::NetHttpsBind, Capability::NetHttpsAccept, Capability::NetHttpsRead,
             Capability::NetHttpsWrite};
   }
+  // HTTPS with a configuration of its own.
+  static std::vector<Capability> tlsConfigCaps() {
+    auto caps = tlsCaps();
+    caps.push_back(Capability::NetTlsServerConfig);
+    return caps;
+  }
 
   kernel::ProcessId spawn(std::string entry, std::vector<EntrypointArg> args,
                           std::vector<Capability> caps) {
@@ -279,12 +285,12 @@ TEST_F(HttpTest, DomainsOnOnePortAreRoutedBySniAndHostAndCanRequireClientCertifi
   // a.test requires client certificates; b.test joins the same port without.
   kernel::ProcessId pa = spawn("serve_tls", {utf8("a.test"), u32(0), utf8(a.cert_pem),
                                              utf8(a.key_pem), utf8(ca.certPem()), u32(1)},
-                               tlsCaps());
+                               tlsConfigCaps());
   uint16_t port = portOf(pa, "listening");
   ASSERT_NE(port, 0);
   kernel::ProcessId pb = spawn("serve_tls", {utf8("b.test"), u32(port), utf8(b.cert_pem),
                                              utf8(b.key_pem), utf8(""), u32(0)},
-                               tlsCaps());
+                               tlsConfigCaps());
   ASSERT_EQ(portOf(pb, "listening"), port);
   auto at = [&](const std::string& name) {
     return "https://" + name + ":" + std::to_string(port) + "/head";
@@ -320,21 +326,21 @@ TEST_F(HttpTest, BadTlsMaterialIsRefusedWithItsReason) {
   // The key of another certificate.
   kernel::ProcessId mismatched = spawn("serve_tls", {utf8("a.test"), u32(0), utf8(a.cert_pem),
                                                      utf8(other.key_pem), utf8(""), u32(0)},
-                                       tlsCaps());
+                                       tlsConfigCaps());
   ASSERT_TRUE(recorder_.waitExit(mismatched, 20s));
   EXPECT_THAT(fieldText(recordOf(recorder_, mismatched, "config failed"), "message"),
               HasSubstr("does not match"));
   // Not PEM at all.
   kernel::ProcessId garbage = spawn("serve_tls", {utf8("a.test"), u32(0), utf8("not a cert"),
                                                   utf8("not a key"), utf8(""), u32(0)},
-                                    tlsCaps());
+                                    tlsConfigCaps());
   ASSERT_TRUE(recorder_.waitExit(garbage, 20s));
   EXPECT_THAT(fieldText(recordOf(recorder_, garbage, "config failed"), "message"),
               HasSubstr("CERTIFICATE"));
   // A certificate for another name than the domain bound.
   kernel::ProcessId wrong = spawn("serve_tls", {utf8("b.test"), u32(0), utf8(a.cert_pem),
                                                 utf8(a.key_pem), utf8(""), u32(0)},
-                                  tlsCaps());
+                                  tlsConfigCaps());
   ASSERT_TRUE(recorder_.waitExit(wrong, 20s));
   EXPECT_THAT(fieldText(recordOf(recorder_, wrong, "listen failed"), "message"),
               HasSubstr("does not cover domain \"b.test\""));
@@ -342,10 +348,21 @@ TEST_F(HttpTest, BadTlsMaterialIsRefusedWithItsReason) {
   auto expired = ca.issueServer({"a.test"}, {-std::chrono::hours(48), -std::chrono::hours(24)});
   kernel::ProcessId old = spawn("serve_tls", {utf8("a.test"), u32(0), utf8(expired.cert_pem),
                                               utf8(expired.key_pem), utf8(""), u32(0)},
-                                tlsCaps());
+                                tlsConfigCaps());
   ASSERT_TRUE(recorder_.waitExit(old, 20s));
   EXPECT_THAT(fieldText(recordOf(recorder_, old, "config failed"), "message"),
               HasSubstr("expired"));
+}
+
+TEST_F(HttpTest, ATlsConfigurationNeedsItsCapability) {
+  net::tls::testing::TestCa ca("Test Root");
+  auto a = ca.issueServer({"a.test"});
+  kernel::ProcessId pid = spawn("serve_tls", {utf8("a.test"), u32(0), utf8(a.cert_pem),
+                                              utf8(a.key_pem), utf8(""), u32(0)},
+                                tlsCaps());
+  ASSERT_TRUE(recorder_.waitExit(pid, 20s));
+  EXPECT_THAT(fieldText(recordOf(recorder_, pid, "config failed"), "message"),
+              HasSubstr("needs capability NetTlsServerConfig"));
 }
 
 TEST_F(HttpTest, HttpsNeedsTheHttpsCapabilitiesAndPlainTheHttpOnes) {

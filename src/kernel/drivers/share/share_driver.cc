@@ -41,7 +41,9 @@ std::string handleText(int32_t handle) { return "handle " + std::to_string(handl
 
 std::string kindText(HandleKind kind) { return std::string(kindName(kind)); }
 
-const char* const kKinds = "0 = any, 1 = timer, 2 = channel, 3 = reader, 4 = writer, 5 = process";
+const char* const kKinds =
+    "0 = any, 1 = timer, 2 = channel, 3 = reader, 4 = writer, 5 = process, 6 = TLS "
+    "configuration, 7 = HTTP listener, 8 = HTTP request";
 
 // The open resource behind `handle`, any kind; nullptr with the last error set.
 Resource* openHandle(CallContext& ctx, int32_t handle) {
