@@ -20,6 +20,7 @@ namespace selium::net::tls {
 // everything of the domain's configuration: certificate, minimum version, client verification
 // (mode and CAs), ALPN list and session id context. So the domains on one port need not agree on
 // any of them: a domain that requires client certificates requires them whatever the others do.
+// (Per-SSL verification settings made before the handshake are replaced by the domain's.)
 //
 // Selection: the exact domain first, then a wildcard domain ("*.example.org" for
 // "a.example.org"). A client that sends no SNI (clients connecting to an IP address do not) gets

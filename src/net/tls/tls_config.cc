@@ -279,12 +279,14 @@ Result<SslCtxPtr> newContext(const SSL_METHOD* method, TlsVersion min_version) {
   return ctx;
 }
 
-// Reads a small file whole. nullopt: it does not exist (only when `optional`).
-Result<std::optional<std::string>> readFile(const std::filesystem::path& path, bool optional) {
+enum class Presence : uint8_t { Required, Optional };
+
+// Reads a small file whole. nullopt: an Optional file does not exist.
+Result<std::optional<std::string>> readFile(const std::filesystem::path& path, Presence presence) {
   const std::string name = quote(path.string());
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
-    if (optional && errno == ENOENT) return std::optional<std::string>();
+    if (presence == Presence::Optional && errno == ENOENT) return std::optional<std::string>();
     return Error{"reading " + name + ": " + std::generic_category().message(errno)};
   }
   std::string contents;
@@ -542,11 +544,11 @@ Result<std::shared_ptr<const ServerConfig>> loadDefaultServerConfig(
   const std::filesystem::path cert_path = certs_dir / "server.crt";
   const std::filesystem::path key_path = certs_dir / "server.key";
   const std::filesystem::path ca_path = certs_dir / "ca.crt";
-  auto cert = readFile(cert_path, /*optional=*/false);
+  auto cert = readFile(cert_path, Presence::Required);
   if (!cert) return cert.error();
-  auto key = readFile(key_path, /*optional=*/false);
+  auto key = readFile(key_path, Presence::Required);
   if (!key) return key.error();
-  auto ca = readFile(ca_path, /*optional=*/true);
+  auto ca = readFile(ca_path, Presence::Optional);
   if (!ca) return ca.error();
   ServerMaterial material;
   material.cert_chain_pem = std::move(**cert);
@@ -565,11 +567,11 @@ Result<std::shared_ptr<const ClientConfig>> loadDefaultClientConfig(
   const std::filesystem::path ca_path = certs_dir / "ca.crt";
   const std::filesystem::path cert_path = certs_dir / "client.crt";
   const std::filesystem::path key_path = certs_dir / "client.key";
-  auto ca = readFile(ca_path, /*optional=*/false);
+  auto ca = readFile(ca_path, Presence::Required);
   if (!ca) return ca.error();
-  auto cert = readFile(cert_path, /*optional=*/true);
+  auto cert = readFile(cert_path, Presence::Optional);
   if (!cert) return cert.error();
-  auto key = readFile(key_path, /*optional=*/true);
+  auto key = readFile(key_path, Presence::Optional);
   if (!key) return key.error();
   if (cert->has_value() != key->has_value()) {
     return Error{quote((*cert ? key_path : cert_path).string()) + " is missing but " +

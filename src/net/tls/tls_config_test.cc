@@ -38,7 +38,6 @@ using ::testing::StartsWith;
 using testing::TestCa;
 using testing::Validity;
 
-constexpr auto kHour = std::chrono::hours(1);
 constexpr auto kDay = std::chrono::hours(24);
 
 const TestCa& rootCa() {
@@ -614,7 +613,6 @@ TEST_F(DefaultConfigs, ErrorsNameTheFile) {
   client = loadDefaultClientConfig(dir_, {});
   EXPECT_TRUE(client.ok()) << client.error().message;  // no client certificate: fine
 
-  testing::writeFile(dir_ / "big.crt", "");
   std::filesystem::resize_file(dir_ / "ca.crt", kMaxMaterialBytes + 1);
   client = loadDefaultClientConfig(dir_, {});
   ASSERT_FALSE(client.ok());
