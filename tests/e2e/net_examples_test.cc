@@ -124,7 +124,7 @@ std::ostream& operator<<(std::ostream& os, const HttpAnswer& a) {
 class CurlRun {
  public:
   CurlRun(std::vector<std::string> argv, fs::path body, fs::path head)
-      : process_(SubprocessOptions{std::move(argv)}),
+      : process_(SubprocessOptions{std::move(argv), {}, {}}),
         body_(std::move(body)),
         head_(std::move(head)) {}
 
@@ -362,18 +362,20 @@ TEST_F(HttpJsonE2E, CreatesListsReadsAndDeletesItems) {
   HttpAnswer after = get("/items");
   EXPECT_EQ(after.body, "[" + odd_json + ",{\"id\":3,\"title\":\"bread\",\"done\":false}]\n");
 
+  // HEAD: the GET's head, no body (curl -I writes the head where the body would go).
   HttpAnswer head = curl({"-I", url(port_, "/items")});
   EXPECT_EQ(head.status, 200) << head;
-  EXPECT_EQ(head.body, "");
+  EXPECT_EQ(head.header("content-length"), std::to_string(after.body.size()));
+  EXPECT_EQ(head.body, head.head);
 }
 
 TEST_F(HttpJsonE2E, RejectsBadJsonWith400) {
   expectBadRequest(R"({"title": "x",})", R"("invalid JSON at byte 14: expected a string key")");
   expectBadRequest("[1]",
-                   R"("invalid JSON at byte 0: expected '{' (the body must be a JSON object)") ");
-      expectBadRequest(
-          "",
-          R"("invalid JSON at byte 0: expected '{' (the body must be a JSON object), found the end")");
+                   R"j("invalid JSON at byte 0: expected '{' (the body must be a JSON object)")j");
+  expectBadRequest(
+      "",
+      R"("invalid JSON at byte 0: expected '{' (the body must be a JSON object), found the end")");
   expectBadRequest(R"({"title":"a"} x)",
                    R"("invalid JSON at byte 14: expected the end of the body")");
   expectBadRequest(
@@ -389,10 +391,9 @@ TEST_F(HttpJsonE2E, RejectsBadJsonWith400) {
   expectBadRequest("{\"title\":\"\xed\xa0\x80\"}", R"("invalid JSON at byte 10: not valid UTF-8")");
   expectBadRequest(
       "{\"title\":\"a\tb\"}",
-      R"("invalid JSON at byte 11: a control character in a string (it must be escaped)") ");
-      expectBadRequest(
-          R"({"title":"\udc00"})",
-          R"("invalid JSON at byte 10: a low surrogate without a high one before it")");
+      R"j("invalid JSON at byte 11: a control character in a string (it must be escaped)")j");
+  expectBadRequest(R"({"title":"\udc00"})",
+                   R"("invalid JSON at byte 10: a low surrogate without a high one before it")");
   expectBadRequest(R"({"title":"\ud83d!"})",
                    R"("invalid JSON at byte 16: expected \\u and a low surrogate")");
   // Nesting is bounded: the 32nd level is refused, wherever it is.
@@ -409,9 +410,9 @@ TEST_F(HttpJsonE2E, RejectsBadJsonWith400) {
   expectBadRequest(R"({"done":true})", R"("missing field \"title\"")");
   expectBadRequest(R"({"title":""})", R"("\"title\" must not be empty")");
   expectBadRequest(R"({"title":"a","colour":{"deep":[1,-2.5e3,null]}})",
-                   R"("unknown field \"colour\" (an item has \"title\" and \"done\")") ");
-      expectBadRequest("{\"title\":\"" + std::string(257, 'x') + "\"}",
-                       R"("\"title\" is longer than 256 bytes")");
+                   R"j("unknown field \"colour\" (an item has \"title\" and \"done\")")j");
+  expectBadRequest("{\"title\":\"" + std::string(257, 'x') + "\"}",
+                   R"("\"title\" is longer than 256 bytes")");
 
   // Nothing bad was stored.
   HttpAnswer list = get("/items");
@@ -477,9 +478,10 @@ TEST_F(HttpJsonE2E, RefusesItemsPastItsBoundUntilSomeAreDeleted) {
     config += "write-out = \"%{http_code}\\n\"\n";
     if (i != 999) config += "next\n";
   }
-  SubprocessResult fill = runProcess(SubprocessOptions{{curl_, "-sS", "--max-time", "120", "-K",
-                                                        file("fill.curlrc", config).string()}},
-                                     180s);
+  SubprocessResult fill = runProcess(
+      SubprocessOptions{
+          {curl_, "-sS", "--max-time", "120", "-K", file("fill.curlrc", config).string()}, {}, {}},
+      180s);
   ASSERT_EQ(fill.exit_code, 0) << fill.err;
   std::vector<std::string> codes = fill.outLines();
   ASSERT_EQ(codes.size(), 1000u);
