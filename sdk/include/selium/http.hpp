@@ -166,8 +166,10 @@ class Request {
   // The whole body, at most `limit` bytes (TooLarge past it).
   Task<Result<std::vector<uint8_t>>> readBody(std::size_t limit = 1 << 20);
 
-  // Answers with a whole response. Closed: the client went away or the host answered already
-  // (504 after the listener's response timeout).
+  // Answers with a whole response, head and body in one hostcall: for bodies up to about 1 MiB
+  // (the head and body together are at most SELIUM_NET_REQUEST_MAX_BYTES; larger is
+  // InvalidArgument: use respondStreaming). Closed: the client went away or the host answered
+  // already (504 after the listener's response timeout).
   Result<void> respond(const Response& response) noexcept;
   // Answers with a head and a streamed body: `length` when known (the body must be exactly that
   // long), else chunked (HTTP/1.1) or DATA frames (HTTP/2).

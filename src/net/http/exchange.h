@@ -92,8 +92,11 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
 
   // Sends the response head and then the producer's body (null: no body, as for content_length
   // 0). Once per exchange: false if a response was already sent (by the application, or by the
-  // host itself after the response timeout) or the exchange was reset. A HEAD request's response
-  // sends no body bytes whatever the producer has; 204 and 304 likewise.
+  // host itself after the response timeout) or the exchange was reset; false too (and nothing
+  // sent, so the application may answer again) for a status outside 200-999 or a header whose
+  // name is not a token or whose value holds CR, LF, NUL or another control character
+  // (net/http/http_util.h isValidHeaderName/isValidHeaderValue: no response splitting). A HEAD
+  // request's response sends no body bytes whatever the producer has; 204 and 304 likewise.
   virtual bool respond(ResponseHead head, std::shared_ptr<BodyProducer> body) = 0;
   // The producer has more (after Wait).
   virtual void resumeResponse() = 0;

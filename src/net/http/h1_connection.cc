@@ -347,11 +347,13 @@ class H1Connection final : public Connection,
       parser_->body_limit(limits_.max_body_bytes);
     }
     if (!head_started_) {
-      // RFC 9112 2.2: empty lines before a request line are ignored.
-      while (buffer_.size() > 0) {
+      // RFC 9112 2.2: empty lines before a request line are ignored (a few: more of them start
+      // the head's clock, so they cannot hold an idle connection open).
+      while (buffer_.size() > 0 && skipped_crlf_ < kMaxSkippedCrlf) {
         char c = *static_cast<const char*>(buffer_.data().data());
         if (c != '\r' && c != '\n') break;
         buffer_.consume(1);
+        ++skipped_crlf_;
       }
     }
     if (buffer_.size() > 0) {
@@ -394,7 +396,8 @@ class H1Connection final : public Connection,
     std::size_t count = 0;
     int hosts = 0;
     std::string_view host;
-    std::string_view transfer_encoding;
+    std::string transfer_encoding;  // every coding named, comma-separated
+    std::size_t codings = 0;
     std::vector<std::string> nominated;  // named by Connection: hop-by-hop too
     for (const auto& field : req) {
       ++count;
@@ -402,7 +405,11 @@ class H1Connection final : public Connection,
         ++hosts;
         host = sv(field.value());
       } else if (field.name() == bhttp::field::transfer_encoding) {
-        transfer_encoding = sv(field.value());
+        for (auto token : bhttp::token_list(field.value())) {
+          if (codings++ > 0) transfer_encoding += ", ";
+          transfer_encoding += sv(token);
+        }
+        if (codings == 0) codings = 1;  // an empty or unparsable value is not "chunked" either
       } else if (field.name() == bhttp::field::connection) {
         for (auto token : bhttp::token_list(field.value())) {
           nominated.push_back(toLowerAscii(sv(token)));
@@ -413,8 +420,10 @@ class H1Connection final : public Connection,
       return fail(431, "too many request header fields: " + std::to_string(count) + ", limit " +
                            std::to_string(limits_.max_headers));
     }
-    if (!transfer_encoding.empty() && (!parser_->chunked() || version == 10)) {
-      // Beast takes an unknown coding as "no body"; that would desynchronise us from the client.
+    if (codings > 0 &&
+        (codings != 1 || toLowerAscii(transfer_encoding) != "chunked" || version == 10)) {
+      // Only plain chunked: Beast takes an unknown coding as "no body", which would desynchronise
+      // us from the client, and the application could not undo a compression it is not told of.
       return fail(400, "unsupported transfer-encoding: " + clip(transfer_encoding));
     }
     if (hosts > 1) return fail(400, "malformed request: more than one host header");
@@ -758,6 +767,7 @@ class H1Connection final : public Connection,
     cur_ = Current{};
     parser_.reset();
     head_started_ = false;
+    skipped_crlf_ = 0;
     first_request_ = false;
     phase_ = Phase::Head;
     // An idle keep-alive connection keeps no buffer (no read has it: see startRead).
@@ -911,6 +921,9 @@ class H1Connection final : public Connection,
     cur_.continue_queued = false;
     cur_.producer_waiting = false;
     cur_.response_head = errorResponse(status, reason);
+    if (cur_.is_head) {
+      cur_.response_head.resize(cur_.response_head.find("\r\n\r\n") + 4);  // no body for HEAD
+    }
     pumpWrites();  // or, with a 100 Continue in flight, when it completes
     // Keep reading (and discarding) so a client busy sending still reads our answer.
     if (!reading_ && !peer_eof_) startRead();
@@ -983,6 +996,8 @@ class H1Connection final : public Connection,
   Current cur_;
   Clock::time_point head_deadline_;
   std::size_t lingered_ = 0;
+  static constexpr uint8_t kMaxSkippedCrlf = 8;
+  uint8_t skipped_crlf_ = 0;
   Phase phase_ = Phase::Head;
   bool reading_ = false;
   bool writing_ = false;

@@ -188,6 +188,12 @@ TEST_F(H1Test, MalformedRequestsGetTheirStatusAndNeverReachTheApplication) {
   expectRefused(port(), "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n\r\n", 400,
                 "unsupported transfer-encoding: gzip");
   expectRefused(port(),
+                "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n"
+                "Transfer-Encoding: chunked\r\n\r\n",
+                400, "unsupported transfer-encoding: gzip, chunked");
+  expectRefused(port(), "POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n", 400,
+                "unsupported transfer-encoding: chunked");
+  expectRefused(port(),
                 "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n", 400,
                 "malformed request");
   expectRefused(port(), "GET / HTTP/2.0\r\nHost: a\r\n\r\n", 505, "only HTTP/1.0 and HTTP/1.1");
@@ -260,6 +266,21 @@ TEST_F(H1Test, IdleConnectionsAreClosed) {
   RawClient silent(port());
   EXPECT_TRUE(silent.readUntilClosed());
   EXPECT_TRUE(silent.pending().empty());
+}
+
+TEST_F(H1Test, StalledRequestBodyGets408AndEndsTheConsumer) {
+  limits_.body_timeout = 200ms;
+  auto consumer = std::make_shared<CollectingConsumer>();
+  start([&](std::shared_ptr<Exchange> ex) { ex->setBodyConsumer(consumer); });
+  expectRefused(port(), "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 100\r\n\r\n0123456789", 408,
+                "request body timeout: no body bytes for 200 ms");
+  ASSERT_TRUE(waitUntil([&] {
+    std::lock_guard lock(consumer->mutex);
+    return consumer->ended;
+  }));
+  std::lock_guard lock(consumer->mutex);
+  EXPECT_FALSE(consumer->complete);
+  EXPECT_EQ(consumer->data, "0123456789");
 }
 
 TEST_F(H1Test, UnansweredRequestGets504AndTheExchangeIsFinished) {

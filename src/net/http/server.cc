@@ -74,7 +74,7 @@ class ServerImpl final : public Server {
   }
 
   void startAccept() {
-    if (closed_) return;
+    if (closed_ || !accepting_) return;
     acceptor_.async_accept([weak = weakSelf()](error_code ec, tcp::socket socket) {
       auto self = weak.lock();
       if (!self) return;
@@ -83,6 +83,14 @@ class ServerImpl final : public Server {
   }
 
   uint16_t port() const override { return local_.port(); }
+
+  void stopAccepting() override {
+    if (!accepting_) return;
+    accepting_ = false;
+    error_code ec;
+    acceptor_.close(ec);
+    backoff_.cancel();
+  }
 
   void close() override {
     if (closed_) return;
@@ -115,11 +123,16 @@ class ServerImpl final : public Server {
   };
 
   void onAccept(error_code ec, tcp::socket socket) {
-    if (closed_) return;
+    if (closed_ || !accepting_) return;
     if (ec) {
       if (ec == asio::error::operation_aborted) return;
-      log::write(log::Level::Warn, kLogTarget, "accept failed",
-                 {{"listener", endpointText(local_)}, {"error", ec.message()}});
+      // Once per streak of the same error: a listener out of descriptors retries 20 times a
+      // second.
+      if (ec != last_accept_error_) {
+        log::write(log::Level::Warn, kLogTarget, "accept failed",
+                   {{"listener", endpointText(local_)}, {"error", ec.message()}});
+      }
+      last_accept_error_ = ec;
       if (ec == asio::error::connection_aborted) return startAccept();
       // EMFILE, ENFILE, ENOBUFS, ENOMEM: retrying at once would spin.
       backoff_.expires_after(kAcceptBackoff);
@@ -129,6 +142,7 @@ class ServerImpl final : public Server {
       });
       return;
     }
+    last_accept_error_ = {};
     accepted(std::move(socket));
     startAccept();
   }
@@ -264,8 +278,10 @@ class ServerImpl final : public Server {
   tcp::endpoint local_;
   std::unordered_map<uint64_t, std::shared_ptr<Handshake>> handshakes_;
   std::unordered_map<uint64_t, std::shared_ptr<Connection>> connections_;
+  error_code last_accept_error_;
   uint64_t next_id_ = 1;
   bool closed_ = false;
+  bool accepting_ = true;
 };
 
 }  // namespace

@@ -19,7 +19,10 @@ namespace selium::net::http {
 struct ServerOptions {
   ServerLimits limits;
   // null: plain HTTP/1.1. Otherwise TLS with this context (its ALPN callback and SNI routing are
-  // set by net/tls): "h2" → HTTP/2, "http/1.1" or none → HTTP/1.1.
+  // set by net/tls): "h2" → HTTP/2, "http/1.1" or none → HTTP/1.1. Boost.Asio's SSL streams
+  // own the context's app data and default password-callback userdata (SSL_CTX_set_app_data,
+  // SSL_CTX_set_default_passwd_cb_userdata): listen() refuses a context that uses them; keep
+  // per-context state in an ex_data index of its own.
   std::shared_ptr<SSL_CTX> tls;
   std::chrono::milliseconds handshake_timeout{10000};
 };
@@ -35,6 +38,9 @@ class Server : public std::enable_shared_from_this<Server> {
   virtual uint16_t port() const = 0;
   // Stops accepting and closes every connection. Idempotent.
   virtual void close() = 0;
+  // Closes the listening socket only: connections already accepted go on (the port can be bound
+  // again at once). Idempotent; close() still ends the rest.
+  virtual void stopAccepting() = 0;
   virtual std::size_t connectionCount() const = 0;
 };
 

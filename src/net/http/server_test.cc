@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <sys/resource.h>
 
 #include "net/http/http_test_support.h"
 #include "util/certs.h"
@@ -76,6 +77,34 @@ TEST_F(ServerTest, CurlReusesTheKeepAliveConnection) {
   ASSERT_EQ(peers_.size(), 2u);
   EXPECT_EQ(peers_[0].remote_address, peers_[1].remote_address);
   EXPECT_EQ(heads_[0].authority, "localhost:" + std::to_string(server->port));
+}
+
+TEST_F(ServerTest, ListensOnIpv6) {
+  LoopThread loop;
+  auto server = loop.call([&] {
+    return Server::listen(loop.io, asio::ip::tcp::endpoint(asio::ip::make_address("::1"), 0), {},
+                          [this](std::shared_ptr<Exchange> ex) {
+                            {
+                              std::lock_guard lock(mutex_);
+                              peers_.push_back(ex->peer());
+                            }
+                            echo(std::move(ex));
+                          });
+  });
+  if (!server) GTEST_SKIP() << "no IPv6 loopback: " << server.error().message;
+  uint16_t port = loop.call([&] { return server.value()->port(); });
+  auto result = curl({"-g", "http://[::1]:" + std::to_string(port) + "/six"});
+  loop.call([&] {
+    server.value()->close();
+    server.value().reset();
+    return 0;
+  });
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  EXPECT_EQ(result.out, "GET /six\n");
+  std::lock_guard lock(mutex_);
+  ASSERT_EQ(peers_.size(), 1u);
+  EXPECT_EQ(peers_[0].local_address, "[::1]:" + std::to_string(port));
+  EXPECT_EQ(peers_[0].remote_address.rfind("[::1]:", 0), 0u);
 }
 
 TEST_F(ServerTest, CurlPostsBodiesWithLengthAndChunked) {
@@ -256,6 +285,28 @@ TEST_F(TlsServerTest, TlsConnectionsOverTheCapAreClosed) {
   RawClient refused(server->port);
   EXPECT_TRUE(refused.readUntilClosed());
   EXPECT_TRUE(refused.pending().empty());
+}
+
+TEST_F(ServerTest, KeepsAcceptingAfterRunningOutOfDescriptors) {
+  auto server = startServer();
+  rlimit original{};
+  ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &original), 0);
+  int lowest_free = ::dup(0);
+  ASSERT_GE(lowest_free, 0);
+  ::close(lowest_free);
+  // Room for the client's socket only: the server's accept fails with EMFILE.
+  rlimit lowered{static_cast<rlim_t>(lowest_free) + 1, original.rlim_max};
+  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &lowered), 0);
+  RawClient client(server->port);
+  bool connected = client.connected();
+  bool sent = client.send("GET /after HTTP/1.1\r\nHost: a\r\n\r\n");
+  long early = client.receive(300ms);  // it cannot be accepted, let alone answered
+  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &original), 0);
+  ASSERT_TRUE(connected && sent);
+  EXPECT_EQ(early, -1);
+  auto response = client.readResponse();
+  ASSERT_TRUE(response);
+  EXPECT_EQ(response->body, "GET /after\n");
 }
 
 TEST_F(ServerTest, CloseEndsEveryConnection) {

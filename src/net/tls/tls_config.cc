@@ -108,8 +108,8 @@ std::optional<Error> checkSize(std::size_t total) {
                std::to_string(kMaxMaterialBytes) + " (1 MiB)"};
 }
 
-// The leaf's names for matching: DNS SANs (lower-case), IP SANs (raw bytes), and the CN as a DNS
-// name when there is no DNS SAN (what OpenSSL's X509_check_host does too).
+// The leaf's names for matching: DNS SANs that are host names (lower-case), IP SANs (raw bytes),
+// and the CN as a DNS name when there is no DNS SAN (what OpenSSL's X509_check_host does too).
 struct LeafNames {
   std::vector<std::string> dns;
   std::vector<std::string> ips;
@@ -120,14 +120,19 @@ LeafNames leafNames(X509* leaf) {
   using GeneralNamesPtr = std::unique_ptr<GENERAL_NAMES, detail::Free<GENERAL_NAMES_free>>;
   GeneralNamesPtr sans(
       static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(leaf, NID_subject_alt_name, nullptr, nullptr)));
+  bool has_dns_san = false;
   for (int i = 0; sans && i < sk_GENERAL_NAME_num(sans.get()); ++i) {
     const GENERAL_NAME* name = sk_GENERAL_NAME_value(sans.get(), i);
     if (name->type == GEN_DNS) {
+      has_dns_san = true;
       const ASN1_IA5STRING* value = name->d.dNSName;
       const std::string_view text(reinterpret_cast<const char*>(ASN1_STRING_get0_data(value)),
                                   static_cast<std::size_t>(ASN1_STRING_length(value)));
-      if (!text.empty() && text.find('\0') == std::string_view::npos) {
-        names.dns.push_back(normalizeHost(text));
+      // Only what a client could ask for: a host name, or a wildcard (no trailing dots, no
+      // underscores, no NULs); OpenSSL's own matching would never pick anything else.
+      const std::string name = normalizeHost(text);
+      if (text.size() <= 253 && isDnsName(name, /*allow_wildcard=*/true)) {
+        names.dns.push_back(name);
       }
     } else if (name->type == GEN_IPADD) {
       const ASN1_OCTET_STRING* value = name->d.iPAddress;
@@ -138,7 +143,7 @@ LeafNames leafNames(X509* leaf) {
       }
     }
   }
-  if (names.dns.empty()) {
+  if (!has_dns_san) {
     X509_NAME* subject = X509_get_subject_name(leaf);
     const int index = X509_NAME_get_index_by_NID(subject, NID_commonName, -1);
     if (index >= 0) {

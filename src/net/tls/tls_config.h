@@ -58,7 +58,8 @@ class ServerConfig {
   ~ServerConfig();
 
   // The leaf's DNS and IP subject alternative names (lower-case; IPs as text), plus its CN when it
-  // has no DNS name.
+  // has no DNS name. DNS names that no client could ask for (underscores, empty labels) are left
+  // out.
   const std::vector<std::string>& names() const { return names_; }
   // RFC 6125: whether the leaf is valid for `host` (a DNS name, any case, or an IP literal, IPv6
   // optionally in brackets). A wildcard host ("*.example.org") is covered only by the same

@@ -5,6 +5,7 @@
 
 #include <arpa/inet.h>
 #include <gmock/gmock.h>
+#include <gnutls/gnutls.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <openssl/err.h>
@@ -17,6 +18,7 @@
 #include <atomic>
 #include <cstring>
 #include <filesystem>
+#include <functional>
 #include <thread>
 
 #include "net/tls/sni_context.h"
@@ -158,8 +160,10 @@ struct Outcome {
   std::string selected_domain;
 };
 
-Outcome handshake(std::shared_ptr<SSL_CTX> server_ctx, const ClientConfig& client,
-                  std::string_view host, ClientOptions options = {}) {
+// Accepts one connection on 127.0.0.1 with `server_ctx` (on a thread) while `client` runs the
+// other side on a connected socket here.
+Outcome connectOnce(const std::shared_ptr<SSL_CTX>& server_ctx,
+                    const std::function<void(int fd, Outcome& outcome)>& client) {
   Outcome outcome;
   Fd listener(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
   sockaddr_in address{};
@@ -209,6 +213,15 @@ Outcome handshake(std::shared_ptr<SSL_CTX> server_ctx, const ClientConfig& clien
   if (::connect(socket.fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) {
     ADD_FAILURE() << "connect: " << std::strerror(errno);
   } else {
+    client(socket.fd, outcome);
+  }
+  server.join();
+  return outcome;
+}
+
+Outcome handshake(std::shared_ptr<SSL_CTX> server_ctx, const ClientConfig& client,
+                  std::string_view host, ClientOptions options = {}) {
+  return connectOnce(server_ctx, [&](int fd, Outcome& outcome) {
     std::unique_ptr<SSL, decltype(&SSL_free)> ssl(SSL_new(client.context().get()), &SSL_free);
     if (options.prepare) {
       Status prepared = client.prepare(ssl.get(), host);
@@ -216,7 +229,7 @@ Outcome handshake(std::shared_ptr<SSL_CTX> server_ctx, const ClientConfig& clien
     }
     if (options.max_version) SSL_set_max_proto_version(ssl.get(), options.max_version);
     if (options.session) SSL_set_session(ssl.get(), options.session);
-    SSL_set_fd(ssl.get(), socket.fd);
+    SSL_set_fd(ssl.get(), fd);
     const bool connected = SSL_connect(ssl.get()) == 1;
     char byte = 0;
     outcome.client_ok = connected && SSL_read(ssl.get(), &byte, 1) == 1 && byte == 'k';
@@ -235,9 +248,7 @@ Outcome handshake(std::shared_ptr<SSL_CTX> server_ctx, const ClientConfig& clien
       outcome.session.reset(SSL_get1_session(ssl.get()), &SSL_SESSION_free);
     }
     ERR_clear_error();
-  }
-  server.join();
-  return outcome;
+  });
 }
 
 // --- ServerConfig validation ------------------------------------------------------------------
@@ -465,6 +476,15 @@ TEST(ServerConfigNames, WildcardNeedsTwoLabelsAfterIt) {
   auto config = serverFor({"*.com"});
   ASSERT_NE(config, nullptr);
   EXPECT_FALSE(config->covers("example.com"));
+}
+
+TEST(ServerConfigNames, LeavesOutNamesNoClientCouldAskFor) {
+  auto config = serverFor({"under_score.example", "a..example", "ok.example"});
+  ASSERT_NE(config, nullptr);
+  EXPECT_THAT(config->names(), ElementsAre("ok.example"));
+  EXPECT_FALSE(config->covers("under_score.example"));
+  EXPECT_FALSE(config->covers("a..example"));
+  for (const std::string& name : config->names()) EXPECT_TRUE(config->covers(name));
 }
 
 TEST(ServerConfigNames, FallsBackToCommonNameWithoutSan) {
@@ -1027,6 +1047,150 @@ TEST(SniContext, ContextOutlivesTheSniContextAndConfigs) {
   Outcome outcome = handshake(ctx, *clientTrusting(rootCa(), {"h2"}), "a.example");
   EXPECT_TRUE(outcome.client_ok) << outcome.client_error;
   EXPECT_EQ(outcome.alpn, "h2");
+}
+
+// --- GnuTLS peers ----------------------------------------------------------------------------
+// GnuTLS is another implementation, and what the QUIC stack hands material() to.
+
+struct GnutlsClient {
+  std::string ca_pem;
+  std::string cert_pem;  // with key_pem: a client certificate
+  std::string key_pem;
+  std::vector<std::string> alpn;
+};
+
+Outcome gnutlsHandshake(std::shared_ptr<SSL_CTX> server_ctx, const GnutlsClient& client,
+                        const std::string& host) {
+  return connectOnce(server_ctx, [&](int fd, Outcome& outcome) {
+    auto datum = [](const std::string& text) {
+      return gnutls_datum_t{reinterpret_cast<unsigned char*>(const_cast<char*>(text.data())),
+                            static_cast<unsigned int>(text.size())};
+    };
+    gnutls_certificate_credentials_t credentials = nullptr;
+    ASSERT_EQ(gnutls_certificate_allocate_credentials(&credentials), GNUTLS_E_SUCCESS);
+    std::unique_ptr<gnutls_certificate_credentials_st,
+                    decltype(&gnutls_certificate_free_credentials)>
+        credentials_owner(credentials, &gnutls_certificate_free_credentials);
+    const gnutls_datum_t ca = datum(client.ca_pem);
+    ASSERT_GT(gnutls_certificate_set_x509_trust_mem(credentials, &ca, GNUTLS_X509_FMT_PEM), 0);
+    if (!client.cert_pem.empty()) {
+      const gnutls_datum_t cert = datum(client.cert_pem);
+      const gnutls_datum_t key = datum(client.key_pem);
+      const int loaded = gnutls_certificate_set_x509_key_mem2(credentials, &cert, &key,
+                                                              GNUTLS_X509_FMT_PEM, nullptr, 0);
+      ASSERT_GE(loaded, 0) << gnutls_strerror(loaded);
+    }
+    gnutls_session_t session = nullptr;
+    ASSERT_EQ(gnutls_init(&session, GNUTLS_CLIENT), GNUTLS_E_SUCCESS);
+    std::unique_ptr<gnutls_session_int, decltype(&gnutls_deinit)> session_owner(session,
+                                                                                &gnutls_deinit);
+    gnutls_set_default_priority(session);
+    gnutls_credentials_set(session, GNUTLS_CRD_CERTIFICATE, credentials);
+    gnutls_server_name_set(session, GNUTLS_NAME_DNS, host.data(), host.size());
+    gnutls_session_set_verify_cert(session, host.c_str(), 0);
+    std::vector<gnutls_datum_t> protocols;
+    for (const std::string& protocol : client.alpn) protocols.push_back(datum(protocol));
+    if (!protocols.empty()) {
+      gnutls_alpn_set_protocols(session, protocols.data(), protocols.size(), 0);
+    }
+    gnutls_transport_set_int(session, fd);
+    gnutls_handshake_set_timeout(session, 5000);
+    int result = 0;
+    do {
+      result = gnutls_handshake(session);
+    } while (result < 0 && gnutls_error_is_fatal(result) == 0);
+    if (result < 0) {
+      outcome.client_error = gnutls_strerror(result);
+      return;
+    }
+    gnutls_datum_t selected{};
+    if (gnutls_alpn_get_selected_protocol(session, &selected) == 0) {
+      outcome.alpn.assign(reinterpret_cast<const char*>(selected.data), selected.size);
+    }
+    outcome.version = gnutls_protocol_get_version(session) == GNUTLS_TLS1_3 ? TLS1_3_VERSION : 0;
+    char byte = 0;
+    ssize_t got = 0;
+    do {
+      got = gnutls_record_recv(session, &byte, 1);
+    } while (got == GNUTLS_E_AGAIN || got == GNUTLS_E_INTERRUPTED);
+    outcome.client_ok = got == 1 && byte == 'k';
+    if (!outcome.client_ok) outcome.client_error = gnutls_strerror(static_cast<int>(got));
+    gnutls_bye(session, GNUTLS_SHUT_WR);
+  });
+}
+
+TEST(GnuTls, AcceptsTheNormalisedMaterialOfEveryKeyFormat) {
+  for (KeyType type : {KeyType::EcP256, KeyType::Rsa2048}) {
+    const Credential credential = rootCa().issueServer({"localhost"}, {}, type);
+    for (KeyEncoding encoding : {KeyEncoding::Pkcs8, KeyEncoding::Traditional}) {
+      ServerMaterial input = serverMaterial(credential);
+      input.key_pem = testing::reencodeKey(credential.key_pem, encoding);
+      input.client_ca_pem = rootCa().certPem() + otherCa().certPem();
+      auto config = serverConfig(input);
+      ASSERT_NE(config, nullptr);
+      const ServerMaterial& material = config->material();
+      gnutls_certificate_credentials_t credentials = nullptr;
+      ASSERT_EQ(gnutls_certificate_allocate_credentials(&credentials), GNUTLS_E_SUCCESS);
+      gnutls_datum_t cert{
+          reinterpret_cast<unsigned char*>(const_cast<char*>(material.cert_chain_pem.data())),
+          static_cast<unsigned int>(material.cert_chain_pem.size())};
+      gnutls_datum_t key{
+          reinterpret_cast<unsigned char*>(const_cast<char*>(material.key_pem.data())),
+          static_cast<unsigned int>(material.key_pem.size())};
+      gnutls_datum_t cas{
+          reinterpret_cast<unsigned char*>(const_cast<char*>(material.client_ca_pem.data())),
+          static_cast<unsigned int>(material.client_ca_pem.size())};
+      const int loaded = gnutls_certificate_set_x509_key_mem2(credentials, &cert, &key,
+                                                              GNUTLS_X509_FMT_PEM, nullptr, 0);
+      EXPECT_GE(loaded, 0) << gnutls_strerror(loaded);
+      EXPECT_EQ(gnutls_certificate_set_x509_trust_mem(credentials, &cas, GNUTLS_X509_FMT_PEM), 2);
+      gnutls_certificate_free_credentials(credentials);
+    }
+  }
+}
+
+TEST(GnuTls, ClientShakesHandsWithMutualTlsAndAlpn) {
+  ServerMaterial material = mutualMaterial(/*require=*/true);
+  material.alpn = {"h2", "http/1.1"};
+  auto server = serverConfig(material);
+  const Credential alice = rootCa().issueClient("alice", {}, KeyType::Rsa2048);
+  ClientMaterial client_input;
+  client_input.ca_pem = rootCa().certPem();
+  client_input.cert_pem = alice.cert_pem;
+  client_input.key_pem = testing::reencodeKey(alice.key_pem, KeyEncoding::Traditional);
+  auto client = clientConfig(client_input);
+  ASSERT_NE(client, nullptr);
+  GnutlsClient peer{client->material().ca_pem,
+                    client->material().cert_pem,
+                    client->material().key_pem,
+                    {"http/1.1", "h2"}};
+  Outcome outcome = gnutlsHandshake(server->context(), peer, "localhost");
+  EXPECT_TRUE(outcome.client_ok) << outcome.client_error << " / " << outcome.server_error;
+  EXPECT_EQ(outcome.alpn, "h2");
+  EXPECT_EQ(outcome.version, TLS1_3_VERSION);
+  EXPECT_EQ(outcome.client_subject, "CN=alice");
+
+  peer.cert_pem.clear();
+  peer.key_pem.clear();
+  outcome = gnutlsHandshake(server->context(), peer, "localhost");
+  EXPECT_FALSE(outcome.client_ok);
+  EXPECT_THAT(outcome.server_error, HasSubstr("peer did not return a certificate"));
+}
+
+TEST(GnuTls, ClientIsRoutedBySni) {
+  auto sni = newSni();
+  ASSERT_TRUE(sni->add("a.example", serverFor({"a.example"}, {"http/1.1"})).ok());
+  ASSERT_TRUE(sni->add("*.b.example", serverFor({"*.b.example"}, {"h2"})).ok());
+  GnutlsClient peer{rootCa().certPem(), "", "", {"h2", "http/1.1"}};
+  Outcome outcome = gnutlsHandshake(sni->context(), peer, "www.b.example");
+  EXPECT_TRUE(outcome.client_ok) << outcome.client_error << " / " << outcome.server_error;
+  EXPECT_EQ(outcome.selected_domain, "*.b.example");
+  EXPECT_EQ(outcome.sni, "www.b.example");
+  EXPECT_EQ(outcome.alpn, "h2");
+  outcome = gnutlsHandshake(sni->context(), peer, "a.example");
+  EXPECT_TRUE(outcome.client_ok) << outcome.client_error << " / " << outcome.server_error;
+  EXPECT_EQ(outcome.selected_domain, "a.example");
+  EXPECT_EQ(outcome.alpn, "http/1.1");
 }
 
 // --- The server_name extension parser ---------------------------------------------------------

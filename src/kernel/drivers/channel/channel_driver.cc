@@ -226,26 +226,39 @@ std::unique_ptr<Resource> makeWriterResource(std::shared_ptr<ChannelWriter> writ
   return std::make_unique<WriterHandle>(std::make_shared<WriterObject>(std::move(writer)));
 }
 
-std::variant<std::shared_ptr<Channel>, int32_t> createChargedChannel(CallContext& ctx,
-                                                                     std::size_t capacity,
-                                                                     Backpressure backpressure) {
-  std::size_t bytes = (capacity + Channel::kFrameAlign - 1) / Channel::kFrameAlign *
-                      Channel::kFrameAlign;
-  // Charge the ring to this process before allocating it; the channel gives it back when freed.
+std::variant<std::shared_ptr<void>, int32_t> chargeChannelBudget(CallContext& ctx,
+                                                                std::size_t bytes,
+                                                                const std::string& what) {
   std::shared_ptr<std::atomic<std::size_t>> used = ctx.process.channelBytes();
   std::size_t limit = ctx.process.maxChannelBytes();
   std::size_t before = used->load(std::memory_order_relaxed);
   do {
     if (bytes > limit || before > limit - bytes) {
       return fail(ctx, ErrorCode::LimitExceeded,
-                  "a channel of " + std::to_string(bytes) + " bytes would take this process's " +
-                      "channels to " + std::to_string(before + bytes) +
+                  what + " of " + std::to_string(bytes) + " bytes would take this process's " +
+                      "channels and bodies to " + std::to_string(before + bytes) +
                       " bytes, over its limit of " + std::to_string(limit) +
-                      " (close or delete channels, readers and body streams it no longer needs)");
+                      " (close or delete channels, readers and bodies it no longer needs)");
     }
   } while (!used->compare_exchange_weak(before, before + bytes, std::memory_order_relaxed));
+  // The token gives the bytes back when the last holder lets it go.
+  return std::shared_ptr<void>(nullptr, [used, bytes](void*) {
+    used->fetch_sub(bytes, std::memory_order_relaxed);
+  });
+}
+
+std::variant<std::shared_ptr<Channel>, int32_t> createChargedChannel(CallContext& ctx,
+                                                                     std::size_t capacity,
+                                                                     Backpressure backpressure) {
+  std::size_t bytes = (capacity + Channel::kFrameAlign - 1) / Channel::kFrameAlign *
+                      Channel::kFrameAlign;
+  // Charge the ring to this process before allocating it; the channel gives it back when freed.
+  auto charged = chargeChannelBudget(ctx, bytes, "a channel");
+  if (const int32_t* error = std::get_if<int32_t>(&charged)) return *error;
   return Channel::create(bytes, backpressure,
-                         [used, bytes] { used->fetch_sub(bytes, std::memory_order_relaxed); });
+                         [token = std::get<std::shared_ptr<void>>(std::move(charged))]() mutable {
+                           token.reset();
+                         });
 }
 
 namespace hostcalls {

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <variant>
 
 #include "kernel/hostcall.h"
@@ -19,6 +20,12 @@ enum class Backpressure : uint8_t;
 std::unique_ptr<Resource> makeReaderResource(std::shared_ptr<ChannelReader> reader);
 // A writer handle's resource for `writer` (the net driver's body writers).
 std::unique_ptr<Resource> makeWriterResource(std::shared_ptr<ChannelWriter> writer);
+// Charges `bytes` to the calling process's channel budget (what channels and HTTP bodies hold):
+// a token that gives them back when released, or the error result (LimitExceeded, last error set
+// naming `what`) to return.
+std::variant<std::shared_ptr<void>, int32_t> chargeChannelBudget(CallContext& ctx,
+                                                                std::size_t bytes,
+                                                                const std::string& what);
 // A channel of `capacity` bytes charged to the calling process's channel budget (given back when
 // its ring is freed), or the error result (LimitExceeded, last error set) to return.
 std::variant<std::shared_ptr<Channel>, int32_t> createChargedChannel(CallContext& ctx,

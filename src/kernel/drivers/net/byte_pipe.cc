@@ -38,8 +38,9 @@ std::size_t ChannelSink::offer(std::span<const uint8_t> bytes) {
   if (ended_) return bytes.size();
   std::size_t taken = 0;
   const Waker waker = wake_->waker();
+  const std::size_t most = std::min(kMaxFrame, channel_->capacity() - Channel::kFrameOverhead);
   while (taken < bytes.size()) {
-    const auto piece = bytes.subspan(taken, std::min(kMaxFrame, bytes.size() - taken));
+    const auto piece = bytes.subspan(taken, std::min(most, bytes.size() - taken));
     const WriteResult result = writer_->write(piece, waiter_, waker);
     if (result.status == ChannelStatus::WouldBlock) break;
     // Written; or the channel is gone (nobody will read it): the bytes are dropped, as they

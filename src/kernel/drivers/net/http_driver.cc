@@ -4,6 +4,7 @@
 
 #include <boost/asio/ip/address.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <cstring>
 #include <deque>
 #include <map>
@@ -45,7 +46,9 @@ void onLoop(boost::asio::io_context& loop, F&& fn) {
 // A whole body given at once (the response head carried it, or the host's own answers).
 class StaticBody final : public http::BodyProducer {
  public:
-  explicit StaticBody(std::vector<uint8_t> bytes) : bytes_(std::move(bytes)) {}
+  // `charge`: the budget token the bytes are counted under while held (a guest's inline body).
+  explicit StaticBody(std::vector<uint8_t> bytes, std::shared_ptr<void> charge = nullptr)
+      : bytes_(std::move(bytes)), charge_(std::move(charge)) {}
   Chunk read(std::span<uint8_t> out) override {
     if (pos_ == bytes_.size()) return {State::End, 0};
     const std::size_t n = std::min(out.size(), bytes_.size() - pos_);
@@ -57,6 +60,7 @@ class StaticBody final : public http::BodyProducer {
  private:
   std::vector<uint8_t> bytes_;
   std::size_t pos_ = 0;
+  std::shared_ptr<void> charge_;
 };
 
 // The host's own short answers (421, 503).
@@ -197,7 +201,28 @@ class HttpPort : public std::enable_shared_from_this<HttpPort> {
       auto it = context.http_ports.find(key);
       if (it != context.http_ports.end() && it->second.expired()) context.http_ports.erase(it);
     }
-    if (server) onLoop(loop, [server = server] { server->close(); });
+    if (server) {
+      // Nobody listens any more: the socket closes now, and the requests already answered (or
+      // being answered) get their responses out before the connections close, within a grace.
+      onLoop(loop, [&loop = loop, server = server, inflight = inflight, grace = grace] {
+        server->stopAccepting();
+        drainThenClose(loop, server, inflight, std::chrono::steady_clock::now() + grace);
+      });
+    }
+  }
+
+  // Closes `server` once no exchange of it is in flight, or at `deadline`.
+  static void drainThenClose(boost::asio::io_context& loop, std::shared_ptr<http::Server> server,
+                             std::shared_ptr<std::atomic<std::size_t>> inflight,
+                             std::chrono::steady_clock::time_point deadline) {
+    if (inflight->load() == 0 || std::chrono::steady_clock::now() >= deadline) {
+      server->close();
+      return;
+    }
+    auto timer = std::make_shared<boost::asio::steady_timer>(loop, std::chrono::milliseconds(20));
+    timer->async_wait([&loop, timer, server, inflight, deadline](boost::system::error_code) {
+      drainThenClose(loop, server, inflight, deadline);
+    });
   }
 
   // The route of `domain`, made if missing.
@@ -241,7 +266,9 @@ class HttpPort : public std::enable_shared_from_this<HttpPort> {
     }
     auto request = std::make_shared<HttpRequestObject>(loop, exchange, tls);
     std::weak_ptr<HttpRequestObject> weak = request;
-    exchange->onFinished([weak](bool) {
+    inflight->fetch_add(1);
+    exchange->onFinished([weak, inflight = inflight](bool) {
+      inflight->fetch_sub(1);
       if (auto object = weak.lock()) object->finished.store(true);
     });
     if (!target->push(request)) {
@@ -259,6 +286,11 @@ class HttpPort : public std::enable_shared_from_this<HttpPort> {
   std::shared_ptr<net::tls::SniContext> sni;  // TLS only
   std::shared_ptr<http::Server> server;       // set once, on the loop
   uint16_t port = 0;
+  // Exchanges handed to guests and not finished: the socket's connections outlive the last
+  // listener until they are 0, or `grace` has passed.
+  const std::shared_ptr<std::atomic<std::size_t>> inflight =
+      std::make_shared<std::atomic<std::size_t>>(0);
+  std::chrono::milliseconds grace{30000};
 
  private:
   std::mutex mutex_;
@@ -360,6 +392,7 @@ Result<std::shared_ptr<HttpPort>> openPort(CallContext& ctx, const netmsg::HttpL
   if (!server) return server.error();
   port->server = *server;
   port->port = port->server->port();
+  port->grace = std::max(req.limits.response_timeout, req.limits.send_timeout);
   return port;
 }
 
@@ -542,7 +575,14 @@ int32_t http_respond(CallContext& ctx, int32_t request, GuestIn head) {
   if (decoded->body || bodiless || response.content_length == std::optional<uint64_t>(0)) {
     std::shared_ptr<http::BodyProducer> body;
     if (decoded->body && !decoded->body->empty()) {
-      body = std::make_shared<StaticBody>(std::move(*decoded->body));
+      // Held until sent (a client that does not read keeps it): counted like a body ring.
+      auto charged = chargeChannelBudget(ctx, decoded->body->size(), "a response body");
+      if (const int32_t* failed = std::get_if<int32_t>(&charged)) {
+        object.responded.store(false);
+        return *failed;
+      }
+      body = std::make_shared<StaticBody>(std::move(*decoded->body),
+                                          std::get<std::shared_ptr<void>>(std::move(charged)));
     }
     onLoop(object.loop, [exchange = object.exchange, response = std::move(response),
                          body = std::move(body)]() mutable {

@@ -1,0 +1,669 @@
+// Our QUIC client against our QUIC server on 127.0.0.1: handshake, streams, flow control,
+// FIN/RESET, closing, TLS policy (SNI, ALPN, mutual TLS, name checks), limits and garbage.
+#include "net/quic/quic.h"
+
+#include <gtest/gtest.h>
+
+#include <boost/asio/ip/udp.hpp>
+#include <fstream>
+#include <optional>
+#include <random>
+
+#include "net/quic/test_support.h"
+
+namespace selium::net::quic {
+namespace {
+
+using namespace testing;
+using boost::asio::ip::udp;
+
+class QuicTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = new TempDir();
+    certs_ = new Certs(makeCerts(dir_->path() / "one"));
+    other_ = new Certs(makeCerts(dir_->path() / "two", "localhost", "intruder.localhost"));
+  }
+  static void TearDownTestSuite() {
+    delete other_;
+    delete certs_;
+    delete dir_;
+  }
+
+  ServerTls serverTls() const {
+    ServerTls tls;
+    tls.identities.push_back(certs_->identity({"localhost"}));
+    return tls;
+  }
+  ClientTls clientTls() const {
+    ClientTls tls;
+    tls.ca_pem = certs_->ca;
+    tls.server_name = "localhost";
+    return tls;
+  }
+  uint16_t port(const EchoServer& server) const { return server.endpoint->port(); }
+
+  void TearDown() override {
+    for (auto& endpoint : endpoints_) endpoint->close();
+    runUntil(
+        loop_, [] { return false; }, std::chrono::milliseconds(20));
+  }
+
+  EchoServer& echoServer(ServerTls tls, Limits limits = {}) {
+    servers_.push_back(startEchoServer(loop_, std::move(tls), limits));
+    endpoints_.push_back(servers_.back()->endpoint);
+    return *servers_.back();
+  }
+
+  std::shared_ptr<Connection> connect(uint16_t port, ClientTls tls, Limits limits = {}) {
+    auto connection = connectAndWait(loop_, "127.0.0.1", port, std::move(tls), limits);
+    EXPECT_TRUE(connection.ok()) << (connection.ok() ? "" : connection.error().message);
+    return connection.ok() ? *connection : nullptr;
+  }
+
+  // Sends `bytes` (then FIN) on a new stream and returns what comes back.
+  std::shared_ptr<Collector> exchange(const std::shared_ptr<Connection>& connection,
+                                      const std::string& bytes) {
+    auto stream = connection->openStream();
+    EXPECT_TRUE(stream.ok());
+    if (!stream.ok()) return nullptr;
+    auto collector = std::make_shared<Collector>();
+    (*stream)->setConsumer(collector);
+    (*stream)->setProducer(std::make_shared<BytesProducer>(bytes, BytesProducer::Then::End));
+    EXPECT_TRUE(runUntil(loop_, [&] { return collector->ended; }));
+    return collector;
+  }
+
+  // The server announces a connection when the client's Finished arrives, a moment after the
+  // client is done.
+  void waitConnections(const EchoServer& server, std::size_t count) {
+    EXPECT_TRUE(runUntil(loop_, [&] { return server.connections.size() >= count; }));
+  }
+
+  static TempDir* dir_;
+  static Certs* certs_;
+  static Certs* other_;  // another CA
+  boost::asio::io_context loop_;
+  std::vector<std::unique_ptr<EchoServer>> servers_;
+  std::vector<std::shared_ptr<Endpoint>> endpoints_;
+};
+
+TempDir* QuicTest::dir_ = nullptr;
+Certs* QuicTest::certs_ = nullptr;
+Certs* QuicTest::other_ = nullptr;
+
+TEST_F(QuicTest, HandshakeAndEchoOnOneStream) {
+  EchoServer& server = echoServer(serverTls());
+  auto connection = connect(port(server), clientTls());
+  ASSERT_TRUE(connection);
+  EXPECT_EQ(connection->alpn(), "");
+  EXPECT_NE(connection->peerCertificateSubject().find("CN=localhost"), std::string::npos)
+      << connection->peerCertificateSubject();
+
+  waitConnections(server, 1);
+  auto reply = exchange(connection, "hello over quic");
+  ASSERT_TRUE(reply);
+  EXPECT_TRUE(reply->complete);
+  EXPECT_EQ(reply->data, "hello over quic");
+
+  ASSERT_EQ(server.connections.size(), 1u);
+  EXPECT_EQ(server.connections[0]->serverName(), "localhost");
+  EXPECT_EQ(server.connections[0]->peerCertificateSubject(), "");
+  EXPECT_TRUE(server.connections[0]->remoteAddress().starts_with("127.0.0.1:"))
+      << server.connections[0]->remoteAddress();
+}
+
+TEST_F(QuicTest, ManyConcurrentStreamsEchoByteExact) {
+  EchoServer& server = echoServer(serverTls());
+  auto connection = connect(port(server), clientTls());
+  ASSERT_TRUE(connection);
+  constexpr int kStreams = 50;
+  constexpr std::size_t kSize = 64 * 1024;
+  std::vector<std::shared_ptr<Collector>> replies;
+  std::vector<std::string> sent;
+  for (int i = 0; i < kStreams; ++i) {
+    std::string bytes(kSize, '\0');
+    for (std::size_t j = 0; j < kSize; ++j) bytes[j] = static_cast<char>((i * 7 + j * 13) & 0xff);
+    auto stream = connection->openStream();
+    ASSERT_TRUE(stream.ok()) << stream.error().message;
+    auto collector = std::make_shared<Collector>();
+    (*stream)->setConsumer(collector);
+    (*stream)->setProducer(std::make_shared<BytesProducer>(bytes, BytesProducer::Then::End));
+    replies.push_back(collector);
+    sent.push_back(std::move(bytes));
+  }
+  ASSERT_TRUE(runUntil(loop_, [&] {
+    return std::all_of(replies.begin(), replies.end(), [](auto& r) { return r->ended; });
+  }));
+  for (int i = 0; i < kStreams; ++i) {
+    EXPECT_TRUE(replies[i]->complete) << "stream " << i;
+    EXPECT_TRUE(replies[i]->data == sent[i]) << "stream " << i << " differs";
+  }
+}
+
+// The server's consumer stops taking bytes for a while: the sender is held back by flow control
+// (the server holds at most one stream window), and the transfer completes byte-exact after.
+TEST_F(QuicTest, LargeTransferWithPausingConsumerStaysBounded) {
+  constexpr uint64_t kSize = 32ull << 20;
+  Limits limits;
+  std::shared_ptr<Stream> server_stream;
+  auto checker = std::make_shared<PatternChecker>();
+  checker->pause_at = 4u << 20;
+  auto endpoint = Endpoint::listen(
+      loop_, udp::endpoint(boost::asio::ip::make_address("127.0.0.1"), 0), serverTls(), limits,
+      [&](std::shared_ptr<Connection> c) {
+        c->onStream([&, c](std::shared_ptr<Stream> s) {
+          server_stream = s;
+          s->setConsumer(checker);
+          s->setProducer(std::make_shared<BytesProducer>("", BytesProducer::Then::End));
+        });
+      });
+  ASSERT_TRUE(endpoint.ok()) << endpoint.error().message;
+  endpoints_.push_back(*endpoint);
+  auto connection = connect((*endpoint)->port(), clientTls());
+  ASSERT_TRUE(connection);
+  auto stream = connection->openStream();
+  ASSERT_TRUE(stream.ok());
+  (*stream)->setProducer(std::make_shared<PatternProducer>(kSize));
+  auto reply = std::make_shared<Collector>();
+  (*stream)->setConsumer(reply);
+
+  ASSERT_TRUE(runUntil(loop_, [&] { return checker->paused; }));
+  // While paused the sender is held back: its buffer fills up and stays full, and the server
+  // holds no more than one stream window.
+  std::size_t max_held = 0;
+  auto track = [&] {
+    max_held = std::max(max_held, server_stream->heldReceiveBytes());
+    return false;
+  };
+  bool stalled = false;
+  for (int i = 0; i < 100 && !stalled; ++i) {
+    const std::size_t before = server_stream->heldReceiveBytes();
+    runUntil(loop_, track, std::chrono::milliseconds(100));
+    stalled = before > 0 && server_stream->heldReceiveBytes() == before;
+  }
+  ASSERT_TRUE(stalled);
+  EXPECT_LE(server_stream->heldReceiveBytes(), limits.stream_window);
+  EXPECT_GE(server_stream->heldReceiveBytes(), limits.stream_window / 2);
+  EXPECT_EQ((*stream)->heldSendBytes(), limits.max_send_buffer);
+  EXPECT_EQ(checker->received, 4u << 20);
+
+  checker->paused = false;
+  server_stream->resumeReceive();
+  ASSERT_TRUE(runUntil(
+      loop_,
+      [&] {
+        max_held = std::max(max_held, server_stream->heldReceiveBytes());
+        return checker->ended;
+      },
+      std::chrono::seconds(60)));
+  EXPECT_TRUE(checker->complete);
+  EXPECT_EQ(checker->received, kSize);
+  EXPECT_EQ(checker->mismatches, 0u);
+  EXPECT_LE(max_held, limits.stream_window);
+  ASSERT_TRUE(runUntil(loop_, [&] { return reply->ended; }));
+  EXPECT_TRUE(reply->complete);
+}
+
+TEST_F(QuicTest, FinWithoutDataEndsComplete) {
+  EchoServer& server = echoServer(serverTls());
+  auto connection = connect(port(server), clientTls());
+  ASSERT_TRUE(connection);
+  auto reply = exchange(connection, "");
+  ASSERT_TRUE(reply);
+  EXPECT_TRUE(reply->complete);
+  EXPECT_EQ(reply->data, "");
+}
+
+TEST_F(QuicTest, ProducerAbortResetsTheStreamAtThePeer) {
+  std::shared_ptr<Collector> server_side = std::make_shared<Collector>();
+  auto endpoint = Endpoint::listen(
+      loop_, udp::endpoint(boost::asio::ip::make_address("127.0.0.1"), 0), serverTls(), {},
+      [&](std::shared_ptr<Connection> c) {
+        c->onStream([&](std::shared_ptr<Stream> s) { s->setConsumer(server_side); });
+      });
+  ASSERT_TRUE(endpoint.ok());
+  endpoints_.push_back(*endpoint);
+  auto connection = connect((*endpoint)->port(), clientTls());
+  ASSERT_TRUE(connection);
+  auto stream = connection->openStream();
+  ASSERT_TRUE(stream.ok());
+  auto producer = std::make_shared<BytesProducer>("partial", BytesProducer::Then::Wait);
+  (*stream)->setProducer(producer);
+  ASSERT_TRUE(runUntil(loop_, [&] { return server_side->data == "partial"; }));
+  producer->setThen(BytesProducer::Then::Abort);
+  (*stream)->resumeSend();
+  ASSERT_TRUE(runUntil(loop_, [&] { return server_side->ended; }));
+  EXPECT_FALSE(server_side->complete);
+}
+
+TEST_F(QuicTest, ResetEndsBothSides) {
+  std::shared_ptr<Collector> server_side = std::make_shared<Collector>();
+  auto endpoint = Endpoint::listen(
+      loop_, udp::endpoint(boost::asio::ip::make_address("127.0.0.1"), 0), serverTls(), {},
+      [&](std::shared_ptr<Connection> c) {
+        c->onStream([&, first = true](std::shared_ptr<Stream> s) mutable {
+          if (!first) return Echo::attach(s);
+          first = false;
+          s->setConsumer(server_side);
+          s->setProducer(std::make_shared<BytesProducer>("", BytesProducer::Then::Wait));
+        });
+      });
+  ASSERT_TRUE(endpoint.ok());
+  endpoints_.push_back(*endpoint);
+  auto connection = connect((*endpoint)->port(), clientTls());
+  ASSERT_TRUE(connection);
+  auto stream = connection->openStream();
+  ASSERT_TRUE(stream.ok());
+  auto client_side = std::make_shared<Collector>();
+  (*stream)->setConsumer(client_side);
+  (*stream)->setProducer(std::make_shared<BytesProducer>("some bytes", BytesProducer::Then::Wait));
+  ASSERT_TRUE(runUntil(loop_, [&] { return server_side->data == "some bytes"; }));
+  (*stream)->reset(42);
+  ASSERT_TRUE(runUntil(loop_, [&] { return server_side->ended && client_side->ended; }));
+  EXPECT_FALSE(server_side->complete);
+  EXPECT_FALSE(client_side->complete);
+  // The connection survives a stream reset.
+  auto reply = exchange(connection, "still here");
+  ASSERT_TRUE(reply);
+  EXPECT_EQ(reply->data, "still here");
+}
+
+TEST_F(QuicTest, PeerClosingTheConnectionEndsStreamsIncomplete) {
+  std::shared_ptr<Collector> server_side = std::make_shared<Collector>();
+  std::optional<std::string> server_reason;
+  auto endpoint = Endpoint::listen(
+      loop_, udp::endpoint(boost::asio::ip::make_address("127.0.0.1"), 0), serverTls(), {},
+      [&](std::shared_ptr<Connection> c) {
+        c->onClosed([&](std::string reason) { server_reason = reason; });
+        c->onStream([&](std::shared_ptr<Stream> s) { s->setConsumer(server_side); });
+      });
+  ASSERT_TRUE(endpoint.ok());
+  endpoints_.push_back(*endpoint);
+  auto connection = connect((*endpoint)->port(), clientTls());
+  ASSERT_TRUE(connection);
+  auto stream = connection->openStream();
+  ASSERT_TRUE(stream.ok());
+  auto client_side = std::make_shared<Collector>();
+  (*stream)->setConsumer(client_side);
+  (*stream)->setProducer(std::make_shared<BytesProducer>("unfinished", BytesProducer::Then::Wait));
+  ASSERT_TRUE(runUntil(loop_, [&] { return server_side->data == "unfinished"; }));
+  std::optional<std::string> client_reason;
+  connection->onClosed([&](std::string reason) { client_reason = reason; });
+  connection->close(7, "bye now");
+  EXPECT_TRUE(connection->isClosed());
+  EXPECT_TRUE(client_side->ended || runUntil(loop_, [&] { return client_side->ended; }));
+  EXPECT_FALSE(client_side->complete);
+  ASSERT_TRUE(runUntil(loop_, [&] { return server_side->ended && server_reason.has_value(); }));
+  EXPECT_FALSE(server_side->complete);
+  EXPECT_NE(server_reason->find("application error 7"), std::string::npos) << *server_reason;
+  EXPECT_NE(server_reason->find("bye now"), std::string::npos) << *server_reason;
+  ASSERT_TRUE(client_reason.has_value());
+  EXPECT_NE(client_reason->find("bye now"), std::string::npos);
+  EXPECT_FALSE(connection->openStream().ok());
+}
+
+TEST_F(QuicTest, SniSelectsTheIdentity) {
+  TempDir dir;
+  Certs a = makeCerts(dir.path() / "a", "a.test");
+  Certs b = makeCerts(dir.path() / "b", "b.test");
+  ServerTls tls;
+  tls.identities.push_back(a.identity({"a.test"}));
+  EchoServer& server = echoServer(tls);
+  ASSERT_TRUE(server.endpoint->addIdentity(b.identity({"*.b.test", "b.test"})).ok());
+  EXPECT_FALSE(server.endpoint->addIdentity(Identity{{"x.test"}, "junk", "junk"}).ok());
+
+  for (const std::string name : {"a.test", "b.test", "www.b.test"}) {
+    ClientTls client;
+    client.ca_pem = a.ca + b.ca;
+    client.server_name = name;
+    auto connection = connectAndWait(loop_, "127.0.0.1", port(server), client);
+    if (name == "www.b.test") {
+      // The wildcard identity is chosen, but its certificate only names b.test.
+      ASSERT_FALSE(connection.ok());
+      EXPECT_NE(connection.error().message.find("www.b.test"), std::string::npos)
+          << connection.error().message;
+      continue;
+    }
+    ASSERT_TRUE(connection.ok()) << name << ": " << connection.error().message;
+    EXPECT_NE((*connection)->peerCertificateSubject().find("CN=" + name), std::string::npos)
+        << (*connection)->peerCertificateSubject();
+    waitConnections(server, name == "a.test" ? 1 : 2);
+    EXPECT_EQ(server.connections.back()->serverName(), name);
+  }
+}
+
+TEST_F(QuicTest, ClientRefusesCertificateForAnotherName) {
+  EchoServer& server = echoServer(serverTls());
+  ClientTls tls = clientTls();
+  tls.server_name = "other.test";
+  auto connection = connectAndWait(loop_, "127.0.0.1", port(server), tls);
+  ASSERT_FALSE(connection.ok());
+  EXPECT_NE(connection.error().message.find("server certificate refused for \"other.test\""),
+            std::string::npos)
+      << connection.error().message;
+  // An IP literal without server_name is checked against the certificate's IP addresses.
+  ClientTls by_ip = clientTls();
+  by_ip.server_name.clear();
+  auto ok = connectAndWait(loop_, "127.0.0.1", port(server), by_ip);
+  EXPECT_TRUE(ok.ok()) << ok.error().message;
+}
+
+TEST_F(QuicTest, ClientRefusesServerFromAnotherCa) {
+  EchoServer& server = echoServer(serverTls());
+  ClientTls tls = clientTls();
+  tls.ca_pem = other_->ca;
+  auto connection = connectAndWait(loop_, "127.0.0.1", port(server), tls);
+  ASSERT_FALSE(connection.ok());
+  EXPECT_NE(connection.error().message.find("server certificate refused"), std::string::npos)
+      << connection.error().message;
+}
+
+TEST_F(QuicTest, AlpnRequiredAndMismatch) {
+  ServerTls tls = serverTls();
+  tls.alpn = {"selium/1", "other/2"};
+  EchoServer& server = echoServer(tls);
+
+  ClientTls good = clientTls();
+  good.alpn = {"other/2", "selium/1"};
+  auto connection = connect(port(server), good);
+  ASSERT_TRUE(connection);
+  EXPECT_EQ(connection->alpn(), "selium/1");  // the server's preference wins
+  waitConnections(server, 1);
+  EXPECT_EQ(server.connections.back()->alpn(), "selium/1");
+
+  ClientTls wrong = clientTls();
+  wrong.alpn = {"h3"};
+  auto refused = connectAndWait(loop_, "127.0.0.1", port(server), wrong);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.error().message.find("TLS alert"), std::string::npos)
+      << refused.error().message;
+
+  auto none = connectAndWait(loop_, "127.0.0.1", port(server), clientTls());
+  ASSERT_FALSE(none.ok());
+  EXPECT_EQ(server.connections.size(), 1u);
+
+  // A client that requires ALPN refuses a server that negotiates none.
+  EchoServer& plain = echoServer(serverTls());
+  auto unanswered = connectAndWait(loop_, "127.0.0.1", port(plain), good);
+  ASSERT_FALSE(unanswered.ok());
+  EXPECT_NE(unanswered.error().message.find("ALPN"), std::string::npos)
+      << unanswered.error().message;
+}
+
+TEST_F(QuicTest, MutualTls) {
+  ServerTls tls = serverTls();
+  tls.client_ca_pem = certs_->ca;
+  tls.require_client_auth = true;
+  EchoServer& server = echoServer(tls);
+
+  auto anonymous = connectAndWait(loop_, "127.0.0.1", port(server), clientTls());
+  EXPECT_FALSE(anonymous.ok());
+
+  ClientTls intruder = clientTls();
+  intruder.cert_pem = other_->client_cert;
+  intruder.key_pem = other_->client_key;
+  auto refused = connectAndWait(loop_, "127.0.0.1", port(server), intruder);
+  EXPECT_FALSE(refused.ok());
+  EXPECT_TRUE(server.connections.empty());
+
+  ClientTls member = clientTls();
+  member.cert_pem = certs_->client_cert;
+  member.key_pem = certs_->client_key;
+  auto connection = connect(port(server), member);
+  ASSERT_TRUE(connection);
+  waitConnections(server, 1);
+  ASSERT_EQ(server.connections.size(), 1u);
+  EXPECT_NE(server.connections[0]->peerCertificateSubject().find("CN=client.localhost"),
+            std::string::npos)
+      << server.connections[0]->peerCertificateSubject();
+  auto reply = exchange(connection, "authenticated");
+  ASSERT_TRUE(reply);
+  EXPECT_EQ(reply->data, "authenticated");
+}
+
+TEST_F(QuicTest, OptionalClientCertificateIsCheckedWhenPresented) {
+  ServerTls tls = serverTls();
+  tls.client_ca_pem = certs_->ca;
+  EchoServer& server = echoServer(tls);
+  auto anonymous = connect(port(server), clientTls());
+  ASSERT_TRUE(anonymous);
+  waitConnections(server, 1);
+  EXPECT_EQ(server.connections.back()->peerCertificateSubject(), "");
+  ClientTls intruder = clientTls();
+  intruder.cert_pem = other_->client_cert;
+  intruder.key_pem = other_->client_key;
+  EXPECT_FALSE(connectAndWait(loop_, "127.0.0.1", port(server), intruder).ok());
+}
+
+TEST_F(QuicTest, IdleTimeoutClosesBothSides) {
+  Limits limits;
+  limits.idle_timeout = std::chrono::milliseconds(300);
+  std::optional<std::string> server_reason;
+  auto endpoint =
+      Endpoint::listen(loop_, udp::endpoint(boost::asio::ip::make_address("127.0.0.1"), 0),
+                       serverTls(), limits, [&](std::shared_ptr<Connection> c) {
+                         c->onClosed([&](std::string reason) { server_reason = reason; });
+                       });
+  ASSERT_TRUE(endpoint.ok());
+  endpoints_.push_back(*endpoint);
+  auto connection = connect((*endpoint)->port(), clientTls(), limits);
+  ASSERT_TRUE(connection);
+  std::optional<std::string> client_reason;
+  connection->onClosed([&](std::string reason) { client_reason = reason; });
+  ASSERT_TRUE(runUntil(loop_, [&] { return client_reason && server_reason; }));
+  EXPECT_EQ(*client_reason, "idle timeout");
+  EXPECT_EQ(*server_reason, "idle timeout");
+  EXPECT_TRUE(runUntil(loop_, [&] { return (*endpoint)->connectionCount() == 0; }));
+}
+
+TEST_F(QuicTest, ConnectionLimitRefusesTheNextClient) {
+  Limits limits;
+  limits.max_connections = 1;
+  EchoServer& server = echoServer(serverTls(), limits);
+  auto first = connect(port(server), clientTls());
+  ASSERT_TRUE(first);
+  auto second = connectAndWait(loop_, "127.0.0.1", port(server), clientTls());
+  ASSERT_FALSE(second.ok());
+  EXPECT_NE(second.error().message.find("transport error 2"), std::string::npos)
+      << second.error().message;  // CONNECTION_REFUSED
+  EXPECT_EQ(server.endpoint->connectionCount(), 1u);
+}
+
+TEST_F(QuicTest, StreamLimitAndCredit) {
+  Limits limits;
+  limits.max_streams_per_connection = 2;
+  std::vector<std::shared_ptr<Stream>> server_streams;
+  auto endpoint =
+      Endpoint::listen(loop_, udp::endpoint(boost::asio::ip::make_address("127.0.0.1"), 0),
+                       serverTls(), limits, [&](std::shared_ptr<Connection> c) {
+                         c->onStream([&](std::shared_ptr<Stream> s) {
+                           server_streams.push_back(s);
+                           Echo::attach(s);
+                         });
+                       });
+  ASSERT_TRUE(endpoint.ok());
+  endpoints_.push_back(*endpoint);
+  auto connection = connect((*endpoint)->port(), clientTls());
+  ASSERT_TRUE(connection);
+  bool credit = false;
+  connection->onStreamCredit([&] { credit = true; });
+  auto one = connection->openStream();
+  auto two = connection->openStream();
+  ASSERT_TRUE(one.ok() && two.ok());
+  auto three = connection->openStream();
+  ASSERT_FALSE(three.ok());
+  EXPECT_NE(three.error().message.find("stream limit"), std::string::npos);
+
+  auto reply = std::make_shared<Collector>();
+  (*one)->setConsumer(reply);
+  (*one)->setProducer(std::make_shared<BytesProducer>("done", BytesProducer::Then::End));
+  ASSERT_TRUE(runUntil(loop_, [&] { return reply->ended && credit; }));
+  EXPECT_TRUE(connection->openStream().ok());
+}
+
+// Bytes that are not QUIC, truncated Initials and unknown versions do not disturb a live server.
+TEST_F(QuicTest, GarbageDatagramsAreDroppedAndTheServerKeepsServing) {
+  // A real client Initial: our client talking to a plain UDP socket.
+  udp::socket sink(loop_, udp::endpoint(boost::asio::ip::make_address("127.0.0.1"), 0));
+  std::vector<uint8_t> initial(65536);
+  udp::endpoint client_address;
+  std::size_t initial_size = 0;
+  sink.async_receive_from(boost::asio::buffer(initial), client_address,
+                          [&](const boost::system::error_code& ec, std::size_t n) {
+                            if (!ec) initial_size = n;
+                          });
+  Limits short_handshake;
+  short_handshake.handshake_timeout = std::chrono::milliseconds(200);
+  std::optional<bool> capture_done;
+  Endpoint::connect(loop_, "127.0.0.1", sink.local_endpoint().port(), clientTls(), short_handshake,
+                    [&](Result<std::shared_ptr<Connection>> r) { capture_done = r.ok(); });
+  ASSERT_TRUE(runUntil(loop_, [&] { return initial_size > 0 && capture_done.has_value(); }));
+  EXPECT_FALSE(*capture_done);
+  ASSERT_GE(initial_size, 1200u);
+  initial.resize(initial_size);
+  if (const char* dir = std::getenv("SELIUM_QUIC_CORPUS_OUT")) {
+    std::ofstream(std::string(dir) + "/client_initial", std::ios::binary)
+        .write(reinterpret_cast<const char*>(initial.data()),
+               static_cast<std::streamsize>(initial.size()));
+  }
+
+  EchoServer& server = echoServer(serverTls());
+  const udp::endpoint target(boost::asio::ip::make_address("127.0.0.1"), port(server));
+  udp::socket attacker(loop_, udp::endpoint(boost::asio::ip::make_address("127.0.0.1"), 0));
+  std::mt19937 random(1234);
+  std::vector<std::vector<uint8_t>> garbage;
+  for (int i = 0; i < 200; ++i) {
+    std::vector<uint8_t> bytes(1 + random() % 1500);
+    for (auto& b : bytes) b = static_cast<uint8_t>(random());
+    garbage.push_back(std::move(bytes));
+  }
+  for (std::size_t cut : {1u, 5u, 6u, 7u, 20u, 100u, 1199u}) {
+    garbage.emplace_back(initial.begin(), initial.begin() + static_cast<std::ptrdiff_t>(cut));
+  }
+  std::vector<uint8_t> corrupted = initial;  // right header, undecryptable payload
+  for (std::size_t i = 60; i < corrupted.size(); i += 7) corrupted[i] ^= 0x5a;
+  garbage.push_back(corrupted);
+  std::vector<uint8_t> wrong_version = initial;  // unknown version: Version Negotiation
+  wrong_version[1] = 0x1a;
+  wrong_version[2] = 0x2a;
+  wrong_version[3] = 0x3a;
+  wrong_version[4] = 0x4a;
+  garbage.push_back(wrong_version);
+  for (auto& bytes : garbage) attacker.send_to(boost::asio::buffer(bytes), target);
+
+  // The server answers the unknown version with Version Negotiation (version 0) listing v1.
+  std::vector<uint8_t> reply(65536);
+  bool got_vn = false;
+  std::function<void()> read_reply = [&] {
+    attacker.async_receive(boost::asio::buffer(reply),
+                           [&](const boost::system::error_code& ec, std::size_t n) {
+                             if (ec) return;
+                             if (n >= 7 && (reply[0] & 0x80) && reply[1] == 0 && reply[2] == 0 &&
+                                 reply[3] == 0 && reply[4] == 0) {
+                               got_vn = true;
+                               return;
+                             }
+                             read_reply();
+                           });
+  };
+  read_reply();
+  ASSERT_TRUE(runUntil(loop_, [&] { return got_vn; }));
+  EXPECT_EQ(server.endpoint->connectionCount(), 0u);
+
+  auto connection = connect(port(server), clientTls());
+  ASSERT_TRUE(connection);
+  auto echoed = exchange(connection, "after the garbage");
+  ASSERT_TRUE(echoed);
+  EXPECT_EQ(echoed->data, "after the garbage");
+  // The real Initial itself (replayed) opens at most one half-open connection, which the
+  // handshake timeout reaps; it does not disturb the live one.
+  attacker.send_to(boost::asio::buffer(initial), target);
+  auto again = exchange(connection, "and after a replay");
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->data, "and after a replay");
+}
+
+TEST_F(QuicTest, ConnectFailsForBadHostAndBadCa) {
+  auto bad_host = connectAndWait(loop_, "not a host!", 443, clientTls());
+  ASSERT_FALSE(bad_host.ok());
+  EXPECT_NE(bad_host.error().message.find("not a host!"), std::string::npos);
+  ClientTls bad_ca = clientTls();
+  bad_ca.ca_pem = "garbage";
+  auto refused = connectAndWait(loop_, "127.0.0.1", 9, bad_ca);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.error().message.find("CA"), std::string::npos) << refused.error().message;
+}
+
+TEST_F(QuicTest, ListenRejectsBadConfiguration) {
+  ServerTls none;
+  auto empty = Endpoint::listen(loop_, udp::endpoint(udp::v4(), 0), none, {}, nullptr);
+  ASSERT_FALSE(empty.ok());
+  EXPECT_NE(empty.error().message.find("no identity"), std::string::npos);
+  ServerTls bad = serverTls();
+  bad.identities[0].key_pem = "not a key";
+  auto broken = Endpoint::listen(loop_, udp::endpoint(udp::v4(), 0), bad, {}, nullptr);
+  ASSERT_FALSE(broken.ok());
+  EXPECT_NE(broken.error().message.find("\"localhost\""), std::string::npos)
+      << broken.error().message;
+}
+
+TEST_F(QuicTest, EndpointCloseClosesConnections) {
+  EchoServer& server = echoServer(serverTls());
+  auto connection = connect(port(server), clientTls());
+  ASSERT_TRUE(connection);
+  std::optional<std::string> reason;
+  connection->onClosed([&](std::string r) { reason = r; });
+  server.endpoint->close();
+  ASSERT_TRUE(runUntil(loop_, [&] { return reason.has_value(); }));
+  EXPECT_NE(reason->find("endpoint closed"), std::string::npos) << *reason;
+  EXPECT_EQ(server.endpoint->connectionCount(), 0u);
+}
+
+TEST_F(QuicTest, ConnectResolvesDnsNames) {
+  // Serve on whatever "localhost" resolves to first, which is what connect() uses.
+  udp::resolver resolver(loop_);
+  boost::system::error_code ec;
+  auto results = resolver.resolve("localhost", "0", ec);
+  ASSERT_FALSE(ec) << ec.message();
+  ASSERT_FALSE(results.empty());
+  const udp::endpoint bind(results.begin()->endpoint().address(), 0);
+  std::vector<std::shared_ptr<Connection>> accepted;
+  auto endpoint =
+      Endpoint::listen(loop_, bind, serverTls(), {}, [&](std::shared_ptr<Connection> c) {
+        accepted.push_back(c);
+        c->onStream([](std::shared_ptr<Stream> s) { Echo::attach(s); });
+      });
+  ASSERT_TRUE(endpoint.ok()) << endpoint.error().message;
+  endpoints_.push_back(*endpoint);
+  ClientTls tls = clientTls();
+  tls.server_name.clear();  // SNI and verification from the host name
+  auto connection = connectAndWait(loop_, "localhost", (*endpoint)->port(), tls);
+  ASSERT_TRUE(connection.ok()) << connection.error().message;
+  ASSERT_TRUE(runUntil(loop_, [&] { return accepted.size() == 1; }));
+  EXPECT_EQ(accepted[0]->serverName(), "localhost");
+  auto reply = exchange(*connection, "by name");
+  ASSERT_TRUE(reply);
+  EXPECT_EQ(reply->data, "by name");
+}
+
+TEST_F(QuicTest, DroppingTheEndpointClosesItsConnections) {
+  std::vector<std::shared_ptr<Connection>> accepted;
+  auto endpoint = Endpoint::listen(
+      loop_, udp::endpoint(boost::asio::ip::make_address("127.0.0.1"), 0), serverTls(), {},
+      [&](std::shared_ptr<Connection> c) { accepted.push_back(c); });
+  ASSERT_TRUE(endpoint.ok());
+  auto connection = connect((*endpoint)->port(), clientTls());
+  ASSERT_TRUE(connection);
+  ASSERT_TRUE(runUntil(loop_, [&] { return accepted.size() == 1; }));
+  std::optional<std::string> reason;
+  connection->onClosed([&](std::string r) { reason = r; });
+  endpoint->reset();  // no close(): the destructor closes what is left
+  EXPECT_TRUE(accepted[0]->isClosed());
+  EXPECT_FALSE(accepted[0]->openStream().ok());
+  ASSERT_TRUE(runUntil(loop_, [&] { return reason.has_value(); }));
+  EXPECT_NE(reason->find("endpoint destroyed"), std::string::npos) << *reason;
+}
+
+}  // namespace
+}  // namespace selium::net::quic
