@@ -468,12 +468,19 @@ TEST_F(HttpJsonE2E, AnswersUnknownPathsWrongMethodsAndOtherBodies) {
 }
 
 TEST_F(HttpJsonE2E, RefusesItemsPastItsBoundUntilSomeAreDeleted) {
-  // 1,000 items through one curl (a config file of 1,000 transfers on one connection).
+  // 1,000 items through one curl (a config file of 1,000 transfers on one connection), each
+  // with the longest title, of characters that take 6 bytes each once escaped: the list is
+  // then larger than a whole-body answer may be (1 MiB), and must still come whole.
+  std::string title_in, title_out;
+  for (int i = 0; i < 256; ++i) {
+    title_in += "\\\\u0001";  // \\u0001 in the config file: \u0001 in the body
+    title_out += "\\u0001";
+  }
   std::string config;
   for (int i = 0; i < 1000; ++i) {
     config += "url = \"" + url(port_, "/items") + "\"\n";
     config += "header = \"content-type: application/json\"\n";
-    config += "data-binary = \"{\\\"title\\\":\\\"item " + std::to_string(i) + "\\\"}\"\n";
+    config += "data-binary = \"{\\\"title\\\":\\\"" + title_in + "\\\"}\"\n";
     config += "output = \"/dev/null\"\n";
     config += "write-out = \"%{http_code}\\n\"\n";
     if (i != 999) config += "next\n";
@@ -486,6 +493,19 @@ TEST_F(HttpJsonE2E, RefusesItemsPastItsBoundUntilSomeAreDeleted) {
   std::vector<std::string> codes = fill.outLines();
   ASSERT_EQ(codes.size(), 1000u);
   for (const std::string& code : codes) ASSERT_EQ(code, "201");
+
+  std::string expected = "[";
+  for (int id = 1; id <= 1000; ++id) {
+    if (id > 1) expected += ",";
+    expected +=
+        "{\"id\":" + std::to_string(id) + ",\"title\":\"" + title_out + "\",\"done\":false}";
+  }
+  expected += "]\n";
+  ASSERT_GT(expected.size(), 1u << 20);
+  HttpAnswer list = get("/items");
+  EXPECT_EQ(list.status, 200) << list.err;
+  EXPECT_EQ(list.header("content-length"), std::to_string(expected.size()));
+  EXPECT_TRUE(list.body == expected) << "the list differs; " << list.body.size() << " bytes";
 
   HttpAnswer full = post(R"({"title":"one too many"})");
   EXPECT_EQ(full.status, 507) << full;
