@@ -125,6 +125,8 @@ Load runH2load(uint16_t port, const Options& o) {
 }
 
 // nginx with one process (no master) serving the same bytes, plain and HTTPS with HTTP/2.
+pid_t g_nginx = -1;  // stopped at exit, whatever path the benchmark ends by
+
 class Nginx {
  public:
   Nginx(const fs::path& dir, uint16_t plain, uint16_t tls) : dir_(dir) {
@@ -147,6 +149,10 @@ class Nginx {
       ::execlp("nginx", "nginx", "-p", dir.c_str(), "-c", (dir / "nginx.conf").c_str(), nullptr);
       std::_Exit(127);
     }
+    g_nginx = pid_;
+    std::atexit([] {
+      if (g_nginx > 0) ::kill(g_nginx, SIGTERM);
+    });
     std::this_thread::sleep_for(500ms);
   }
   ~Nginx() {
@@ -240,8 +246,9 @@ int main(int argc, char** argv) {
     request.entrypoint = "serve";
     request.args = {{kernel::ParamKind::U32, kernel::ArgValue{uint64_t{tls}}}};
     for (auto c : {kernel::Capability::NetHttpBind, kernel::Capability::NetHttpAccept,
-                   kernel::Capability::NetHttpWrite, kernel::Capability::NetHttpsBind,
-                   kernel::Capability::NetHttpsAccept, kernel::Capability::NetHttpsWrite}) {
+                   kernel::Capability::NetHttpRead, kernel::Capability::NetHttpWrite,
+                   kernel::Capability::NetHttpsBind, kernel::Capability::NetHttpsAccept,
+                   kernel::Capability::NetHttpsRead, kernel::Capability::NetHttpsWrite}) {
       request.capabilities.add(c);
     }
     auto spawned = engine.spawn(std::move(request));
@@ -264,7 +271,10 @@ int main(int argc, char** argv) {
     auto b = runWrk(nginx_plain, o);
     auto c = runH2load(selium_tls, o);
     auto d = runH2load(nginx_tls, o);
-    if (!a.ok || !b.ok || !c.ok || !d.ok) die("a load run failed (see above)");
+    if (!a.ok || !b.ok || !c.ok || !d.ok) {
+      ::kill(nginx.pid(), SIGTERM);
+      die("a load run failed (see above)");
+    }
     s1.push_back(a.requests_per_second);
     s1p99.push_back(a.p99_ms);
     n1.push_back(b.requests_per_second);

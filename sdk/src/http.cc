@@ -99,6 +99,17 @@ Task<Result<Request>> HttpServer::accept() {
   co_return std::move(request);
 }
 
+namespace {
+// The head of a request this process may not read (it lacks NetHttpRead / NetHttpsRead: a
+// balancer that only passes requests on): every field empty.
+std::vector<uint8_t> emptyHead() {
+  flatbuffers::FlatBufferBuilder b(64);
+  fb::HttpRequestHeadBuilder head(b);
+  b.Finish(head.Finish());
+  return {b.GetBufferPointer(), b.GetBufferPointer() + b.GetSize()};
+}
+}  // namespace
+
 Result<Request> Request::attach(SharedId id) noexcept {
   auto handle = Handle::attach(id, Kind::HttpRequest);
   if (!handle) return handle.error();
@@ -112,6 +123,10 @@ Result<void> Request::loadHead() noexcept {
   for (;;) {
     int32_t n = selium_http_request_head(handle_.get(), SELIUM_ADDR(head_.data()),
                                          static_cast<uint32_t>(head_.size()));
+    if (n == -SELIUM_ERR_PermissionDenied) {
+      head_ = emptyHead();
+      return Result<void>();
+    }
     if (n < 0) return Error::fromResult(n);
     if (static_cast<std::size_t>(n) <= head_.size()) {
       head_.resize(static_cast<std::size_t>(n));

@@ -144,6 +144,8 @@ class Request {
   // request waits up to SELIUM_TRANSFER_TIMEOUT_MS to be attached.
   Result<SharedId> transfer() noexcept { return handle_.transfer(); }
 
+  // The head's fields; all empty in a process without NetHttpRead (NetHttpsRead), which can
+  // still pass the request on (transfer) or answer it.
   std::string_view method() const noexcept;
   std::string_view target() const noexcept;  // path and query, "/a?b=c"
   std::string_view path() const noexcept;    // target up to '?'
