@@ -22,6 +22,10 @@ std::string_view kindName(HandleKind kind) {
       return "HTTP listener";
     case HandleKind::HttpRequest:
       return "HTTP request";
+    case HandleKind::QuicListener:
+      return "QUIC listener";
+    case HandleKind::QuicConnection:
+      return "QUIC connection";
     case HandleKind::Test:
       return "test";
   }
@@ -40,6 +44,8 @@ std::variant<std::optional<HandleKind>, ErrorCode> guestKind(int32_t kind) {
     case SELIUM_KIND_TLS_CONFIG:
     case SELIUM_KIND_HTTP_LISTENER:
     case SELIUM_KIND_HTTP_REQUEST:
+    case SELIUM_KIND_QUIC_LISTENER:
+    case SELIUM_KIND_QUIC_CONNECTION:
       return std::optional<HandleKind>{static_cast<HandleKind>(kind)};
     default:
       return ErrorCode::InvalidArgument;

@@ -26,6 +26,8 @@ enum class HandleKind : uint8_t {
   TlsConfig = SELIUM_KIND_TLS_CONFIG,
   HttpListener = SELIUM_KIND_HTTP_LISTENER,
   HttpRequest = SELIUM_KIND_HTTP_REQUEST,
+  QuicListener = SELIUM_KIND_QUIC_LISTENER,
+  QuicConnection = SELIUM_KIND_QUIC_CONNECTION,
   Test = 255,  // used by tests to hold a handle of a kind no hostcall accepts
 };
 

@@ -13,6 +13,7 @@
 #include "kernel/drivers/channel/channel_driver.h"
 #include "kernel/drivers/log/log_driver.h"
 #include "kernel/drivers/net/http_driver.h"
+#include "kernel/drivers/net/quic_driver.h"
 #include "kernel/drivers/net/tls_driver.h"
 #include "kernel/drivers/process/child_driver.h"
 #include "kernel/drivers/process/process_driver.h"

@@ -1,6 +1,8 @@
 // Fuzz target for the net hostcalls' message decoders (guest bytes): the first byte picks the
-// decoder (TlsServerConfig, TlsClientConfig, HttpListen, HttpResponseHead), the rest is the
-// message. Beyond "no crash": what decodes keeps the documented limits.
+// decoder (TlsServerConfig, TlsClientConfig, HttpListen, HttpResponseHead, QuicListen,
+// QuicConnect), the rest is the message. Beyond "no crash": what decodes keeps the documented
+// limits.
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -20,7 +22,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, std::size_t size) {
   using namespace selium::kernel::netmsg;
   if (size == 0) return 0;
   const std::span<const uint8_t> bytes(data + 1, size - 1);
-  switch (data[0] % 4) {
+  switch (data[0] % 6) {
     case 0: {
       auto r = decodeTlsServerConfig(bytes);
       if (r) check(!r->cert_chain_pem.empty() && !r->key_pem.empty() && r->alpn.size() <= 16);
@@ -37,7 +39,25 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, std::size_t size) {
       if (r) check(!r->address.empty() && r->tls >= -1 && r->limits.max_header_bytes >= 1024);
       break;
     }
-    default: {
+    case 4: {
+      auto r = decodeQuicListen(bytes);
+      if (r) {
+        check(!r->address.empty() && r->tls >= -1);
+        check(r->limits.max_connections <= kMaxQuicConnections);
+        check(r->limits.max_streams_per_connection <= kMaxQuicStreams);
+        check(r->limits.idle_timeout <= std::chrono::hours(1));
+      }
+      break;
+    }
+    case 5: {
+      auto r = decodeQuicConnect(bytes);
+      if (r) {
+        check(!r->host.empty() && r->port != 0 && r->tls >= -1);
+        check(r->limits.max_streams_per_connection <= kMaxQuicStreams);
+      }
+      break;
+    }
+    case 3: {
       auto r = decodeHttpResponseHead(bytes);
       if (r) {
         check(r->head.status >= 200 && r->head.status <= 599);

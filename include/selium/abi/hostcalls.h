@@ -53,7 +53,9 @@ enum {
   SELIUM_KIND_PROCESS = 5,
   SELIUM_KIND_TLS_CONFIG = 6,    /* tls_server_config / tls_client_config */
   SELIUM_KIND_HTTP_LISTENER = 7, /* http_listen */
-  SELIUM_KIND_HTTP_REQUEST = 8   /* http_accept: a request to answer */
+  SELIUM_KIND_HTTP_REQUEST = 8,  /* http_accept: a request to answer */
+  SELIUM_KIND_QUIC_LISTENER = 9, /* quic_listen */
+  SELIUM_KIND_QUIC_CONNECTION = 10 /* quic_accept / quic_connect */
 };
 
 /* Networking (schemas/net.fbs). HttpListen.tls: plain HTTP, or TLS with the work dir's
@@ -269,6 +271,39 @@ enum { SELIUM_CLOCK_WALL = 0, SELIUM_CLOCK_MONOTONIC = 1 };
   /* Ends the byte stream a body writer writes: the peer sees the body complete. A body writer    \
    * closed without it (or whose process ends) cuts the body short: the client sees an error.      \
    * -Unsupported for writers of ordinary channels. */                                             \
-  X(stream_finish, SELIUM_CAP_NONE, int32_t, (selium_handle_t writer))
+  X(stream_finish, SELIUM_CAP_NONE, int32_t, (selium_handle_t writer))                            \
+  /* Listens for QUIC connections (selium.abi.QuicListen, schemas/net.fbs). Binds of one address   \
+   * and port share its UDP socket, in this process and others; each domain (routed by the TLS     \
+   * server name) is one queue of connections shared by every listener handle of it. */           \
+  X(quic_listen, SELIUM_CAP_NetQuicBind, int32_t, (uint32_t request, uint32_t request_len))       \
+  /* The UDP port a QUIC listener is bound to. */                                                  \
+  X(quic_listener_port, SELIUM_CAP_NONE, int32_t, (selium_handle_t listener))                      \
+  /* The next connection of the listener's domain (its handshake done), as a connection handle;    \
+   * -WouldBlock (waker recorded) while none is waiting. Each connection goes to exactly one       \
+   * accept, whichever process calls it. */                                                        \
+  X(quic_accept, SELIUM_CAP_NetQuicAccept, int32_t, (selium_handle_t listener, int32_t waker))    \
+  /* Connects to a QUIC server (selium.abi.QuicConnect). Returns a connection handle at once; the   \
+   * handshake runs in the background: stream calls return -WouldBlock until it is done, and       \
+   * -Closed (last_error naming why) if it failed. */                                              \
+  X(quic_connect, SELIUM_CAP_NetQuicConnect, int32_t, (uint32_t request, uint32_t request_len))   \
+  /* The next stream the peer opened: writes its reader and writer handles (two i32, reader first) \
+   * to out (out_len >= 8) and returns 0. -WouldBlock (waker recorded) while none is waiting,      \
+   * -Closed once the connection is over. The reader's frames are the stream's bytes (then         \
+   * -EndOfStream on FIN, -Closed on reset); stream_finish on the writer sends FIN, a writer closed \
+   * without it resets the stream; reading and writing them needs NetQuicRead / NetQuicWrite.      \
+   * Needs NetQuicAccept on an accepted connection, NetQuicConnect on                               \
+   * one this side connected (the capability the connection was had with). */                     \
+  X(quic_stream_accept, SELIUM_CAP_NONE, int32_t,                                                  \
+    (selium_handle_t connection, uint32_t out, uint32_t out_len, int32_t waker))                   \
+  /* Opens a stream: its reader and writer handles as quic_stream_accept. -WouldBlock (waker       \
+   * recorded) while the handshake runs or too many opens wait for the peer's stream credit. Same  \
+   * capability as quic_stream_accept. */                                                          \
+  X(quic_stream_open, SELIUM_CAP_NONE, int32_t,                                                    \
+    (selium_handle_t connection, uint32_t out, uint32_t out_len, int32_t waker))                   \
+  /* Copies a selium.abi.QuicConnectionInfo (peer address, server name, ALPN, peer certificate     \
+   * subject) into buf; returns its length (> cap: nothing copied). -NotFound while the handshake   \
+   * runs, -Closed if it failed. Same capability as quic_stream_accept. */                         \
+  X(quic_connection_info, SELIUM_CAP_NONE, int32_t,                                                \
+    (selium_handle_t connection, uint32_t buf, uint32_t cap))
 
 #endif /* SELIUM_ABI_HOSTCALLS_H_ */

@@ -45,6 +45,8 @@ enum class Kind : int32_t {
   TlsConfig = SELIUM_KIND_TLS_CONFIG,
   HttpListener = SELIUM_KIND_HTTP_LISTENER,
   HttpRequest = SELIUM_KIND_HTTP_REQUEST,
+  QuicListener = SELIUM_KIND_QUIC_LISTENER,
+  QuicConnection = SELIUM_KIND_QUIC_CONNECTION,
 };
 
 // An owned handle of any kind: closed when destroyed. Move-only.

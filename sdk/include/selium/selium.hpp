@@ -9,6 +9,7 @@
 #include "selium/http.hpp"
 #include "selium/log.hpp"
 #include "selium/process.hpp"
+#include "selium/quic.hpp"
 #include "selium/result.hpp"
 #include "selium/selium.h"
 #include "selium/task.hpp"

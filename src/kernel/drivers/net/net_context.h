@@ -16,6 +16,7 @@
 namespace selium::kernel {
 
 class HttpPort;  // http_driver.cc
+class QuicPort;  // quic_driver.cc
 
 struct NetOptions {
   // The work dir's certs/: server.crt + server.key serve HTTPS and QUIC listeners given no TLS
@@ -40,6 +41,10 @@ class NetContext {
   // HTTP sockets by "address:port" (never port 0: each such bind gets its own socket).
   std::mutex http_mutex;
   std::map<std::string, std::weak_ptr<HttpPort>> http_ports;
+
+  // QUIC endpoints by "address:port" (like http_ports).
+  std::mutex quic_mutex;
+  std::map<std::string, std::weak_ptr<QuicPort>> quic_ports;
 
   // For hosts without a work dir (unit tests).
   static NetContext& standalone();

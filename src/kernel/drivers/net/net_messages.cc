@@ -5,6 +5,7 @@
 #include <selium/schemas/net_generated.h>
 
 #include <algorithm>
+#include <boost/asio/ip/address.hpp>
 
 #include "net/address.h"
 #include "util/strings.h"
@@ -253,6 +254,93 @@ std::vector<uint8_t> encodeRequestHead(const net::http::RequestHead& head,
   b.Finish(abi::CreateHttpRequestHead(b, method, target, authority, scheme,
                                       static_cast<uint8_t>(head.version), header_vec, length,
                                       remote, alpn, sni));
+  return {b.GetBufferPointer(), b.GetBufferPointer() + b.GetSize()};
+}
+
+// QUIC ---------------------------------------------------------------------------------------
+
+namespace {
+
+// QuicLimits over the runtime's defaults (0 keeps each default; the rest is bounded).
+void applyQuicLimits(const abi::QuicLimits* in, net::quic::Limits& limits, bool listener) {
+  if (in == nullptr) return;
+  if (listener && in->max_connections() != 0) {
+    limits.max_connections = std::min(in->max_connections(), kMaxQuicConnections);
+  }
+  if (in->max_streams() != 0) {
+    limits.max_streams_per_connection = std::min(in->max_streams(), kMaxQuicStreams);
+  }
+  limits.idle_timeout =
+      bounded(in->idle_timeout_ms(), limits.idle_timeout, std::chrono::milliseconds(3'600'000));
+}
+
+}  // namespace
+
+Result<QuicListenRequest> decodeQuicListen(std::span<const uint8_t> bytes) {
+  std::vector<uint8_t> aligned;
+  auto root =
+      verified<abi::QuicListen>(bytes, aligned, &verifyRoot<abi::QuicListen>, "QuicListen");
+  if (!root) return root.error();
+  const abi::QuicListen& in = **root;
+  QuicListenRequest out;
+  out.domain = util::toLower(str(in.domain()));
+  if (!out.domain.empty() && !net::isDnsName(out.domain)) {
+    return Error{"domain \"" + util::escapeControl(out.domain.substr(0, 256)) +
+                 "\" is not a DNS name (leave it empty to take connections for any server name)"};
+  }
+  out.address = str(in.address());
+  if (out.address.empty()) out.address = "0.0.0.0";
+  out.port = in.port();
+  out.tls = in.tls();
+  if (out.tls < SELIUM_TLS_DEFAULT) {
+    return Error{"tls " + std::to_string(out.tls) +
+                 " is neither a TLS server configuration handle nor 0 / -1 (the work dir's "
+                 "certificates)"};
+  }
+  applyQuicLimits(in.limits(), out.limits, /*listener=*/true);
+  return out;
+}
+
+Result<QuicConnectRequest> decodeQuicConnect(std::span<const uint8_t> bytes) {
+  std::vector<uint8_t> aligned;
+  auto root =
+      verified<abi::QuicConnect>(bytes, aligned, &verifyRoot<abi::QuicConnect>, "QuicConnect");
+  if (!root) return root.error();
+  const abi::QuicConnect& in = **root;
+  QuicConnectRequest out;
+  out.host = str(in.host());
+  boost::system::error_code ec;
+  (void)boost::asio::ip::make_address(out.host, ec);
+  if (ec) {
+    out.host = util::toLower(out.host);
+    if (!net::isDnsName(out.host)) {
+      return Error{"host \"" + util::escapeControl(out.host.substr(0, 256)) +
+                   "\" is neither a DNS name nor an IP address"};
+    }
+  }
+  out.port = in.port();
+  if (out.port == 0) return Error{"port 0: give the port to connect to"};
+  out.tls = in.tls();
+  if (out.tls < SELIUM_TLS_DEFAULT) {
+    return Error{"tls " + std::to_string(out.tls) +
+                 " is neither a TLS client configuration handle nor 0 / -1 (trust the work dir's "
+                 "certs/ca.crt)"};
+  }
+  applyQuicLimits(in.limits(), out.limits, /*listener=*/false);
+  return out;
+}
+
+std::vector<uint8_t> encodeQuicConnectionInfo(const std::string& remote_address,
+                                              const std::string& server_name,
+                                              const std::string& alpn,
+                                              const std::string& peer_subject) {
+  flatbuffers::FlatBufferBuilder b(128 + remote_address.size() + server_name.size() +
+                                   alpn.size() + peer_subject.size());
+  auto remote = b.CreateString(remote_address);
+  auto sni = b.CreateString(server_name);
+  auto protocol = b.CreateString(alpn);
+  auto subject = b.CreateString(peer_subject);
+  b.Finish(abi::CreateQuicConnectionInfo(b, remote, sni, protocol, subject));
   return {b.GetBufferPointer(), b.GetBufferPointer() + b.GetSize()};
 }
 

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "net/http/exchange.h"
+#include "net/quic/quic.h"
 #include "util/result.h"
 
 namespace selium::kernel::netmsg {
@@ -58,5 +59,34 @@ std::vector<uint8_t> encodeRequestHead(const net::http::RequestHead& head,
 // most 64 KiB without CR, LF or NUL; at most kMaxHeaders fields, kMaxHeaderBytes together.
 inline constexpr std::size_t kMaxHeaders = 256;
 inline constexpr std::size_t kMaxHeaderBytes = 256 * 1024;
+
+// QUIC (quic_listen, quic_connect, quic_connection_info).
+
+struct QuicListenRequest {
+  std::string domain;   // lower-case; empty: any
+  std::string address;  // as given; "0.0.0.0" when empty
+  uint16_t port = 0;
+  int32_t tls = 0;  // a TLS server configuration handle, or <= 0: the work dir's certificates
+  net::quic::Limits limits;
+};
+Result<QuicListenRequest> decodeQuicListen(std::span<const uint8_t> bytes);
+
+struct QuicConnectRequest {
+  std::string host;  // a DNS name (lower-case) or an IP literal
+  uint16_t port = 0;
+  int32_t tls = 0;  // a TLS client configuration handle, or <= 0: the work dir's CA
+  net::quic::Limits limits;
+};
+Result<QuicConnectRequest> decodeQuicConnect(std::span<const uint8_t> bytes);
+
+// The FlatBuffers selium.abi.QuicConnectionInfo a guest reads with quic_connection_info.
+std::vector<uint8_t> encodeQuicConnectionInfo(const std::string& remote_address,
+                                              const std::string& server_name,
+                                              const std::string& alpn,
+                                              const std::string& peer_subject);
+
+// Bounds of QuicLimits: what a guest may ask for at most.
+inline constexpr uint32_t kMaxQuicConnections = 1u << 20;
+inline constexpr uint32_t kMaxQuicStreams = 1u << 16;
 
 }  // namespace selium::kernel::netmsg
