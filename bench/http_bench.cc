@@ -179,28 +179,51 @@ uint16_t freePort() {
   return ntohs(a.sin_port);
 }
 
-// Opens `n` idle connections to port; returns their fds (the kernel's memory, not ours).
-std::vector<int> openIdle(uint16_t port, int n) {
-  std::vector<int> fds;
-  for (int i = 0; i < n; ++i) {
-    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_port = htons(port);
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (fd < 0 || ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
-      die("connection " + std::to_string(i) + " failed: " + std::strerror(errno));
+// Holds `n` idle connections to `port` from a child process (its descriptors count against its
+// own limit, not the server's); they close when the returned object is destroyed.
+class IdleClients {
+ public:
+  IdleClients(uint16_t port, int n) {
+    int ready[2];
+    int hold[2];
+    if (::pipe(ready) != 0 || ::pipe(hold) != 0) die("pipe failed");
+    pid_ = ::fork();
+    if (pid_ == 0) {
+      ::close(ready[0]);
+      ::close(hold[1]);
+      std::vector<int> fds;
+      for (int i = 0; i < n; ++i) {
+        int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+        sockaddr_in a{};
+        a.sin_family = AF_INET;
+        a.sin_port = htons(port);
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        if (fd < 0 || ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) std::_Exit(1);
+        fds.push_back(fd);
+      }
+      char byte = 1;
+      (void)::write(ready[1], &byte, 1);
+      (void)::read(hold[0], &byte, 1);  // until the parent closes its end
+      std::_Exit(0);
     }
-    fds.push_back(fd);
+    ::close(ready[1]);
+    ::close(hold[0]);
+    hold_ = hold[1];
+    char byte = 0;
+    if (::read(ready[0], &byte, 1) != 1) die("the idle clients could not connect");
+    ::close(ready[0]);
+    std::this_thread::sleep_for(1s);  // the server accepts them all
   }
-  std::this_thread::sleep_for(1s);  // the servers accept them all
-  return fds;
-}
+  ~IdleClients() {
+    ::close(hold_);
+    int status = 0;
+    ::waitpid(pid_, &status, 0);
+  }
 
-void closeAll(std::vector<int>& fds) {
-  for (int fd : fds) ::close(fd);
-  fds.clear();
-}
+ private:
+  pid_t pid_ = -1;
+  int hold_ = -1;
+};
 
 }  // namespace
 }  // namespace selium::bench
@@ -295,13 +318,17 @@ int main(int argc, char** argv) {
 
   if (o.idle > 0) {
     std::size_t before = rssOf();
-    auto fds = openIdle(selium_plain, o.idle);
-    std::size_t after = rssOf();
-    closeAll(fds);
+    std::size_t after = 0;
+    {
+      IdleClients clients(selium_plain, o.idle);
+      after = rssOf();
+    }
     std::size_t nginx_before = rssOf(nginx.pid());
-    auto nfds = openIdle(nginx_plain, o.idle);
-    std::size_t nginx_after = rssOf(nginx.pid());
-    closeAll(nfds);
+    std::size_t nginx_after = 0;
+    {
+      IdleClients clients(nginx_plain, o.idle);
+      nginx_after = rssOf(nginx.pid());
+    }
     auto per = [&](std::size_t a, std::size_t b) {
       return b > a ? static_cast<double>(b - a) / o.idle : 0.0;
     };

@@ -93,7 +93,9 @@ TEST(QuicMessagesTest, RefusesBadConnectRequests) {
   // A QuicListen is no QuicConnect (the verifier checks field types, not names: a listen's
   // fields decode as other fields or fail; either way nothing out of bounds is accepted).
   auto crossed = decodeQuicConnect(quicListen("", "", 1, 0));
-  if (crossed.ok()) EXPECT_NE(crossed->port, 0);
+  if (crossed.ok()) {
+    EXPECT_NE(crossed->port, 0);
+  }
 }
 
 TEST(QuicMessagesTest, EncodesConnectionInfo) {
