@@ -103,20 +103,20 @@ Load runWrk(uint16_t port, const Options& o) {
 }
 
 Load runH2load(uint16_t port, const Options& o) {
-  auto out = runChild({"h2load", "-D", std::to_string(o.seconds), "-c", "10", "-m", "10", "-t",
-                       "1", "https://127.0.0.1:" + std::to_string(port) + "/hello"});
+  auto out = runChild({"h2load", "-D", std::to_string(o.seconds), "-c", "10", "-m", "10", "-t", "1",
+                       "https://127.0.0.1:" + std::to_string(port) + "/hello"});
   Load load;
   std::smatch m;
   if (std::regex_search(out.out, m, std::regex(R"(finished in [0-9.]+m?s, ([0-9.]+) req/s)"))) {
     load.requests_per_second = std::atof(m[1].str().c_str());
   }
   std::smatch done;
-  bool all_ok = std::regex_search(
-                    out.out, done,
-                    std::regex(R"(requests: (\d+) total, \d+ started, (\d+) done, (\d+) succeeded)")) &&
-                done[2] == done[3] && std::atoll(done[3].str().c_str()) > 0;
-  if (std::regex_search(out.out, m,
-                        std::regex(R"(time for request:\s+\S+\s+\S+\s+\S+\s+\S+)"))) {
+  bool all_ok =
+      std::regex_search(
+          out.out, done,
+          std::regex(R"(requests: (\d+) total, \d+ started, (\d+) done, (\d+) succeeded)")) &&
+      done[2] == done[3] && std::atoll(done[3].str().c_str()) > 0;
+  if (std::regex_search(out.out, m, std::regex(R"(time for request:\s+\S+\s+\S+\s+\S+\s+\S+)"))) {
     // h2load gives min/max/mean/sd, not percentiles: p99 is not reported for it.
   }
   load.ok = out.exitedZero() && all_ok;
@@ -132,8 +132,9 @@ class Nginx {
   Nginx(const fs::path& dir, uint16_t plain, uint16_t tls) : dir_(dir) {
     fs::create_directories(dir / "logs");
     std::ofstream conf(dir / "nginx.conf");
-    conf << "daemon off;\nmaster_process off;\nworker_processes 1;\npid " << (dir / "nginx.pid").string()
-         << ";\nerror_log " << (dir / "logs/error.log").string() << " error;\n"
+    conf << "daemon off;\nmaster_process off;\nworker_processes 1;\npid "
+         << (dir / "nginx.pid").string() << ";\nerror_log " << (dir / "logs/error.log").string()
+         << " error;\n"
          << "events { worker_connections 20000; }\n"
          << "http {\n access_log off;\n keepalive_requests 100000000;\n"
          << " client_body_temp_path " << (dir / "tmp").string() << ";\n"
@@ -305,14 +306,16 @@ int main(int argc, char** argv) {
     s2.push_back(c.requests_per_second);
     n2.push_back(d.requests_per_second);
   }
-  std::printf("One Selium worker (a guest answering \"hello\\n\") vs one nginx process, medians of "
-              "%d alternating runs of %d s; load generator on the same machine.\n\n",
-              o.reps, o.seconds);
-  std::printf("| benchmark | Selium req/s | nginx req/s | ratio | Selium p99 | nginx p99 | target |\n");
+  std::printf(
+      "One Selium worker (a guest answering \"hello\\n\") vs one nginx process, medians of "
+      "%d alternating runs of %d s; load generator on the same machine.\n\n",
+      o.reps, o.seconds);
+  std::printf(
+      "| benchmark | Selium req/s | nginx req/s | ratio | Selium p99 | nginx p99 | target |\n");
   std::printf("|---|---|---|---|---|---|---|\n");
-  std::printf("| HTTP/1.1 keep-alive, wrk -t1 -c%d | %.0f | %.0f | %.2fx | %.2f ms | %.2f ms | >= 0.5x |\n",
-              o.connections, median(s1), median(n1), median(s1) / median(n1), median(s1p99),
-              median(n1p99));
+  std::printf(
+      "| HTTP/1.1 keep-alive, wrk -t1 -c%d | %.0f | %.0f | %.2fx | %.2f ms | %.2f ms | >= 0.5x |\n",
+      o.connections, median(s1), median(n1), median(s1) / median(n1), median(s1p99), median(n1p99));
   std::printf("| HTTPS HTTP/2, h2load -c10 -m10 | %.0f | %.0f | %.2fx | - | - | >= 0.5x |\n",
               median(s2), median(n2), median(s2) / median(n2));
 
@@ -332,11 +335,13 @@ int main(int argc, char** argv) {
     auto per = [&](std::size_t a, std::size_t b) {
       return b > a ? static_cast<double>(b - a) / o.idle : 0.0;
     };
-    std::printf("\nIdle HTTP/1.1 connections held open: %d. Resident memory above the process's "
-                "baseline, per connection (kernel socket buffers not included):\n\n",
-                o.idle);
+    std::printf(
+        "\nIdle HTTP/1.1 connections held open: %d. Resident memory above the process's "
+        "baseline, per connection (kernel socket buffers not included):\n\n",
+        o.idle);
     std::printf("| server | per connection | target |\n|---|---|---|\n");
-    std::printf("| Selium (whole runtime process) | %.0f bytes | <= 10 KiB |\n", per(before, after));
+    std::printf("| Selium (whole runtime process) | %.0f bytes | <= 10 KiB |\n",
+                per(before, after));
     std::printf("| nginx | %.0f bytes | reference |\n", per(nginx_before, nginx_after));
   }
   engine.shutdown(10s);

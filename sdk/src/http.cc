@@ -48,9 +48,9 @@ Result<TlsServerConfig> TlsServerConfig::create(const TlsServerOptions& options)
   std::vector<flatbuffers::Offset<flatbuffers::String>> alpn;
   for (const std::string& p : options.alpn) alpn.push_back(b.CreateString(p));
   auto alpn_vec = b.CreateVector(alpn);
-  b.Finish(fb::CreateTlsServerConfig(
-      b, chain, key, ca, options.require_client_auth, alpn_vec,
-      options.allow_tls12 ? fb::TlsVersion_Tls12 : fb::TlsVersion_Tls13));
+  b.Finish(
+      fb::CreateTlsServerConfig(b, chain, key, ca, options.require_client_auth, alpn_vec,
+                                options.allow_tls12 ? fb::TlsVersion_Tls12 : fb::TlsVersion_Tls13));
   int32_t handle = selium_tls_server_config(SELIUM_ADDR(b.GetBufferPointer()), b.GetSize());
   if (handle < 0) return Error::fromResult(handle);
   return TlsServerConfig(Handle(handle));
@@ -221,7 +221,8 @@ Result<void> Request::respond(const Response& response) noexcept {
   auto body = b.CreateVector(response.bodyBytes());
   b.Finish(fb::CreateHttpResponseHead(b, static_cast<uint16_t>(response.status()), headers,
                                       static_cast<int64_t>(response.bodyBytes().size()), body));
-  int32_t result = selium_http_respond(handle_.get(), SELIUM_ADDR(b.GetBufferPointer()), b.GetSize());
+  int32_t result =
+      selium_http_respond(handle_.get(), SELIUM_ADDR(b.GetBufferPointer()), b.GetSize());
   if (result < 0) return Error::fromResult(result);
   if (result > 0) (void)selium_handle_close(result);  // never for an inline body
   return Result<void>();
@@ -233,7 +234,8 @@ Result<BodyWriter> Request::respondStreaming(int status, const std::vector<Heade
   auto header_vec = headerVector(b, headers);
   b.Finish(fb::CreateHttpResponseHead(b, static_cast<uint16_t>(status), header_vec,
                                       length ? static_cast<int64_t>(*length) : int64_t{-1}));
-  int32_t result = selium_http_respond(handle_.get(), SELIUM_ADDR(b.GetBufferPointer()), b.GetSize());
+  int32_t result =
+      selium_http_respond(handle_.get(), SELIUM_ADDR(b.GetBufferPointer()), b.GetSize());
   if (result < 0) return Error::fromResult(result);
   // 0: nothing to write (HEAD, 204, 304, length 0); the writer stays empty and finish() is a no-op.
   return BodyWriter(Writer(Handle(result)));

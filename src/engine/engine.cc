@@ -240,8 +240,7 @@ std::size_t kernelMaxMapCount() {
 
 }  // namespace
 
-Engine::Engine(EngineOptions options)
-    : options_(std::move(options)), network_(options_.network) {
+Engine::Engine(EngineOptions options) : options_(std::move(options)), network_(options_.network) {
   max_processes_ = options_.max_processes != 0 ? options_.max_processes
                                                : defaultMaxProcesses(kernelMaxMapCount());
   v8Platform();

@@ -159,7 +159,7 @@ class Engine {
   Status resolveResources(SpawnRequest& request);
 
   EngineOptions options_;
-  kernel::Registry registry_;  // outlives the workers, whose processes use it until they end
+  kernel::Registry registry_;   // outlives the workers, whose processes use it until they end
   kernel::NetContext network_;  // the same
   std::vector<std::unique_ptr<Worker>> workers_;
   std::atomic<kernel::ProcessId> next_pid_{1};

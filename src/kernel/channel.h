@@ -149,9 +149,7 @@ class Channel : public std::enable_shared_from_this<Channel> {
   }
   bool isByteStream() const { return byte_stream_.load(std::memory_order_relaxed); }
   Capability readCapability() const { return read_capability_.load(std::memory_order_relaxed); }
-  Capability writeCapability() const {
-    return write_capability_.load(std::memory_order_relaxed);
-  }
+  Capability writeCapability() const { return write_capability_.load(std::memory_order_relaxed); }
 
   // Counters (tests, diagnostics).
   uint64_t framesWritten() const;

@@ -12,11 +12,11 @@
 #include <future>
 #include <iostream>
 
-#include "util/certs.h"
 #include "runtime/cli.h"
 #include "runtime/module_spec.h"
 #include "runtime/server.h"
 #include "runtime/work_dir.h"
+#include "util/certs.h"
 #include "util/log.h"
 #include "util/strings.h"
 

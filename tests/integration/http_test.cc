@@ -23,10 +23,10 @@
 #include <vector>
 
 #include "engine/engine.h"
+#include "net/tls/testing/test_pki.h"
 #include "subprocess.h"
 #include "support/engine_recorder.h"
 #include "support/temp_dir.h"
-#include "net/tls/testing/test_pki.h"
 #include "util/certs.h"
 
 namespace selium::engine {
@@ -149,7 +149,8 @@ class HttpTest : public ::testing::Test {
   std::filesystem::path writeFile(const std::string& name, const std::vector<uint8_t>& bytes) {
     auto path = work_.path() / name;
     std::ofstream(path, std::ios::binary)
-        .write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+        .write(reinterpret_cast<const char*>(bytes.data()),
+               static_cast<std::streamsize>(bytes.size()));
     return path;
   }
 
@@ -175,7 +176,8 @@ class HttpTest : public ::testing::Test {
 TEST_F(HttpTest, AnswersPlainHttpAndKeepsTheConnectionAlive) {
   uint16_t port = serve();
   ASSERT_NE(port, 0);
-  auto r = curl({"-w", "%{http_code} %{num_connects}\\n", url(port, "/hello"), url(port, "/hello")});
+  auto r =
+      curl({"-w", "%{http_code} %{num_connects}\\n", url(port, "/hello"), url(port, "/hello")});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   // Two answers over one connection: the second transfer made no new connection.
   EXPECT_EQ(r.out, "hello\n200 1\nhello\n200 0\n");
@@ -283,14 +285,15 @@ TEST_F(HttpTest, DomainsOnOnePortAreRoutedBySniAndHostAndCanRequireClientCertifi
   net::tls::testing::writeFile(key_file, client.key_pem);
 
   // a.test requires client certificates; b.test joins the same port without.
-  kernel::ProcessId pa = spawn("serve_tls", {utf8("a.test"), u32(0), utf8(a.cert_pem),
-                                             utf8(a.key_pem), utf8(ca.certPem()), u32(1)},
-                               tlsConfigCaps());
+  kernel::ProcessId pa =
+      spawn("serve_tls",
+            {utf8("a.test"), u32(0), utf8(a.cert_pem), utf8(a.key_pem), utf8(ca.certPem()), u32(1)},
+            tlsConfigCaps());
   uint16_t port = portOf(pa, "listening");
   ASSERT_NE(port, 0);
-  kernel::ProcessId pb = spawn("serve_tls", {utf8("b.test"), u32(port), utf8(b.cert_pem),
-                                             utf8(b.key_pem), utf8(""), u32(0)},
-                               tlsConfigCaps());
+  kernel::ProcessId pb = spawn(
+      "serve_tls", {utf8("b.test"), u32(port), utf8(b.cert_pem), utf8(b.key_pem), utf8(""), u32(0)},
+      tlsConfigCaps());
   ASSERT_EQ(portOf(pb, "listening"), port);
   auto at = [&](const std::string& name) {
     return "https://" + name + ":" + std::to_string(port) + "/head";
@@ -324,31 +327,34 @@ TEST_F(HttpTest, BadTlsMaterialIsRefusedWithItsReason) {
   auto a = ca.issueServer({"a.test"});
   auto other = ca.issueServer({"other.test"});
   // The key of another certificate.
-  kernel::ProcessId mismatched = spawn("serve_tls", {utf8("a.test"), u32(0), utf8(a.cert_pem),
-                                                     utf8(other.key_pem), utf8(""), u32(0)},
-                                       tlsConfigCaps());
+  kernel::ProcessId mismatched =
+      spawn("serve_tls",
+            {utf8("a.test"), u32(0), utf8(a.cert_pem), utf8(other.key_pem), utf8(""), u32(0)},
+            tlsConfigCaps());
   ASSERT_TRUE(recorder_.waitExit(mismatched, 20s));
   EXPECT_THAT(fieldText(recordOf(recorder_, mismatched, "config failed"), "message"),
               HasSubstr("does not match"));
   // Not PEM at all.
-  kernel::ProcessId garbage = spawn("serve_tls", {utf8("a.test"), u32(0), utf8("not a cert"),
-                                                  utf8("not a key"), utf8(""), u32(0)},
-                                    tlsConfigCaps());
+  kernel::ProcessId garbage =
+      spawn("serve_tls",
+            {utf8("a.test"), u32(0), utf8("not a cert"), utf8("not a key"), utf8(""), u32(0)},
+            tlsConfigCaps());
   ASSERT_TRUE(recorder_.waitExit(garbage, 20s));
   EXPECT_THAT(fieldText(recordOf(recorder_, garbage, "config failed"), "message"),
               HasSubstr("CERTIFICATE"));
   // A certificate for another name than the domain bound.
-  kernel::ProcessId wrong = spawn("serve_tls", {utf8("b.test"), u32(0), utf8(a.cert_pem),
-                                                utf8(a.key_pem), utf8(""), u32(0)},
-                                  tlsConfigCaps());
+  kernel::ProcessId wrong = spawn(
+      "serve_tls", {utf8("b.test"), u32(0), utf8(a.cert_pem), utf8(a.key_pem), utf8(""), u32(0)},
+      tlsConfigCaps());
   ASSERT_TRUE(recorder_.waitExit(wrong, 20s));
   EXPECT_THAT(fieldText(recordOf(recorder_, wrong, "listen failed"), "message"),
               HasSubstr("does not cover domain \"b.test\""));
   // An expired certificate.
   auto expired = ca.issueServer({"a.test"}, {-std::chrono::hours(48), -std::chrono::hours(24)});
-  kernel::ProcessId old = spawn("serve_tls", {utf8("a.test"), u32(0), utf8(expired.cert_pem),
-                                              utf8(expired.key_pem), utf8(""), u32(0)},
-                                tlsConfigCaps());
+  kernel::ProcessId old = spawn(
+      "serve_tls",
+      {utf8("a.test"), u32(0), utf8(expired.cert_pem), utf8(expired.key_pem), utf8(""), u32(0)},
+      tlsConfigCaps());
   ASSERT_TRUE(recorder_.waitExit(old, 20s));
   EXPECT_THAT(fieldText(recordOf(recorder_, old, "config failed"), "message"),
               HasSubstr("expired"));
@@ -357,24 +363,23 @@ TEST_F(HttpTest, BadTlsMaterialIsRefusedWithItsReason) {
 TEST_F(HttpTest, ATlsConfigurationNeedsItsCapability) {
   net::tls::testing::TestCa ca("Test Root");
   auto a = ca.issueServer({"a.test"});
-  kernel::ProcessId pid = spawn("serve_tls", {utf8("a.test"), u32(0), utf8(a.cert_pem),
-                                              utf8(a.key_pem), utf8(""), u32(0)},
-                                tlsCaps());
+  kernel::ProcessId pid = spawn(
+      "serve_tls", {utf8("a.test"), u32(0), utf8(a.cert_pem), utf8(a.key_pem), utf8(""), u32(0)},
+      tlsCaps());
   ASSERT_TRUE(recorder_.waitExit(pid, 20s));
   EXPECT_THAT(fieldText(recordOf(recorder_, pid, "config failed"), "message"),
               HasSubstr("needs capability NetTlsServerConfig"));
 }
 
 TEST_F(HttpTest, HttpsNeedsTheHttpsCapabilitiesAndPlainTheHttpOnes) {
-  kernel::ProcessId tls_with_plain = spawn("serve", {utf8("127.0.0.1"), u32(1), u32(0)},
-                                           plainCaps());
+  kernel::ProcessId tls_with_plain =
+      spawn("serve", {utf8("127.0.0.1"), u32(1), u32(0)}, plainCaps());
   auto exit = recorder_.waitExit(tls_with_plain, 20s);
   ASSERT_TRUE(exit);
   EXPECT_EQ(exit->status, 1);
   EXPECT_THAT(fieldText(recordOf(recorder_, tls_with_plain, "listen failed"), "message"),
               HasSubstr("needs capability NetHttpsBind"));
-  kernel::ProcessId plain_with_tls = spawn("serve", {utf8("127.0.0.1"), u32(0), u32(0)},
-                                           tlsCaps());
+  kernel::ProcessId plain_with_tls = spawn("serve", {utf8("127.0.0.1"), u32(0), u32(0)}, tlsCaps());
   exit = recorder_.waitExit(plain_with_tls, 20s);
   ASSERT_TRUE(exit);
   EXPECT_EQ(exit->status, 1);

@@ -51,10 +51,10 @@ enum {
   SELIUM_KIND_READER = 3,
   SELIUM_KIND_WRITER = 4,
   SELIUM_KIND_PROCESS = 5,
-  SELIUM_KIND_TLS_CONFIG = 6,    /* tls_server_config / tls_client_config */
-  SELIUM_KIND_HTTP_LISTENER = 7, /* http_listen */
-  SELIUM_KIND_HTTP_REQUEST = 8,  /* http_accept: a request to answer */
-  SELIUM_KIND_QUIC_LISTENER = 9, /* quic_listen */
+  SELIUM_KIND_TLS_CONFIG = 6,      /* tls_server_config / tls_client_config */
+  SELIUM_KIND_HTTP_LISTENER = 7,   /* http_listen */
+  SELIUM_KIND_HTTP_REQUEST = 8,    /* http_accept: a request to answer */
+  SELIUM_KIND_QUIC_LISTENER = 9,   /* quic_listen */
   SELIUM_KIND_QUIC_CONNECTION = 10 /* quic_accept / quic_connect */
 };
 
@@ -181,29 +181,29 @@ enum { SELIUM_CLOCK_WALL = 0, SELIUM_CLOCK_MONOTONIC = 1 };
   /* Reads one frame into buf. Returns its length; a length > cap means nothing was read (the      \
    * frame stays next): call again with a buffer that large. -WouldBlock (waker recorded),         \
    * -Lagged (see channel_reader_lost), -EndOfStream, -Closed. */                                  \
-  X(channel_read, SELIUM_CAP_NONE, int32_t,                                               \
+  X(channel_read, SELIUM_CAP_NONE, int32_t,                                                        \
     (selium_handle_t reader, uint32_t buf, uint32_t cap, int32_t waker))                           \
   /* Reads as many whole frames as fit into buf as a batch (SELIUM_BATCH_HEADER per frame).        \
    * Returns the bytes written; a result > cap means the next frame alone needs that many. Errors  \
    * as channel_read, for the first frame. */                                                      \
-  X(channel_read_batch, SELIUM_CAP_NONE, int32_t,                                         \
+  X(channel_read_batch, SELIUM_CAP_NONE, int32_t,                                                  \
     (selium_handle_t reader, uint32_t buf, uint32_t cap, int32_t waker))                           \
   /* Frames this weak reader has lost since the last call (0 for a strong reader). */              \
-  X(channel_reader_lost, SELIUM_CAP_NONE, int64_t, (selium_handle_t reader))              \
+  X(channel_reader_lost, SELIUM_CAP_NONE, int64_t, (selium_handle_t reader))                       \
   /* A writer of the channel: SELIUM_STRONG (waiting strong writers are served in order and        \
    * nobody overtakes them) or SELIUM_WEAK (never holds anyone back). */                           \
   X(channel_writer_open, SELIUM_CAP_ChannelWriter, int32_t,                                        \
     (selium_handle_t channel, int32_t strength))                                                   \
   /* The writer becomes weak. */                                                                   \
-  X(channel_writer_downgrade, SELIUM_CAP_NONE, int32_t, (selium_handle_t writer))         \
+  X(channel_writer_downgrade, SELIUM_CAP_NONE, int32_t, (selium_handle_t writer))                  \
   /* Writes one frame of len bytes. 0, or -WouldBlock (Park: waker recorded, nothing written),     \
    * -Dropped (Drop: discarded), -TooLarge (can never fit), -Closed (drained or deleted). */       \
-  X(channel_write, SELIUM_CAP_NONE, int32_t,                                              \
+  X(channel_write, SELIUM_CAP_NONE, int32_t,                                                       \
     (selium_handle_t writer, uint32_t data, uint32_t len, int32_t waker))                          \
   /* Writes the frames of a batch in order until one cannot be written; returns how many were      \
    * written (>= 1). If the first cannot: its error as channel_write (-Dropped: it was consumed).  \
    */                                                                                              \
-  X(channel_write_batch, SELIUM_CAP_NONE, int32_t,                                        \
+  X(channel_write_batch, SELIUM_CAP_NONE, int32_t,                                                 \
     (selium_handle_t writer, uint32_t batch, uint32_t len, int32_t waker))                         \
   /* Registers the resource `handle` names under a 16-byte id; -AlreadyExists if taken. The        \
    * entry goes when this process ends or the resource does. */                                    \
@@ -232,26 +232,26 @@ enum { SELIUM_CLOCK_WALL = 0, SELIUM_CLOCK_MONOTONIC = 1 };
    * (schemas/log.fbs). The stream starts when it is first opened; a reader starts at the          \
    * oldest record still held (256 KiB ring); one that falls behind gets -Lagged. The process      \
    * never waits for readers. -NotFound until it has started, -Closed once it has ended. */        \
-  X(process_log_open, SELIUM_CAP_ProcessLifecycle, int32_t, (selium_handle_t process))          \
+  X(process_log_open, SELIUM_CAP_ProcessLifecycle, int32_t, (selium_handle_t process))             \
   /* A TLS server configuration from a FlatBuffers selium.abi.TlsServerConfig (schemas/net.fbs):   \
    * certificate chain, key, optional client CA, ALPN. Checked now: a bad PEM, a key that does not \
-   * match its certificate, an expired certificate is -InvalidArgument with the reason. */        \
+   * match its certificate, an expired certificate is -InvalidArgument with the reason. */         \
   X(tls_server_config, SELIUM_CAP_NetTlsServerConfig, int32_t,                                     \
     (uint32_t request, uint32_t request_len))                                                      \
   /* A TLS client configuration from a selium.abi.TlsClientConfig. */                              \
   X(tls_client_config, SELIUM_CAP_NetTlsClientConfig, int32_t,                                     \
     (uint32_t request, uint32_t request_len))                                                      \
   /* Listens for HTTP requests (selium.abi.HttpListen): needs NetHttpBind, or NetHttpsBind with    \
-   * TLS. Binds of one address and port share its socket, in this process and others: they must   \
+   * TLS. Binds of one address and port share its socket, in this process and others: they must    \
    * agree on plain or TLS; each domain (routed by Host / :authority, and by SNI for its           \
    * certificate) is one queue of requests, shared by every listener handle of it. HTTPS speaks    \
-   * HTTP/2 and HTTP/1.1 (ALPN). */                                                                 \
-  X(http_listen, SELIUM_CAP_NONE, int32_t, (uint32_t request, uint32_t request_len))              \
+   * HTTP/2 and HTTP/1.1 (ALPN). */                                                                \
+  X(http_listen, SELIUM_CAP_NONE, int32_t, (uint32_t request, uint32_t request_len))               \
   /* The port a listener is bound to (its own pick when it asked for port 0). */                   \
   X(http_listener_port, SELIUM_CAP_NONE, int32_t, (selium_handle_t listener))                      \
   /* The next request of the listener's domain, as a request handle; -WouldBlock (waker recorded)  \
    * while none is waiting. Needs NetHttpAccept (NetHttpsAccept over TLS). Each request goes to    \
-   * exactly one accept, whichever process calls it. */                                           \
+   * exactly one accept, whichever process calls it. */                                            \
   X(http_accept, SELIUM_CAP_NONE, int32_t, (selium_handle_t listener, int32_t waker))              \
   /* Copies the request's head (FlatBuffers selium.abi.HttpRequestHead) into buf; returns its      \
    * length (> cap: nothing copied, call again with that much). Needs NetHttpRead / NetHttpsRead.  \
@@ -259,40 +259,40 @@ enum { SELIUM_CLOCK_WALL = 0, SELIUM_CLOCK_MONOTONIC = 1 };
   X(http_request_head, SELIUM_CAP_NONE, int32_t,                                                   \
     (selium_handle_t request, uint32_t buf, uint32_t cap))                                         \
   /* A reader handle for the request body (once per request; -AlreadyExists after). Needs          \
-   * NetHttpRead / NetHttpsRead. */                                                                 \
+   * NetHttpRead / NetHttpsRead. */                                                                \
   X(http_request_body, SELIUM_CAP_NONE, int32_t, (selium_handle_t request))                        \
   /* Answers the request with a selium.abi.HttpResponseHead. Returns a writer handle for the body, \
    * or 0 when there is none to write (the head carried the whole body, content_length was 0, a    \
    * HEAD request, 204 or 304). -Closed: the exchange is over (the client went away, or the host   \
    * answered 504 after the response timeout); -AlreadyExists: answered already. Needs             \
-   * NetHttpWrite / NetHttpsWrite. */                                                               \
+   * NetHttpWrite / NetHttpsWrite. */                                                              \
   X(http_respond, SELIUM_CAP_NONE, int32_t,                                                        \
     (selium_handle_t request, uint32_t head, uint32_t head_len))                                   \
-  /* Ends the byte stream a body writer writes: the peer sees the body complete. A body writer    \
+  /* Ends the byte stream a body writer writes: the peer sees the body complete. A body writer     \
    * closed without it (or whose process ends) cuts the body short: the client sees an error.      \
    * -Unsupported for writers of ordinary channels. */                                             \
-  X(stream_finish, SELIUM_CAP_NONE, int32_t, (selium_handle_t writer))                            \
+  X(stream_finish, SELIUM_CAP_NONE, int32_t, (selium_handle_t writer))                             \
   /* Listens for QUIC connections (selium.abi.QuicListen, schemas/net.fbs). Binds of one address   \
    * and port share its UDP socket, in this process and others; each domain (routed by the TLS     \
-   * server name) is one queue of connections shared by every listener handle of it. */           \
-  X(quic_listen, SELIUM_CAP_NetQuicBind, int32_t, (uint32_t request, uint32_t request_len))       \
+   * server name) is one queue of connections shared by every listener handle of it. */            \
+  X(quic_listen, SELIUM_CAP_NetQuicBind, int32_t, (uint32_t request, uint32_t request_len))        \
   /* The UDP port a QUIC listener is bound to. */                                                  \
   X(quic_listener_port, SELIUM_CAP_NONE, int32_t, (selium_handle_t listener))                      \
   /* The next connection of the listener's domain (its handshake done), as a connection handle;    \
    * -WouldBlock (waker recorded) while none is waiting. Each connection goes to exactly one       \
    * accept, whichever process calls it. */                                                        \
-  X(quic_accept, SELIUM_CAP_NetQuicAccept, int32_t, (selium_handle_t listener, int32_t waker))    \
-  /* Connects to a QUIC server (selium.abi.QuicConnect). Returns a connection handle at once; the   \
+  X(quic_accept, SELIUM_CAP_NetQuicAccept, int32_t, (selium_handle_t listener, int32_t waker))     \
+  /* Connects to a QUIC server (selium.abi.QuicConnect). Returns a connection handle at once; the  \
    * handshake runs in the background: stream calls return -WouldBlock until it is done, and       \
    * -Closed (last_error naming why) if it failed. */                                              \
-  X(quic_connect, SELIUM_CAP_NetQuicConnect, int32_t, (uint32_t request, uint32_t request_len))   \
+  X(quic_connect, SELIUM_CAP_NetQuicConnect, int32_t, (uint32_t request, uint32_t request_len))    \
   /* The next stream the peer opened: writes its reader and writer handles (two i32, reader first) \
    * to out (out_len >= 8) and returns 0. -WouldBlock (waker recorded) while none is waiting,      \
    * -Closed once the connection is over. The reader's frames are the stream's bytes (then         \
-   * -EndOfStream on FIN, -Closed on reset); stream_finish on the writer sends FIN, a writer closed \
-   * without it resets the stream; reading and writing them needs NetQuicRead / NetQuicWrite.      \
-   * Needs NetQuicAccept on an accepted connection, NetQuicConnect on                               \
-   * one this side connected (the capability the connection was had with). */                     \
+   * -EndOfStream on FIN, -Closed on reset); stream_finish on the writer sends FIN, a writer       \
+   * closed without it resets the stream; reading and writing them needs NetQuicRead /                        \
+   * NetQuicWrite. Needs NetQuicAccept on an accepted connection, NetQuicConnect on one this side                                                                                     \
+   * connected (the capability the connection was had with). */                                    \
   X(quic_stream_accept, SELIUM_CAP_NONE, int32_t,                                                  \
     (selium_handle_t connection, uint32_t out, uint32_t out_len, int32_t waker))                   \
   /* Opens a stream: its reader and writer handles as quic_stream_accept. -WouldBlock (waker       \
@@ -301,7 +301,7 @@ enum { SELIUM_CLOCK_WALL = 0, SELIUM_CLOCK_MONOTONIC = 1 };
   X(quic_stream_open, SELIUM_CAP_NONE, int32_t,                                                    \
     (selium_handle_t connection, uint32_t out, uint32_t out_len, int32_t waker))                   \
   /* Copies a selium.abi.QuicConnectionInfo (peer address, server name, ALPN, peer certificate     \
-   * subject) into buf; returns its length (> cap: nothing copied). -NotFound while the handshake   \
+   * subject) into buf; returns its length (> cap: nothing copied). -NotFound while the handshake  \
    * runs, -Closed if it failed. Same capability as quic_stream_accept. */                         \
   X(quic_connection_info, SELIUM_CAP_NONE, int32_t,                                                \
     (selium_handle_t connection, uint32_t buf, uint32_t cap))

@@ -86,7 +86,8 @@ selium::Task<void> handle(selium::Request request) {
   } else if (path == "/echo") {
     auto body = co_await request.readBody(64u << 20);
     if (!body) {
-      (void)request.respond(selium::Response(400).body("body: " + std::string(body.error().name())));
+      (void)request.respond(
+          selium::Response(400).body("body: " + std::string(body.error().name())));
       co_return;
     }
     (void)request.respond(selium::Response(200).body(std::span<const uint8_t>(*body)));

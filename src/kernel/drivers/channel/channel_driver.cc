@@ -227,8 +227,8 @@ std::unique_ptr<Resource> makeWriterResource(std::shared_ptr<ChannelWriter> writ
 }
 
 std::variant<std::shared_ptr<void>, int32_t> chargeChannelBudget(CallContext& ctx,
-                                                                std::size_t bytes,
-                                                                const std::string& what) {
+                                                                 std::size_t bytes,
+                                                                 const std::string& what) {
   std::shared_ptr<std::atomic<std::size_t>> used = ctx.process.channelBytes();
   std::size_t limit = ctx.process.maxChannelBytes();
   std::size_t before = used->load(std::memory_order_relaxed);
@@ -242,23 +242,21 @@ std::variant<std::shared_ptr<void>, int32_t> chargeChannelBudget(CallContext& ct
     }
   } while (!used->compare_exchange_weak(before, before + bytes, std::memory_order_relaxed));
   // The token gives the bytes back when the last holder lets it go.
-  return std::shared_ptr<void>(nullptr, [used, bytes](void*) {
-    used->fetch_sub(bytes, std::memory_order_relaxed);
-  });
+  return std::shared_ptr<void>(
+      nullptr, [used, bytes](void*) { used->fetch_sub(bytes, std::memory_order_relaxed); });
 }
 
 std::variant<std::shared_ptr<Channel>, int32_t> createChargedChannel(CallContext& ctx,
                                                                      std::size_t capacity,
                                                                      Backpressure backpressure) {
-  std::size_t bytes = (capacity + Channel::kFrameAlign - 1) / Channel::kFrameAlign *
-                      Channel::kFrameAlign;
+  std::size_t bytes =
+      (capacity + Channel::kFrameAlign - 1) / Channel::kFrameAlign * Channel::kFrameAlign;
   // Charge the ring to this process before allocating it; the channel gives it back when freed.
   auto charged = chargeChannelBudget(ctx, bytes, "a channel");
   if (const int32_t* error = std::get_if<int32_t>(&charged)) return *error;
-  return Channel::create(bytes, backpressure,
-                         [token = std::get<std::shared_ptr<void>>(std::move(charged))]() mutable {
-                           token.reset();
-                         });
+  return Channel::create(
+      bytes, backpressure,
+      [token = std::get<std::shared_ptr<void>>(std::move(charged))]() mutable { token.reset(); });
 }
 
 namespace hostcalls {

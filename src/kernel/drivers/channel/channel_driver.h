@@ -24,8 +24,8 @@ std::unique_ptr<Resource> makeWriterResource(std::shared_ptr<ChannelWriter> writ
 // a token that gives them back when released, or the error result (LimitExceeded, last error set
 // naming `what`) to return.
 std::variant<std::shared_ptr<void>, int32_t> chargeChannelBudget(CallContext& ctx,
-                                                                std::size_t bytes,
-                                                                const std::string& what);
+                                                                 std::size_t bytes,
+                                                                 const std::string& what);
 // A channel of `capacity` bytes charged to the calling process's channel budget (given back when
 // its ring is freed), or the error result (LimitExceeded, last error set) to return.
 std::variant<std::shared_ptr<Channel>, int32_t> createChargedChannel(CallContext& ctx,

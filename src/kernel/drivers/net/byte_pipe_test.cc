@@ -53,8 +53,7 @@ TEST(ChannelSinkTest, DeliversBytesInOrderAndResumesWhenTheReaderMakesRoom) {
   int rounds = 0;
   while (offered < data.size()) {
     ASSERT_LT(++rounds, 10'000);
-    const std::size_t taken =
-        sink->offer(std::span<const uint8_t>(data).subspan(offered));
+    const std::size_t taken = sink->offer(std::span<const uint8_t>(data).subspan(offered));
     offered += taken;
     if (offered == data.size()) break;
     // Full: nothing more until the reader makes room, and the wake comes through the loop.
@@ -124,7 +123,8 @@ State pull(ChannelSource& source, std::vector<uint8_t>& into, std::size_t buffer
     auto chunk = source.read(buffer);
     if (chunk.state != State::Data) return chunk.state;
     EXPECT_GT(chunk.size, 0u);
-    into.insert(into.end(), buffer.begin(), buffer.begin() + static_cast<std::ptrdiff_t>(chunk.size));
+    into.insert(into.end(), buffer.begin(),
+                buffer.begin() + static_cast<std::ptrdiff_t>(chunk.size));
   }
   ADD_FAILURE() << "the source never stopped giving data";
   return State::Abort;

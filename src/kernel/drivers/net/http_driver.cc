@@ -322,8 +322,7 @@ class ListenerHandle final : public Resource {
 }  // namespace
 
 std::unique_ptr<Resource> HttpRoute::attach(Process&) {
-  return std::make_unique<ListenerHandle>(
-      std::static_pointer_cast<HttpRoute>(shared_from_this()));
+  return std::make_unique<ListenerHandle>(std::static_pointer_cast<HttpRoute>(shared_from_this()));
 }
 
 namespace {
@@ -380,15 +379,14 @@ Result<std::shared_ptr<HttpPort>> openPort(CallContext& ctx, const netmsg::HttpL
     options.tls = port->sni->context();
   }
   std::weak_ptr<HttpPort> weak = port;
-  auto server = http::Server::listen(
-      ctx.process.loop(), {address, req.port}, std::move(options),
-      [weak](std::shared_ptr<http::Exchange> exchange) {
-        if (auto self = weak.lock()) {
-          self->dispatch(exchange);
-        } else {
-          exchange->reset();
-        }
-      });
+  auto server = http::Server::listen(ctx.process.loop(), {address, req.port}, std::move(options),
+                                     [weak](std::shared_ptr<http::Exchange> exchange) {
+                                       if (auto self = weak.lock()) {
+                                         self->dispatch(exchange);
+                                       } else {
+                                         exchange->reset();
+                                       }
+                                     });
   if (!server) return server.error();
   port->server = *server;
   port->port = port->server->port();
@@ -411,9 +409,9 @@ int32_t http_listen(CallContext& ctx, GuestIn request) {
   boost::system::error_code ec;
   const auto address = boost::asio::ip::make_address(req.address, ec);
   if (ec) {
-    return fail(ctx, ErrorCode::InvalidArgument,
-                "address \"" + util::escapeControl(req.address.substr(0, 200)) +
-                    "\" is not an IP address");
+    return fail(
+        ctx, ErrorCode::InvalidArgument,
+        "address \"" + util::escapeControl(req.address.substr(0, 200)) + "\" is not an IP address");
   }
   std::shared_ptr<const net::tls::ServerConfig> config;
   if (req.tls == SELIUM_TLS_DEFAULT) {
@@ -439,8 +437,8 @@ int32_t http_listen(CallContext& ctx, GuestIn request) {
     if (it != context.http_ports.end()) port = it->second.lock();
     if (port && port->tls != tls) {
       return fail(ctx, ErrorCode::InvalidArgument,
-                  where + " is bound for " + (port->tls ? "HTTPS" : "plain HTTP") +
-                      " already; a " + (tls ? "TLS" : "plain") + " listener needs another port");
+                  where + " is bound for " + (port->tls ? "HTTPS" : "plain HTTP") + " already; a " +
+                      (tls ? "TLS" : "plain") + " listener needs another port");
     }
     if (port && tls) {
       auto added = addDomain(*port->sni, req.domain, config);

@@ -63,9 +63,9 @@ Result<std::vector<std::string>> alpnList(
 bool isToken(std::string_view name) {
   if (name.empty() || name.size() > 256) return false;
   for (const unsigned char c : name) {
-    const bool ok = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-                    std::string_view("!#$%&'*+-.^_`|~").find(static_cast<char>(c)) !=
-                        std::string_view::npos;
+    const bool ok =
+        (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+        std::string_view("!#$%&'*+-.^_`|~").find(static_cast<char>(c)) != std::string_view::npos;
     if (!ok) return false;
   }
   return true;
@@ -124,8 +124,9 @@ Result<TlsClientRequest> decodeTlsClientConfig(std::span<const uint8_t> bytes) {
   out.key_pem = str(in.key_pem());
   out.server_name = util::toLower(str(in.server_name()));
   if (out.cert_pem.empty() != out.key_pem.empty()) {
-    return Error{"cert_pem and key_pem go together: give both for client authentication, or "
-                 "neither"};
+    return Error{
+        "cert_pem and key_pem go together: give both for client authentication, or "
+        "neither"};
   }
   if (!out.server_name.empty() && !net::isDnsName(out.server_name)) {
     return Error{"server_name \"" + util::escapeControl(out.server_name.substr(0, 256)) +
@@ -144,8 +145,7 @@ Result<TlsClientRequest> decodeTlsClientConfig(std::span<const uint8_t> bytes) {
 
 Result<HttpListenRequest> decodeHttpListen(std::span<const uint8_t> bytes) {
   std::vector<uint8_t> aligned;
-  auto root =
-      verified<abi::HttpListen>(bytes, aligned, &verifyRoot<abi::HttpListen>, "HttpListen");
+  auto root = verified<abi::HttpListen>(bytes, aligned, &verifyRoot<abi::HttpListen>, "HttpListen");
   if (!root) return root.error();
   const abi::HttpListen& in = **root;
   HttpListenRequest out;
@@ -167,11 +167,13 @@ Result<HttpListenRequest> decodeHttpListen(std::span<const uint8_t> bytes) {
   net::http::ServerLimits& l = out.limits;
   if (const abi::HttpLimits* in_limits = in.limits()) {
     const abi::HttpLimits& x = *in_limits;
-    if (x.max_connections() != 0) l.max_connections = std::min<uint32_t>(x.max_connections(), 1u << 20);
+    if (x.max_connections() != 0)
+      l.max_connections = std::min<uint32_t>(x.max_connections(), 1u << 20);
     if (x.max_header_bytes() != 0) {
       l.max_header_bytes = std::clamp<std::size_t>(x.max_header_bytes(), 1024, 1u << 20);
     }
-    if (x.max_body_bytes() != 0) l.max_body_bytes = std::min<uint64_t>(x.max_body_bytes(), 1ull << 40);
+    if (x.max_body_bytes() != 0)
+      l.max_body_bytes = std::min<uint64_t>(x.max_body_bytes(), 1ull << 40);
     const milliseconds hour(3'600'000);
     l.header_timeout = bounded(x.header_timeout_ms(), l.header_timeout, hour);
     l.idle_timeout = bounded(x.idle_timeout_ms(), l.idle_timeout, hour);
@@ -206,8 +208,7 @@ Result<HttpResponse> decodeHttpResponseHead(std::span<const uint8_t> bytes) {
       std::string value = str(h->value());
       if (!isToken(name)) {
         return Error{"header " + std::to_string(i) + ": name \"" +
-                     util::escapeControl(name.substr(0, 64)) +
-                     "\" is not 1-256 token characters"};
+                     util::escapeControl(name.substr(0, 64)) + "\" is not 1-256 token characters"};
       }
       if (!isFieldValue(value)) {
         return Error{"header " + std::to_string(i) + " (" + name +
@@ -278,8 +279,7 @@ void applyQuicLimits(const abi::QuicLimits* in, net::quic::Limits& limits, bool 
 
 Result<QuicListenRequest> decodeQuicListen(std::span<const uint8_t> bytes) {
   std::vector<uint8_t> aligned;
-  auto root =
-      verified<abi::QuicListen>(bytes, aligned, &verifyRoot<abi::QuicListen>, "QuicListen");
+  auto root = verified<abi::QuicListen>(bytes, aligned, &verifyRoot<abi::QuicListen>, "QuicListen");
   if (!root) return root.error();
   const abi::QuicListen& in = **root;
   QuicListenRequest out;
@@ -334,8 +334,8 @@ std::vector<uint8_t> encodeQuicConnectionInfo(const std::string& remote_address,
                                               const std::string& server_name,
                                               const std::string& alpn,
                                               const std::string& peer_subject) {
-  flatbuffers::FlatBufferBuilder b(128 + remote_address.size() + server_name.size() +
-                                   alpn.size() + peer_subject.size());
+  flatbuffers::FlatBufferBuilder b(128 + remote_address.size() + server_name.size() + alpn.size() +
+                                   peer_subject.size());
   auto remote = b.CreateString(remote_address);
   auto sni = b.CreateString(server_name);
   auto protocol = b.CreateString(alpn);

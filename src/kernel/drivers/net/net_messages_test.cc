@@ -91,10 +91,9 @@ TEST(NetMessagesTest, DecodesResponseHeads) {
 }
 
 TEST(NetMessagesTest, RefusesResponseSplittingAndBadStatuses) {
-  EXPECT_THAT(decodeHttpResponseHead(response(200, {{"x", "a\r\nset-cookie: evil"}}, -1))
-                  .error()
-                  .message,
-              HasSubstr("CR, LF or NUL"));
+  EXPECT_THAT(
+      decodeHttpResponseHead(response(200, {{"x", "a\r\nset-cookie: evil"}}, -1)).error().message,
+      HasSubstr("CR, LF or NUL"));
   EXPECT_THAT(decodeHttpResponseHead(response(200, {{"bad name", "v"}}, -1)).error().message,
               HasSubstr("token characters"));
   EXPECT_THAT(decodeHttpResponseHead(response(200, {{"", "v"}}, -1)).error().message,
@@ -103,8 +102,7 @@ TEST(NetMessagesTest, RefusesResponseSplittingAndBadStatuses) {
               HasSubstr("outside 200-599"));
   EXPECT_THAT(decodeHttpResponseHead(response(600, {}, -1)).error().message,
               HasSubstr("outside 200-599"));
-  EXPECT_THAT(decodeHttpResponseHead(response(200, {}, -5)).error().message,
-              HasSubstr("negative"));
+  EXPECT_THAT(decodeHttpResponseHead(response(200, {}, -5)).error().message, HasSubstr("negative"));
   std::vector<std::pair<std::string, std::string>> many(kMaxHeaders + 1, {"x", "y"});
   EXPECT_THAT(decodeHttpResponseHead(response(200, many, -1)).error().message,
               HasSubstr("header fields"));

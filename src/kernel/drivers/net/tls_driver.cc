@@ -36,7 +36,8 @@ std::unique_ptr<Resource> TlsConfigObject::attach(Process&) {
 }
 
 int32_t insertConfig(CallContext& ctx, std::shared_ptr<TlsConfigObject> object) {
-  auto inserted = ctx.process.handles().insert(std::make_unique<TlsConfigHandle>(std::move(object)));
+  auto inserted =
+      ctx.process.handles().insert(std::make_unique<TlsConfigHandle>(std::move(object)));
   if (auto* code = std::get_if<ErrorCode>(&inserted)) {
     return fail(ctx, *code, "too many open handles");
   }
@@ -46,9 +47,9 @@ int32_t insertConfig(CallContext& ctx, std::shared_ptr<TlsConfigObject> object) 
 TlsConfigObject* findConfig(CallContext& ctx, int32_t handle, int32_t& error) {
   auto* resource = ctx.process.handles().get<TlsConfigHandle>(handle);
   if (resource == nullptr) {
-    error = fail(ctx, ErrorCode::InvalidHandle,
-                 "handle " + std::to_string(handle) +
-                     " is not an open TLS configuration of this process");
+    error = fail(
+        ctx, ErrorCode::InvalidHandle,
+        "handle " + std::to_string(handle) + " is not an open TLS configuration of this process");
     return nullptr;
   }
   return resource->object.get();

@@ -151,8 +151,8 @@ int64_t handle_transfer(CallContext& ctx, int32_t handle) {
   int32_t error = 0;
   std::shared_ptr<Shareable> object = shareableOf(ctx, handle, error);
   if (object == nullptr) return error;
-  auto id = ctx.process.registry().transfer(
-      object, std::chrono::milliseconds(SELIUM_TRANSFER_TIMEOUT_MS));
+  auto id = ctx.process.registry().transfer(object,
+                                            std::chrono::milliseconds(SELIUM_TRANSFER_TIMEOUT_MS));
   if (const ErrorCode* code = std::get_if<ErrorCode>(&id)) {
     return fail(ctx, *code,
                 "too many handles are in transfer already (" +
