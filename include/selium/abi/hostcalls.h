@@ -290,8 +290,8 @@ enum { SELIUM_CLOCK_WALL = 0, SELIUM_CLOCK_MONOTONIC = 1 };
    * to out (out_len >= 8) and returns 0. -WouldBlock (waker recorded) while none is waiting,      \
    * -Closed once the connection is over. The reader's frames are the stream's bytes (then         \
    * -EndOfStream on FIN, -Closed on reset); stream_finish on the writer sends FIN, a writer       \
-   * closed without it resets the stream; reading and writing them needs NetQuicRead /                        \
-   * NetQuicWrite. Needs NetQuicAccept on an accepted connection, NetQuicConnect on one this side                                                                                     \
+   * closed without it resets the stream; reading and writing them needs NetQuicRead /             \
+   * NetQuicWrite. Needs NetQuicAccept on an accepted connection, NetQuicConnect on one this side  \
    * connected (the capability the connection was had with). */                                    \
   X(quic_stream_accept, SELIUM_CAP_NONE, int32_t,                                                  \
     (selium_handle_t connection, uint32_t out, uint32_t out_len, int32_t waker))                   \
