@@ -17,6 +17,7 @@
 #include "kernel/channel.h"
 #include "kernel/drivers/channel/channel_driver.h"
 #include "kernel/drivers/net/byte_pipe.h"
+#include "kernel/drivers/net/driver_util.h"
 #include "kernel/drivers/net/net_context.h"
 #include "kernel/drivers/net/net_messages.h"
 #include "kernel/drivers/net/tls_driver.h"
@@ -29,19 +30,15 @@
 
 namespace selium::kernel {
 
+using net_driver::denied;
+using net_driver::find;
+using net_driver::handleText;
+using net_driver::insert;
+using net_driver::onLoop;
+
 namespace http = net::http;
 
 namespace {
-
-// Runs `fn` on `loop`: at once when called there, else posted.
-template <typename F>
-void onLoop(boost::asio::io_context& loop, F&& fn) {
-  if (loop.get_executor().running_in_this_thread()) {
-    fn();
-  } else {
-    boost::asio::post(loop, std::forward<F>(fn));
-  }
-}
 
 // A whole body given at once (the response head carried it, or the host's own answers).
 class StaticBody final : public http::BodyProducer {
@@ -72,16 +69,6 @@ void answer(http::Exchange& exchange, int status, std::string_view text) {
   head.headers.push_back({"content-type", "text/plain; charset=utf-8"});
   head.content_length = body.size();
   exchange.respond(std::move(head), std::make_shared<StaticBody>(std::move(body)));
-}
-
-std::string handleText(int32_t handle) { return "handle " + std::to_string(handle); }
-
-int32_t insert(CallContext& ctx, std::unique_ptr<Resource> resource) {
-  auto inserted = ctx.process.handles().insert(std::move(resource));
-  if (auto* code = std::get_if<ErrorCode>(&inserted)) {
-    return fail(ctx, *code, "too many open handles");
-  }
-  return std::get<int32_t>(inserted);
 }
 
 }  // namespace
@@ -329,18 +316,6 @@ namespace {
 
 bool allowed(CallContext& ctx, bool tls, Capability plain, Capability secure) {
   return requireCapability(ctx, tls ? secure : plain);
-}
-
-int32_t denied() { return -static_cast<int32_t>(ErrorCode::PermissionDenied); }
-
-template <typename H>
-H* find(CallContext& ctx, int32_t handle, const char* what, int32_t& error) {
-  auto* resource = ctx.process.handles().get<H>(handle);
-  if (resource == nullptr) {
-    error = fail(ctx, ErrorCode::InvalidHandle,
-                 handleText(handle) + " is not an open " + what + " of this process");
-  }
-  return resource;
 }
 
 // Serves `domain` on a TLS port with `config`; the catch-all domain (empty) serves every DNS name

@@ -18,6 +18,7 @@
 #include "kernel/channel.h"
 #include "kernel/drivers/channel/channel_driver.h"
 #include "kernel/drivers/net/byte_pipe.h"
+#include "kernel/drivers/net/driver_util.h"
 #include "kernel/drivers/net/net_context.h"
 #include "kernel/drivers/net/net_messages.h"
 #include "kernel/drivers/net/tls_driver.h"
@@ -29,6 +30,13 @@
 
 namespace selium::kernel {
 
+using net_driver::denied;
+using net_driver::find;
+using net_driver::handleText;
+using net_driver::insert;
+using net_driver::onLoop;
+using net_driver::wouldBlock;
+
 namespace quic = net::quic;
 
 namespace {
@@ -38,29 +46,6 @@ constexpr uint64_t kNoError = 0x0;
 // No listener takes the connection (no domain for its server name, its accept queue is full),
 // or a stream could not be handed to the guest (its channel budget or handle table is full).
 constexpr uint64_t kRefused = 0x2;
-
-// Runs `fn` on `loop`: at once when called there, else posted.
-template <typename F>
-void onLoop(boost::asio::io_context& loop, F&& fn) {
-  if (loop.get_executor().running_in_this_thread()) {
-    fn();
-  } else {
-    boost::asio::post(loop, std::forward<F>(fn));
-  }
-}
-
-std::string handleText(int32_t handle) { return "handle " + std::to_string(handle); }
-
-int32_t insert(CallContext& ctx, std::unique_ptr<Resource> resource) {
-  auto inserted = ctx.process.handles().insert(std::move(resource));
-  if (auto* code = std::get_if<ErrorCode>(&inserted)) {
-    return fail(ctx, *code, "too many open handles");
-  }
-  return std::get<int32_t>(inserted);
-}
-
-int32_t denied() { return -static_cast<int32_t>(ErrorCode::PermissionDenied); }
-int32_t wouldBlock() { return -static_cast<int32_t>(ErrorCode::WouldBlock); }
 
 // Wires a QUIC stream to its two channels: received bytes into `in` (the guest's reader), bytes
 // the guest writes into `out` sent. On the stream's loop.
@@ -495,16 +480,6 @@ std::unique_ptr<Resource> QuicRoute::attach(Process&) {
 }
 
 namespace {
-
-template <typename H>
-H* find(CallContext& ctx, int32_t handle, const char* what, int32_t& error) {
-  auto* resource = ctx.process.handles().get<H>(handle);
-  if (resource == nullptr) {
-    error = fail(ctx, ErrorCode::InvalidHandle,
-                 handleText(handle) + " is not an open " + what + " of this process");
-  }
-  return resource;
-}
 
 // Stream calls on a connection need the capability it was had with: NetQuicAccept for one a
 // listener accepted, NetQuicConnect for one this side connected.

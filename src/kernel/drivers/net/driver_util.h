@@ -1,0 +1,52 @@
+// What the net drivers (http_driver, quic_driver) share: running on a socket's loop, and the
+// handle-table chores every hostcall does.
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <utility>
+#include <variant>
+
+#include "kernel/hostcall.h"
+
+namespace selium::kernel::net_driver {
+
+// Runs `fn` on `loop`: at once when called there, else posted.
+template <typename F>
+void onLoop(boost::asio::io_context& loop, F&& fn) {
+  if (loop.get_executor().running_in_this_thread()) {
+    fn();
+  } else {
+    boost::asio::post(loop, std::forward<F>(fn));
+  }
+}
+
+inline std::string handleText(int32_t handle) { return "handle " + std::to_string(handle); }
+
+// Inserts `resource` into the caller's table: its handle, or the error result.
+inline int32_t insert(CallContext& ctx, std::unique_ptr<Resource> resource) {
+  auto inserted = ctx.process.handles().insert(std::move(resource));
+  if (auto* code = std::get_if<ErrorCode>(&inserted)) {
+    return fail(ctx, *code, "too many open handles");
+  }
+  return std::get<int32_t>(inserted);
+}
+
+inline int32_t denied() { return -static_cast<int32_t>(ErrorCode::PermissionDenied); }
+inline int32_t wouldBlock() { return -static_cast<int32_t>(ErrorCode::WouldBlock); }
+
+// The caller's open handle of type H (its kind); null with the last error set in `error`.
+template <typename H>
+H* find(CallContext& ctx, int32_t handle, const char* what, int32_t& error) {
+  auto* resource = ctx.process.handles().get<H>(handle);
+  if (resource == nullptr) {
+    error = fail(ctx, ErrorCode::InvalidHandle,
+                 handleText(handle) + " is not an open " + what + " of this process");
+  }
+  return resource;
+}
+
+}  // namespace selium::kernel::net_driver
