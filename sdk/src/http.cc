@@ -37,6 +37,42 @@ flatbuffers::Offset<flatbuffers::Vector<flatbuffers::Offset<fb::HttpHeader>>> he
   return b.CreateVector(out);
 }
 
+// A body stream to its end: at most `limit` bytes (TooLarge past it).
+Task<Result<std::vector<uint8_t>>> readAll(Reader& reader, std::size_t limit,
+                                           std::optional<uint64_t> length) {
+  std::vector<uint8_t> out;
+  if (length && *length <= limit) out.reserve(static_cast<std::size_t>(*length));
+  std::vector<uint8_t> buffer(16 * 1024);
+  for (;;) {
+    auto n = co_await reader.read(buffer);
+    if (!n) {
+      if (n.error() == ErrorCode::EndOfStream) co_return std::move(out);
+      if (n.error() == ErrorCode::TooLarge) {
+        buffer.resize(reader.needed());
+        continue;
+      }
+      co_return n.error();
+    }
+    if (out.size() + *n > limit) co_return Error(ErrorCode::TooLarge);
+    out.insert(out.end(), buffer.begin(), buffer.begin() + static_cast<std::ptrdiff_t>(*n));
+  }
+}
+
+// Reads a FlatBuffer the host copies out with `call(buf, cap)` (> cap: call again with that much).
+template <typename Call>
+int32_t copyOut(std::vector<uint8_t>& out, Call call) {
+  out.resize(512);
+  for (;;) {
+    int32_t n = call(SELIUM_ADDR(out.data()), static_cast<uint32_t>(out.size()));
+    if (n < 0) return n;
+    if (static_cast<std::size_t>(n) <= out.size()) {
+      out.resize(static_cast<std::size_t>(n));
+      return n;
+    }
+    out.resize(static_cast<std::size_t>(n));
+  }
+}
+
 }  // namespace
 
 Result<TlsServerConfig> TlsServerConfig::create(const TlsServerOptions& options) noexcept {
@@ -119,21 +155,14 @@ Result<Request> Request::attach(SharedId id) noexcept {
 }
 
 Result<void> Request::loadHead() noexcept {
-  head_.resize(512);
-  for (;;) {
-    int32_t n = selium_http_request_head(handle_.get(), SELIUM_ADDR(head_.data()),
-                                         static_cast<uint32_t>(head_.size()));
-    if (n == -SELIUM_ERR_PermissionDenied) {
-      head_ = emptyHead();
-      return Result<void>();
-    }
-    if (n < 0) return Error::fromResult(n);
-    if (static_cast<std::size_t>(n) <= head_.size()) {
-      head_.resize(static_cast<std::size_t>(n));
-      break;
-    }
-    head_.resize(static_cast<std::size_t>(n));
+  int32_t n = copyOut(head_, [this](uint32_t buf, uint32_t cap) {
+    return selium_http_request_head(handle_.get(), buf, cap);
+  });
+  if (n == -SELIUM_ERR_PermissionDenied) {
+    head_ = emptyHead();
+    return Result<void>();
   }
+  if (n < 0) return Error::fromResult(n);
   flatbuffers::Verifier verifier(head_.data(), head_.size());
   if (!fb::VerifyHttpRequestHeadBuffer(verifier)) return Error(ErrorCode::Internal);
   return Result<void>();
@@ -195,24 +224,7 @@ Result<Reader> Request::body() noexcept {
 Task<Result<std::vector<uint8_t>>> Request::readBody(std::size_t limit) {
   auto reader = body();
   if (!reader) co_return reader.error();
-  std::vector<uint8_t> out;
-  if (auto length = contentLength(); length && *length <= limit) {
-    out.reserve(static_cast<std::size_t>(*length));
-  }
-  std::vector<uint8_t> buffer(16 * 1024);
-  for (;;) {
-    auto n = co_await reader->read(buffer);
-    if (!n) {
-      if (n.error() == ErrorCode::EndOfStream) co_return std::move(out);
-      if (n.error() == ErrorCode::TooLarge) {
-        buffer.resize(reader->needed());
-        continue;
-      }
-      co_return n.error();
-    }
-    if (out.size() + *n > limit) co_return Error(ErrorCode::TooLarge);
-    out.insert(out.end(), buffer.begin(), buffer.begin() + static_cast<std::ptrdiff_t>(*n));
-  }
+  co_return co_await readAll(*reader, limit, contentLength());
 }
 
 Result<void> Request::respond(const Response& response) noexcept {
@@ -259,6 +271,151 @@ Result<void> BodyWriter::finish() noexcept {
   if (result < 0) return Error::fromResult(result);
   writer_.handle().close();
   return Result<void>();
+}
+
+// Clients ------------------------------------------------------------------------------------
+
+Result<HttpClient> HttpClient::connect(const HttpConnectOptions& options) noexcept {
+  flatbuffers::FlatBufferBuilder b(256);
+  auto host = b.CreateString(options.host.data(), options.host.size());
+  const HttpClientLimits& l = options.limits;
+  auto limits =
+      fb::CreateHttpClientLimits(b, l.connect_timeout_ms, l.response_timeout_ms, l.body_timeout_ms,
+                                 l.send_timeout_ms, l.idle_timeout_ms, l.max_header_bytes);
+  int32_t tls = SELIUM_TLS_NONE;
+  if (options.tls == Tls::Default) tls = SELIUM_TLS_DEFAULT;
+  if (options.tls == Tls::Config) {
+    if (options.tls_config == nullptr) return Error(ErrorCode::InvalidArgument);
+    tls = options.tls_config->handle().get();
+  }
+  b.Finish(fb::CreateHttpConnect(b, host, options.port, tls, limits));
+  int32_t handle = selium_http_connect(SELIUM_ADDR(b.GetBufferPointer()), b.GetSize());
+  if (handle < 0) return Error::fromResult(handle);
+  return HttpClient(Handle(handle));
+}
+
+Result<HttpClient> HttpClient::attach(SharedId id) noexcept {
+  auto handle = Handle::attach(id, Kind::HttpClient);
+  if (!handle) return handle.error();
+  return HttpClient(std::move(*handle));
+}
+
+Task<Result<HttpExchange>> HttpClient::send(const ClientRequest& request) {
+  flatbuffers::FlatBufferBuilder b(256 + (request.bodyBytes() ? request.bodyBytes()->size() : 0));
+  auto method = b.CreateString(request.method());
+  auto target = b.CreateString(request.target());
+  auto authority = b.CreateString(request.authorityValue());
+  auto headers = headerVector(b, request.headers());
+  flatbuffers::Offset<flatbuffers::Vector<uint8_t>> body;
+  int64_t length = 0;
+  if (request.bodyBytes()) {
+    body = b.CreateVector(*request.bodyBytes());
+    length = static_cast<int64_t>(request.bodyBytes()->size());
+  } else if (request.streamed()) {
+    length = request.length() ? static_cast<int64_t>(*request.length()) : int64_t{-1};
+  }
+  b.Finish(fb::CreateHttpRequest(b, method, target, authority, headers, length, body));
+  selium_handle_t client = handle_.get();
+  const uint32_t addr = SELIUM_ADDR(b.GetBufferPointer());
+  const uint32_t size = b.GetSize();
+  auto poll = [client, addr, size](int32_t waker) noexcept {
+    return selium_http_send(client, addr, size, waker);
+  };
+  int32_t result;
+  while ((result = co_await detail::PollHandle(client, poll)) == -SELIUM_ERR_WouldBlock) {
+  }
+  if (result < 0) co_return Error::fromResult(result);
+  co_return HttpExchange(Handle(result));
+}
+
+Task<Result<HttpExchange>> HttpClient::fetch(const ClientRequest& request) {
+  auto exchange = co_await send(request);
+  if (!exchange) co_return exchange.error();
+  auto head = co_await exchange->response();
+  if (!head) co_return head.error();
+  co_return std::move(*exchange);
+}
+
+Result<HttpExchange> HttpExchange::attach(SharedId id) noexcept {
+  auto handle = Handle::attach(id, Kind::HttpExchange);
+  if (!handle) return handle.error();
+  return HttpExchange(std::move(*handle));
+}
+
+Result<BodyWriter> HttpExchange::bodyWriter() noexcept {
+  int32_t writer = selium_http_send_body(handle_.get());
+  if (writer < 0) return Error::fromResult(writer);
+  return BodyWriter(Writer(Handle(writer)));
+}
+
+Task<Result<void>> HttpExchange::response() {
+  selium_handle_t exchange = handle_.get();
+  std::vector<uint8_t> head(512);
+  for (;;) {
+    const uint32_t addr = SELIUM_ADDR(head.data());
+    const uint32_t cap = static_cast<uint32_t>(head.size());
+    auto poll = [exchange, addr, cap](int32_t waker) noexcept {
+      return selium_http_response_head(exchange, addr, cap, waker);
+    };
+    int32_t n;
+    while ((n = co_await detail::PollHandle(exchange, poll)) == -SELIUM_ERR_WouldBlock) {
+    }
+    if (n < 0) co_return Error::fromResult(n);
+    const bool fits = static_cast<std::size_t>(n) <= head.size();
+    head.resize(static_cast<std::size_t>(n));
+    if (fits) break;
+  }
+  flatbuffers::Verifier verifier(head.data(), head.size());
+  if (!verifier.VerifyBuffer<fb::HttpResponseHead>(nullptr)) co_return Error(ErrorCode::Internal);
+  head_ = std::move(head);
+  co_return Result<void>();
+}
+
+const void* HttpExchange::root() const noexcept {
+  return head_.empty() ? nullptr : flatbuffers::GetRoot<fb::HttpResponseHead>(head_.data());
+}
+
+#define SELIUM_RESPONSE_ (static_cast<const fb::HttpResponseHead*>(root()))
+
+int HttpExchange::status() const noexcept {
+  return root() == nullptr ? 0 : SELIUM_RESPONSE_->status();
+}
+int HttpExchange::version() const noexcept {
+  return root() == nullptr ? 0 : SELIUM_RESPONSE_->version();
+}
+std::optional<std::string_view> HttpExchange::header(std::string_view name) const noexcept {
+  if (root() == nullptr || SELIUM_RESPONSE_->headers() == nullptr) return std::nullopt;
+  for (const auto* h : *SELIUM_RESPONSE_->headers()) {
+    if (equalsIgnoreCase(view(h->name()), name)) return view(h->value());
+  }
+  return std::nullopt;
+}
+std::size_t HttpExchange::headerCount() const noexcept {
+  if (root() == nullptr || SELIUM_RESPONSE_->headers() == nullptr) return 0;
+  return SELIUM_RESPONSE_->headers()->size();
+}
+std::pair<std::string_view, std::string_view> HttpExchange::headerAt(
+    std::size_t i) const noexcept {
+  const auto* h = SELIUM_RESPONSE_->headers()->Get(static_cast<flatbuffers::uoffset_t>(i));
+  return {view(h->name()), view(h->value())};
+}
+std::optional<uint64_t> HttpExchange::contentLength() const noexcept {
+  if (root() == nullptr || SELIUM_RESPONSE_->content_length() < 0) return std::nullopt;
+  return static_cast<uint64_t>(SELIUM_RESPONSE_->content_length());
+}
+
+#undef SELIUM_RESPONSE_
+
+Result<Reader> HttpExchange::body() noexcept {
+  int32_t reader = selium_http_response_body(handle_.get());
+  if (reader < 0) return Error::fromResult(reader);
+  return Reader(Handle(reader));
+}
+
+Task<Result<std::vector<uint8_t>>> HttpExchange::readBody(std::size_t limit) {
+  auto reader = body();
+  if (!reader) co_return reader.error();
+  co_return co_await readAll(*reader, limit, contentLength());
 }
 
 }  // namespace selium

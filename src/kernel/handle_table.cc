@@ -26,6 +26,10 @@ std::string_view kindName(HandleKind kind) {
       return "QUIC listener";
     case HandleKind::QuicConnection:
       return "QUIC connection";
+    case HandleKind::HttpClient:
+      return "HTTP client";
+    case HandleKind::HttpExchange:
+      return "HTTP exchange";
     case HandleKind::Test:
       return "test";
   }
@@ -46,6 +50,8 @@ std::variant<std::optional<HandleKind>, ErrorCode> guestKind(int32_t kind) {
     case SELIUM_KIND_HTTP_REQUEST:
     case SELIUM_KIND_QUIC_LISTENER:
     case SELIUM_KIND_QUIC_CONNECTION:
+    case SELIUM_KIND_HTTP_CLIENT:
+    case SELIUM_KIND_HTTP_EXCHANGE:
       return std::optional<HandleKind>{static_cast<HandleKind>(kind)};
     default:
       return ErrorCode::InvalidArgument;

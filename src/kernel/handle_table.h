@@ -28,6 +28,8 @@ enum class HandleKind : uint8_t {
   HttpRequest = SELIUM_KIND_HTTP_REQUEST,
   QuicListener = SELIUM_KIND_QUIC_LISTENER,
   QuicConnection = SELIUM_KIND_QUIC_CONNECTION,
+  HttpClient = SELIUM_KIND_HTTP_CLIENT,
+  HttpExchange = SELIUM_KIND_HTTP_EXCHANGE,
   Test = 255,  // used by tests to hold a handle of a kind no hostcall accepts
 };
 

@@ -12,6 +12,7 @@
 
 #include "kernel/drivers/channel/channel_driver.h"
 #include "kernel/drivers/log/log_driver.h"
+#include "kernel/drivers/net/http_client_driver.h"
 #include "kernel/drivers/net/http_driver.h"
 #include "kernel/drivers/net/quic_driver.h"
 #include "kernel/drivers/net/tls_driver.h"

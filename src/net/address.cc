@@ -10,6 +10,12 @@ std::string formatAddress(const boost::asio::ip::address& address, uint16_t port
   return host + ":" + std::to_string(port);
 }
 
+std::string formatHostPort(std::string_view host, uint16_t port) {
+  const bool ipv6 = host.find(':') != std::string_view::npos;
+  std::string out = ipv6 ? "[" + std::string(host) + "]" : std::string(host);
+  return out + ":" + std::to_string(port);
+}
+
 std::optional<HostPort> parseHostPort(std::string_view text) {
   std::string_view host;
   std::string_view port;

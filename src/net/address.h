@@ -12,6 +12,9 @@ namespace selium::net {
 // "ip:port"; IPv6 as "[ip]:port".
 std::string formatAddress(const boost::asio::ip::address& address, uint16_t port);
 
+// "host:port" for a DNS name or IP literal; an IPv6 literal (it holds ':') in brackets.
+std::string formatHostPort(std::string_view host, uint16_t port);
+
 // A bind or connect target "host:port" split: host is a DNS name, an IPv4 literal or a bracketed
 // IPv6 literal ("[::1]:443" → host "::1"). nullopt when the port is missing, not a number, or
 // above 65535, or the host is empty.

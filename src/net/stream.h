@@ -4,9 +4,14 @@
 // again. src/kernel/drivers/net/ implements both over kernel channels for guests.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
+#include <memory>
 #include <span>
+#include <utility>
+#include <vector>
 
 namespace selium::net {
 
@@ -41,6 +46,26 @@ class ByteProducer {
   };
   // Copies up to out.size() bytes into `out`. Called on the owner's loop thread.
   virtual Chunk read(std::span<uint8_t> out) = 0;
+};
+
+// A whole body given at once.
+class StaticBytes final : public ByteProducer {
+ public:
+  // `keep`: held as long as the bytes are (a budget token that counts them, say).
+  explicit StaticBytes(std::vector<uint8_t> bytes, std::shared_ptr<void> keep = nullptr)
+      : bytes_(std::move(bytes)), keep_(std::move(keep)) {}
+  Chunk read(std::span<uint8_t> out) override {
+    if (pos_ == bytes_.size()) return {State::End, 0};
+    const std::size_t n = std::min(out.size(), bytes_.size() - pos_);
+    std::memcpy(out.data(), bytes_.data() + pos_, n);
+    pos_ += n;
+    return {State::Data, n};
+  }
+
+ private:
+  std::vector<uint8_t> bytes_;
+  std::size_t pos_ = 0;
+  std::shared_ptr<void> keep_;
 };
 
 }  // namespace selium::net

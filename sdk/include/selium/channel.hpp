@@ -47,6 +47,8 @@ enum class Kind : int32_t {
   HttpRequest = SELIUM_KIND_HTTP_REQUEST,
   QuicListener = SELIUM_KIND_QUIC_LISTENER,
   QuicConnection = SELIUM_KIND_QUIC_CONNECTION,
+  HttpClient = SELIUM_KIND_HTTP_CLIENT,
+  HttpExchange = SELIUM_KIND_HTTP_EXCHANGE,
 };
 
 // An owned handle of any kind: closed when destroyed. Move-only.

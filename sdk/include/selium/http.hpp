@@ -57,6 +57,26 @@ class TlsServerConfig {
   Handle handle_;
 };
 
+// A TLS client configuration: the CA to trust (empty: the work dir's certs/ca.crt), an optional
+// client certificate and key, ALPN, and a server name to verify instead of the host.
+struct TlsClientOptions {
+  std::string_view ca_pem;
+  std::string_view cert_pem;
+  std::string_view key_pem;
+  std::vector<std::string> alpn;
+  std::string_view server_name;
+};
+
+class TlsClientConfig {
+ public:
+  explicit TlsClientConfig(Handle handle) noexcept : handle_(std::move(handle)) {}
+  static Result<TlsClientConfig> create(const TlsClientOptions& options) noexcept;
+  const Handle& handle() const noexcept { return handle_; }
+
+ private:
+  Handle handle_;
+};
+
 // Limits of a listener (0: the runtime's default; see docs/networking.md).
 struct HttpLimits {
   uint32_t max_connections = 0;
@@ -200,6 +220,149 @@ class HttpServer {
   // The next request.
   Task<Result<Request>> accept();
   uint16_t port() const noexcept;
+  Result<SharedId> share() const noexcept { return handle_.share(); }
+  const Handle& handle() const noexcept { return handle_; }
+
+ private:
+  Handle handle_;
+};
+
+// Clients ------------------------------------------------------------------------------------
+
+// Limits of a client (0: the runtime's default; see docs/networking.md).
+struct HttpClientLimits {
+  uint32_t connect_timeout_ms = 0;   // DNS + TCP + TLS handshake (10 s)
+  uint32_t response_timeout_ms = 0;  // request sent → response head (30 s)
+  uint32_t body_timeout_ms = 0;      // no response body byte for this long (30 s)
+  uint32_t send_timeout_ms = 0;      // the server takes none of the request for this long (30 s)
+  uint32_t idle_timeout_ms = 0;      // an unused connection is closed (60 s)
+  uint32_t max_header_bytes = 0;     // response head (64 KiB)
+};
+
+struct HttpConnectOptions {
+  std::string_view host;  // DNS name or IP literal (IPv6 without brackets)
+  uint16_t port = 0;      // 0: 80, or 443 over TLS
+  // None: plain HTTP/1.1; Default: TLS trusting the work dir's certs/ca.crt, HTTP/2 or HTTP/1.1
+  // as the server prefers; Config: TLS with `tls_config` (its ALPN list decides the protocol).
+  Tls tls = Tls::None;
+  const TlsClientConfig* tls_config = nullptr;
+  HttpClientLimits limits;
+};
+
+// A request to send: whole (body() or none), or streamed (stream(): write the body through
+// HttpExchange::bodyWriter()).
+class ClientRequest {
+ public:
+  explicit ClientRequest(std::string_view method = "GET", std::string_view target = "/")
+      : method_(method), target_(target) {}
+  ClientRequest& header(std::string_view name, std::string_view value) & {
+    headers_.push_back({std::string(name), std::string(value)});
+    return *this;
+  }
+  ClientRequest&& header(std::string_view name, std::string_view value) && {
+    return std::move(header(name, value));
+  }
+  // Host / :authority; default: the client's host, and :port unless it is the default.
+  ClientRequest& authority(std::string_view value) & {
+    authority_ = value;
+    return *this;
+  }
+  ClientRequest&& authority(std::string_view value) && { return std::move(authority(value)); }
+  ClientRequest& body(std::string_view bytes) & {
+    body_.emplace(bytes.begin(), bytes.end());
+    return *this;
+  }
+  ClientRequest&& body(std::string_view bytes) && { return std::move(body(bytes)); }
+  ClientRequest& body(std::span<const uint8_t> bytes) & {
+    body_.emplace(bytes.begin(), bytes.end());
+    return *this;
+  }
+  ClientRequest&& body(std::span<const uint8_t> bytes) && { return std::move(body(bytes)); }
+  // The body is written later (HttpExchange::bodyWriter()): `length` when known, else chunked
+  // (HTTP/1.1) or DATA frames (HTTP/2).
+  ClientRequest& stream(std::optional<uint64_t> length = std::nullopt) & {
+    streamed_ = true;
+    length_ = length;
+    return *this;
+  }
+  ClientRequest&& stream(std::optional<uint64_t> length = std::nullopt) && {
+    return std::move(stream(length));
+  }
+
+  const std::string& method() const noexcept { return method_; }
+  const std::string& target() const noexcept { return target_; }
+  const std::string& authorityValue() const noexcept { return authority_; }
+  const std::vector<Header>& headers() const noexcept { return headers_; }
+  const std::optional<std::vector<uint8_t>>& bodyBytes() const noexcept { return body_; }
+  bool streamed() const noexcept { return streamed_; }
+  std::optional<uint64_t> length() const noexcept { return length_; }
+
+ private:
+  std::string method_;
+  std::string target_;
+  std::string authority_;
+  std::vector<Header> headers_;
+  std::optional<std::vector<uint8_t>> body_;
+  bool streamed_ = false;
+  std::optional<uint64_t> length_;
+};
+
+// A request sent and its response. The response's fields are valid once response() succeeded
+// (HttpClient::fetch does both).
+class HttpExchange {
+ public:
+  HttpExchange(HttpExchange&&) noexcept = default;
+  HttpExchange& operator=(HttpExchange&&) noexcept = default;
+  static Result<HttpExchange> attach(SharedId id) noexcept;
+  Result<SharedId> share() const noexcept { return handle_.share(); }
+
+  // The writer of a streamed request body (once). finish() it; destroying it unfinished aborts
+  // the request.
+  Result<BodyWriter> bodyWriter() noexcept;
+  // Waits for the response head. Closed: the request failed first (lastError() says why:
+  // connect, TLS, timeout, a malformed response).
+  Task<Result<void>> response();
+
+  int status() const noexcept;
+  int version() const noexcept;  // 10, 11 or 20
+  // The first header of that name (case-insensitive), if any.
+  std::optional<std::string_view> header(std::string_view name) const noexcept;
+  std::size_t headerCount() const noexcept;
+  std::pair<std::string_view, std::string_view> headerAt(std::size_t i) const noexcept;
+  std::optional<uint64_t> contentLength() const noexcept;
+
+  // The response body as a byte stream (once): frames, then EndOfStream (complete) or Closed.
+  Result<Reader> body() noexcept;
+  // The whole response body, at most `limit` bytes (TooLarge past it).
+  Task<Result<std::vector<uint8_t>>> readBody(std::size_t limit = 1 << 20);
+
+  const Handle& handle() const noexcept { return handle_; }
+
+ private:
+  friend class HttpClient;
+  explicit HttpExchange(Handle handle) noexcept : handle_(std::move(handle)) {}
+  const void* root() const noexcept;
+  Handle handle_;
+  std::vector<uint8_t> head_;
+};
+
+// An HTTP client for one origin: the host keeps one connection, made when needed.
+//
+//   auto client = selium::HttpClient::connect({.host = "api.internal", .tls = selium::Tls::Default});
+//   auto response = co_await client->fetch(selium::ClientRequest("GET", "/status"));
+//   if (response && response->status() == 200) auto body = co_await response->readBody();
+class HttpClient {
+ public:
+  explicit HttpClient(Handle handle) noexcept : handle_(std::move(handle)) {}
+  static Result<HttpClient> connect(const HttpConnectOptions& options) noexcept;
+  static Result<HttpClient> attach(SharedId id) noexcept;
+
+  // Sends a request (waiting while SELIUM_HTTP_CLIENT_MAX_PENDING of this client's requests are
+  // unfinished).
+  Task<Result<HttpExchange>> send(const ClientRequest& request);
+  // Sends a request and waits for its response head.
+  Task<Result<HttpExchange>> fetch(const ClientRequest& request);
+
   Result<SharedId> share() const noexcept { return handle_.share(); }
   const Handle& handle() const noexcept { return handle_; }
 

@@ -28,26 +28,6 @@
 
 namespace selium {
 
-// A TLS client configuration: the CA to trust (empty: the work dir's certs/ca.crt), an optional
-// client certificate and key, ALPN, and a server name to verify instead of the host.
-struct TlsClientOptions {
-  std::string_view ca_pem;
-  std::string_view cert_pem;
-  std::string_view key_pem;
-  std::vector<std::string> alpn;
-  std::string_view server_name;
-};
-
-class TlsClientConfig {
- public:
-  explicit TlsClientConfig(Handle handle) noexcept : handle_(std::move(handle)) {}
-  static Result<TlsClientConfig> create(const TlsClientOptions& options) noexcept;
-  const Handle& handle() const noexcept { return handle_; }
-
- private:
-  Handle handle_;
-};
-
 // 0: the runtime's default for each (see docs/networking.md).
 struct QuicLimits {
   uint32_t max_connections = 0;  // listeners: connections at once on the port

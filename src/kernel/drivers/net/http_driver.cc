@@ -40,26 +40,6 @@ namespace http = net::http;
 
 namespace {
 
-// A whole body given at once (the response head carried it, or the host's own answers).
-class StaticBody final : public http::BodyProducer {
- public:
-  // `charge`: the budget token the bytes are counted under while held (a guest's inline body).
-  explicit StaticBody(std::vector<uint8_t> bytes, std::shared_ptr<void> charge = nullptr)
-      : bytes_(std::move(bytes)), charge_(std::move(charge)) {}
-  Chunk read(std::span<uint8_t> out) override {
-    if (pos_ == bytes_.size()) return {State::End, 0};
-    const std::size_t n = std::min(out.size(), bytes_.size() - pos_);
-    std::memcpy(out.data(), bytes_.data() + pos_, n);
-    pos_ += n;
-    return {State::Data, n};
-  }
-
- private:
-  std::vector<uint8_t> bytes_;
-  std::size_t pos_ = 0;
-  std::shared_ptr<void> charge_;
-};
-
 // The host's own short answers (421, 503).
 void answer(http::Exchange& exchange, int status, std::string_view text) {
   std::vector<uint8_t> body(text.begin(), text.end());
@@ -68,7 +48,7 @@ void answer(http::Exchange& exchange, int status, std::string_view text) {
   head.status = status;
   head.headers.push_back({"content-type", "text/plain; charset=utf-8"});
   head.content_length = body.size();
-  exchange.respond(std::move(head), std::make_shared<StaticBody>(std::move(body)));
+  exchange.respond(std::move(head), std::make_shared<net::StaticBytes>(std::move(body)));
 }
 
 }  // namespace
@@ -554,7 +534,7 @@ int32_t http_respond(CallContext& ctx, int32_t request, GuestIn head) {
         object.responded.store(false);
         return *failed;
       }
-      body = std::make_shared<StaticBody>(std::move(*decoded->body),
+      body = std::make_shared<net::StaticBytes>(std::move(*decoded->body),
                                           std::get<std::shared_ptr<void>>(std::move(charged)));
     }
     onLoop(object.loop, [exchange = object.exchange, response = std::move(response),

@@ -8,6 +8,7 @@
 #include <boost/asio/ip/address.hpp>
 
 #include "net/address.h"
+#include "net/http/http_util.h"
 #include "util/strings.h"
 
 namespace selium::kernel::netmsg {
@@ -75,6 +76,51 @@ bool isFieldValue(std::string_view value) {
   if (value.size() > 65536) return false;
   return std::none_of(value.begin(), value.end(),
                       [](char c) { return c == '\r' || c == '\n' || c == '\0'; });
+}
+
+// Header fields of a head the guest gives (`what`: "request", "response"), checked into `out`
+// with names lower-cased.
+Status decodeHeaders(const flatbuffers::Vector<flatbuffers::Offset<abi::HttpHeader>>* headers,
+                     const char* what, std::vector<net::http::Header>& out) {
+  if (headers == nullptr) return Ok{};
+  if (headers->size() > kMaxHeaders) {
+    return Error{std::string("the ") + what + " has " + std::to_string(headers->size()) +
+                 " header fields; at most " + std::to_string(kMaxHeaders)};
+  }
+  std::size_t total = 0;
+  for (flatbuffers::uoffset_t i = 0; i < headers->size(); ++i) {
+    const abi::HttpHeader* h = headers->Get(i);
+    std::string name = str(h->name());
+    std::string value = str(h->value());
+    if (!isToken(name)) {
+      return Error{"header " + std::to_string(i) + ": name \"" +
+                   util::escapeControl(name.substr(0, 64)) + "\" is not 1-256 token characters"};
+    }
+    if (!isFieldValue(value)) {
+      return Error{"header " + std::to_string(i) + " (" + name +
+                   "): the value holds CR, LF or NUL, or is over 64 KiB"};
+    }
+    total += name.size() + value.size();
+    if (total > kMaxHeaderBytes) {
+      return Error{std::string("the ") + what + "'s header fields take over " +
+                   std::to_string(kMaxHeaderBytes) + " bytes"};
+    }
+    out.push_back({util::toLower(name), std::move(value)});
+  }
+  return Ok{};
+}
+
+// A host to connect to: an IP literal as given, or a DNS name lower-cased.
+Status checkHost(std::string& host) {
+  boost::system::error_code ec;
+  (void)boost::asio::ip::make_address(host, ec);
+  if (!ec) return Ok{};
+  host = util::toLower(host);
+  if (!net::isDnsName(host)) {
+    return Error{"host \"" + util::escapeControl(host.substr(0, 256)) +
+                 "\" is neither a DNS name nor an IP address"};
+  }
+  return Ok{};
 }
 
 template <typename D>
@@ -196,31 +242,8 @@ Result<HttpResponse> decodeHttpResponseHead(std::span<const uint8_t> bytes) {
     return Error{"status " + std::to_string(out.head.status) +
                  " is outside 200-599 (1xx interim responses are the host's business)"};
   }
-  if (const auto* headers = in.headers()) {
-    if (headers->size() > kMaxHeaders) {
-      return Error{"the response has " + std::to_string(headers->size()) +
-                   " header fields; at most " + std::to_string(kMaxHeaders)};
-    }
-    std::size_t total = 0;
-    for (flatbuffers::uoffset_t i = 0; i < headers->size(); ++i) {
-      const abi::HttpHeader* h = headers->Get(i);
-      std::string name = str(h->name());
-      std::string value = str(h->value());
-      if (!isToken(name)) {
-        return Error{"header " + std::to_string(i) + ": name \"" +
-                     util::escapeControl(name.substr(0, 64)) + "\" is not 1-256 token characters"};
-      }
-      if (!isFieldValue(value)) {
-        return Error{"header " + std::to_string(i) + " (" + name +
-                     "): the value holds CR, LF or NUL, or is over 64 KiB"};
-      }
-      total += name.size() + value.size();
-      if (total > kMaxHeaderBytes) {
-        return Error{"the response's header fields take over " + std::to_string(kMaxHeaderBytes) +
-                     " bytes"};
-      }
-      out.head.headers.push_back({util::toLower(name), std::move(value)});
-    }
+  if (auto headers = decodeHeaders(in.headers(), "response", out.head.headers); !headers) {
+    return headers.error();
   }
   if (const auto* body = in.body()) {
     out.body.emplace(body->begin(), body->end());
@@ -255,6 +278,101 @@ std::vector<uint8_t> encodeRequestHead(const net::http::RequestHead& head,
   b.Finish(abi::CreateHttpRequestHead(b, method, target, authority, scheme,
                                       static_cast<uint8_t>(head.version), header_vec, length,
                                       remote, alpn, sni));
+  return {b.GetBufferPointer(), b.GetBufferPointer() + b.GetSize()};
+}
+
+// HTTP client ---------------------------------------------------------------------------------
+
+Result<HttpConnectRequest> decodeHttpConnect(std::span<const uint8_t> bytes) {
+  std::vector<uint8_t> aligned;
+  auto root =
+      verified<abi::HttpConnect>(bytes, aligned, &verifyRoot<abi::HttpConnect>, "HttpConnect");
+  if (!root) return root.error();
+  const abi::HttpConnect& in = **root;
+  HttpConnectRequest out;
+  out.host = str(in.host());
+  if (auto host = checkHost(out.host); !host) return host.error();
+  out.tls = in.tls();
+  if (out.tls < SELIUM_TLS_DEFAULT) {
+    return Error{"tls " + std::to_string(out.tls) +
+                 " is neither a TLS client configuration handle, 0 (plain HTTP) nor -1 (trust "
+                 "the work dir's certs/ca.crt)"};
+  }
+  out.port = in.port();
+  if (out.port == 0) out.port = out.tls == SELIUM_TLS_NONE ? 80 : 443;
+  net::http::ClientLimits& l = out.limits;
+  if (const abi::HttpClientLimits* x = in.limits()) {
+    const std::chrono::milliseconds hour(3'600'000);
+    l.connect_timeout = bounded(x->connect_timeout_ms(), l.connect_timeout, hour);
+    l.response_timeout = bounded(x->response_timeout_ms(), l.response_timeout, hour);
+    l.body_timeout = bounded(x->body_timeout_ms(), l.body_timeout, hour);
+    l.send_timeout = bounded(x->send_timeout_ms(), l.send_timeout, hour);
+    l.idle_timeout = bounded(x->idle_timeout_ms(), l.idle_timeout, hour);
+    if (x->max_header_bytes() != 0) {
+      l.max_header_bytes = std::clamp<std::size_t>(x->max_header_bytes(), 1024, 1u << 20);
+    }
+  }
+  l.max_queued = SELIUM_HTTP_CLIENT_MAX_PENDING;
+  return out;
+}
+
+Result<HttpClientRequest> decodeHttpRequest(std::span<const uint8_t> bytes) {
+  std::vector<uint8_t> aligned;
+  auto root =
+      verified<abi::HttpRequest>(bytes, aligned, &verifyRoot<abi::HttpRequest>, "HttpRequest");
+  if (!root) return root.error();
+  const abi::HttpRequest& in = **root;
+  HttpClientRequest out;
+  net::http::RequestHead& head = out.head;
+  head.method = str(in.method());
+  if (head.method.empty()) head.method = "GET";
+  if (!isToken(head.method)) {
+    return Error{"method \"" + util::escapeControl(head.method.substr(0, 64)) +
+                 "\" is not 1-256 token characters"};
+  }
+  head.target = str(in.target());
+  if (head.target.empty()) head.target = "/";
+  const bool origin_form = head.target.front() == '/';
+  if ((!origin_form && head.target != "*") || head.target.size() > 65536 ||
+      std::any_of(head.target.begin(), head.target.end(), [](char c) {
+        return static_cast<unsigned char>(c) <= 0x20 || static_cast<unsigned char>(c) >= 0x7f;
+      })) {
+    return Error{"target \"" + util::escapeControl(head.target.substr(0, 200)) +
+                 "\" is not a path and query (\"/a/b?c=d\", printable ASCII without spaces, at "
+                 "most 64 KiB) or \"*\""};
+  }
+  head.authority = str(in.authority());
+  if (!net::http::isValidAuthority(head.authority) || head.authority.size() > 1024) {
+    return Error{"authority \"" + util::escapeControl(head.authority.substr(0, 200)) +
+                 "\" is not host[:port]"};
+  }
+  if (auto headers = decodeHeaders(in.headers(), "request", head.headers); !headers) {
+    return headers.error();
+  }
+  if (const auto* body = in.body()) {
+    out.body.emplace(body->begin(), body->end());
+    head.content_length = body->size();
+  } else if (in.content_length() >= 0) {
+    head.content_length = static_cast<uint64_t>(in.content_length());
+  } else if (in.content_length() != -1) {
+    return Error{"content_length " + std::to_string(in.content_length()) +
+                 " is negative (-1: a streamed body)"};
+  }
+  return out;
+}
+
+std::vector<uint8_t> encodeResponseHead(const net::http::ResponseHead& head, int version) {
+  flatbuffers::FlatBufferBuilder b(256 + head.headers.size() * 64);
+  std::vector<flatbuffers::Offset<abi::HttpHeader>> headers;
+  headers.reserve(head.headers.size());
+  for (const auto& h : head.headers) {
+    headers.push_back(abi::CreateHttpHeader(b, b.CreateString(h.name), b.CreateString(h.value)));
+  }
+  auto header_vec = b.CreateVector(headers);
+  const int64_t length =
+      head.content_length ? static_cast<int64_t>(*head.content_length) : int64_t{-1};
+  b.Finish(abi::CreateHttpResponseHead(b, static_cast<uint16_t>(head.status), header_vec, length,
+                                       /*body=*/0, static_cast<uint8_t>(version)));
   return {b.GetBufferPointer(), b.GetBufferPointer() + b.GetSize()};
 }
 
@@ -309,15 +427,7 @@ Result<QuicConnectRequest> decodeQuicConnect(std::span<const uint8_t> bytes) {
   const abi::QuicConnect& in = **root;
   QuicConnectRequest out;
   out.host = str(in.host());
-  boost::system::error_code ec;
-  (void)boost::asio::ip::make_address(out.host, ec);
-  if (ec) {
-    out.host = util::toLower(out.host);
-    if (!net::isDnsName(out.host)) {
-      return Error{"host \"" + util::escapeControl(out.host.substr(0, 256)) +
-                   "\" is neither a DNS name nor an IP address"};
-    }
-  }
+  if (auto host = checkHost(out.host); !host) return host.error();
   out.port = in.port();
   if (out.port == 0) return Error{"port 0: give the port to connect to"};
   out.tls = in.tls();

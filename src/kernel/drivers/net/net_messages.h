@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "net/http/client.h"
 #include "net/http/exchange.h"
 #include "net/quic/quic.h"
 #include "util/result.h"
@@ -54,6 +55,27 @@ Result<HttpResponse> decodeHttpResponseHead(std::span<const uint8_t> bytes);
 // The FlatBuffers selium.abi.HttpRequestHead a guest reads with http_request_head.
 std::vector<uint8_t> encodeRequestHead(const net::http::RequestHead& head,
                                        const net::http::PeerInfo& peer);
+
+// HTTP client (http_connect, http_send).
+
+struct HttpConnectRequest {
+  std::string host;  // a DNS name (lower-case) or an IP literal
+  uint16_t port = 0;  // 80 / 443 when the guest gave 0
+  int32_t tls = 0;    // SELIUM_TLS_NONE, SELIUM_TLS_DEFAULT or a TLS client configuration handle
+  net::http::ClientLimits limits;
+};
+Result<HttpConnectRequest> decodeHttpConnect(std::span<const uint8_t> bytes);
+
+struct HttpClientRequest {
+  // method, target, authority (empty: the client fills it), headers, content_length (nullopt:
+  // streamed).
+  net::http::RequestHead head;
+  std::optional<std::vector<uint8_t>> body;  // the whole body, given inline
+};
+Result<HttpClientRequest> decodeHttpRequest(std::span<const uint8_t> bytes);
+
+// The FlatBuffers selium.abi.HttpResponseHead a client reads with http_response_head.
+std::vector<uint8_t> encodeResponseHead(const net::http::ResponseHead& head, int version);
 
 // Header field rules shared by decoders: a name is 1-256 token characters (RFC 9110), a value at
 // most 64 KiB without CR, LF or NUL; at most kMaxHeaders fields, kMaxHeaderBytes together.

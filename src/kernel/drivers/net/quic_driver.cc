@@ -618,11 +618,6 @@ int32_t checkOut(CallContext& ctx, GuestOut out) {
                   " bytes; a stream's reader and writer handles take 8");
 }
 
-std::string hostPort(const std::string& host, uint16_t port) {
-  const bool ipv6 = host.find(':') != std::string::npos;
-  return (ipv6 ? "[" + host + "]" : host) + ":" + std::to_string(port);
-}
-
 }  // namespace
 
 namespace hostcalls {
@@ -735,7 +730,7 @@ int32_t quic_connect(CallContext& ctx, GuestIn request) {
   tls.key_pem = material.key_pem;
   tls.alpn = material.alpn;
   tls.server_name = material.server_name;
-  const std::string where = hostPort(req.host, req.port);
+  const std::string where = net::formatHostPort(req.host, req.port);
   boost::asio::io_context& loop = ctx.process.loop();
   auto object = std::make_shared<QuicConnectionObject>(loop, /*accepted=*/false, nullptr, where);
   const int32_t result = insert(ctx, std::make_unique<ConnectionHandle>(object));
