@@ -1,6 +1,6 @@
 // Fuzz target for the net hostcalls' message decoders (guest bytes): the first byte picks the
 // decoder (TlsServerConfig, TlsClientConfig, HttpListen, HttpResponseHead, QuicListen,
-// QuicConnect), the rest is the message. Beyond "no crash": what decodes keeps the documented
+// QuicConnect, HttpConnect, HttpRequest), the rest is the message. Beyond "no crash": what decodes keeps the documented
 // limits.
 #include <chrono>
 #include <cstddef>
@@ -22,7 +22,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, std::size_t size) {
   using namespace selium::kernel::netmsg;
   if (size == 0) return 0;
   const std::span<const uint8_t> bytes(data + 1, size - 1);
-  switch (data[0] % 6) {
+  switch (data[0] % 8) {
     case 0: {
       auto r = decodeTlsServerConfig(bytes);
       if (r) check(!r->cert_chain_pem.empty() && !r->key_pem.empty() && r->alpn.size() <= 16);
@@ -64,6 +64,29 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, std::size_t size) {
         check(r->head.headers.size() <= kMaxHeaders);
         for (const auto& h : r->head.headers) {
           check(!h.name.empty());
+          for (char c : h.value) check(c != '\r' && c != '\n' && c != '\0');
+        }
+        if (r->body) check(r->head.content_length == r->body->size());
+      }
+      break;
+    }
+    case 6: {
+      auto r = decodeHttpConnect(bytes);
+      if (r) {
+        check(!r->host.empty() && r->port != 0 && r->tls >= -1);
+        check(r->limits.max_header_bytes >= 1024 && r->limits.max_header_bytes <= (1u << 20));
+        check(r->limits.connect_timeout <= std::chrono::hours(1));
+      }
+      break;
+    }
+    case 7: {
+      auto r = decodeHttpRequest(bytes);
+      if (r) {
+        check(!r->head.method.empty() && !r->head.target.empty());
+        check(r->head.target[0] == '/' || r->head.target == "*");
+        for (char c : r->head.target) check(c > 0x20 && c < 0x7f);
+        check(r->head.headers.size() <= kMaxHeaders);
+        for (const auto& h : r->head.headers) {
           for (char c : h.value) check(c != '\r' && c != '\n' && c != '\0');
         }
         if (r->body) check(r->head.content_length == r->body->size());

@@ -174,5 +174,105 @@ TEST(NetMessagesTest, EncodesRequestHeadsGuestsCanRead) {
   EXPECT_EQ(fb::GetHttpRequestHead(chunked.data())->content_length(), -1);
 }
 
+std::vector<uint8_t> connect(const std::string& host, uint16_t port, int32_t tls,
+                             uint32_t max_header_bytes = 0) {
+  flatbuffers::FlatBufferBuilder b;
+  auto h = b.CreateString(host);
+  auto limits = fb::CreateHttpClientLimits(b, 0, 5000, 0, 0, 0, max_header_bytes);
+  b.Finish(fb::CreateHttpConnect(b, h, port, tls, limits));
+  return bytesOf(b);
+}
+
+TEST(NetMessagesTest, DecodesConnectRequests) {
+  auto plain = decodeHttpConnect(connect("API.Example.org", 0, SELIUM_TLS_NONE));
+  ASSERT_TRUE(plain.ok()) << plain.error().message;
+  EXPECT_EQ(plain->host, "api.example.org");
+  EXPECT_EQ(plain->port, 80);
+  EXPECT_EQ(plain->limits.response_timeout, std::chrono::milliseconds(5000));
+  EXPECT_EQ(plain->limits.max_queued, SELIUM_HTTP_CLIENT_MAX_PENDING);
+  auto tls = decodeHttpConnect(connect("::1", 0, SELIUM_TLS_DEFAULT, 1u << 30));
+  ASSERT_TRUE(tls.ok()) << tls.error().message;
+  EXPECT_EQ(tls->host, "::1");
+  EXPECT_EQ(tls->port, 443);
+  EXPECT_EQ(tls->limits.max_header_bytes, 1u << 20);  // clamped
+  EXPECT_THAT(decodeHttpConnect(connect("bad host", 80, 0)).error().message,
+              HasSubstr("neither a DNS name nor an IP address"));
+  EXPECT_THAT(decodeHttpConnect(connect("a.test", 80, -2)).error().message, HasSubstr("tls -2"));
+  EXPECT_THAT(decodeHttpConnect({1, 2, 3}).error().message, HasSubstr("HttpConnect"));
+}
+
+std::vector<uint8_t> request(const std::string& method, const std::string& target,
+                             const std::string& authority,
+                             std::vector<std::pair<std::string, std::string>> headers,
+                             int64_t length, const std::string* body = nullptr) {
+  flatbuffers::FlatBufferBuilder b;
+  std::vector<flatbuffers::Offset<fb::HttpHeader>> hs;
+  for (auto& [n, v] : headers) {
+    hs.push_back(fb::CreateHttpHeader(b, b.CreateString(n), b.CreateString(v)));
+  }
+  auto m = b.CreateString(method);
+  auto t = b.CreateString(target);
+  auto a = b.CreateString(authority);
+  auto hv = b.CreateVector(hs);
+  flatbuffers::Offset<flatbuffers::Vector<uint8_t>> bv;
+  if (body != nullptr) {
+    bv = b.CreateVector(reinterpret_cast<const uint8_t*>(body->data()), body->size());
+  }
+  b.Finish(fb::CreateHttpRequest(b, m, t, a, hv, length, bv));
+  return bytesOf(b);
+}
+
+TEST(NetMessagesTest, DecodesClientRequests) {
+  auto get = decodeHttpRequest(request("", "", "", {}, -1));
+  ASSERT_TRUE(get.ok()) << get.error().message;
+  EXPECT_EQ(get->head.method, "GET");
+  EXPECT_EQ(get->head.target, "/");
+  EXPECT_FALSE(get->head.content_length.has_value());  // streamed unless said otherwise
+  const std::string body = "hello";
+  auto post = decodeHttpRequest(
+      request("POST", "/a?b=c", "example.org:8080", {{"X-One", "1"}}, -1, &body));
+  ASSERT_TRUE(post.ok()) << post.error().message;
+  EXPECT_EQ(post->head.authority, "example.org:8080");
+  ASSERT_EQ(post->head.headers.size(), 1u);
+  EXPECT_EQ(post->head.headers[0].name, "x-one");
+  ASSERT_TRUE(post->body.has_value());
+  EXPECT_EQ(post->head.content_length, std::optional<uint64_t>(5));
+}
+
+TEST(NetMessagesTest, RefusesRequestSmugglingAndBadTargets) {
+  EXPECT_THAT(decodeHttpRequest(request("GET", "/a b", "", {}, 0)).error().message,
+              HasSubstr("target"));
+  EXPECT_THAT(decodeHttpRequest(request("GET", "/a\r\nx: y", "", {}, 0)).error().message,
+              HasSubstr("target"));
+  EXPECT_THAT(decodeHttpRequest(request("GET", "http://evil/", "", {}, 0)).error().message,
+              HasSubstr("target"));
+  EXPECT_THAT(decodeHttpRequest(request("GE T", "/", "", {}, 0)).error().message,
+              HasSubstr("method"));
+  EXPECT_THAT(decodeHttpRequest(request("GET", "/", "a b", {}, 0)).error().message,
+              HasSubstr("authority"));
+  EXPECT_THAT(decodeHttpRequest(request("GET", "/", "", {{"x", "a\r\nhost: evil"}}, 0))
+                  .error()
+                  .message,
+              HasSubstr("CR, LF or NUL"));
+  EXPECT_THAT(decodeHttpRequest(request("GET", "/", "", {}, -7)).error().message,
+              HasSubstr("negative"));
+}
+
+TEST(NetMessagesTest, EncodesResponseHeadsClientsCanRead) {
+  net::http::ResponseHead head;
+  head.status = 404;
+  head.headers = {{"content-type", "text/plain"}};
+  head.content_length = 12;
+  auto bytes = encodeResponseHead(head, 20);
+  flatbuffers::Verifier verifier(bytes.data(), bytes.size());
+  ASSERT_TRUE(verifier.VerifyBuffer<fb::HttpResponseHead>(nullptr));
+  const auto* in = flatbuffers::GetRoot<fb::HttpResponseHead>(bytes.data());
+  EXPECT_EQ(in->status(), 404);
+  EXPECT_EQ(in->version(), 20);
+  EXPECT_EQ(in->content_length(), 12);
+  ASSERT_EQ(in->headers()->size(), 1u);
+  EXPECT_EQ(in->headers()->Get(0)->name()->str(), "content-type");
+}
+
 }  // namespace
 }  // namespace selium::kernel::netmsg
