@@ -85,6 +85,9 @@ struct ProcessConfig {
   // Children this process started (process_start) that have not ended yet, starting ones
   // included.
   std::size_t max_children = 1024;
+  // Sockets this process opened that are still open: HTTP and QUIC listening sockets it opened
+  // (joining a port another opened is free) and HTTP clients (one connection each).
+  std::size_t max_sockets = 1024;
   std::vector<std::string> argv;  // WASI args_get: argv[0] is the module, then the spec's args
   std::vector<std::string> env;   // WASI environ_get: "NAME=value" strings (empty by default)
   // The log stream subscribers read; null: the process makes its own. An engine makes it at
@@ -142,6 +145,11 @@ class Process {
   const std::shared_ptr<std::atomic<std::size_t>>& liveChildren() const { return live_children_; }
   std::size_t maxChildren() const { return config_.max_children; }
 
+  // Sockets this process opened and that are still open (shared with what holds them, which count
+  // themselves out when they close, even after this process has ended).
+  const std::shared_ptr<std::atomic<std::size_t>>& openSockets() const { return open_sockets_; }
+  std::size_t maxSockets() const { return config_.max_sockets; }
+
   // Hostcall failures: the message the last_error hostcall returns.
   void setLastError(std::string message) { last_error_ = std::move(message); }
   const std::string& lastError() const { return last_error_; }
@@ -198,6 +206,8 @@ class Process {
   std::shared_ptr<std::atomic<std::size_t>> channel_bytes_ =
       std::make_shared<std::atomic<std::size_t>>(0);
   std::shared_ptr<std::atomic<std::size_t>> live_children_ =
+      std::make_shared<std::atomic<std::size_t>>(0);
+  std::shared_ptr<std::atomic<std::size_t>> open_sockets_ =
       std::make_shared<std::atomic<std::size_t>>(0);
   std::string std_pending_[2];  // an unfinished line of stdout / stderr
   StdWriter std_writer_;

@@ -1,5 +1,6 @@
 // selium-runtime: parse the command line, set up logging, then generate certificates, check the
 // configuration (--dry-run), serve, or run one module to completion (`run`).
+#include <sys/resource.h>
 #include <errno.h>
 #include <poll.h>
 #include <unistd.h>
@@ -282,6 +283,18 @@ int runModule(const RuntimeOptions& options) {
 }  // namespace
 }  // namespace selium::runtime
 
+namespace {
+// Sockets are what a busy runtime runs out of first: take the hard limit on descriptors (each
+// process's own share is bounded by its max_sockets and its listeners' max_connections).
+void raiseDescriptorLimit() {
+  struct rlimit limit {};
+  if (::getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < limit.rlim_max) {
+    limit.rlim_cur = limit.rlim_max;
+    (void)::setrlimit(RLIMIT_NOFILE, &limit);
+  }
+}
+}  // namespace
+
 int main(int argc, char** argv) {
   using namespace selium;
   runtime::CliOutcome cli = runtime::parseCommandLine(argc, argv);
@@ -290,6 +303,7 @@ int main(int argc, char** argv) {
   // A reader that closes our stdout (or, later, a peer that closes a socket) must cost a write
   // its EPIPE, not the whole runtime its life: the log writer then drops what it cannot write.
   std::signal(SIGPIPE, SIG_IGN);
+  raiseDescriptorLimit();
   // `run`: stdout carries the guest's bytes only; every log record goes to stderr.
   log::configure(options.log_format, options.log_filter, nullptr,
                  options.run ? STDERR_FILENO : STDOUT_FILENO);

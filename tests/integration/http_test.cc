@@ -5,6 +5,7 @@
 // processes accepting on one port, capabilities, and sockets released when processes end.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <sys/resource.h>
 
 #include <selium/abi/capabilities.h>
 
@@ -441,6 +442,40 @@ TEST_F(HttpTest, ProcessesAcceptingOnOnePortEachTakeOneRequest) {
                                             "worker " + std::to_string(second) + "\n"}));
   EXPECT_TRUE(recorder_.waitExit(first, 20s));
   EXPECT_TRUE(recorder_.waitExit(second, 20s));
+}
+
+TEST_F(HttpTest, AProcessOpensAtMostItsShareOfSockets) {
+  // Room for the test's own descriptors beyond the process's 1,024 sockets.
+  struct rlimit original {};
+  ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &original), 0);
+  struct rlimit raised = original;
+  raised.rlim_cur = std::min<rlim_t>(original.rlim_max, 4096);
+  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &raised), 0);
+  if (raised.rlim_cur < 2048) GTEST_SKIP() << "descriptor limit " << raised.rlim_cur;
+  {
+    // Every port-0 bind opens a socket: the 1,025th is refused; closing them gives them back.
+    kernel::ProcessId pid = spawn("listen_many", {u32(1100)}, plainCaps());
+    ASSERT_TRUE(recorder_.waitExit(pid, 60s).has_value()) << dumpLogs(recorder_, pid);
+    auto record = recordOf(recorder_, pid, "listened");
+    EXPECT_EQ(fieldText(record, "error"), "LimitExceeded");
+    EXPECT_THAT(fieldText(record, "message"), HasSubstr("over its limit of 1024"));
+    bool counted = false;
+    for (const auto& f : record.fields) {
+      if (f.key == "count") {
+        counted = true;
+        EXPECT_EQ(std::get<uint64_t>(f.value), 1024u);
+      }
+    }
+    EXPECT_TRUE(counted);
+    bool reopened = false;
+    for (const auto& f : recordOf(recorder_, pid, "after close").fields) {
+      if (f.key == "ok") reopened = std::get_if<int64_t>(&f.value) != nullptr
+                                        ? std::get<int64_t>(f.value) == 1
+                                        : std::get<uint64_t>(f.value) == 1;
+    }
+    EXPECT_TRUE(reopened);
+  }
+  ::setrlimit(RLIMIT_NOFILE, &original);
 }
 
 }  // namespace

@@ -23,6 +23,11 @@
 //                                  Error "config failed" / "listen failed" {message} and status
 //                                  1; then answers like serve(), with "domain: {domain}" first on
 //                                  /head.
+//   listen_many(u32 n)             listens on 127.0.0.1:0 up to n times, keeping every listener,
+//                                  then logs Info "listened" {count, error, message} (error and
+//                                  message of the first failure, or "none"); closes them all and
+//                                  logs Info "after close" {ok: 1 if a listen works again}; exits
+//                                  0.
 //   accept_one(u32 port)           listens on 127.0.0.1:port (0: a new port; else joining the
 //                                  listener there), logs Info "joined" {port}, answers one
 //                                  request with "worker {pid}\n", then exits 0.
@@ -201,5 +206,29 @@ SELIUM_ENTRYPOINT(accept_one, (u32, port)) {
   if (!request) co_return 2;
   (void)request->respond(
       selium::Response(200).body("worker " + std::to_string(selium_process_id()) + "\n"));
+  co_return 0;
+}
+
+SELIUM_ENTRYPOINT(listen_many, (u32, n)) {
+  std::vector<selium::HttpServer> kept;
+  std::string error = "none";
+  std::string message = "none";
+  for (uint32_t i = 0; i < n; ++i) {
+    selium::ListenOptions options;
+    options.address = "127.0.0.1";
+    auto server = selium::HttpServer::listen(options);
+    if (!server) {
+      error = server.error().name();
+      message = selium::lastError();
+      break;
+    }
+    kept.push_back(std::move(*server));
+  }
+  kLog.info("listened",
+            {{"count", static_cast<uint64_t>(kept.size())}, {"error", error}, {"message", message}});
+  kept.clear();
+  selium::ListenOptions again;
+  again.address = "127.0.0.1";
+  kLog.info("after close", {{"ok", selium::HttpServer::listen(again).ok() ? 1 : 0}});
   co_return 0;
 }

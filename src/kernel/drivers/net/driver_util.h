@@ -11,6 +11,7 @@
 #include <variant>
 
 #include "kernel/hostcall.h"
+#include "kernel/process.h"
 
 namespace selium::kernel::net_driver {
 
@@ -47,6 +48,26 @@ H* find(CallContext& ctx, int32_t handle, const char* what, int32_t& error) {
                  handleText(handle) + " is not an open " + what + " of this process");
   }
   return resource;
+}
+
+// Counts a socket the calling process opens (`what`: "an HTTP client", ...) against its
+// max_sockets: a token that counts it out when released, or the error result (LimitExceeded, last
+// error set) to return.
+inline std::variant<std::shared_ptr<void>, int32_t> reserveSocket(CallContext& ctx,
+                                                                  const std::string& what) {
+  std::shared_ptr<std::atomic<std::size_t>> open = ctx.process.openSockets();
+  const std::size_t limit = ctx.process.maxSockets();
+  std::size_t before = open->load(std::memory_order_relaxed);
+  do {
+    if (before >= limit) {
+      return fail(ctx, ErrorCode::LimitExceeded,
+                  what + " would be this process's socket number " + std::to_string(before + 1) +
+                      ", over its limit of " + std::to_string(limit) +
+                      " (close listeners and clients it no longer needs)");
+    }
+  } while (!open->compare_exchange_weak(before, before + 1, std::memory_order_relaxed));
+  return std::shared_ptr<void>(nullptr,
+                               [open](void*) { open->fetch_sub(1, std::memory_order_relaxed); });
 }
 
 }  // namespace selium::kernel::net_driver

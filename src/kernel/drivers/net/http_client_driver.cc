@@ -62,15 +62,18 @@ void fireAll(const std::vector<Waker>& wakers) {
 class HttpClientObject final : public Shareable {
  public:
   HttpClientObject(boost::asio::io_context& loop, std::shared_ptr<http::Client> client, bool tls,
-                   std::string origin, std::size_t head_limit, std::shared_ptr<void> charge)
+                   std::string origin, std::size_t head_limit, std::shared_ptr<void> charge,
+                   std::shared_ptr<void> socket)
       : loop(loop),
         tls(tls),
         origin(std::move(origin)),
         head_limit(head_limit),
         client_(std::move(client)),
-        charge_(std::move(charge)) {}
+        charge_(std::move(charge)),
+        socket_(std::move(socket)) {}
   ~HttpClientObject() override {
-    onLoop(loop, [client = std::move(client_)] { client->close(); });
+    // The socket is counted out once the connection is closed, on the loop.
+    onLoop(loop, [client = std::move(client_), socket = std::move(socket_)] { client->close(); });
   }
   HandleKind kind() const override { return HandleKind::HttpClient; }
   std::unique_ptr<Resource> attach(Process& process) override;
@@ -113,6 +116,7 @@ class HttpClientObject final : public Shareable {
  private:
   std::shared_ptr<http::Client> client_;
   std::shared_ptr<void> charge_;  // SELIUM_HTTP_CLIENT_BYTES of the creator's budget
+  std::shared_ptr<void> socket_;  // its connection, in the creator's max_sockets
   std::mutex mutex_;
   std::size_t pending_ = 0;
   WaitList waiters_;
@@ -265,14 +269,17 @@ int32_t http_connect(CallContext& ctx, GuestIn request) {
     origin.tls = clientTlsConfig(ctx, req.tls, error);
     if (!origin.tls) return error;
   }
+  std::string where = net::formatHostPort(req.host, req.port);
+  auto socket = net_driver::reserveSocket(ctx, "an HTTP client of " + where);
+  if (const int32_t* failed = std::get_if<int32_t>(&socket)) return *failed;
   auto charged = chargeChannelBudget(ctx, SELIUM_HTTP_CLIENT_BYTES, "an HTTP client");
   if (const int32_t* failed = std::get_if<int32_t>(&charged)) return *failed;
-  std::string where = net::formatHostPort(req.host, req.port);
   const std::size_t head_limit = req.limits.max_header_bytes;
   auto client = http::Client::create(ctx.process.loop(), std::move(origin), req.limits);
   auto object = std::make_shared<HttpClientObject>(
       ctx.process.loop(), std::move(client), tls, (tls ? "https://" : "http://") + where,
-      head_limit, std::get<std::shared_ptr<void>>(std::move(charged)));
+      head_limit, std::get<std::shared_ptr<void>>(std::move(charged)),
+      std::get<std::shared_ptr<void>>(std::move(socket)));
   return insert(ctx, std::make_unique<ClientHandle>(std::move(object)));
 }
 

@@ -252,6 +252,7 @@ class HttpPort : public std::enable_shared_from_this<HttpPort> {
   const bool tls;
   std::shared_ptr<net::tls::SniContext> sni;  // TLS only
   std::shared_ptr<http::Server> server;       // set once, on the loop
+  std::shared_ptr<void> socket_token;         // counts the socket in its opener's max_sockets
   uint16_t port = 0;
   // Exchanges handed to guests and not finished: the socket's connections outlive the last
   // listener until they are 0, or `grace` has passed.
@@ -318,11 +319,13 @@ Status addDomain(net::tls::SniContext& sni, const std::string& domain,
 // A new port: binds its socket on the calling process's loop.
 Result<std::shared_ptr<HttpPort>> openPort(CallContext& ctx, const netmsg::HttpListenRequest& req,
                                            const boost::asio::ip::address& address,
-                                           std::shared_ptr<const net::tls::ServerConfig> tls) {
+                                           std::shared_ptr<const net::tls::ServerConfig> tls,
+                                           std::shared_ptr<void> socket_token) {
   // Its key is set once it is bound: a port that fails to open never touches the table (whose
   // lock the caller may hold).
   NetContext& context = ctx.process.network();
   auto port = std::make_shared<HttpPort>(context, ctx.process.loop(), "", tls != nullptr);
+  port->socket_token = std::move(socket_token);
   http::ServerOptions options;
   options.limits = req.limits;
   if (tls) {
@@ -400,7 +403,10 @@ int32_t http_listen(CallContext& ctx, GuestIn request) {
       if (!added) return fail(ctx, ErrorCode::InvalidArgument, added.error().message);
     }
     if (!port) {
-      auto opened = openPort(ctx, req, address, config);
+      auto reserved = net_driver::reserveSocket(ctx, "listening on " + where);
+      if (const int32_t* failed = std::get_if<int32_t>(&reserved)) return *failed;
+      auto opened = openPort(ctx, req, address, config,
+                             std::get<std::shared_ptr<void>>(std::move(reserved)));
       if (!opened) {
         const std::string& why = opened.error().message;
         const bool in_use = why.find("in use") != std::string::npos;
@@ -417,7 +423,10 @@ int32_t http_listen(CallContext& ctx, GuestIn request) {
     }
   } else {
     // The system picks the port; later binds of address:port join it like any other.
-    auto opened = openPort(ctx, req, address, config);
+    auto reserved = net_driver::reserveSocket(ctx, "listening on " + where);
+    if (const int32_t* failed = std::get_if<int32_t>(&reserved)) return *failed;
+    auto opened = openPort(ctx, req, address, config,
+                           std::get<std::shared_ptr<void>>(std::move(reserved)));
     if (!opened) {
       return fail(ctx, ErrorCode::InvalidArgument,
                   "cannot listen on " + where + ": " + opened.error().message);
