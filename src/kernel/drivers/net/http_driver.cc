@@ -107,6 +107,9 @@ class HttpPort;
 class HttpRoute final : public Shareable {
  public:
   static constexpr std::size_t kMaxQueued = 1024;
+  // Request heads waiting, together: large heads (a listener may allow 1 MiB each) fill this
+  // before the count.
+  static constexpr std::size_t kMaxQueuedBytes = std::size_t{4} << 20;
 
   HttpRoute(std::shared_ptr<HttpPort> port, std::string domain)
       : port(std::move(port)), domain(std::move(domain)) {}
@@ -119,7 +122,10 @@ class HttpRoute final : public Shareable {
     std::vector<Waker> wake;
     {
       std::lock_guard lock(mutex_);
-      if (queue_.size() >= kMaxQueued) return false;
+      if (queue_.size() >= kMaxQueued || queued_bytes_ + request->head.size() > kMaxQueuedBytes) {
+        return false;
+      }
+      queued_bytes_ += request->head.size();
       queue_.push_back(std::move(request));
       wake.reserve(waiters_.size());
       for (auto& [key, waker] : waiters_) wake.push_back(std::move(waker));
@@ -135,6 +141,7 @@ class HttpRoute final : public Shareable {
     while (!queue_.empty()) {
       auto request = std::move(queue_.front());
       queue_.pop_front();
+      queued_bytes_ -= request->head.size();
       if (!request->finished.load()) return request;
       // Its client went away (or the host answered 504) while it waited: drop it.
       request->responded.store(true);
@@ -154,6 +161,7 @@ class HttpRoute final : public Shareable {
  private:
   std::mutex mutex_;
   std::deque<std::shared_ptr<HttpRequestObject>> queue_;
+  std::size_t queued_bytes_ = 0;
   std::map<const void*, Waker> waiters_;
 };
 
@@ -241,8 +249,9 @@ class HttpPort : public std::enable_shared_from_this<HttpPort> {
     if (!target->push(request)) {
       request->responded.store(true);
       answer(*exchange, 503,
-             "service unavailable: " + std::to_string(HttpRoute::kMaxQueued) +
-                 " requests are already waiting for this domain");
+             "service unavailable: too many requests are already waiting for this domain (" +
+                 std::to_string(HttpRoute::kMaxQueued) + " or " +
+                 std::to_string(HttpRoute::kMaxQueuedBytes >> 20) + " MiB of heads)");
     }
   }
 
