@@ -58,6 +58,7 @@ struct ClientConnectionContext {
   boost::asio::io_context* loop = nullptr;
   ClientLimits limits;
   ClientConnectionInfo info;  // remote address; alpn as negotiated
+  std::string origin;         // "host:port" (IPv6 in brackets), for error messages
   ClientConnectionEvents events;
 };
 
@@ -154,7 +155,8 @@ class ClientExchangeImpl final : public ClientExchange,
     if (!head_delivered_) {
       if (auto handler = std::move(on_response_)) {
         on_response_ = nullptr;
-        boost::asio::post(loop_, [handler = std::move(handler), reason] { handler(Error{reason}); });
+        boost::asio::post(loop_,
+                          [handler = std::move(handler), reason] { handler(Error{reason}); });
       }
     }
     if (consumer_) endConsumer();
