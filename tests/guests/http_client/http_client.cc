@@ -21,7 +21,6 @@
 //                     sends a GET, waits for the head, reads nothing of the body and drops the
 //                     exchange; then a GET of /hello on the same client logs "response"; exit 0.
 #include <cstdint>
-#include <cstdio>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -41,8 +40,9 @@ uint64_t fnv1a(std::span<const uint8_t> bytes, uint64_t h = 1469598103934665603u
 }
 
 std::string hex(uint64_t v) {
-  char out[17];
-  std::snprintf(out, sizeof out, "%016llx", static_cast<unsigned long long>(v));
+  std::string out(16, '0');
+  for (int i = 15; i >= 0; --i, v >>= 4)
+    out[static_cast<std::size_t>(i)] = "0123456789abcdef"[v & 15];
   return out;
 }
 
@@ -127,8 +127,7 @@ SELIUM_ENTRYPOINT(upload, (utf8, host), (u32, port), (u32, tls), (utf8, target),
   kLog.info("sending", {{"digest", hex(fnv1a(data))}});
   std::optional<uint64_t> length;
   if (declare != 0) length = bytes;
-  auto exchange =
-      co_await c.client->send(selium::ClientRequest("POST", target).stream(length));
+  auto exchange = co_await c.client->send(selium::ClientRequest("POST", target).stream(length));
   if (!exchange) co_return failed("send", exchange.error());
   auto writer = exchange->bodyWriter();
   if (!writer) co_return failed("writer", writer.error());

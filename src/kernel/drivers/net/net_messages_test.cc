@@ -198,7 +198,8 @@ TEST(NetMessagesTest, DecodesConnectRequests) {
   EXPECT_THAT(decodeHttpConnect(connect("bad host", 80, 0)).error().message,
               HasSubstr("neither a DNS name nor an IP address"));
   EXPECT_THAT(decodeHttpConnect(connect("a.test", 80, -2)).error().message, HasSubstr("tls -2"));
-  EXPECT_THAT(decodeHttpConnect({1, 2, 3}).error().message, HasSubstr("HttpConnect"));
+  const std::vector<uint8_t> garbage = {1, 2, 3};
+  EXPECT_THAT(decodeHttpConnect(garbage).error().message, HasSubstr("HttpConnect"));
 }
 
 std::vector<uint8_t> request(const std::string& method, const std::string& target,
