@@ -717,6 +717,14 @@ void SessionImpl::expire(Clock::time_point now) {
   for (auto [id, kind] : due) {
     Stream* stream = find(id);
     if (!stream) continue;
+    if (kind == Timeout::Send && session_ &&
+        nghttp2_session_get_stream_remote_window_size(session_, id) > 0 &&
+        nghttp2_session_get_remote_window_size(session_) > 0) {
+      // Credit is there: what holds the body back is the socket (the connection's send timer
+      // covers that) or our own queue, not the server's flow control.
+      stream->last_send_at = now;
+      continue;
+    }
     std::string reason;
     switch (kind) {
       case Timeout::Head:

@@ -1218,6 +1218,49 @@ TEST(ClientH2Raw, ServerThatClosesMidResponseFailsTheExchange) {
   EXPECT_FALSE(client.reusable());
 }
 
+TEST(ClientH2Raw, ServerThatGivesNoCreditForTheBodyTimesTheStreamOut) {
+  RawH2Server server([](RawPeer& peer) {
+    open(peer);
+    peer.waitFor(kHeaders, 1);
+    // Reads what comes (the first 64 KiB window) but never sends WINDOW_UPDATE.
+  });
+  ClientLimits limits;
+  limits.send_timeout = 300ms;
+  H2Client client(server.port, limits);
+  ASSERT_EQ(client.error, "");
+  RequestHead head = client.head("/upload", "POST");
+  head.content_length = 1 << 20;
+  auto call = client.send(head, std::make_shared<StringProducer>(std::string(1 << 20, 'u')));
+  ASSERT_TRUE(client.wait(call));
+  EXPECT_EQ(call->failure(),
+            "the server took none of the request body within 300 ms (flow control)");
+  EXPECT_TRUE(client.reusable());
+}
+
+TEST(ClientH2Raw, ServerThatReadsNothingIsClosedAfterTheSendTimeout) {
+  std::atomic<bool> done{false};
+  RawH2Server server([&done](RawPeer& peer) {
+    peer.send(kSettings, 0, 0, std::string("\x00\x04", 2) + be32(0x7fffffff));
+    peer.waitFor(kSettings);
+    peer.send(kSettings, kAck, 0, "");
+    peer.send(kWindowUpdate, 0, 0, be32(0x7fff0000));
+    waitUntil([&] { return done.load(); }, 20s);  // reads nothing meanwhile
+    peer.hang_up = true;
+  });
+  ClientLimits limits;
+  limits.send_timeout = 500ms;
+  limits.response_timeout = 60s;
+  H2Client client(server.port, limits);
+  ASSERT_EQ(client.error, "");
+  ASSERT_TRUE(waitUntil([&] { return client.ready >= 1; }));  // the server's SETTINGS are in
+  auto call = client.send(client.head("/upload", "POST"), std::make_shared<EndlessProducer>());
+  ASSERT_TRUE(client.wait(call));
+  done = true;
+  EXPECT_EQ(call->failure(), "the server reads nothing (send timeout after 500 ms)");
+  EXPECT_TRUE(waitUntil([&] { return client.closed == 1; }));
+  EXPECT_FALSE(client.reusable());
+}
+
 // ---------------------------------------------------------------------------------------------
 // nginx as a second real HTTP/2 server.
 
