@@ -596,6 +596,23 @@ TEST_F(ClientH2Test, RequestBodyShorterOrLongerThanDeclaredResetsTheStream) {
   EXPECT_EQ(bodyOf(after), "hello");
 }
 
+TEST_F(ClientH2Test, EarlyCompleteResponseWithResetNoErrorIsClean) {
+  // /hello answers without reading the body; the server then stops the upload with RST_STREAM
+  // NO_ERROR (RFC 9113 8.1): the response is whole, so the exchange is too.
+  auto server = startServer();
+  H2Client client(server->port);
+  ASSERT_EQ(client.error, "");
+  RequestHead head = client.head("/hello", "POST");
+  head.content_length = 4 << 20;
+  auto call = client.send(head, std::make_shared<StringProducer>(std::string(4 << 20, 'e')));
+  ASSERT_TRUE(client.wait(call));
+  EXPECT_EQ(call->failure(), "");
+  EXPECT_EQ(call->status(), 200);
+  EXPECT_EQ(bodyOf(call), "hello");
+  EXPECT_TRUE(call->clean);
+  EXPECT_TRUE(client.reusable());
+}
+
 TEST_F(ClientH2Test, MoreRequestsThanTheServerAllowsWaitForFreeStreams) {
   auto server = startServer(ServerLimits{.max_h2_streams = 4});
   H2Client client(server->port);
@@ -844,6 +861,46 @@ TEST_F(ClientH2Test, ConsumerSetAfterTheBodyArrivedGetsAllOfIt) {
   ASSERT_TRUE(client.wait(call));
   EXPECT_TRUE(call->clean);
   EXPECT_TRUE(bodyOf(call) == pattern(100000, 3));
+}
+
+// Not a check: prints what one connection does on this machine (run with
+// --gtest_also_run_disabled_tests).
+TEST_F(ClientH2Test, DISABLED_Throughput) {
+  auto server = startServer(ServerLimits{.max_body_bytes = 1ull << 30});
+  H2Client client(server->port);
+  ASSERT_EQ(client.error, "");
+  ASSERT_TRUE(waitUntil([&] { return client.ready >= 1; }));
+  constexpr std::size_t kBig = 256 << 20;
+  auto started = Clock::now();
+  class Counting : public ByteConsumer {
+   public:
+    std::size_t offer(std::span<const uint8_t> bytes) override {
+      total += bytes.size();
+      return bytes.size();
+    }
+    void end(bool) override {}
+    std::atomic<std::size_t> total{0};
+  };
+  auto counting = std::make_shared<Counting>();
+  auto call = client.send(client.head("/endless"), nullptr, Consumer::Later);
+  client.onExchange(call, [&](ClientExchangeImpl& e) { e.setBodyConsumer(counting); });
+  ASSERT_TRUE(waitUntil([&] { return counting->total >= kBig; }, 120s));
+  double seconds = std::chrono::duration<double>(Clock::now() - started).count();
+  client.onExchange(call, [](ClientExchangeImpl& e) { e.reset(); });
+  std::printf("download: %.0f MB/s\n", counting->total / seconds / 1e6);
+
+  started = Clock::now();
+  std::vector<std::shared_ptr<Call>> calls;
+  for (int i = 0; i < 20000; ++i) {
+    calls.push_back(client.send(client.head("/hello")));
+    if (calls.size() >= 100) {
+      for (auto& c : calls) ASSERT_TRUE(client.wait(c));
+      calls.clear();
+    }
+  }
+  for (auto& c : calls) ASSERT_TRUE(client.wait(c));
+  seconds = std::chrono::duration<double>(Clock::now() - started).count();
+  std::printf("small GETs, 100 in flight: %.0f req/s\n", 20000 / seconds);
 }
 
 // ---------------------------------------------------------------------------------------------
