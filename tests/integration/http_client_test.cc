@@ -69,8 +69,7 @@ std::string digest(const std::string& bytes) {
 
 uint16_t freePort() {
   boost::asio::io_context io;
-  boost::asio::ip::tcp::acceptor acceptor(
-      io, {boost::asio::ip::make_address("127.0.0.1"), 0});
+  boost::asio::ip::tcp::acceptor acceptor(io, {boost::asio::ip::make_address("127.0.0.1"), 0});
   return acceptor.local_endpoint().port();
 }
 
@@ -157,13 +156,13 @@ class HttpClientTest : public ::testing::Test {
   }
 
   static std::vector<Capability> serverCaps() {
-    return {Capability::NetHttpBind,   Capability::NetHttpAccept,  Capability::NetHttpRead,
-            Capability::NetHttpWrite,  Capability::NetHttpsBind,   Capability::NetHttpsAccept,
-            Capability::NetHttpsRead,  Capability::NetHttpsWrite,  Capability::NetTlsServerConfig};
+    return {Capability::NetHttpBind,  Capability::NetHttpAccept, Capability::NetHttpRead,
+            Capability::NetHttpWrite, Capability::NetHttpsBind,  Capability::NetHttpsAccept,
+            Capability::NetHttpsRead, Capability::NetHttpsWrite, Capability::NetTlsServerConfig};
   }
   static std::vector<Capability> clientCaps() {
-    return {Capability::NetHttpConnect,  Capability::NetHttpRead,  Capability::NetHttpWrite,
-            Capability::NetHttpsConnect, Capability::NetHttpsRead, Capability::NetHttpsWrite,
+    return {Capability::NetHttpConnect,    Capability::NetHttpRead,  Capability::NetHttpWrite,
+            Capability::NetHttpsConnect,   Capability::NetHttpsRead, Capability::NetHttpsWrite,
             Capability::NetTlsClientConfig};
   }
 
@@ -179,8 +178,7 @@ class HttpClientTest : public ::testing::Test {
 
   // A guest HTTP server (tests/guests/http serve): its port.
   uint16_t serve(uint32_t tls) {
-    kernel::ProcessId pid =
-        spawn(0, "serve", {utf8("127.0.0.1"), u32(tls), u32(0)}, serverCaps());
+    kernel::ProcessId pid = spawn(0, "serve", {utf8("127.0.0.1"), u32(tls), u32(0)}, serverCaps());
     if (!recorder_.waitLogCount(pid, "listening", 1, 20s)) {
       ADD_FAILURE() << "the server never listened" << dumpLogs(recorder_, pid);
       return 0;
@@ -199,6 +197,10 @@ class HttpClientTest : public ::testing::Test {
       return -1;
     }
     last_ = pid;
+    // Log records travel apart from the exit: wait for the last one the guest writes.
+    if (!recorder_.waitLogCount(pid, exit->status == 0 ? "done" : "failed", 1, 10s)) {
+      ADD_FAILURE() << "no closing log record" << dumpLogs(recorder_, pid);
+    }
     return exit->status;
   }
 
@@ -222,8 +224,7 @@ class HttpClientTest : public ::testing::Test {
 TEST_F(HttpClientTest, GetsOverPlainHttpReusingTheConnection) {
   uint16_t port = serve(0);
   ASSERT_NE(port, 0);
-  ASSERT_EQ(run("get", {utf8("127.0.0.1"), u32(port), u32(0), utf8("/head"), u32(3)}), 0)
-      << logs();
+  ASSERT_EQ(run("get", {utf8("127.0.0.1"), u32(port), u32(0), utf8("/head"), u32(3)}), 0) << logs();
   auto got = responses();
   ASSERT_EQ(got.size(), 3u) << logs();
   std::set<std::string> remotes;
@@ -231,15 +232,13 @@ TEST_F(HttpClientTest, GetsOverPlainHttpReusingTheConnection) {
     EXPECT_EQ(field(r, "status"), "200");
     EXPECT_EQ(field(r, "version"), "11");
     EXPECT_THAT(field(r, "body"), HasSubstr("method: GET\ntarget: /head\n"));
-    EXPECT_THAT(field(r, "body"),
-                HasSubstr("authority: 127.0.0.1:" + std::to_string(port) + "\n"));
+    EXPECT_THAT(field(r, "body"), HasSubstr("authority: 127.0.0.1:" + std::to_string(port) + "\n"));
   }
 }
 
 TEST_F(HttpClientTest, PostsAnInlineBody) {
   uint16_t port = serve(0);
-  ASSERT_EQ(run("post", {utf8("127.0.0.1"), u32(port), u32(0), utf8("/echo"),
-                         utf8("ping pong")}),
+  ASSERT_EQ(run("post", {utf8("127.0.0.1"), u32(port), u32(0), utf8("/echo"), utf8("ping pong")}),
             0)
       << logs();
   auto got = responses();
@@ -248,33 +247,38 @@ TEST_F(HttpClientTest, PostsAnInlineBody) {
   EXPECT_EQ(field(got[0], "length"), "9");
 }
 
-TEST_F(HttpClientTest, StreamsRequestBodiesWithAndWithoutALength) {
-  uint16_t port = serve(0);
-  for (uint32_t declare : {0u, 1u}) {
-    SCOPED_TRACE(declare);
-    ASSERT_EQ(run("upload", {utf8("127.0.0.1"), u32(port), u32(0), utf8("/stream-echo"),
-                             u32(3u << 20), u32(declare)}),
-              0)
-        << logs();
-    auto got = responses();
-    ASSERT_EQ(got.size(), 1u);
-    EXPECT_EQ(field(got[0], "length"), std::to_string(3u << 20));
-    EXPECT_EQ(field(got[0], "digest"), field(recordOf(recorder_, last_, "sending"), "digest"));
-  }
+TEST_F(HttpClientTest, StreamsRequestBodiesFullDuplexWithAndWithoutALength) {
+  const uint16_t plain = serve(0);
+  const uint16_t tls = serve(1);
+  // HTTP/1.1 chunked and with content-length, then HTTP/2 both ways: 3 MiB echoed back by the
+  // server as it reads, through 64 KiB rings both ways.
+  for (uint32_t over_tls : {0u, 1u})
+    for (uint32_t declare : {0u, 1u}) {
+      SCOPED_TRACE(::testing::Message() << "tls " << over_tls << " declare " << declare);
+      ASSERT_EQ(run("upload", {utf8(over_tls != 0 ? "localhost" : "127.0.0.1"),
+                               u32(over_tls != 0 ? tls : plain), u32(over_tls),
+                               utf8("/stream-echo"), u32(3u << 20), u32(declare)}),
+                0)
+          << logs();
+      auto got = responses();
+      ASSERT_EQ(got.size(), 1u);
+      EXPECT_EQ(field(got[0], "status"), "200") << field(got[0], "body");
+      EXPECT_EQ(field(got[0], "length"), std::to_string(3u << 20));
+      EXPECT_EQ(field(got[0], "digest"), field(recordOf(recorder_, last_, "sending"), "digest"));
+      EXPECT_EQ(field(got[0], "version"), over_tls != 0 ? "20" : "11");
+    }
 }
 
 TEST_F(HttpClientTest, HttpsNegotiatesHttp2OrHttp11ByAlpn) {
   uint16_t port = serve(1);
-  ASSERT_EQ(run("get", {utf8("localhost"), u32(port), u32(1), utf8("/head"), u32(2)}), 0)
-      << logs();
+  ASSERT_EQ(run("get", {utf8("localhost"), u32(port), u32(1), utf8("/head"), u32(2)}), 0) << logs();
   auto h2 = responses();
   ASSERT_EQ(h2.size(), 2u);
   EXPECT_EQ(field(h2[0], "version"), "20");
   EXPECT_THAT(field(h2[0], "body"), HasSubstr("alpn: h2\n"));
   EXPECT_THAT(field(h2[0], "body"), HasSubstr("sni: localhost\n"));
 
-  ASSERT_EQ(run("get", {utf8("localhost"), u32(port), u32(2), utf8("/head"), u32(1)}), 0)
-      << logs();
+  ASSERT_EQ(run("get", {utf8("localhost"), u32(port), u32(2), utf8("/head"), u32(1)}), 0) << logs();
   auto h1 = responses();
   ASSERT_EQ(h1.size(), 1u);
   EXPECT_EQ(field(h1[0], "version"), "11");
@@ -327,8 +331,7 @@ TEST_F(HttpClientTest, TalksToNginx) {
   EXPECT_EQ(field(got[0], "header"), "nginx");
   EXPECT_EQ(field(got[1], "digest"), digest(file));
 
-  ASSERT_EQ(run("get", {utf8("localhost"), u32(nginx.tls()), u32(1), utf8("/file.txt"), u32(1)}),
-            0)
+  ASSERT_EQ(run("get", {utf8("localhost"), u32(nginx.tls()), u32(1), utf8("/file.txt"), u32(1)}), 0)
       << logs();
   got = responses();
   ASSERT_EQ(got.size(), 1u);
@@ -336,8 +339,7 @@ TEST_F(HttpClientTest, TalksToNginx) {
   EXPECT_EQ(field(got[0], "status"), "200");
   EXPECT_EQ(field(got[0], "digest"), digest(file));
 
-  ASSERT_EQ(run("get", {utf8("localhost"), u32(nginx.tls()), u32(1), utf8("/missing"), u32(1)}),
-            0)
+  ASSERT_EQ(run("get", {utf8("localhost"), u32(nginx.tls()), u32(1), utf8("/missing"), u32(1)}), 0)
       << logs();
   got = responses();
   ASSERT_EQ(got.size(), 1u);

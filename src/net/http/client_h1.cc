@@ -401,7 +401,9 @@ class H1ClientConnection final : public ClientConnection,
       parser_.emplace();
       parser_->header_limit(static_cast<uint32_t>(
           std::min<std::size_t>(limits_.max_header_bytes, std::numeric_limits<uint32_t>::max())));
-      parser_->body_limit(boost::none);
+      // No limit: the consumer takes the body at its own pace. (Not boost::none: Boost 1.74
+      // compares a content-length against an empty optional as over the limit.)
+      parser_->body_limit(std::numeric_limits<std::uint64_t>::max());
       if (cur_.is_head) parser_->skip(true);
     }
     if (buffer_.size() > 0) {

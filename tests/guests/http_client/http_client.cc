@@ -4,7 +4,8 @@
 //   get(utf8 host, u32 port, u32 tls, utf8 target, u32 count)
 //                     `count` GETs one after another on one client; each logs Info "response"
 //                     {status, version, length (bytes read), digest (FNV-1a of the body, hex),
-//                     body (its first 200 bytes), header (the x-test response header or
+//                     body (its first 200 bytes, bytes over 0x7f as '?'), header (the x-test
+//                     response header or
 //                     "(none)")}. Then Info "done" and exit 0. A failure logs Error "failed"
 //                     {step, error, message} and exits 1.
 //   post(utf8 host, u32 port, u32 tls, utf8 target, utf8 body)
@@ -13,10 +14,12 @@
 //                     one POST whose body (`bytes` of a fixed pattern, digest logged as Info
 //                     "sending" {digest}) is streamed through the body writer in 10,000-byte
 //                     pieces, with content-length when `declare` is 1 (else chunked / DATA
-//                     frames); logs "response" as get().
+//                     frames), while the response is read (full duplex); logs "response" as
+//                     get().
 //   parallel(utf8 host, u32 port, u32 tls, utf8 target, u32 n)
 //                     n GETs sent at once on one client, then awaited; Info "parallel"
 //                     {ok (count with status 200), versions (sum of versions)}, exit 0.
+//   Every entrypoint that succeeds logs Info "done" last.
 //   abandon(utf8 host, u32 port, u32 tls, utf8 target)
 //                     sends a GET, waits for the head, reads nothing of the body and drops the
 //                     exchange; then a GET of /hello on the same client logs "response"; exit 0.
@@ -79,6 +82,9 @@ selium::Task<selium::Result<void>> report(selium::HttpExchange& response) {
   auto body = co_await response.readBody(64u << 20);
   if (!body) co_return body.error();
   std::string text(body->begin(), body->begin() + std::min<std::size_t>(body->size(), 200));
+  for (char& c : text) {
+    if (static_cast<unsigned char>(c) >= 0x80) c = '?';  // log fields are UTF-8
+  }
   kLog.info("response", {{"status", response.status()},
                          {"version", response.version()},
                          {"length", static_cast<uint64_t>(body->size())},
@@ -86,6 +92,29 @@ selium::Task<selium::Result<void>> report(selium::HttpExchange& response) {
                          {"body", text},
                          {"header", std::string(response.header("X-Test").value_or("(none)"))}});
   co_return selium::Result<void>();
+}
+
+selium::Task<void> writeAll(selium::BodyWriter& writer, const std::vector<uint8_t>& data,
+                            std::string& failure) {
+  constexpr std::size_t kPiece = 10000;
+  for (std::size_t at = 0; at < data.size(); at += kPiece) {
+    const std::size_t n = std::min(kPiece, data.size() - at);
+    if (auto w = co_await writer.write(std::span<const uint8_t>(data.data() + at, n)); !w) {
+      failure = w.error().name();
+      co_return;
+    }
+  }
+  if (auto f = writer.finish(); !f) failure = f.error().name();
+}
+
+selium::Task<selium::Result<void>> report(selium::HttpExchange& response);
+
+selium::Task<void> readResponse(selium::HttpExchange& exchange, std::string& failure) {
+  if (auto head = co_await exchange.response(); !head) {
+    failure = head.error().name();
+    co_return;
+  }
+  if (auto r = co_await report(exchange); !r) failure = r.error().name();
 }
 
 std::vector<uint8_t> pattern(std::size_t n) {
@@ -131,16 +160,23 @@ SELIUM_ENTRYPOINT(upload, (utf8, host), (u32, port), (u32, tls), (utf8, target),
   if (!exchange) co_return failed("send", exchange.error());
   auto writer = exchange->bodyWriter();
   if (!writer) co_return failed("writer", writer.error());
-  constexpr std::size_t kPiece = 10000;
-  for (std::size_t at = 0; at < data.size(); at += kPiece) {
-    const std::size_t n = std::min(kPiece, data.size() - at);
-    if (auto w = co_await writer->write(std::span<const uint8_t>(data.data() + at, n)); !w) {
-      co_return failed("write", w.error());
-    }
+  // Full duplex: the response is read while the body is written (an echo answers as it reads).
+  std::vector<selium::Task<void>> both;
+  std::string write_failed;
+  std::string read_failed;
+  both.push_back(writeAll(*writer, data, write_failed));
+  both.push_back(readResponse(*exchange, read_failed));
+  co_await selium::whenAll(std::move(both));
+  if (!write_failed.empty()) {
+    kLog.error("failed",
+               {{"step", "write"}, {"error", write_failed}, {"message", selium::lastError()}});
+    co_return 1;
   }
-  if (auto f = writer->finish(); !f) co_return failed("finish", f.error());
-  if (auto head = co_await exchange->response(); !head) co_return failed("response", head.error());
-  if (auto r = co_await report(*exchange); !r) co_return failed("body", r.error());
+  if (!read_failed.empty()) {
+    kLog.error("failed",
+               {{"step", "read"}, {"error", read_failed}, {"message", selium::lastError()}});
+    co_return 1;
+  }
   kLog.info("done", {});
   co_return 0;
 }
@@ -164,6 +200,7 @@ SELIUM_ENTRYPOINT(parallel, (utf8, host), (u32, port), (u32, tls), (utf8, target
     versions += exchange.version();
   }
   kLog.info("parallel", {{"ok", ok}, {"versions", versions}});
+  kLog.info("done", {});
   co_return 0;
 }
 
@@ -178,5 +215,6 @@ SELIUM_ENTRYPOINT(abandon, (utf8, host), (u32, port), (u32, tls), (utf8, target)
   auto response = co_await c.client->fetch(selium::ClientRequest("GET", "/hello"));
   if (!response) co_return failed("fetch", response.error());
   if (auto r = co_await report(*response); !r) co_return failed("body", r.error());
+  kLog.info("done", {});
   co_return 0;
 }
