@@ -1097,8 +1097,10 @@ TEST_F(ClientTest, ServerClosingAnIdleConnectionIsNoticed) {
   auto first = get("/1");
   ASSERT_TRUE(first->waitFinished());
   ASSERT_TRUE(waitUntil([&] { return server->connectionCount() == 0; }));
-  // The client saw the close: the next request does not go to the dead connection.
-  ASSERT_TRUE(waitUntil([&] { return loop_.call([&] { return client_->pending() == 0; }); }));
+  // The end of stream is already readable on the client's socket: two round trips through the
+  // client's loop let it see it before the next request (which would otherwise fail: a request
+  // is never sent twice).
+  for (int i = 0; i < 2; ++i) EXPECT_EQ(pending(), 0u);
   auto second = get("/2");
   ASSERT_TRUE(second->waitFinished());
   EXPECT_TRUE(second->clean()) << second->errorText();
