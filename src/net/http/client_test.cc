@@ -1128,6 +1128,73 @@ TEST_F(ClientTest, EarlyErrorResponseStopsTheUpload) {
   EXPECT_NE(who[0].remote_address, who[1].remote_address);
 }
 
+// The server answers 200 at once and echoes the request body as it arrives: the client keeps
+// sending after the early head (a duplex exchange).
+class Pipe : public ByteConsumer, public ByteProducer {
+ public:
+  explicit Pipe(std::weak_ptr<Exchange> exchange) : exchange_(std::move(exchange)) {}
+  std::size_t offer(std::span<const uint8_t> bytes) override {
+    buffer_.append(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+    if (auto ex = exchange_.lock()) ex->resumeResponse();
+    return bytes.size();
+  }
+  void end(bool) override {
+    ended_ = true;
+    if (auto ex = exchange_.lock()) ex->resumeResponse();
+  }
+  Chunk read(std::span<uint8_t> out) override {
+    if (buffer_.empty()) return {ended_ ? State::End : State::Wait, 0};
+    std::size_t n = std::min(out.size(), buffer_.size());
+    std::memcpy(out.data(), buffer_.data(), n);
+    buffer_.erase(0, n);
+    return {State::Data, n};
+  }
+
+ private:
+  std::weak_ptr<Exchange> exchange_;
+  std::string buffer_;
+  bool ended_ = false;
+};
+
+TEST_F(ClientTest, KeepsSendingAfterAnEarlySuccessfulHead) {
+  static constexpr uint64_t kSize = 1ull << 20;
+  auto server = startServer({}, [](std::shared_ptr<Exchange> ex) {
+    auto pipe = std::make_shared<Pipe>(ex);
+    ex->setBodyConsumer(pipe);
+    ex->respond(textHead(200), pipe);
+  });
+  makeClient(server->port);
+  auto consumer = std::make_shared<PatternConsumer>();
+  auto call = std::make_shared<Call>();
+  loop_.call([&] {
+    sendOnLoop(call, makeHead("POST", "/duplex"), std::make_shared<PatternProducer>(kSize, 4000),
+               Consumer::None);
+    call->exchange->setBodyConsumer(consumer);
+    return 0;
+  });
+  ASSERT_TRUE(call->waitFinished(30s));
+  EXPECT_TRUE(call->clean()) << call->errorText();
+  EXPECT_EQ(consumer->received.load(), kSize);
+  EXPECT_FALSE(consumer->mismatch.load());
+}
+
+TEST_F(ClientTest, DroppingTheClientEndsItsRequests) {
+  RawServer raw([](RawServer::Peer& peer) {
+    if (!peer.readHead()) return;
+    peer.waitClosed();
+  });
+  makeClient(raw.port);
+  auto running = get("/");
+  ASSERT_TRUE(waitUntil([&] { return raw.accepted.load() == 1; }));
+  loop_.call([&] {
+    client_.reset();  // the last reference: no close() first
+    return 0;
+  });
+  ASSERT_TRUE(running->waitFinished());
+  EXPECT_FALSE(running->clean());
+  EXPECT_TRUE(waitUntil([&] { return raw.served.load() == 1; }));  // the socket was closed
+}
+
 TEST_F(ClientTest, RequestBodyShorterOrLongerThanDeclaredIsCut) {
   auto server = startServer();
   makeClient(server->port);
