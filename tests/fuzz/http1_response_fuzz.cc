@@ -40,7 +40,7 @@ void checkAt(bool condition, int line) {
   std::fprintf(stderr, "http1_response_fuzz: check failed at line %d\n", line);
   std::abort();
 }
-#define check(condition) checkAt((condition), __LINE__)
+#define SELIUM_FUZZ_CHECK(condition) checkAt((condition), __LINE__)
 
 ClientLimits fuzzLimits() {
   ClientLimits limits;
@@ -80,7 +80,7 @@ class Consumer : public ByteConsumer {
   Consumer(asio::io_context& loop, Record& record, std::size_t room)
       : loop_(loop), record_(record), room_(room) {}
   std::size_t offer(std::span<const uint8_t> bytes) override {
-    check(!record_.ended);
+    SELIUM_FUZZ_CHECK(!record_.ended);
     std::size_t took = room_ == 0 ? bytes.size() : std::min(room_, bytes.size());
     record_.offered += took;
     if (took < bytes.size()) {
@@ -91,7 +91,7 @@ class Consumer : public ByteConsumer {
     return took;
   }
   void end(bool) override {
-    check(!record_.ended);
+    SELIUM_FUZZ_CHECK(!record_.ended);
     record_.ended = true;
   }
   std::weak_ptr<ClientExchange> exchange;
@@ -103,12 +103,12 @@ class Consumer : public ByteConsumer {
 };
 
 void checkResponse(const ClientResponse& response) {
-  check(response.head.status >= 200 && response.head.status <= 999);
-  check(response.version == 10 || response.version == 11);
-  check(response.head.headers.size() <= fuzzLimits().max_headers);
+  SELIUM_FUZZ_CHECK(response.head.status >= 200 && response.head.status <= 999);
+  SELIUM_FUZZ_CHECK(response.version == 10 || response.version == 11);
+  SELIUM_FUZZ_CHECK(response.head.headers.size() <= fuzzLimits().max_headers);
   for (const auto& h : response.head.headers) {
-    check(toLowerAscii(h.name) == h.name);
-    check(!isConnectionLevelHeader(h.name) && h.name != "content-length");
+    SELIUM_FUZZ_CHECK(toLowerAscii(h.name) == h.name);
+    SELIUM_FUZZ_CHECK(!isConnectionLevelHeader(h.name) && h.name != "content-length");
   }
 }
 
@@ -154,13 +154,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, std::size_t size) {
         loop, std::move(head), std::move(body),
         [&record, &records, i](Result<ClientResponse> response) {
           ++record.handler_calls;
-          check(record.handler_calls == 1);
+          SELIUM_FUZZ_CHECK(record.handler_calls == 1);
           if (!response) return;
           checkResponse(response.value());
           // In order: every earlier exchange is over.
           std::size_t over = 0;
           for (std::size_t j = 0; j < i; ++j) over += records[j].finished_calls;
-          check(over == i);
+          SELIUM_FUZZ_CHECK(over == i);
         });
     auto consumer = std::make_shared<Consumer>(loop, record, (options >> 7) & 1 ? 1 + i * 5 : 0);
     consumer->exchange = exchange;
@@ -180,7 +180,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, std::size_t size) {
   TcpSocket socket(loop);
   boost::system::error_code ec;
   socket.assign(asio::ip::tcp::v4(), fds[0], ec);
-  check(!ec);
+  SELIUM_FUZZ_CHECK(!ec);
   connection = detail::startH1ClientConnection(std::move(socket), std::move(context));
   pump();
 
@@ -248,10 +248,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, std::size_t size) {
   loop.restart();
 
   for (const auto& record : records) {
-    check(record.finished_calls == 1);
-    check(record.handler_calls <= 1);
-    check(record.offered <= size);
-    if (record.head) check(record.offered == 0);
+    SELIUM_FUZZ_CHECK(record.finished_calls == 1);
+    SELIUM_FUZZ_CHECK(record.handler_calls <= 1);
+    SELIUM_FUZZ_CHECK(record.offered <= size);
+    if (record.head) SELIUM_FUZZ_CHECK(record.offered == 0);
   }
   return 0;
 }
