@@ -35,12 +35,6 @@ using detail::ClientExchangeImpl;
 
 constexpr std::string_view kLogTarget = "selium.net.http.client";
 
-#if SELIUM_HAVE_H2_CLIENT
-constexpr bool kHaveH2 = true;
-#else
-constexpr bool kHaveH2 = false;
-#endif
-
 // Shows at most 80 bytes of an input in an error, control and non-ASCII bytes as '?'.
 std::string quote(std::string_view text) {
   constexpr std::size_t kMax = 80;
@@ -81,17 +75,6 @@ bool isValidTarget(std::string_view target) {
     auto u = static_cast<unsigned char>(c);
     return u <= 0x20 || u >= 0x7f;
   });
-}
-
-// ALPN wire format (length-prefixed names) of `names` without "h2".
-std::vector<unsigned char> alpnWithoutH2(const std::vector<std::string>& names) {
-  std::vector<unsigned char> wire;
-  for (const auto& name : names) {
-    if (name == "h2" || name.empty() || name.size() > 255) continue;
-    wire.push_back(static_cast<unsigned char>(name.size()));
-    wire.insert(wire.end(), name.begin(), name.end());
-  }
-  return wire;
 }
 
 // Why a handshake failed: the certificate verification result when that was it.
@@ -242,12 +225,6 @@ class ClientImpl final : public Client, public std::enable_shared_from_this<Clie
     }
     SSL_CTX_up_ref(ctx);
     ssl_context_.emplace(ctx);  // takes the reference just added
-    if constexpr (!kHaveH2) {
-      const auto& names = origin_.tls->material().alpn;
-      if (std::find(names.begin(), names.end(), "h2") != names.end()) {
-        alpn_override_ = alpnWithoutH2(names);
-      }
-    }
   }
 
   // Drops exchanges that are over (reset while queued, finished on a connection).
@@ -386,12 +363,6 @@ class ClientImpl final : public Client, public std::enable_shared_from_this<Clie
     if (auto status = origin_.tls->prepare(ssl, origin_.host); !status) {
       return connectFailed(*attempt, "TLS with " + origin_text_ + ": " + status.error().message);
     }
-    if (alpn_override_ &&
-        SSL_set_alpn_protos(ssl, alpn_override_->empty() ? nullptr : alpn_override_->data(),
-                            static_cast<unsigned>(alpn_override_->size())) != 0) {
-      ERR_clear_error();
-      return connectFailed(*attempt, "TLS with " + origin_text_ + ": cannot set the ALPN list");
-    }
     attempt->tls->async_handshake(
         asio::ssl::stream_base::client,
         [weak = weak_from_this(), attempt, info = std::move(info)](error_code hs_ec) mutable {
@@ -418,16 +389,9 @@ class ClientImpl final : public Client, public std::enable_shared_from_this<Clie
     SSL_get0_alpn_selected(ssl, &alpn, &alpn_length);
     if (alpn != nullptr) info.alpn.assign(reinterpret_cast<const char*>(alpn), alpn_length);
     if (info.alpn == "h2") {
-#if SELIUM_HAVE_H2_CLIENT
       return established(*attempt, std::move(info), [&](detail::ClientConnectionContext context) {
         return detail::startH2ClientConnection(std::move(attempt->tls), std::move(context));
       });
-#else
-      // Not offered (alpn_override_), so a server that picks it anyway is broken.
-      return connectFailed(*attempt,
-                           "TLS handshake with " + origin_text_ +
-                               ": the server selected ALPN \"h2\", which was not offered");
-#endif
     }
     established(*attempt, std::move(info), [&](detail::ClientConnectionContext context) {
       return detail::startH1ClientConnection(std::move(attempt->tls), std::move(context));
@@ -503,7 +467,6 @@ class ClientImpl final : public Client, public std::enable_shared_from_this<Clie
   std::string authority_;    // the default Host
   std::optional<asio::ssl::context> ssl_context_;
   std::string tls_error_;  // why TLS cannot be used (reported by each connect)
-  std::optional<std::vector<unsigned char>> alpn_override_;  // the ALPN list without "h2"
   std::deque<std::shared_ptr<ClientExchangeImpl>> queue_;
   std::vector<Slot> slots_;
   std::shared_ptr<Attempt> attempt_;

@@ -81,8 +81,8 @@ class ClientExchange {
   virtual void reset() = 0;
   // Over: the response body ended (either way), or the request failed or was reset.
   virtual bool finished() const = 0;
-  // Called once when it becomes finished (posted on the loop). `clean`: the request went out
-  // whole and the whole response came back.
+  // Called once when it becomes finished (posted on the loop). `clean`: the whole response came
+  // back, and the request went out whole (or the server answered before reading all of it).
   virtual void onFinished(std::function<void(bool clean)> callback) = 0;
 };
 

@@ -179,6 +179,7 @@ class H1ClientConnection final : public ClientConnection,
     bool body_paused = false;
     bool body_resumed = false;  // wake() since the last offer
     bool complete_pending = false;
+    error_code body_error;  // malformed body after the bytes still to offer
     std::unique_ptr<uint8_t[]> body_chunk;
     std::size_t body_begin = 0;
     std::size_t body_end = 0;
@@ -377,12 +378,16 @@ class H1ClientConnection final : public ClientConnection,
         }
         continue;
       }
+      if (cur_.body_error) return malformed(cur_.body_error);
       if (!cur_.body_chunk) cur_.body_chunk = std::make_unique<uint8_t[]>(kBodyChunk);
       error_code ec;
       std::size_t got = decodeBody(cur_.body_chunk.get(), kBodyChunk, ec);
       cur_.body_begin = 0;
       cur_.body_end = got;
-      if (ec) return malformed(ec);
+      if (ec) {
+        if (got == 0) return malformed(ec);
+        cur_.body_error = ec;  // after the bytes decoded before it
+      }
       if (got == 0 && !cur_.body_done) {
         if (peer_eof_) {
           if (!endOfBodyInput()) return;

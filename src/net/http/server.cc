@@ -215,18 +215,12 @@ class ServerImpl final : public Server {
       handshake.peer.sni = toLowerAscii(sni);
     }
     if (handshake.peer.alpn == "h2") {
-#if SELIUM_HAVE_H2
       return track(
           id,
           [&](ConnectionContext context) {
             return startH2Connection(std::move(handshake.stream), std::move(context));
           },
           std::move(handshake.peer));
-#else
-      error_code ec;
-      handshake.stream->next_layer().close(ec);  // this build has no HTTP/2
-      return;
-#endif
     }
     track(
         id,

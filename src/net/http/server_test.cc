@@ -233,20 +233,6 @@ TEST_F(TlsServerTest, HandshakeTimeoutClosesSilentClients) {
   EXPECT_TRUE(waitUntil([&] { return server->connectionCount() == 0; }));
 }
 
-#if !SELIUM_HAVE_H2
-TEST_F(TlsServerTest, H2NegotiatedWithoutHttp2SupportIsClosed) {
-  ServerOptions options;
-  options.tls = context(false, true);
-  auto server = startServer(options);
-  auto args = tlsArgs(server->port);
-  args.insert(args.end(), {"--http2", url(server->port, "/", "https")});
-  auto result = curl(args);
-  EXPECT_NE(result.exit_code, 0);
-  std::lock_guard lock(mutex_);
-  EXPECT_TRUE(heads_.empty());
-}
-#endif
-
 TEST_F(ServerTest, ConnectionsOverTheCapGet503) {
   ServerOptions options;
   options.limits.max_connections = 2;
