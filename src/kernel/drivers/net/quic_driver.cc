@@ -122,6 +122,47 @@ void bindStream(boost::asio::io_context& loop, const std::shared_ptr<quic::Strea
   bindStream(loop, stream, pipes.in, pipes.out, pipes.watch);
 }
 
+// The tasks waiting on one object. A guest's tasks may wait on one handle at once (several opens
+// of one connection while it connects), so there is one entry per handle and waker token, not
+// per handle. Bounded per handle: past kMaxPerHandle the oldest is woken early, which is harmless
+// (it asks again). Guarded by its owner's mutex.
+class WaiterList {
+ public:
+  static constexpr std::size_t kMaxPerHandle = 256;
+
+  // Records `waker` for `key`; a waker to fire (after the owner's lock is released) if one had to
+  // make room.
+  [[nodiscard]] Waker add(const void* key, Waker waker) {
+    std::size_t of_key = 0;
+    auto oldest = entries_.end();
+    for (auto it = entries_.begin(); it != entries_.end(); ++it) {
+      if (it->first != key) continue;
+      if (it->second.token == waker.token && it->second.target == waker.target) {
+        it->second = std::move(waker);  // the same task asking again
+        return {};
+      }
+      if (of_key++ == 0) oldest = it;
+    }
+    Waker evicted;
+    if (of_key >= kMaxPerHandle) {
+      evicted = std::move(oldest->second);
+      entries_.erase(oldest);
+    }
+    entries_.emplace_back(key, std::move(waker));
+    return evicted;
+  }
+  void cancel(const void* key) {
+    std::erase_if(entries_, [key](const auto& entry) { return entry.first == key; });
+  }
+  void takeAll(std::vector<Waker>& out) {
+    for (auto& entry : entries_) out.push_back(std::move(entry.second));
+    entries_.clear();
+  }
+
+ private:
+  std::vector<std::pair<const void*, Waker>> entries_;
+};
+
 }  // namespace
 
 class QuicPort;
@@ -216,11 +257,11 @@ class QuicConnectionObject final : public Shareable {
 
   enum class Take { Ready, Wait, Closed };
 
-  // The next stream the peer opened; Wait with `waker` recorded for `key` (one per handle);
+  // The next stream the peer opened; Wait with `waker` recorded for `key`;
   // Closed with `reason` once the connection is over and every stream was taken.
   Take nextStream(const void* key, Waker waker, std::shared_ptr<quic::Stream>& stream,
                   std::string& reason) {
-    std::lock_guard lock(mutex_);
+    std::unique_lock lock(mutex_);
     if (!incoming_.empty()) {
       stream = std::move(incoming_.front());
       incoming_.pop_front();
@@ -230,20 +271,24 @@ class QuicConnectionObject final : public Shareable {
       reason = reason_;
       return Take::Closed;
     }
-    accept_waiters_[key] = std::move(waker);
+    const Waker evicted = accept_waiters_.add(key, std::move(waker));
+    lock.unlock();
+    evicted.fire();
     return Take::Wait;
   }
 
   // Reserves an open (undo with openDone()); Wait while the handshake runs or kMaxPendingOpens
   // opens are on their way.
   Take reserveOpen(const void* key, Waker waker, std::string& reason) {
-    std::lock_guard lock(mutex_);
+    std::unique_lock lock(mutex_);
     if (state_ == State::Closed) {
       reason = reason_;
       return Take::Closed;
     }
     if (state_ == State::Connecting || pending_opens_ >= kMaxPendingOpens) {
-      open_waiters_[key] = std::move(waker);
+      const Waker evicted = open_waiters_.add(key, std::move(waker));
+      lock.unlock();
+      evicted.fire();
       return Take::Wait;
     }
     ++pending_opens_;
@@ -275,8 +320,7 @@ class QuicConnectionObject final : public Shareable {
     {
       std::lock_guard lock(mutex_);
       if (pending_opens_ > 0) --pending_opens_;
-      for (auto& [key, waker] : open_waiters_) wake.push_back(std::move(waker));
-      open_waiters_.clear();
+      open_waiters_.takeAll(wake);
     }
     for (const Waker& waker : wake) waker.fire();
   }
@@ -291,8 +335,8 @@ class QuicConnectionObject final : public Shareable {
 
   void cancel(const void* key) {
     std::lock_guard lock(mutex_);
-    accept_waiters_.erase(key);
-    open_waiters_.erase(key);
+    accept_waiters_.cancel(key);
+    open_waiters_.cancel(key);
   }
 
   boost::asio::io_context& loop;
@@ -302,10 +346,8 @@ class QuicConnectionObject final : public Shareable {
 
  private:
   void takeWaiters(std::vector<Waker>& wake) {
-    for (auto& [key, waker] : accept_waiters_) wake.push_back(std::move(waker));
-    for (auto& [key, waker] : open_waiters_) wake.push_back(std::move(waker));
-    accept_waiters_.clear();
-    open_waiters_.clear();
+    accept_waiters_.takeAll(wake);
+    open_waiters_.takeAll(wake);
   }
 
   // On the loop: a stream the peer opened. Queued until accepted; the transport bounds how many
@@ -315,8 +357,7 @@ class QuicConnectionObject final : public Shareable {
     {
       std::lock_guard lock(mutex_);
       incoming_.push_back(std::move(stream));
-      for (auto& [key, waker] : accept_waiters_) wake.push_back(std::move(waker));
-      accept_waiters_.clear();
+      accept_waiters_.takeAll(wake);
     }
     for (const Waker& waker : wake) waker.fire();
   }
@@ -339,8 +380,8 @@ class QuicConnectionObject final : public Shareable {
   std::vector<uint8_t> info_;  // FlatBuffers QuicConnectionInfo, once established
   // Streams the peer opened, not accepted yet: released on the loop only.
   std::deque<std::shared_ptr<quic::Stream>> incoming_;
-  std::map<const void*, Waker> accept_waiters_;
-  std::map<const void*, Waker> open_waiters_;
+  WaiterList accept_waiters_;
+  WaiterList open_waiters_;
   std::size_t pending_opens_ = 0;
 
   // On the loop only.
@@ -389,18 +430,18 @@ class QuicRoute final : public Shareable {
       std::lock_guard lock(mutex_);
       if (queue_.size() >= kMaxQueued) return false;
       queue_.push_back(std::move(connection));
-      for (auto& [key, waker] : waiters_) wake.push_back(std::move(waker));
-      waiters_.clear();
+      waiters_.takeAll(wake);
     }
     for (const Waker& waker : wake) waker.fire();
     return true;
   }
 
-  // The next live connection, or null with `waker` recorded for `key` (one per listener handle).
+  // The next live connection, or null with `waker` recorded for `key` (several may wait).
   // Under the lock: each connection goes to exactly one caller.
   std::shared_ptr<QuicConnectionObject> pop(const void* key, Waker waker) {
     std::shared_ptr<QuicConnectionObject> taken;
     std::vector<std::shared_ptr<QuicConnectionObject>> gone;  // released outside the lock
+    Waker evicted;
     {
       std::lock_guard lock(mutex_);
       while (!queue_.empty() && !taken) {
@@ -412,14 +453,15 @@ class QuicRoute final : public Shareable {
           taken = std::move(next);
         }
       }
-      if (!taken) waiters_[key] = std::move(waker);
+      if (!taken) evicted = waiters_.add(key, std::move(waker));
     }
+    evicted.fire();
     return taken;
   }
 
   void cancel(const void* key) {
     std::lock_guard lock(mutex_);
-    waiters_.erase(key);
+    waiters_.cancel(key);
   }
 
   const std::shared_ptr<QuicPort> port;
@@ -428,7 +470,7 @@ class QuicRoute final : public Shareable {
  private:
   std::mutex mutex_;
   std::deque<std::shared_ptr<QuicConnectionObject>> queue_;
-  std::map<const void*, Waker> waiters_;
+  WaiterList waiters_;
 };
 
 // One UDP socket (a server Endpoint) shared by every bind of its address:port.
