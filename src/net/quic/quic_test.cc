@@ -762,7 +762,13 @@ TEST_F(QuicTest, RetryLeavesSpoofedInitialsWithoutStateAndRealClientsConnect) {
   EXPECT_EQ(server.endpoint->connectionCount(), 0u);
 
   // A forged token: no state, and the sender is told at once (CONNECTION_CLOSE in an Initial).
-  attacker.send_to(boost::asio::buffer(withForgedToken(initials[0])), target);
+  const std::vector<uint8_t> forged = withForgedToken(initials[0]);
+  if (const char* dir = std::getenv("SELIUM_QUIC_CORPUS_OUT")) {
+    std::ofstream(std::string(dir) + "/initial_forged_retry_token", std::ios::binary)
+        .write(reinterpret_cast<const char*>(forged.data()),
+               static_cast<std::streamsize>(forged.size()));
+  }
+  attacker.send_to(boost::asio::buffer(forged), target);
   replies = receiveReplies(loop_, attacker, 1);
   ASSERT_EQ(replies.size(), 1u);
   EXPECT_EQ(longHeaderType(replies[0]), 0);
