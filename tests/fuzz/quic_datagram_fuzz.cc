@@ -47,6 +47,7 @@ struct Harness {
     selium::net::quic::Limits limits;
     limits.max_connections = 8;
     limits.handshake_timeout = std::chrono::milliseconds(50);
+    limits.retry_threshold = 4;  // both paths: accepted at once, and Retry (tokens verified)
     auto listening = selium::net::quic::Endpoint::listen(
         loop, udp::endpoint(boost::asio::ip::make_address("127.0.0.1"), 0), tls, limits,
         [](std::shared_ptr<selium::net::quic::Connection> connection) {

@@ -11,6 +11,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/udp.hpp>
 #include <chrono>
+#include <cstring>
 #include <filesystem>
 #include <memory>
 #include <string>
@@ -50,6 +51,24 @@ std::vector<Capability> without(std::vector<Capability> caps, Capability dropped
   std::erase(caps, dropped);
   return caps;
 }
+
+// Says "drop reader", then sends bytes for ever; counts what it produced.
+class EndlessProducer : public net::ByteProducer {
+ public:
+  Chunk read(std::span<uint8_t> out) override {
+    static constexpr std::string_view kHead = "drop reader";
+    std::size_t n = out.size();
+    if (produced < kHead.size()) {
+      n = std::min(n, kHead.size() - produced);
+      std::memcpy(out.data(), kHead.data() + produced, n);
+    } else {
+      std::memset(out.data(), 'x', n);
+    }
+    produced += n;
+    return {State::Data, n};
+  }
+  uint64_t produced = 0;
+};
 
 class QuicTest : public ::testing::Test {
  protected:
@@ -195,6 +214,51 @@ TEST_F(QuicTest, TheHostClientTalksToAGuestServer) {
   ASSERT_TRUE(quic::testing::runUntil(
       loop_, [&] { return collector->ended; }, 30s));
   EXPECT_FALSE(collector->complete);
+}
+
+TEST_F(QuicTest, AStreamResetBeforeItsFirstByteStillReachesTheGuest) {
+  kernel::ProcessId server = 0;
+  uint16_t port = serve(&server);
+  ASSERT_NE(port, 0);
+  auto connection = hostConnect(port);
+  ASSERT_TRUE(connection) << connection.error().message;
+  // Nothing but RESET_STREAM: the producer aborts before any byte.
+  auto stream = (*connection)->openStream();
+  ASSERT_TRUE(stream);
+  (*stream)->setProducer(std::make_shared<quic::testing::BytesProducer>(
+      "", quic::testing::BytesProducer::Then::Abort));
+  ASSERT_TRUE(quic::testing::runUntil(
+      loop_, [&] { return recorder_.waitLogCount(server, "stream ended early", 1, 0ms); }, 20s))
+      << dumpLogs(recorder_, server);
+  EXPECT_EQ(textField(recordOf(recorder_, server, "stream ended early"), "error"), "Closed");
+  // The connection goes on serving.
+  auto echo = exchange(*connection, "after the reset");
+  EXPECT_TRUE(echo->complete);
+  EXPECT_EQ(echo->data, "after the reset");
+}
+
+TEST_F(QuicTest, AGuestThatDropsAStreamsReaderStopsThePeerSending) {
+  uint16_t port = serve();
+  ASSERT_NE(port, 0);
+  auto connection = hostConnect(port);
+  ASSERT_TRUE(connection) << connection.error().message;
+  auto stream = (*connection)->openStream();
+  ASSERT_TRUE(stream);
+  auto answer = std::make_shared<quic::testing::Collector>();
+  auto producer = std::make_shared<EndlessProducer>();
+  std::weak_ptr<EndlessProducer> watch = producer;
+  (*stream)->setConsumer(answer);
+  (*stream)->setProducer(std::move(producer));
+  // STOP_SENDING makes the stream drop its producer (which would send for ever otherwise), while
+  // the guest's own side still finishes normally.
+  ASSERT_TRUE(quic::testing::runUntil(
+      loop_, [&] { return answer->ended && watch.expired(); }, 30s))
+      << "answer ended " << answer->ended << ", producer released " << watch.expired();
+  EXPECT_TRUE(answer->complete);
+  EXPECT_EQ(answer->data, "reader dropped");
+  EXPECT_FALSE((*connection)->isClosed());
+  auto echo = exchange(*connection, "still here");
+  EXPECT_EQ(echo->data, "still here");
 }
 
 TEST_F(QuicTest, AStreamHandedToAnotherProcessIsAnsweredThere) {

@@ -197,7 +197,7 @@ ngtcp2_path ConnectionImpl::path(const udp::endpoint& remote) {
 
 Status ConnectionImpl::create(bool server, const udp::endpoint& remote, const ngtcp2_cid& dcid,
                               const ngtcp2_cid& scid, const ngtcp2_cid* original_dcid,
-                              uint32_t version) {
+                              const ngtcp2_pkt_hd* retry, uint32_t version) {
   server_ = server;
   const udp::endpoint& local = endpoint_->local();
   std::memcpy(&local_addr_, local.data(), local.size());
@@ -224,6 +224,12 @@ Status ConnectionImpl::create(bool server, const udp::endpoint& remote, const ng
       static_cast<ngtcp2_duration>(limits_.idle_timeout.count()) * NGTCP2_MILLISECONDS;
   if (server) {
     params.original_dcid = *original_dcid;
+    if (retry != nullptr) {
+      // The Initial that answered our Retry: its DCID is the Retry's SCID (RFC 9000 7.3).
+      params.retry_scid = retry->dcid;
+      params.retry_scid_present = 1;
+      settings.token = retry->token;  // ngtcp2 copies it
+    }
     params.stateless_reset_token_present = 1;
     const auto& secret = endpoint_->secret();
     if (ngtcp2_crypto_generate_stateless_reset_token(params.stateless_reset_token, secret.data(),
@@ -245,7 +251,9 @@ Status ConnectionImpl::create(bool server, const udp::endpoint& remote, const ng
 }
 
 Status ConnectionImpl::startServer(const ngtcp2_pkt_hd& initial, const udp::endpoint& remote,
-                                   std::shared_ptr<ServerTlsContext> tls) {
+                                   std::shared_ptr<ServerTlsContext> tls,
+                                   const ngtcp2_cid* original_dcid) {
+  half_open_ = true;  // the endpoint counted it
   remote_address_ = formatAddress(remote.address(), remote.port());
   tls_.server = std::move(tls);
   Result<Session> session = makeServerSession(tls_);
@@ -255,8 +263,12 @@ Status ConnectionImpl::startServer(const ngtcp2_pkt_hd& initial, const udp::endp
   ngtcp2_cid scid{};
   scid.datalen = kCidLength;
   randomBytes(scid.data, scid.datalen);
-  // The client's Initial: its SCID is our DCID; its DCID is the original DCID we echo.
-  if (Status created = create(true, remote, initial.scid, scid, &initial.dcid, initial.version);
+  // The client's Initial: its SCID is our DCID; its DCID is the original DCID we echo (after a
+  // Retry, the token told the original one).
+  const bool retried = original_dcid != nullptr;
+  if (Status created =
+          create(true, remote, initial.scid, scid, retried ? original_dcid : &initial.dcid,
+                 retried ? &initial : nullptr, initial.version);
       !created) {
     return created;
   }
@@ -283,7 +295,8 @@ Status ConnectionImpl::startClient(const udp::endpoint& remote, const ClientTls&
   ngtcp2_cid scid{};
   scid.datalen = kCidLength;
   randomBytes(scid.data, scid.datalen);
-  if (Status created = create(false, remote, dcid, scid, nullptr, NGTCP2_PROTO_VER_V1); !created) {
+  if (Status created = create(false, remote, dcid, scid, nullptr, nullptr, NGTCP2_PROTO_VER_V1);
+      !created) {
     return created;
   }
   alpn_required_ = !tls.alpn.empty();
@@ -422,7 +435,20 @@ int ConnectionImpl::onStreamReset(int64_t stream_id) {
   if (StreamImpl* stream = streamOf(stream_id)) {
     stream->onPeerReset();
     enqueue(*stream);
+    return 0;
   }
+  // RESET_STREAM was the first frame of a peer's stream: ngtcp2 0.12 opened nothing (and keeps
+  // nothing), but the peer did open a stream, and expects the application to know: announce it,
+  // already ended (the same outcome as a reset after data). Nothing can be sent back on it.
+  if (!ngtcp2_is_bidi_stream(stream_id) || !peerOpened(stream_id) ||
+      untracked_streams_ >= limits_.max_streams_per_connection) {
+    return 0;
+  }
+  auto stream = std::make_shared<StreamImpl>(*this, loop_, stream_id, /*remote=*/true, limits_);
+  ++untracked_streams_;
+  streams_.emplace(stream_id, stream);
+  incoming_.push_back(stream);
+  stream->resetBeforeOpen();
   return 0;
 }
 
@@ -535,8 +561,12 @@ void ConnectionImpl::retire(const std::shared_ptr<StreamImpl>& stream) {
   const auto it = streams_.find(stream->id());
   if (it == streams_.end() || it->second != stream) return;
   streams_.erase(it);
-  // A peer's stream slot is free again only now that the application is done with it too.
-  if (stream->remote() && conn_ != nullptr) ngtcp2_conn_extend_max_streams_bidi(conn_, 1);
+  if (stream->untracked()) {
+    --untracked_streams_;  // ngtcp2 gave its credit back when it forgot the stream
+  } else if (stream->remote() && conn_ != nullptr) {
+    // A peer's stream slot is free again only now that the application is done with it too.
+    ngtcp2_conn_extend_max_streams_bidi(conn_, 1);
+  }
   stream->detach();
 }
 
@@ -553,6 +583,8 @@ void ConnectionImpl::established() {
     return;
   }
   state_ = State::Established;
+  if (half_open_ && endpoint_ != nullptr) endpoint_->handshakeOver();
+  half_open_ = false;
   if (server_) {
     if (endpoint_ != nullptr) endpoint_->announce(shared_from_this());
   } else if (connect_done_) {
@@ -843,6 +875,8 @@ void ConnectionImpl::finish(std::string reason) {
   state_ = State::Finished;
   timer_.cancel();
   if (endpoint_ != nullptr) {
+    if (half_open_) endpoint_->handshakeOver();
+    half_open_ = false;
     for (const std::string& key : cid_keys_) endpoint_->unregisterCid(key);
     cid_keys_.clear();
     EndpointImpl* endpoint = endpoint_;

@@ -34,8 +34,10 @@ class ConnectionImpl : public Connection, public std::enable_shared_from_this<Co
   ~ConnectionImpl() override;
 
   // Server: the client's first Initial packet (accepted by ngtcp2_accept) came from `remote`.
+  // `original_dcid`: the Initial carried a valid Retry token, which held the DCID of the client's
+  // very first Initial.
   Status startServer(const ngtcp2_pkt_hd& initial, const boost::asio::ip::udp::endpoint& remote,
-                     std::shared_ptr<ServerTlsContext> tls);
+                     std::shared_ptr<ServerTlsContext> tls, const ngtcp2_cid* original_dcid);
   // Client: sends the first flight; `done` runs once established or failed.
   Status startClient(const boost::asio::ip::udp::endpoint& remote, const ClientTls& tls,
                      const std::string& host, ConnectDone done,
@@ -82,8 +84,11 @@ class ConnectionImpl : public Connection, public std::enable_shared_from_this<Co
  private:
   enum class State { Handshaking, Established, Closing, Draining, Finished };
 
+  // Server: `original_dcid` is echoed in the transport parameters; `retry` is the validated
+  // Initial after a Retry (null without one).
   Status create(bool server, const boost::asio::ip::udp::endpoint& remote, const ngtcp2_cid& dcid,
-                const ngtcp2_cid& scid, const ngtcp2_cid* original_dcid, uint32_t version);
+                const ngtcp2_cid& scid, const ngtcp2_cid* original_dcid, const ngtcp2_pkt_hd* retry,
+                uint32_t version);
   ngtcp2_path path(const boost::asio::ip::udp::endpoint& remote);
   // After ngtcp2 calls: announce, deliver, retire streams; then write.
   void process();
@@ -103,6 +108,7 @@ class ConnectionImpl : public Connection, public std::enable_shared_from_this<Co
   std::string peerCloseReason();
   std::string tlsFailure(const std::string& fallback);
   StreamImpl* streamOf(int64_t stream_id);
+  bool peerOpened(int64_t stream_id) const { return (stream_id & 1) == (server_ ? 0 : 1); }
   std::string cidKey(const ngtcp2_cid& cid) const;
 
   EndpointImpl* endpoint_;                          // null once finished
@@ -127,6 +133,7 @@ class ConnectionImpl : public Connection, public std::enable_shared_from_this<Co
   boost::asio::steady_timer timer_;
   ngtcp2_tstamp timer_deadline_ = UINT64_MAX;
   bool handshake_completed_ = false;
+  bool half_open_ = false;  // server: counted in the endpoint's handshakes under way
   bool work_posted_ = false;
   bool credit_signal_ = false;
   bool alpn_required_ = false;  // client: offered ALPN, so the server must select one
@@ -135,6 +142,10 @@ class ConnectionImpl : public Connection, public std::enable_shared_from_this<Co
   std::deque<std::shared_ptr<StreamImpl>> incoming_;  // opened by the peer, not yet handed out
   std::vector<std::shared_ptr<StreamImpl>> work_;     // streams to deliver()
   int64_t last_sent_stream_ = -1;                     // round robin among senders
+  // Streams the peer reset before sending anything (StreamImpl::resetBeforeOpen) that the
+  // application has not been told of yet: ngtcp2 counts none of them against the peer's stream
+  // limit, so this bounds them (at max_streams_per_connection; more are not announced).
+  std::size_t untracked_streams_ = 0;
 
   std::function<void(std::shared_ptr<Stream>)> on_stream_;
   std::function<void()> on_credit_;

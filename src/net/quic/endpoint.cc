@@ -20,6 +20,8 @@ using boost::asio::ip::udp;
 constexpr std::size_t kReceiveBufferSize = 65536;
 // Datagrams read per wake-up before yielding to other handlers.
 constexpr int kReadsPerWake = 64;
+// How long a Retry token is good for: one round trip is enough; allow for slow clients.
+constexpr ngtcp2_duration kRetryTokenLifetime = 10 * NGTCP2_SECONDS;
 
 std::string describe(const udp::endpoint& endpoint) {
   return formatAddress(endpoint.address(), endpoint.port());
@@ -34,6 +36,7 @@ EndpointImpl::EndpointImpl(boost::asio::io_context& loop, Role role, const Limit
       socket_(loop),
       buffer_(std::make_shared<std::vector<uint8_t>>(kReceiveBufferSize)) {
   (void)gnutls_rnd(GNUTLS_RND_KEY, secret_.data(), secret_.size());
+  (void)gnutls_rnd(GNUTLS_RND_KEY, retry_secret_.data(), retry_secret_.size());
 }
 
 EndpointImpl::~EndpointImpl() {
@@ -146,19 +149,68 @@ void EndpointImpl::handleDatagram(std::span<const uint8_t> datagram, const udp::
 void EndpointImpl::accept(std::span<const uint8_t> datagram, const udp::endpoint& from) {
   ngtcp2_pkt_hd header{};
   if (ngtcp2_accept(&header, datagram.data(), datagram.size()) != 0) return;
-  if (!tls_) return;
+  if (!tls_ || header.type != NGTCP2_PKT_INITIAL) return;
+  // Address validation (RFC 9000 section 8.1): a Retry token proves the client receives at its
+  // address. Tokens of another kind (NEW_TOKEN: we issue none) count as no token.
+  ngtcp2_cid original_dcid{};
+  bool validated = false;
+  if (header.token.len > 0 && header.token.base[0] == NGTCP2_CRYPTO_TOKEN_MAGIC_RETRY) {
+    if (!verifyRetryToken(header, from, original_dcid)) {
+      // Forged, expired or for another address: no state; the client learns at once (RFC 9000
+      // section 8.1.3) from a packet smaller than its Initial.
+      refuse(header, from, NGTCP2_INVALID_TOKEN);
+      return;
+    }
+    validated = true;
+  }
+  if (!validated && handshaking_ >= limits_.retry_threshold) {
+    sendRetry(header, from);
+    return;
+  }
   if (connections_.size() >= limits_.max_connections) {
-    refuse(header, from);
+    refuse(header, from, NGTCP2_CONNECTION_REFUSED);
     return;
   }
   auto connection = std::make_shared<ConnectionImpl>(*this, limits_);
   connections_.emplace(connection.get(), connection);
-  if (Status started = connection->startServer(header, from, tls_); !started) {
+  ++handshaking_;
+  Status started =
+      connection->startServer(header, from, tls_, validated ? &original_dcid : nullptr);
+  if (!started) {
     connection->shutdown(started.error().message);
     connections_.erase(connection.get());
     return;
   }
   connection->onDatagram(datagram, from);
+}
+
+bool EndpointImpl::verifyRetryToken(const ngtcp2_pkt_hd& header, const udp::endpoint& from,
+                                    ngtcp2_cid& original_dcid) const {
+  return ngtcp2_crypto_verify_retry_token(&original_dcid, header.token.base, header.token.len,
+                                          retry_secret_.data(), retry_secret_.size(),
+                                          header.version,
+                                          reinterpret_cast<const ngtcp2_sockaddr*>(from.data()),
+                                          static_cast<ngtcp2_socklen>(from.size()), &header.dcid,
+                                          kRetryTokenLifetime, timestampNow()) == 0;
+}
+
+void EndpointImpl::sendRetry(const ngtcp2_pkt_hd& header, const udp::endpoint& to) {
+  // The client's next Initial goes to this new connection ID; the token carries its original
+  // DCID (the transport parameters must echo it) and binds both to the client's address.
+  ngtcp2_cid retry_scid{};
+  retry_scid.datalen = kCidLength;
+  (void)gnutls_rnd(GNUTLS_RND_NONCE, retry_scid.data, retry_scid.datalen);
+  std::array<uint8_t, NGTCP2_CRYPTO_MAX_RETRY_TOKENLEN> token;
+  const ngtcp2_ssize token_size = ngtcp2_crypto_generate_retry_token(
+      token.data(), retry_secret_.data(), retry_secret_.size(), header.version,
+      reinterpret_cast<const ngtcp2_sockaddr*>(to.data()), static_cast<ngtcp2_socklen>(to.size()),
+      &retry_scid, &header.dcid, timestampNow());
+  if (token_size < 0) return;
+  std::array<uint8_t, NGTCP2_MAX_UDP_PAYLOAD_SIZE> packet;
+  const ngtcp2_ssize size = ngtcp2_crypto_write_retry(
+      packet.data(), packet.size(), header.version, &header.scid, &retry_scid, &header.dcid,
+      token.data(), static_cast<std::size_t>(token_size));
+  if (size > 0) send(std::span(packet.data(), static_cast<std::size_t>(size)), to);
 }
 
 void EndpointImpl::sendVersionNegotiation(const ngtcp2_version_cid& header,
@@ -177,11 +229,10 @@ void EndpointImpl::sendVersionNegotiation(const ngtcp2_version_cid& header,
   if (size > 0) send(std::span(packet.data(), static_cast<std::size_t>(size)), to);
 }
 
-void EndpointImpl::refuse(const ngtcp2_pkt_hd& header, const udp::endpoint& to) {
+void EndpointImpl::refuse(const ngtcp2_pkt_hd& header, const udp::endpoint& to, uint64_t error) {
   std::array<uint8_t, NGTCP2_MAX_UDP_PAYLOAD_SIZE> packet;
   const ngtcp2_ssize size = ngtcp2_crypto_write_connection_close(
-      packet.data(), packet.size(), header.version, &header.scid, &header.dcid,
-      NGTCP2_CONNECTION_REFUSED, nullptr, 0);
+      packet.data(), packet.size(), header.version, &header.scid, &header.dcid, error, nullptr, 0);
   if (size > 0) send(std::span(packet.data(), static_cast<std::size_t>(size)), to);
 }
 
@@ -237,6 +288,10 @@ void EndpointImpl::removeConnection(ConnectionImpl& connection) {
     closed_ = true;
     closeSocket();
   }
+}
+
+void EndpointImpl::handshakeOver() {
+  if (handshaking_ > 0) --handshaking_;
 }
 
 void EndpointImpl::announce(std::shared_ptr<Connection> connection) {

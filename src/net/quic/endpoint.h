@@ -54,6 +54,8 @@ class EndpointImpl : public Endpoint, public std::enable_shared_from_this<Endpoi
   // The connection is over; drops the endpoint's reference (a client endpoint closes then).
   void removeConnection(ConnectionImpl& connection);
   void announce(std::shared_ptr<Connection> connection);
+  // A server connection's handshake is over (established or failed): it is no longer half-open.
+  void handshakeOver();
   const std::array<uint8_t, 32>& secret() const { return secret_; }
   const boost::asio::ip::udp::endpoint& local() const { return local_; }
   boost::asio::io_context& loop() { return loop_; }
@@ -65,7 +67,13 @@ class EndpointImpl : public Endpoint, public std::enable_shared_from_this<Endpoi
   void accept(std::span<const uint8_t> datagram, const boost::asio::ip::udp::endpoint& from);
   void sendVersionNegotiation(const ngtcp2_version_cid& header,
                               const boost::asio::ip::udp::endpoint& to);
-  void refuse(const ngtcp2_pkt_hd& header, const boost::asio::ip::udp::endpoint& to);
+  void refuse(const ngtcp2_pkt_hd& header, const boost::asio::ip::udp::endpoint& to,
+              uint64_t error);
+  void sendRetry(const ngtcp2_pkt_hd& header, const boost::asio::ip::udp::endpoint& to);
+  // A Retry token: true with the client's original DCID when it is ours, for this address and
+  // this Initial's DCID, and not expired.
+  bool verifyRetryToken(const ngtcp2_pkt_hd& header, const boost::asio::ip::udp::endpoint& from,
+                        ngtcp2_cid& original_dcid) const;
   void closeSocket();
 
   boost::asio::io_context& loop_;
@@ -73,7 +81,9 @@ class EndpointImpl : public Endpoint, public std::enable_shared_from_this<Endpoi
   const Limits limits_;
   boost::asio::ip::udp::socket socket_;
   boost::asio::ip::udp::endpoint local_;
-  std::array<uint8_t, 32> secret_{};  // stateless reset tokens
+  std::array<uint8_t, 32> secret_{};        // stateless reset tokens
+  std::array<uint8_t, 32> retry_secret_{};  // Retry tokens (only this endpoint can read them)
+  std::size_t handshaking_ = 0;             // server connections whose handshake is under way
   std::shared_ptr<ServerTlsContext> tls_;
   std::function<void(std::shared_ptr<Connection>)> on_connection_;
   bool closed_ = false;

@@ -64,6 +64,10 @@ struct Limits {
   uint64_t peer_uni_streams = 0;
   std::chrono::milliseconds idle_timeout{30000};
   std::chrono::milliseconds handshake_timeout{10000};
+  // Server: with this many handshakes under way, a client's first Initial is answered with a
+  // Retry (a stateless token bound to its address) and only an Initial carrying a valid token
+  // creates a connection, so spoofed Initials cannot fill max_connections. 0: always.
+  std::size_t retry_threshold = 64;
   uint64_t stream_window = 1u << 20;       // bytes the peer may send ahead on one stream
   uint64_t connection_window = 16u << 20;  // ... on all streams of a connection together
   // Bytes a stream holds for sending (produced, not yet acknowledged by the peer); the producer

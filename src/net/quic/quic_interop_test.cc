@@ -47,7 +47,9 @@ class Child {
   }
   ~Child() {
     if (pid_ > 0 && !status_) {
-      kill(pid_, SIGKILL);
+      // SIGTERM, not SIGKILL: the child is /usr/bin/timeout, which passes SIGTERM on to the
+      // sample program; killed outright it would leave that program running.
+      kill(pid_, SIGTERM);
       int status = 0;
       waitpid(pid_, &status, 0);
     }

@@ -80,6 +80,27 @@ class QuicTest : public ::testing::Test {
     EXPECT_TRUE(runUntil(loop_, [&] { return server.connections.size() >= count; }));
   }
 
+  // A real client Initial (no token): our client talking to a plain UDP socket that never
+  // answers. Each call gives a new one (new connection IDs).
+  std::vector<uint8_t> captureInitial() {
+    udp::socket sink(loop_, udp::endpoint(boost::asio::ip::make_address("127.0.0.1"), 0));
+    std::vector<uint8_t> initial(65536);
+    udp::endpoint from;
+    std::size_t size = 0;
+    sink.async_receive_from(boost::asio::buffer(initial), from,
+                            [&](const boost::system::error_code& ec, std::size_t n) {
+                              if (!ec) size = n;
+                            });
+    Limits short_handshake;
+    short_handshake.handshake_timeout = std::chrono::milliseconds(100);
+    bool done = false;
+    Endpoint::connect(loop_, "127.0.0.1", sink.local_endpoint().port(), clientTls(),
+                      short_handshake, [&](Result<std::shared_ptr<Connection>>) { done = true; });
+    EXPECT_TRUE(runUntil(loop_, [&] { return size > 0 && done; }));
+    initial.resize(size);
+    return initial;
+  }
+
   static TempDir* dir_;
   static Certs* certs_;
   static Certs* other_;  // another CA
@@ -666,4 +687,217 @@ TEST_F(QuicTest, DroppingTheEndpointClosesItsConnections) {
 }
 
 }  // namespace
+}  // namespace selium::net::quic
+
+namespace selium::net::quic {
+namespace {
+
+using namespace testing;
+using boost::asio::ip::udp;
+
+// A long-header packet's type (RFC 9000 17.2, QUIC v1): 0 Initial, 1 0-RTT, 2 Handshake, 3 Retry.
+int longHeaderType(const std::vector<uint8_t>& packet) {
+  if (packet.empty() || (packet[0] & 0x80) == 0) return -1;
+  return (packet[0] & 0x30) >> 4;
+}
+
+// `initial` with a Retry token nobody issued in its header (its payload no longer decrypts, which
+// does not matter: the token is checked first).
+std::vector<uint8_t> withForgedToken(const std::vector<uint8_t>& initial) {
+  std::size_t at = 5;          // first byte, version
+  at += 1 + initial[at];       // DCID
+  at += 1 + initial[at];       // SCID
+  EXPECT_EQ(initial[at], 0u);  // no token yet (a one-byte varint 0)
+  std::vector<uint8_t> forged(initial.begin(), initial.begin() + static_cast<std::ptrdiff_t>(at));
+  std::vector<uint8_t> token(61, 0x5a);
+  token[0] = 0xb6;  // NGTCP2_CRYPTO_TOKEN_MAGIC_RETRY
+  forged.push_back(static_cast<uint8_t>(token.size()));
+  forged.insert(forged.end(), token.begin(), token.end());
+  forged.insert(forged.end(), initial.begin() + static_cast<std::ptrdiff_t>(at + 1), initial.end());
+  return forged;
+}
+
+// Replies to `attacker` until `count` arrived or the time is up.
+std::vector<std::vector<uint8_t>> receiveReplies(boost::asio::io_context& loop,
+                                                 udp::socket& attacker, std::size_t count) {
+  std::vector<std::vector<uint8_t>> replies;
+  std::vector<uint8_t> buffer(65536);
+  std::function<void()> next = [&] {
+    attacker.async_receive(
+        boost::asio::buffer(buffer), [&](const boost::system::error_code& ec, std::size_t n) {
+          if (ec) return;
+          replies.emplace_back(buffer.begin(), buffer.begin() + static_cast<std::ptrdiff_t>(n));
+          if (replies.size() < count) next();
+        });
+  };
+  next();
+  runUntil(
+      loop, [&] { return replies.size() >= count; }, std::chrono::seconds(10));
+  attacker.cancel();
+  runUntil(
+      loop, [] { return false; }, std::chrono::milliseconds(10));
+  return replies;
+}
+
+}  // namespace
+
+// Initials from an address that never answers (spoofed) would each hold a half-open connection
+// until the handshake timeout. With Retry they get a token and create nothing; a real client
+// comes back with its token and connects.
+TEST_F(QuicTest, RetryLeavesSpoofedInitialsWithoutStateAndRealClientsConnect) {
+  Limits limits;
+  limits.retry_threshold = 0;  // always
+  EchoServer& server = echoServer(serverTls(), limits);
+  std::vector<std::vector<uint8_t>> initials;
+  for (int i = 0; i < 4; ++i) initials.push_back(captureInitial());
+  const udp::endpoint target(boost::asio::ip::make_address("127.0.0.1"), port(server));
+  udp::socket attacker(loop_, udp::endpoint(boost::asio::ip::make_address("127.0.0.1"), 0));
+  for (const auto& initial : initials) attacker.send_to(boost::asio::buffer(initial), target);
+  auto replies = receiveReplies(loop_, attacker, initials.size());
+  ASSERT_EQ(replies.size(), initials.size());
+  for (const auto& reply : replies) {
+    EXPECT_EQ(longHeaderType(reply), 3);  // Retry
+    EXPECT_LT(reply.size(), 200u);        // no amplification
+  }
+  EXPECT_EQ(server.endpoint->connectionCount(), 0u);
+
+  // A forged token: no state, and the sender is told at once (CONNECTION_CLOSE in an Initial).
+  const std::vector<uint8_t> forged = withForgedToken(initials[0]);
+  if (const char* dir = std::getenv("SELIUM_QUIC_CORPUS_OUT")) {
+    std::ofstream(std::string(dir) + "/initial_forged_retry_token", std::ios::binary)
+        .write(reinterpret_cast<const char*>(forged.data()),
+               static_cast<std::streamsize>(forged.size()));
+  }
+  attacker.send_to(boost::asio::buffer(forged), target);
+  replies = receiveReplies(loop_, attacker, 1);
+  ASSERT_EQ(replies.size(), 1u);
+  EXPECT_EQ(longHeaderType(replies[0]), 0);
+  EXPECT_EQ(server.endpoint->connectionCount(), 0u);
+
+  // A real client follows the Retry and is served.
+  auto connection = connect(port(server), clientTls());
+  ASSERT_TRUE(connection);
+  auto echoed = exchange(connection, "after a retry");
+  ASSERT_TRUE(echoed);
+  EXPECT_EQ(echoed->data, "after a retry");
+  EXPECT_EQ(server.endpoint->connectionCount(), 1u);
+}
+
+// Below the threshold Initials are accepted at once (no extra round trip); at it, Retry.
+TEST_F(QuicTest, RetryStartsAtTheThresholdOfHalfOpenHandshakes) {
+  Limits limits;
+  limits.retry_threshold = 2;
+  EchoServer& server = echoServer(serverTls(), limits);
+  std::vector<std::vector<uint8_t>> initials;
+  for (int i = 0; i < 3; ++i) initials.push_back(captureInitial());
+  const udp::endpoint target(boost::asio::ip::make_address("127.0.0.1"), port(server));
+  udp::socket attacker(loop_, udp::endpoint(boost::asio::ip::make_address("127.0.0.1"), 0));
+  for (const auto& initial : initials) attacker.send_to(boost::asio::buffer(initial), target);
+  // Two half-open connections answer with their Initial + Handshake flights; the third is a Retry.
+  std::vector<std::vector<uint8_t>> replies = receiveReplies(loop_, attacker, 3);
+  ASSERT_TRUE(runUntil(loop_, [&] { return server.endpoint->connectionCount() == 2; }));
+  bool retried = false;
+  for (;;) {
+    for (const auto& reply : replies) retried = retried || longHeaderType(reply) == 3;
+    if (retried) break;
+    replies = receiveReplies(loop_, attacker, 1);
+    if (replies.empty()) break;
+  }
+  EXPECT_TRUE(retried);
+  EXPECT_EQ(server.endpoint->connectionCount(), 2u);
+  // A real client still gets through (via Retry, while the two are half-open).
+  auto connection = connect(port(server), clientTls());
+  ASSERT_TRUE(connection);
+  EXPECT_EQ(exchange(connection, "x")->data, "x");
+}
+
+// A peer stream whose first frame is RESET_STREAM is still announced, already ended: the
+// application learns of every stream the peer opened (ngtcp2 0.12 itself forgets such a stream).
+TEST_F(QuicTest, AStreamResetBeforeAnyDataIsAnnouncedEnded) {
+  std::vector<std::shared_ptr<Collector>> seen;
+  auto endpoint = Endpoint::listen(
+      loop_, udp::endpoint(boost::asio::ip::make_address("127.0.0.1"), 0), serverTls(), {},
+      [&](std::shared_ptr<Connection> c) {
+        c->onStream([&](std::shared_ptr<Stream> s) {
+          seen.push_back(std::make_shared<Collector>());
+          s->setConsumer(seen.back());
+          s->setProducer(std::make_shared<BytesProducer>("answer", BytesProducer::Then::End));
+        });
+      });
+  ASSERT_TRUE(endpoint.ok());
+  endpoints_.push_back(*endpoint);
+  auto connection = connect((*endpoint)->port(), clientTls());
+  ASSERT_TRUE(connection);
+  for (int i = 0; i < 3; ++i) {
+    auto stream = connection->openStream();
+    ASSERT_TRUE(stream.ok());
+    (*stream)->setProducer(std::make_shared<BytesProducer>("", BytesProducer::Then::Abort));
+  }
+  ASSERT_TRUE(runUntil(loop_, [&] {
+    return seen.size() == 3 && seen[0]->ended && seen[1]->ended && seen[2]->ended;
+  }));
+  for (const auto& collector : seen) {
+    EXPECT_FALSE(collector->complete);
+    EXPECT_EQ(collector->data, "");
+  }
+  // Streams with data are unaffected.
+  auto stream = connection->openStream();
+  ASSERT_TRUE(stream.ok());
+  auto reply = std::make_shared<Collector>();
+  (*stream)->setConsumer(reply);
+  (*stream)->setProducer(std::make_shared<BytesProducer>("question", BytesProducer::Then::End));
+  ASSERT_TRUE(runUntil(loop_, [&] { return reply->ended && seen.size() == 4 && seen[3]->ended; }));
+  EXPECT_TRUE(reply->complete);
+  EXPECT_EQ(reply->data, "answer");
+  EXPECT_EQ(seen[3]->data, "question");
+}
+
+// ngtcp2 gives the peer its credit back for such a stream at once, so the ones the application
+// has not taken yet are bounded here instead (by max_streams_per_connection).
+TEST_F(QuicTest, StreamsResetBeforeAnyDataAreBoundedWhileNotTaken) {
+  Limits limits;
+  limits.max_streams_per_connection = 2;
+  std::vector<std::shared_ptr<Stream>> seen;  // taken, never read: they stay announced
+  auto endpoint = Endpoint::listen(
+      loop_, udp::endpoint(boost::asio::ip::make_address("127.0.0.1"), 0), serverTls(), limits,
+      [&](std::shared_ptr<Connection> c) {
+        c->onStream([&](std::shared_ptr<Stream> s) { seen.push_back(std::move(s)); });
+      });
+  ASSERT_TRUE(endpoint.ok());
+  endpoints_.push_back(*endpoint);
+  auto connection = connect((*endpoint)->port(), clientTls());
+  ASSERT_TRUE(connection);
+  int64_t last_id = -1;
+  for (int i = 0; i < 8; ++i) {
+    std::shared_ptr<Stream> stream;
+    ASSERT_TRUE(runUntil(loop_,
+                         [&] {
+                           auto opened = connection->openStream();
+                           if (opened.ok()) stream = *opened;
+                           return opened.ok();
+                         }))
+        << "no stream credit for stream " << i;
+    (*stream).setProducer(std::make_shared<BytesProducer>("", BytesProducer::Then::Abort));
+    last_id = stream->id();
+  }
+  // A last stream with data, after all the resets: once it is seen, the resets were handled.
+  std::shared_ptr<Stream> marker;
+  ASSERT_TRUE(runUntil(loop_, [&] {
+    auto opened = connection->openStream();
+    if (opened.ok()) marker = *opened;
+    return opened.ok();
+  }));
+  marker->setProducer(std::make_shared<BytesProducer>("marker", BytesProducer::Then::End));
+  ASSERT_TRUE(runUntil(loop_, [&] {
+    for (const auto& s : seen) {
+      if (s->id() == marker->id()) return true;
+    }
+    return false;
+  }));
+  std::size_t resets = 0;
+  for (const auto& s : seen) resets += s->id() <= last_id ? 1 : 0;
+  EXPECT_GE(resets, 1u);
+  EXPECT_LE(resets, limits.max_streams_per_connection);
+}
+
 }  // namespace selium::net::quic

@@ -53,7 +53,9 @@ void StreamImpl::reset(uint64_t app_error_code) {
 }
 
 void StreamImpl::stopSending(uint64_t app_error_code) {
-  if (connection_ != nullptr && connection_->raw() != nullptr && !closed_) {
+  // Once the peer's FIN is here it sends nothing more: there is nothing to stop.
+  if (connection_ != nullptr && connection_->raw() != nullptr && !closed_ && !fin_received_ &&
+      !receive_done_) {
     ngtcp2_conn_shutdown_stream_read(connection_->raw(), id_, app_error_code);
     connection_->scheduleWork();
   }
@@ -77,6 +79,13 @@ void StreamImpl::onData(const uint8_t* data, std::size_t size, bool fin) {
 
 void StreamImpl::onPeerReset() {
   if (!receive_done_) endReceive(false);
+}
+
+void StreamImpl::resetBeforeOpen() {
+  untracked_ = true;
+  closed_ = true;
+  onWriteShut();
+  endReceive(false);
 }
 
 void StreamImpl::onPeerStopSending() {

@@ -42,6 +42,12 @@ class StreamImpl : public Stream, public std::enable_shared_from_this<StreamImpl
   void onAcked(uint64_t size);
   void onClosed();  // ngtcp2 forgot the stream: both directions are over
   void onSendCredit() { flow_blocked_ = false; }
+  // The peer reset this stream before any of its data arrived. ngtcp2 0.12 keeps no state for
+  // such a stream (it forgets it and gives the peer its stream credit back at once), so this
+  // object only tells the application: the receive side ends now (not complete) and nothing can
+  // be sent on it.
+  void resetBeforeOpen();
+  bool untracked() const { return untracked_; }
 
   // Outside callbacks: offers held bytes to the consumer, ends it when due.
   void deliver();
@@ -57,7 +63,8 @@ class StreamImpl : public Stream, public std::enable_shared_from_this<StreamImpl
 
   bool remote() const { return remote_; }
   // Both directions are over for the application too: the connection may forget it.
-  bool finished() const { return closed_ && receive_done_; }
+  // An untracked stream stays until the application has been told (its slot is not ngtcp2's).
+  bool finished() const { return closed_ && receive_done_ && (!untracked_ || end_told_); }
   // The connection is gone: held bytes that completed the stream are still delivered; anything
   // else ends now.
   void detach();
@@ -101,6 +108,7 @@ class StreamImpl : public Stream, public std::enable_shared_from_this<StreamImpl
   bool flow_blocked_ = false;
   bool closed_ = false;
   bool delivery_posted_ = false;
+  bool untracked_ = false;  // resetBeforeOpen(): ngtcp2 has no stream of this ID
 };
 
 }  // namespace selium::net::quic

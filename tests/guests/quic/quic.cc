@@ -6,7 +6,11 @@
 //                    {reader, writer, first} (shared ids, the first frame) for answer()
 //     "info"         the connection's info as lines "name: value" (remote, sni, alpn, peer), FIN
 //     "exit"         the process exits with status 3
+//     "drop reader"  the stream's reader is closed at once (the peer should be told to stop
+//                    sending); "reader dropped" is written and the stream finished
 //     anything else  echoed until FIN, then FIN; a stream the peer resets is reset back
+//                  A stream that ends before its first frame logs Info "stream ended early"
+//                  {error} (Closed: the peer reset it).
 //                  On failure logs Error "listen failed" / "accept failed" {error, message} and
 //                  exits 1 / 2.
 //   serve_mtls(utf8 cert, utf8 key, utf8 ca)
@@ -64,6 +68,7 @@ selium::Task<void> serveStream(std::shared_ptr<selium::QuicConnection> connectio
   std::vector<uint8_t> buffer(64 * 1024);
   auto first = co_await stream.reader.read(buffer);
   if (!first) {
+    kLog.info("stream ended early", {{"error", first.error().name()}});
     if (first.error() == selium::ErrorCode::EndOfStream) (void)stream.writer.finish();
     co_return;  // Closed: reset; the writer goes unfinished, which resets our side too
   }
@@ -82,6 +87,11 @@ selium::Task<void> serveStream(std::shared_ptr<selium::QuicConnection> connectio
     co_return;
   }
   if (head == "exit") selium_process_exit(3);
+  if (head.starts_with("drop reader")) {
+    stream.reader.handle().close();
+    if (co_await stream.writer.write("reader dropped")) (void)stream.writer.finish();
+    co_return;
+  }
   if (!co_await stream.writer.write(std::span<const uint8_t>(buffer.data(), *first))) co_return;
   for (;;) {
     auto n = co_await stream.reader.read(buffer);

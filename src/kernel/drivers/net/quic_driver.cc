@@ -2,6 +2,7 @@
 
 #include <selium/abi/hostcalls.h>
 
+#include <algorithm>
 #include <boost/asio/ip/address.hpp>
 #include <boost/asio/post.hpp>
 #include <cstring>
@@ -47,10 +48,26 @@ constexpr uint64_t kNoError = 0x0;
 // or a stream could not be handed to the guest (its channel budget or handle table is full).
 constexpr uint64_t kRefused = 0x2;
 
+// Which QUIC stream a guest's reader belongs to, for telling the stream when every handle to the
+// reader is gone. The stream is known on the loop only, and only once bound (an open may wait for
+// the peer's stream credit). Loop only.
+struct ReaderWatch {
+  std::weak_ptr<quic::Stream> stream;
+  bool reader_gone = false;
+};
+
+// The guest dropped the stream's reader: nobody will read what the peer sends, so it is asked to
+// stop (STOP_SENDING) and what still arrives is discarded. On the loop.
+void readerGone(ReaderWatch& watch) {
+  watch.reader_gone = true;
+  if (auto stream = watch.stream.lock()) stream->stopSending(kNoError);
+}
+
 // Wires a QUIC stream to its two channels: received bytes into `in` (the guest's reader), bytes
 // the guest writes into `out` sent. On the stream's loop.
 void bindStream(boost::asio::io_context& loop, const std::shared_ptr<quic::Stream>& stream,
-                std::shared_ptr<Channel> in, std::shared_ptr<Channel> out) {
+                std::shared_ptr<Channel> in, std::shared_ptr<Channel> out,
+                const std::shared_ptr<ReaderWatch>& watch) {
   std::weak_ptr<quic::Stream> weak = stream;
   stream->setConsumer(ChannelSink::create(loop, std::move(in), [weak] {
     if (auto s = weak.lock()) s->resumeReceive();
@@ -58,7 +75,93 @@ void bindStream(boost::asio::io_context& loop, const std::shared_ptr<quic::Strea
   stream->setProducer(ChannelSource::create(loop, std::move(out), std::nullopt, [weak] {
     if (auto s = weak.lock()) s->resumeSend();
   }));
+  watch->stream = stream;
+  if (watch->reader_gone) readerGone(*watch);
 }
+
+// A reader whose last release (every handle to it closed, in any process) runs readerGone on
+// `loop`. The watch outlives the reader: the posted call holds it.
+std::shared_ptr<ChannelReader> watchedReader(boost::asio::io_context& loop,
+                                             std::shared_ptr<Channel> channel,
+                                             std::shared_ptr<ReaderWatch> watch) {
+  struct Holder {
+    Holder(std::shared_ptr<ChannelReader> reader, boost::asio::io_context& loop,
+           std::shared_ptr<ReaderWatch> watch)
+        : reader(std::move(reader)), loop(loop), watch(std::move(watch)) {}
+    Holder(const Holder&) = delete;
+    Holder& operator=(const Holder&) = delete;
+    ~Holder() {
+      reader.reset();  // leaves the channel first
+      boost::asio::post(loop, [watch = std::move(watch)] { readerGone(*watch); });
+    }
+    std::shared_ptr<ChannelReader> reader;
+    boost::asio::io_context& loop;
+    std::shared_ptr<ReaderWatch> watch;
+  };
+  auto holder = std::make_shared<Holder>(ChannelReader::open(std::move(channel), Strength::Strong),
+                                         loop, std::move(watch));
+  ChannelReader* reader = holder->reader.get();
+  return std::shared_ptr<ChannelReader>(std::move(holder), reader);
+}
+
+// A stream's two channels (the guest holds a reader of `in` and a writer of `out`) and the watch
+// on its reader.
+struct Pipes {
+  std::shared_ptr<Channel> in;   // received bytes: the guest reads
+  std::shared_ptr<Channel> out;  // bytes to send: the guest writes
+  std::shared_ptr<ReaderWatch> watch;
+
+  void close() const {
+    in->close();
+    out->close();
+  }
+};
+
+void bindStream(boost::asio::io_context& loop, const std::shared_ptr<quic::Stream>& stream,
+                const Pipes& pipes) {
+  bindStream(loop, stream, pipes.in, pipes.out, pipes.watch);
+}
+
+// The tasks waiting on one object. A guest's tasks may wait on one handle at once (several opens
+// of one connection while it connects), so there is one entry per handle and waker token, not
+// per handle. Bounded per handle: past kMaxPerHandle the oldest is woken early, which is harmless
+// (it asks again). Guarded by its owner's mutex.
+class WaiterList {
+ public:
+  static constexpr std::size_t kMaxPerHandle = 256;
+
+  // Records `waker` for `key`; a waker to fire (after the owner's lock is released) if one had to
+  // make room.
+  [[nodiscard]] Waker add(const void* key, Waker waker) {
+    std::size_t of_key = 0;
+    auto oldest = entries_.end();
+    for (auto it = entries_.begin(); it != entries_.end(); ++it) {
+      if (it->first != key) continue;
+      if (it->second.token == waker.token && it->second.target == waker.target) {
+        it->second = std::move(waker);  // the same task asking again
+        return {};
+      }
+      if (of_key++ == 0) oldest = it;
+    }
+    Waker evicted;
+    if (of_key >= kMaxPerHandle) {
+      evicted = std::move(oldest->second);
+      entries_.erase(oldest);
+    }
+    entries_.emplace_back(key, std::move(waker));
+    return evicted;
+  }
+  void cancel(const void* key) {
+    std::erase_if(entries_, [key](const auto& entry) { return entry.first == key; });
+  }
+  void takeAll(std::vector<Waker>& out) {
+    for (auto& entry : entries_) out.push_back(std::move(entry.second));
+    entries_.clear();
+  }
+
+ private:
+  std::vector<std::pair<const void*, Waker>> entries_;
+};
 
 }  // namespace
 
@@ -82,10 +185,7 @@ class QuicConnectionObject final : public Shareable {
     boost::asio::post(loop, [connection = std::move(connection_), incoming = std::move(incoming_),
                              waiting = std::move(waiting_opens_)] {
       for (const auto& stream : incoming) stream->reset(kNoError);
-      for (const auto& [in, out] : waiting) {
-        in->close();
-        out->close();
-      }
+      for (const Pipes& pipes : waiting) pipes.close();
       if (connection) connection->close(kNoError, "closed");
     });
   }
@@ -144,9 +244,8 @@ class QuicConnectionObject final : public Shareable {
     for (const Waker& waker : wake) waker.fire();
     auto waiting = std::move(waiting_opens_);
     waiting_opens_.clear();
-    for (const auto& [in, out] : waiting) {
-      in->close();
-      out->close();
+    for (const Pipes& pipes : waiting) {
+      pipes.close();
       openDone();
     }
   }
@@ -158,11 +257,11 @@ class QuicConnectionObject final : public Shareable {
 
   enum class Take { Ready, Wait, Closed };
 
-  // The next stream the peer opened; Wait with `waker` recorded for `key` (one per handle);
+  // The next stream the peer opened; Wait with `waker` recorded for `key`;
   // Closed with `reason` once the connection is over and every stream was taken.
   Take nextStream(const void* key, Waker waker, std::shared_ptr<quic::Stream>& stream,
                   std::string& reason) {
-    std::lock_guard lock(mutex_);
+    std::unique_lock lock(mutex_);
     if (!incoming_.empty()) {
       stream = std::move(incoming_.front());
       incoming_.pop_front();
@@ -172,44 +271,47 @@ class QuicConnectionObject final : public Shareable {
       reason = reason_;
       return Take::Closed;
     }
-    accept_waiters_[key] = std::move(waker);
+    const Waker evicted = accept_waiters_.add(key, std::move(waker));
+    lock.unlock();
+    evicted.fire();
     return Take::Wait;
   }
 
   // Reserves an open (undo with openDone()); Wait while the handshake runs or kMaxPendingOpens
   // opens are on their way.
   Take reserveOpen(const void* key, Waker waker, std::string& reason) {
-    std::lock_guard lock(mutex_);
+    std::unique_lock lock(mutex_);
     if (state_ == State::Closed) {
       reason = reason_;
       return Take::Closed;
     }
     if (state_ == State::Connecting || pending_opens_ >= kMaxPendingOpens) {
-      open_waiters_[key] = std::move(waker);
+      const Waker evicted = open_waiters_.add(key, std::move(waker));
+      lock.unlock();
+      evicted.fire();
       return Take::Wait;
     }
     ++pending_opens_;
     return Take::Ready;
   }
 
-  // On the loop: opens a stream (reserved with reserveOpen) for the channels `in` and `out`, now or
-  // once the peer gives stream credit.
-  void openOnLoop(std::shared_ptr<Channel> in, std::shared_ptr<Channel> out) {
+  // On the loop: opens a stream (reserved with reserveOpen) for `pipes`, now or once the peer
+  // gives stream credit.
+  void openOnLoop(Pipes pipes) {
     if (connection_ == nullptr || connection_->isClosed()) {
-      in->close();
-      out->close();
+      pipes.close();
       openDone();
       return;
     }
     if (waiting_opens_.empty()) {
       auto opened = connection_->openStream();
       if (opened) {
-        bindStream(loop, *opened, std::move(in), std::move(out));
+        bindStream(loop, *opened, pipes);
         openDone();
         return;
       }
     }
-    waiting_opens_.emplace_back(std::move(in), std::move(out));
+    waiting_opens_.push_back(std::move(pipes));
   }
 
   // An open is over (done, or failed): one more may start.
@@ -218,8 +320,7 @@ class QuicConnectionObject final : public Shareable {
     {
       std::lock_guard lock(mutex_);
       if (pending_opens_ > 0) --pending_opens_;
-      for (auto& [key, waker] : open_waiters_) wake.push_back(std::move(waker));
-      open_waiters_.clear();
+      open_waiters_.takeAll(wake);
     }
     for (const Waker& waker : wake) waker.fire();
   }
@@ -234,8 +335,8 @@ class QuicConnectionObject final : public Shareable {
 
   void cancel(const void* key) {
     std::lock_guard lock(mutex_);
-    accept_waiters_.erase(key);
-    open_waiters_.erase(key);
+    accept_waiters_.cancel(key);
+    open_waiters_.cancel(key);
   }
 
   boost::asio::io_context& loop;
@@ -245,10 +346,8 @@ class QuicConnectionObject final : public Shareable {
 
  private:
   void takeWaiters(std::vector<Waker>& wake) {
-    for (auto& [key, waker] : accept_waiters_) wake.push_back(std::move(waker));
-    for (auto& [key, waker] : open_waiters_) wake.push_back(std::move(waker));
-    accept_waiters_.clear();
-    open_waiters_.clear();
+    accept_waiters_.takeAll(wake);
+    open_waiters_.takeAll(wake);
   }
 
   // On the loop: a stream the peer opened. Queued until accepted; the transport bounds how many
@@ -258,8 +357,7 @@ class QuicConnectionObject final : public Shareable {
     {
       std::lock_guard lock(mutex_);
       incoming_.push_back(std::move(stream));
-      for (auto& [key, waker] : accept_waiters_) wake.push_back(std::move(waker));
-      accept_waiters_.clear();
+      accept_waiters_.takeAll(wake);
     }
     for (const Waker& waker : wake) waker.fire();
   }
@@ -269,9 +367,9 @@ class QuicConnectionObject final : public Shareable {
     while (!waiting_opens_.empty() && connection_ != nullptr) {
       auto opened = connection_->openStream();
       if (!opened) return;
-      auto [in, out] = std::move(waiting_opens_.front());
+      Pipes pipes = std::move(waiting_opens_.front());
       waiting_opens_.pop_front();
-      bindStream(loop, *opened, std::move(in), std::move(out));
+      bindStream(loop, *opened, pipes);
       openDone();
     }
   }
@@ -282,13 +380,13 @@ class QuicConnectionObject final : public Shareable {
   std::vector<uint8_t> info_;  // FlatBuffers QuicConnectionInfo, once established
   // Streams the peer opened, not accepted yet: released on the loop only.
   std::deque<std::shared_ptr<quic::Stream>> incoming_;
-  std::map<const void*, Waker> accept_waiters_;
-  std::map<const void*, Waker> open_waiters_;
+  WaiterList accept_waiters_;
+  WaiterList open_waiters_;
   std::size_t pending_opens_ = 0;
 
   // On the loop only.
   std::shared_ptr<quic::Connection> connection_;
-  std::deque<std::pair<std::shared_ptr<Channel>, std::shared_ptr<Channel>>> waiting_opens_;
+  std::deque<Pipes> waiting_opens_;
 };
 
 namespace {
@@ -332,18 +430,18 @@ class QuicRoute final : public Shareable {
       std::lock_guard lock(mutex_);
       if (queue_.size() >= kMaxQueued) return false;
       queue_.push_back(std::move(connection));
-      for (auto& [key, waker] : waiters_) wake.push_back(std::move(waker));
-      waiters_.clear();
+      waiters_.takeAll(wake);
     }
     for (const Waker& waker : wake) waker.fire();
     return true;
   }
 
-  // The next live connection, or null with `waker` recorded for `key` (one per listener handle).
+  // The next live connection, or null with `waker` recorded for `key` (several may wait).
   // Under the lock: each connection goes to exactly one caller.
   std::shared_ptr<QuicConnectionObject> pop(const void* key, Waker waker) {
     std::shared_ptr<QuicConnectionObject> taken;
     std::vector<std::shared_ptr<QuicConnectionObject>> gone;  // released outside the lock
+    Waker evicted;
     {
       std::lock_guard lock(mutex_);
       while (!queue_.empty() && !taken) {
@@ -355,14 +453,15 @@ class QuicRoute final : public Shareable {
           taken = std::move(next);
         }
       }
-      if (!taken) waiters_[key] = std::move(waker);
+      if (!taken) evicted = waiters_.add(key, std::move(waker));
     }
+    evicted.fire();
     return taken;
   }
 
   void cancel(const void* key) {
     std::lock_guard lock(mutex_);
-    waiters_.erase(key);
+    waiters_.cancel(key);
   }
 
   const std::shared_ptr<QuicPort> port;
@@ -371,7 +470,7 @@ class QuicRoute final : public Shareable {
  private:
   std::mutex mutex_;
   std::deque<std::shared_ptr<QuicConnectionObject>> queue_;
-  std::map<const void*, Waker> waiters_;
+  WaiterList waiters_;
 };
 
 // One UDP socket (a server Endpoint) shared by every bind of its address:port.
@@ -526,10 +625,16 @@ Result<std::shared_ptr<QuicPort>> openPort(CallContext& ctx, const netmsg::QuicL
   server_tls.client_ca_pem = port->client_ca_pem;
   server_tls.require_client_auth = port->require_client_auth;
   server_tls.alpn = port->alpn;
+  quic::Limits limits = req.limits;
+  // HTTP/3 clients refuse a server that lets them open fewer than 3 unidirectional streams (their
+  // control and QPACK streams); their bytes are read and dropped.
+  if (std::find(port->alpn.begin(), port->alpn.end(), "h3") != port->alpn.end()) {
+    limits.peer_uni_streams = 3;
+  }
   std::weak_ptr<QuicPort> weak = port;
   auto endpoint =
-      quic::Endpoint::listen(ctx.process.loop(), {address, req.port}, std::move(server_tls),
-                             req.limits, [weak](std::shared_ptr<quic::Connection> connection) {
+      quic::Endpoint::listen(ctx.process.loop(), {address, req.port}, std::move(server_tls), limits,
+                             [weak](std::shared_ptr<quic::Connection> connection) {
                                if (auto self = weak.lock()) {
                                  self->dispatch(connection);
                                } else {
@@ -568,13 +673,10 @@ Status joinPort(const std::shared_ptr<QuicPort>& port, const netmsg::QuicListenR
 }
 
 // A stream's two channels and the caller's reader and writer handles for them, written to `out`
-// (reader first, little-endian i32s). The error result to return if that fails.
-struct Pipes {
-  std::shared_ptr<Channel> in;   // received bytes: the guest reads
-  std::shared_ptr<Channel> out;  // bytes to send: the guest writes
-};
-
-std::variant<Pipes, int32_t> makePipes(CallContext& ctx, GuestOut out) {
+// (reader first, little-endian i32s); the reader is watched on `loop` (the stream's). The error
+// result to return if that fails.
+std::variant<Pipes, int32_t> makePipes(CallContext& ctx, GuestOut out,
+                                       boost::asio::io_context& loop) {
   auto created_in = createChargedChannel(ctx, SELIUM_BODY_RING_BYTES, Backpressure::Park);
   if (const int32_t* failed = std::get_if<int32_t>(&created_in)) return *failed;
   auto in = std::get<std::shared_ptr<Channel>>(std::move(created_in));
@@ -586,7 +688,8 @@ std::variant<Pipes, int32_t> makePipes(CallContext& ctx, GuestOut out) {
   auto sent = std::get<std::shared_ptr<Channel>>(std::move(created_out));
   in->markByteStream(Capability::NetQuicRead, Capability::NetQuicWrite);
   sent->markByteStream(Capability::NetQuicRead, Capability::NetQuicWrite);
-  const int32_t reader = insert(ctx, makeReaderResource(ChannelReader::open(in, Strength::Strong)));
+  auto watch = std::make_shared<ReaderWatch>();
+  const int32_t reader = insert(ctx, makeReaderResource(watchedReader(loop, in, watch)));
   if (reader < 0) {
     in->close();
     sent->close();
@@ -608,7 +711,7 @@ std::variant<Pipes, int32_t> makePipes(CallContext& ctx, GuestOut out) {
     out.bytes[i] = static_cast<uint8_t>(static_cast<uint32_t>(reader) >> (8 * i));
     out.bytes[4 + i] = static_cast<uint8_t>(static_cast<uint32_t>(writer) >> (8 * i));
   }
-  return Pipes{std::move(in), std::move(sent)};
+  return Pipes{std::move(in), std::move(sent), std::move(watch)};
 }
 
 int32_t checkOut(CallContext& ctx, GuestOut out) {
@@ -776,15 +879,14 @@ int32_t quic_stream_accept(CallContext& ctx, int32_t connection, GuestOut out, i
     case QuicConnectionObject::Take::Ready:
       break;
   }
-  auto made = makePipes(ctx, out);
+  auto made = makePipes(ctx, out, object.loop);
   if (const int32_t* failed = std::get_if<int32_t>(&made)) {
     onLoop(object.loop, [stream = std::move(stream)] { stream->reset(kRefused); });
     return *failed;
   }
-  onLoop(object.loop, [&loop = object.loop, stream = std::move(stream),
-                       pipes = std::get<Pipes>(std::move(made))] {
-    bindStream(loop, stream, pipes.in, pipes.out);
-  });
+  onLoop(object.loop,
+         [&loop = object.loop, stream = std::move(stream),
+          pipes = std::get<Pipes>(std::move(made))] { bindStream(loop, stream, pipes); });
   return 0;
 }
 
@@ -804,13 +906,13 @@ int32_t quic_stream_open(CallContext& ctx, int32_t connection, GuestOut out, int
     case QuicConnectionObject::Take::Ready:
       break;
   }
-  auto made = makePipes(ctx, out);
+  auto made = makePipes(ctx, out, object.loop);
   if (const int32_t* failed = std::get_if<int32_t>(&made)) {
     object.openDone();
     return *failed;
   }
   onLoop(object.loop, [object = handle->object, pipes = std::get<Pipes>(std::move(made))] {
-    object->openOnLoop(pipes.in, pipes.out);
+    object->openOnLoop(pipes);
   });
   return 0;
 }
