@@ -86,7 +86,8 @@ struct ProcessConfig {
   // included.
   std::size_t max_children = 1024;
   // Sockets this process opened that are still open: HTTP and QUIC listening sockets it opened
-  // (joining a port another opened is free) and HTTP clients (one connection each).
+  // (joining a port another opened is free), HTTP clients (one connection each) and QUIC
+  // connections it made.
   std::size_t max_sockets = 1024;
   std::vector<std::string> argv;  // WASI args_get: argv[0] is the module, then the spec's args
   std::vector<std::string> env;   // WASI environ_get: "NAME=value" strings (empty by default)

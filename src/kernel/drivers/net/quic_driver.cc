@@ -343,6 +343,9 @@ class QuicConnectionObject final : public Shareable {
   const bool accepted;                   // from a listener (else connected by a guest)
   const std::shared_ptr<QuicPort> port;  // an accepted connection's: keeps its socket open
   const std::string peer;                // "host:port" connected to, or the client's address
+  // A connection this side made has a UDP socket of its own, counted in the maker's max_sockets
+  // until the object goes (its close is posted then).
+  std::shared_ptr<void> socket_token;
 
  private:
   void takeWaiters(std::vector<Waker>& wake) {
@@ -542,6 +545,7 @@ class QuicPort : public std::enable_shared_from_this<QuicPort> {
   boost::asio::io_context& loop;
   std::string key;  // "address:port" in NetContext::quic_ports (set before it is published)
   std::shared_ptr<quic::Endpoint> endpoint;  // set once, on the loop
+  std::shared_ptr<void> socket_token;         // counts the socket in its opener's max_sockets
   uint16_t port = 0;
   // The TLS settings every domain of the port shares (the first bind's).
   std::string client_ca_pem;
@@ -611,10 +615,11 @@ struct PortTls {
 // A new port: binds its socket on the calling process's loop.
 Result<std::shared_ptr<QuicPort>> openPort(CallContext& ctx, const netmsg::QuicListenRequest& req,
                                            const boost::asio::ip::address& address,
-                                           const PortTls& tls) {
+                                           const PortTls& tls, std::shared_ptr<void> socket_token) {
   // Its key is set once it is bound: a port that fails to open never touches the table (whose
   // lock the caller may hold).
   auto port = std::make_shared<QuicPort>(ctx.process.network(), ctx.process.loop());
+  port->socket_token = std::move(socket_token);
   const net::tls::ServerMaterial& material = tls.config->material();
   port->client_ca_pem = material.client_ca_pem;
   port->require_client_auth = material.require_client_auth;
@@ -764,7 +769,10 @@ int32_t quic_listen(CallContext& ctx, GuestIn request) {
       auto joined = joinPort(port, req, tls, where);
       if (!joined) return fail(ctx, ErrorCode::InvalidArgument, joined.error().message);
     } else {
-      auto opened = openPort(ctx, req, address, tls);
+      auto reserved = net_driver::reserveSocket(ctx, "listening for QUIC on " + where);
+      if (const int32_t* failed = std::get_if<int32_t>(&reserved)) return *failed;
+      auto opened =
+          openPort(ctx, req, address, tls, std::get<std::shared_ptr<void>>(std::move(reserved)));
       if (!opened) {
         const std::string& why = opened.error().message;
         const bool in_use = why.find("in use") != std::string::npos;
@@ -780,7 +788,10 @@ int32_t quic_listen(CallContext& ctx, GuestIn request) {
     }
   } else {
     // The system picks the port; later binds of address:port join it like any other.
-    auto opened = openPort(ctx, req, address, tls);
+    auto reserved = net_driver::reserveSocket(ctx, "listening for QUIC on " + where);
+    if (const int32_t* failed = std::get_if<int32_t>(&reserved)) return *failed;
+    auto opened =
+        openPort(ctx, req, address, tls, std::get<std::shared_ptr<void>>(std::move(reserved)));
     if (!opened) {
       return fail(ctx, ErrorCode::InvalidArgument,
                   "cannot listen for QUIC on " + where + ": " + opened.error().message);
@@ -834,8 +845,12 @@ int32_t quic_connect(CallContext& ctx, GuestIn request) {
   tls.alpn = material.alpn;
   tls.server_name = material.server_name;
   const std::string where = net::formatHostPort(req.host, req.port);
+  // A connection this side makes has a UDP socket of its own.
+  auto reserved = net_driver::reserveSocket(ctx, "a QUIC connection to " + where);
+  if (const int32_t* failed = std::get_if<int32_t>(&reserved)) return *failed;
   boost::asio::io_context& loop = ctx.process.loop();
   auto object = std::make_shared<QuicConnectionObject>(loop, /*accepted=*/false, nullptr, where);
+  object->socket_token = std::get<std::shared_ptr<void>>(std::move(reserved));
   const int32_t result = insert(ctx, std::make_unique<ConnectionHandle>(object));
   if (result < 0) return result;
   std::weak_ptr<QuicConnectionObject> weak = object;
