@@ -220,10 +220,36 @@ std::string toLowerAscii(std::string_view text) {
   return out;
 }
 
+std::string formatHttpDate(std::time_t time) {
+  static constexpr const char* kDays[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
+  static constexpr const char* kMonths[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                            "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+  std::tm tm{};
+  ::gmtime_r(&time, &tm);
+  auto two = [](int n) {
+    return std::string{static_cast<char>('0' + n / 10), static_cast<char>('0' + n % 10)};
+  };
+  return std::string(kDays[tm.tm_wday]) + ", " + two(tm.tm_mday) + ' ' + kMonths[tm.tm_mon] + ' ' +
+         std::to_string(tm.tm_year + 1900) + ' ' + two(tm.tm_hour) + ':' + two(tm.tm_min) + ':' +
+         two(tm.tm_sec) + " GMT";
+}
+
+const std::string& httpDate() {
+  thread_local std::time_t formatted_at = -1;
+  thread_local std::string text;
+  const std::time_t now = std::time(nullptr);
+  if (now != formatted_at) {
+    text = formatHttpDate(now);
+    formatted_at = now;
+  }
+  return text;
+}
+
 std::string errorResponse(int status, std::string_view reason) {
   std::string body(reason);
   body += '\n';
   std::string out = "HTTP/1.1 " + std::to_string(status) + ' ' + std::string(reasonPhrase(status));
+  out += "\r\nDate: " + httpDate();
   out += "\r\nContent-Type: text/plain\r\nContent-Length: " + std::to_string(body.size());
   out += "\r\nConnection: close\r\n\r\n";
   out += body;

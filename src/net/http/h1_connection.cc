@@ -194,12 +194,19 @@ class H1Connection final : public Connection,
     out += ' ';
     out += reasonPhrase(head.status);
     out += "\r\n";
+    bool dated = false;
     for (const auto& h : head.headers) {
       std::string lower = toLowerAscii(h.name);
       if (isConnectionLevelHeader(lower) || lower == "content-length") continue;
+      dated = dated || lower == "date";
       out += h.name;
       out += ": ";
       out += h.value;
+      out += "\r\n";
+    }
+    if (!dated) {
+      out += "Date: ";
+      out += httpDate();
       out += "\r\n";
     }
     auto contentLength = [&](uint64_t n) {

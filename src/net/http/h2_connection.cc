@@ -16,6 +16,7 @@
 #include <unordered_map>
 #include <utility>
 
+#include "net/http/http_util.h"
 #include "util/log.h"
 #include "util/strings.h"
 
@@ -383,12 +384,14 @@ bool H2Exchange::submitResponse(const ResponseHead& head, std::shared_ptr<BodyPr
   std::vector<std::string> names;  // lower-cased copies the nv entries point into
   names.reserve(head.headers.size());
   std::vector<nghttp2_nv> nva;
-  nva.reserve(head.headers.size() + 2);
+  nva.reserve(head.headers.size() + 3);
   nva.push_back(makeNv(":status", status));
+  bool dated = false;
   for (const Header& header : head.headers) {
     names.push_back(util::toLower(header.name));
     const std::string& name = names.back();
     if (name.empty() || name[0] == ':' || isConnectionHeader(name)) continue;
+    dated = dated || name == "date";
     // Names and values that HTTP/2 cannot carry are left out rather than sent malformed.
     if (!nghttp2_check_header_name(reinterpret_cast<const uint8_t*>(name.data()), name.size()) ||
         !nghttp2_check_header_value_rfc9113(reinterpret_cast<const uint8_t*>(header.value.data()),
@@ -400,6 +403,8 @@ bool H2Exchange::submitResponse(const ResponseHead& head, std::shared_ptr<BodyPr
     nva.push_back(makeNv(name, header.value));
   }
   if (!length.empty()) nva.push_back(makeNv("content-length", length));
+  const std::string date = httpDate();  // copied by nghttp2 when submitted, like every field
+  if (!dated) nva.push_back(makeNv("date", date));
 
   nghttp2_data_provider provider{};
   if (send_body) {

@@ -465,6 +465,15 @@ TEST(H2Connection, CurlFetchesSeveralUrlsOverOneConnection) {
   record.locked([&] { EXPECT_EQ(record.finishes, (std::vector<bool>{true, true, true})); });
 }
 
+TEST(H2Connection, ResponsesCarryADate) {
+  Record record;
+  TestServer server({}, makeHandler(record));
+  Outcome r = run(curl(server, "-D - -o /dev/null " + url(server, "/json")));
+  ASSERT_EQ(r.status, 0) << r.out;
+  EXPECT_NE(r.out.find("\ndate: "), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find(" GMT\r\n"), std::string::npos) << r.out;
+}
+
 TEST(H2Connection, CurlParallelStreamsAndPausingProducer) {
   Record record;
   TestServer server({}, makeHandler(record));

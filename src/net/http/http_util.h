@@ -2,6 +2,7 @@
 // reason phrases, the host's own error responses. Pure functions, any thread.
 #pragma once
 
+#include <ctime>
 #include <string>
 #include <string_view>
 
@@ -28,6 +29,12 @@ bool isValidHeaderValue(std::string_view value);
 bool isValidAuthority(std::string_view authority);
 
 std::string toLowerAscii(std::string_view text);
+
+// The current time as an HTTP date (RFC 9110 5.6.7 IMF-fixdate, "Sun, 06 Nov 1994 08:49:37 GMT"),
+// for the Date header every response carries. Formatted at most once a second per thread.
+const std::string& httpDate();
+// `time` (seconds since the epoch) as an IMF-fixdate.
+std::string formatHttpDate(std::time_t time);
 
 // The host's own answer to a request it refuses (431, 413, 408, 504, ...): a complete HTTP/1.1
 // response with Content-Type text/plain, Content-Length, Connection: close and `reason` plus a

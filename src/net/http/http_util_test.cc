@@ -46,10 +46,23 @@ TEST(HttpUtil, ValidatesAuthorities) {
 }
 
 TEST(HttpUtil, ErrorResponsesAreCompleteAndClose) {
-  EXPECT_EQ(errorResponse(431, "too large"),
-            "HTTP/1.1 431 Request Header Fields Too Large\r\nContent-Type: text/plain\r\n"
-            "Content-Length: 10\r\nConnection: close\r\n\r\ntoo large\n");
+  const std::string response = errorResponse(431, "too large");
+  const std::string start = "HTTP/1.1 431 Request Header Fields Too Large\r\nDate: ";
+  const std::string end =
+      " GMT\r\nContent-Type: text/plain\r\nContent-Length: 10\r\nConnection: close\r\n\r\n"
+      "too large\n";
+  ASSERT_EQ(response.size(), start.size() + 25 + end.size()) << response;
+  EXPECT_EQ(response.substr(0, start.size()), start);
+  EXPECT_EQ(response.substr(response.size() - end.size()), end);
   EXPECT_EQ(toLowerAscii("MiXeD-1"), "mixed-1");
+}
+
+TEST(HttpUtil, DatesAreImfFixdate) {
+  EXPECT_EQ(formatHttpDate(784111777), "Sun, 06 Nov 1994 08:49:37 GMT");  // RFC 9110's example
+  EXPECT_EQ(formatHttpDate(0), "Thu, 01 Jan 1970 00:00:00 GMT");
+  EXPECT_EQ(formatHttpDate(1709251199), "Thu, 29 Feb 2024 23:59:59 GMT");
+  EXPECT_EQ(httpDate().size(), 29u);
+  EXPECT_EQ(httpDate().substr(25), " GMT");
 }
 
 }  // namespace
