@@ -310,6 +310,8 @@ TEST_F(HttpTest, DomainsOnOnePortAreRoutedBySniAndHostAndCanRequireClientCertifi
   // a.test without a client certificate: refused in the handshake.
   auto refused = curl({"--cacert", ca_file, "--resolve", resolve("a.test"), at("a.test")});
   EXPECT_NE(refused.exit_code, 0) << refused.out;
+  // The client reads the reason (the server lingers after its alert rather than resetting).
+  EXPECT_THAT(refused.err, HasSubstr("certificate required")) << refused.err;
   // With one: served by a.test's process, over HTTP/2 and HTTP/1.1 alike.
   for (const char* version : {"--http2", "--http1.1"}) {
     auto ra = curl({version, "--cacert", ca_file, "--cert", cert_file, "--key", key_file,

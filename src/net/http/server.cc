@@ -3,6 +3,7 @@
 
 #include <openssl/err.h>
 
+#include <array>
 #include <boost/asio/post.hpp>
 #include <boost/asio/ssl/context.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -177,13 +178,49 @@ class ServerImpl final : public Server {
                                          auto self = weak.lock();
                                          if (!self || self->closed_) return;
                                          self->handshakes_.erase(id);
-                                         if (hs_ec) {
-                                           error_code close_ec;
-                                           handshake->stream->next_layer().close(close_ec);
-                                           return;
-                                         }
+                                         if (hs_ec) return linger(handshake);
                                          self->afterHandshake(id, *handshake);
                                        });
+  }
+
+  // After a failed handshake, whose alert (a client certificate required or refused, ...) is
+  // written: our side shuts and the peer's bytes are read and dropped until it closes, at most
+  // kLingerTime / kLingerBytes. A TLS 1.3 client sends its request right behind its certificate;
+  // closing on those unread bytes would reset the connection under the alert, and the client
+  // would report a reset instead of the reason.
+  static constexpr std::chrono::milliseconds kLingerTime{1000};
+  static constexpr std::size_t kLingerBytes = 64 * 1024;
+  struct Linger {
+    std::shared_ptr<Handshake> handshake;
+    std::array<char, 4096> buffer;
+    std::size_t discarded = 0;
+  };
+  static void linger(const std::shared_ptr<Handshake>& handshake) {
+    tcp::socket& socket = handshake->stream->next_layer();
+    error_code ec;
+    socket.shutdown(tcp::socket::shutdown_send, ec);
+    if (ec) {
+      socket.close(ec);
+      return;
+    }
+    auto state = std::make_shared<Linger>(Linger{handshake, {}, 0});
+    handshake->timer.expires_after(kLingerTime);
+    handshake->timer.async_wait([state](error_code wait_ec) {
+      if (wait_ec == asio::error::operation_aborted) return;
+      error_code close_ec;
+      state->handshake->stream->next_layer().close(close_ec);
+    });
+    drain(state);
+  }
+  static void drain(const std::shared_ptr<Linger>& state) {
+    tcp::socket& socket = state->handshake->stream->next_layer();
+    socket.async_read_some(asio::buffer(state->buffer), [state](error_code ec, std::size_t n) {
+      state->discarded += n;
+      if (!ec && state->discarded < kLingerBytes) return drain(state);
+      state->handshake->timer.cancel();
+      error_code close_ec;
+      state->handshake->stream->next_layer().close(close_ec);
+    });
   }
 
   // Over the cap: plain HTTP gets a minimal 503 (written without waiting: it fits any socket
