@@ -40,10 +40,11 @@ struct ClientLimits {
   std::chrono::milliseconds connect_timeout{10000};   // DNS + TCP connect + TLS handshake
   std::chrono::milliseconds response_timeout{30000};  // request fully sent → response head
   std::chrono::milliseconds body_timeout{30000};      // no response body byte for this long
-  std::chrono::milliseconds send_timeout{30000};      // the server takes none of our bytes
-  std::chrono::milliseconds idle_timeout{60000};      // a connection with no request: closed
-  std::size_t max_header_bytes = 65536;               // response head (status line + fields)
-  std::size_t max_headers = 100;                      // response header fields
+  // The server takes none of our bytes (HTTP/1.1: not while its early response keeps coming).
+  std::chrono::milliseconds send_timeout{30000};
+  std::chrono::milliseconds idle_timeout{60000};  // a connection with no request: closed
+  std::size_t max_header_bytes = 65536;           // response head (status line + fields)
+  std::size_t max_headers = 100;                  // response header fields
   std::size_t max_queued = 64;  // requests waiting for the connection (not yet running)
 };
 

@@ -314,16 +314,36 @@ class H1ClientConnection final : public ClientConnection,
   void startWrite(WriteKind kind, const std::array<asio::const_buffer, 4>& parts) {
     writing_ = true;
     cur_.write_kind = kind;
-    auto gen = ++write_gen_;
-    write_timer_.expires_after(limits_.send_timeout);
-    write_timer_.async_wait([self = this->shared_from_this(), gen](error_code ec) {
-      if (ec || gen != self->write_gen_) return;
-      self->close("the server " + self->origin_ + " took no request bytes for " +
-                  std::to_string(self->limits_.send_timeout.count()) + " ms");
-    });
+    armWriteTimer();
     asio::async_write(
         streamOf(stream_), parts,
         [self = this->shared_from_this()](error_code ec, std::size_t) { self->onWritten(ec); });
+  }
+
+  void armWriteTimer() {
+    auto gen = ++write_gen_;
+    write_mark_ = read_total_;
+    write_timer_.expires_after(limits_.send_timeout);
+    write_timer_.async_wait([self = this->shared_from_this(), gen](error_code ec) {
+      if (ec || gen != self->write_gen_) return;
+      self->onWriteTimeout();
+    });
+  }
+
+  // A write made no progress for send_timeout.
+  void onWriteTimeout() {
+    if (phase_ == Phase::Exchange && cur_.head_received) {
+      // The server answered before taking the whole request and does not read the rest now.
+      if (cur_.complete_pending) return complete(true);  // the response is whole: it decided
+      if (read_total_ != write_mark_) {
+        // Its response is still coming: it is alive, just not reading (an early answer that
+        // does not want the body, or a duplex one whose reader waits for ours). The response's
+        // own timeouts bound the exchange from here.
+        return armWriteTimer();
+      }
+    }
+    close("the server " + origin_ + " took no request bytes for " +
+          std::to_string(limits_.send_timeout.count()) + " ms");
   }
 
   void onWritten(error_code ec) {
@@ -500,11 +520,14 @@ class H1ClientConnection final : public ClientConnection,
     ++response_gen_;
     response_timer_.cancel();
     if (!cur_.keep_alive) ending_ = true;
-    if (!cur_.request_sent) {
-      // An early answer. An error or a closing connection means the server does not want the
-      // rest of the body (RFC 9112 9.5); a success may be a duplex exchange: keep sending. Either
-      // way the connection is not reused unless the request went out whole.
-      if (status >= 300 || !cur_.keep_alive) cur_.send_stopped = true;
+    if (!cur_.request_sent && status >= 300) {
+      // An early error: the server does not want the rest of the body (RFC 9112 9.5). An early
+      // success may be a duplex exchange (the server answers as it reads): keep sending, even if
+      // the response says "Connection: close" — that forbids further requests, not the rest of
+      // this one (RFC 9112 9.6), and a server that answers at once cannot know whether its
+      // application will read a large declared body (ours then announces close). Either way the
+      // connection is not reused unless the request went out whole.
+      cur_.send_stopped = true;
     }
     exchange_->deliver(std::move(response));
     return true;
@@ -574,9 +597,10 @@ class H1ClientConnection final : public ClientConnection,
     close("malformed response from " + origin_ + ": " + what);
   }
 
-  // The response is complete and every body byte was taken.
-  void complete() {
-    if (!cur_.request_sent && writing_ && cur_.write_kind == WriteKind::Last) {
+  // The response is complete and every body byte was taken. `request_stuck`: the last request
+  // bytes it waited for never went out (the connection closes).
+  void complete(bool request_stuck = false) {
+    if (!request_stuck && !cur_.request_sent && writing_ && cur_.write_kind == WriteKind::Last) {
       // The last request bytes are on their way: their completion decides on reuse.
       cur_.complete_pending = true;
       return;
@@ -630,6 +654,7 @@ class H1ClientConnection final : public ClientConnection,
         asio::buffer(read_chunk_.get(), std::min(room, kReadChunk)),
         [self = this->shared_from_this()](error_code ec, std::size_t n) {
           if (self->phase_ != Phase::Closed && n > 0) {
+            self->read_total_ += n;
             auto space = self->buffer_.prepare(n);
             std::memcpy(space.data(), self->read_chunk_.get(), n);
             self->buffer_.commit(n);
@@ -695,6 +720,8 @@ class H1ClientConnection final : public ClientConnection,
   uint32_t write_gen_ = 0;
   uint32_t response_gen_ = 0;
   uint32_t body_gen_ = 0;
+  uint64_t read_total_ = 0;  // bytes read from the socket, ever
+  uint64_t write_mark_ = 0;  // read_total_ when the write timer was armed
   boost::beast::flat_buffer buffer_;
   std::size_t buffer_cap_ = 0;
   std::unique_ptr<uint8_t[]> read_chunk_;

@@ -1417,6 +1417,128 @@ TEST_F(ClientTlsTest, H2WhenTheServerPrefersIt) {
   EXPECT_EQ(info().alpn, "h2");
 }
 
+// --- Full duplex through a bounded server (the guest-level /stream-echo).
+
+// The server answers 200 (chunked) at once and echoes the request body through 64 KiB
+// (respondWithBoundedEcho): the upload can only go on as the echo is read, so the client must
+// keep sending and reading at once. Parameter: the request body's length is declared (true) or
+// chunked (false). With a declared 3 MiB the server's early head says "Connection: close" (it
+// cannot know the application will read that much), which once made the client stop sending and
+// the exchange stall until the server's body timeout.
+class ClientDuplexTest : public ClientTlsTest, public ::testing::WithParamInterface<bool> {
+ protected:
+  void runEcho(uint16_t port, std::shared_ptr<const tls::ClientConfig> tls = nullptr) {
+    static constexpr uint64_t kSize = 3ull << 20;
+    bool declared = GetParam();
+    makeClient(Origin{tls ? "localhost" : "127.0.0.1", port, std::move(tls)});
+    auto producer = std::make_shared<PatternProducer>(kSize, 10000);
+    auto consumer = std::make_shared<PatternConsumer>();
+    auto call = std::make_shared<Call>();
+    loop_.call([&] {
+      std::optional<uint64_t> length;
+      if (declared) length = kSize;
+      sendOnLoop(call, makeHead("POST", "/stream-echo", {}, length), producer, Consumer::None);
+      call->exchange->setBodyConsumer(consumer);
+      return 0;
+    });
+    ASSERT_TRUE(call->waitFinished(60s)) << "stalled: " << producer->produced.load() << " sent, "
+                                         << consumer->received.load() << " echoed";
+    EXPECT_TRUE(call->clean()) << call->errorText();
+    EXPECT_EQ(call->status(), 200);
+    EXPECT_EQ(producer->produced.load(), kSize);
+    ASSERT_TRUE(waitUntil([&] { return consumer->ended.load(); }));
+    EXPECT_TRUE(consumer->complete.load());
+    EXPECT_EQ(consumer->received.load(), kSize);
+    EXPECT_FALSE(consumer->mismatch.load());
+    auto seen = heads();
+    ASSERT_EQ(seen.size(), 1u);
+    EXPECT_EQ(seen[0].content_length, declared ? std::optional<uint64_t>(kSize) : std::nullopt);
+  }
+};
+
+TEST_P(ClientDuplexTest, EchoesMebibytesThroughABoundedServerPipe) {
+  auto server = startServer({}, respondWithBoundedEcho);
+  runEcho(server->port);
+}
+
+TEST_P(ClientDuplexTest, EchoesMebibytesThroughABoundedServerPipeOverTls) {
+  auto config = tls::loadDefaultServerConfig(certs_, {"http/1.1"});
+  ASSERT_TRUE(config) << config.error().message;
+  ServerOptions options;
+  options.tls = config.value()->context();
+  auto server = startServer(options, respondWithBoundedEcho);
+  runEcho(server->port, clientConfig());
+  EXPECT_EQ(info().alpn, "http/1.1");
+}
+
+TEST_P(ClientDuplexTest, EchoesMebibytesThroughABoundedServerPipeOverH2) {
+  auto config = tls::loadDefaultServerConfig(certs_, {"h2"});
+  ASSERT_TRUE(config) << config.error().message;
+  ServerOptions options;
+  options.tls = config.value()->context();
+  auto server = startServer(options, respondWithBoundedEcho);
+  runEcho(server->port, clientConfig({"h2"}));
+  EXPECT_EQ(info().alpn, "h2");
+}
+
+INSTANTIATE_TEST_SUITE_P(DeclaredAndChunked, ClientDuplexTest, ::testing::Bool(),
+                         [](const ::testing::TestParamInfo<bool>& info) {
+                           return info.param ? "ContentLength" : "Chunked";
+                         });
+
+// An early 2xx from a server that never reads the (large, declared) body: ours says
+// "Connection: close". The client keeps offering the body, its writes stall, but the response
+// still coming in keeps the send timeout from cutting it; the exchange ends clean with the
+// response and the connection is not reused.
+TEST_F(ClientTest, EarlyAnswerThatReadsNothingStillArrivesWhole) {
+  static constexpr uint64_t kUp = 256ull << 20;  // more than any socket buffers hold
+  static constexpr int kPieces = 12;
+  auto fed = std::make_shared<FedProducer>();
+  std::shared_ptr<Exchange> held;
+  ServerOptions options;
+  options.limits.max_body_bytes = kUp;
+  auto server = startServer(options, [&](std::shared_ptr<Exchange> ex) {
+    held = ex;  // on the server loop; no consumer: the body is never read
+    ex->respond(textHead(200), fed);
+  });
+  ClientLimits limits;
+  limits.send_timeout = 200ms;
+  makeClient(server->port, limits);
+  auto producer = std::make_shared<PatternProducer>(kUp, 16384);
+  auto call = send(makeHead("POST", "/ignores-the-body", {}, kUp), producer);
+  ASSERT_TRUE(waitUntil([&] { return call->status() == 200; }));
+  std::string expected;
+  for (int i = 0; i < kPieces; ++i) {
+    // Well past the send timeout in all: the upload is stuck the whole time.
+    std::this_thread::sleep_for(50ms);
+    std::string piece = "piece " + std::to_string(i) + "\n";
+    expected += piece;
+    {
+      std::lock_guard lock(fed->mutex);
+      fed->data += piece;
+      fed->ended = i + 1 == kPieces;
+    }
+    server->loop.call([&] {
+      held->resumeResponse();
+      return 0;
+    });
+  }
+  ASSERT_TRUE(call->waitFinished());
+  EXPECT_TRUE(call->clean()) << call->errorText();
+  EXPECT_EQ(call->bodyText(), expected);
+  EXPECT_LT(producer->produced.load(), kUp);
+  server->loop.call([&] {
+    held.reset();
+    return 0;
+  });
+  auto next = get("/next");  // a new connection
+  ASSERT_TRUE(next->waitFinished());
+  EXPECT_TRUE(next->clean()) << next->errorText();
+  auto who = peers();
+  ASSERT_EQ(who.size(), 2u);
+  EXPECT_NE(who[0].remote_address, who[1].remote_address);
+}
+
 // --- nginx.
 
 class ClientNginxTest : public ClientTest {

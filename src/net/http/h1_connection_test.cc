@@ -6,8 +6,10 @@
 #include <gtest/gtest.h>
 #include <malloc.h>
 
+#include <atomic>
 #include <boost/asio/steady_timer.hpp>
 #include <deque>
+#include <thread>
 
 #include "net/http/http_test_support.h"
 
@@ -599,6 +601,35 @@ TEST_F(H1Test, UnreadLargeBodyClosesTheConnection) {
   EXPECT_EQ(response->status, 200);
   EXPECT_EQ(response->header("connection"), "close");
   EXPECT_TRUE(client.readUntilClosed());
+}
+
+// A response that starts before a large declared body is read says "Connection: close" (the
+// application might never read the rest), yet the body is still read for an application that
+// does: a duplex echo through 64 KiB completes byte-exact, then the connection closes.
+TEST_F(H1Test, EarlyResponseAnnouncingCloseStillReadsTheBodyTheApplicationWants) {
+  constexpr std::size_t kTotal = 3 << 20;
+  start(respondWithBoundedEcho);
+  std::string body(kTotal, 0);
+  for (std::size_t i = 0; i < kTotal; ++i) body[i] = PausingProducer::byteAt(i);
+  RawClient client(port());
+  ASSERT_TRUE(client.send("POST /stream-echo HTTP/1.1\r\nHost: a\r\nContent-Length: " +
+                          std::to_string(kTotal) + "\r\n\r\n"));
+  // The upload goes on only as the echo is read: send on a thread of its own.
+  std::atomic<bool> sent{false};
+  std::thread sender([&] { sent = client.send(body, 30s); });
+  auto response = client.readResponse(false, 30s);
+  sender.join();
+  EXPECT_TRUE(sent.load());
+  ASSERT_TRUE(response);
+  EXPECT_EQ(response->status, 200);
+  EXPECT_EQ(response->header("transfer-encoding"), "chunked");
+  EXPECT_EQ(response->header("connection"), "close");
+  EXPECT_EQ(response->body.size(), kTotal);
+  EXPECT_TRUE(response->body == body);
+  EXPECT_TRUE(client.readUntilClosed());
+  ASSERT_TRUE(waitUntil([&] { return seen_.finishedCount() == 1; }));
+  std::lock_guard lock(seen_.mutex);
+  EXPECT_TRUE(seen_.finished[0]);
 }
 
 TEST_F(H1Test, Http10StreamedResponseEndsWithTheConnection) {

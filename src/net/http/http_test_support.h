@@ -384,4 +384,55 @@ inline bool respondText(Exchange& exchange, std::string body, int status = 200) 
   return exchange.respond(std::move(head), std::make_shared<StringProducer>(std::move(body)));
 }
 
+// A streaming echo like a guest's /stream-echo endpoint: the request body's consumer and the
+// response body's producer at once, holding at most `cap` bytes between them. When full it takes
+// fewer bytes than offered (the protocol then reads no more of the request) and resumes the body
+// once the response side has drained it: the request can only go on as fast as the client reads
+// the response.
+class BoundedEchoPipe : public ByteConsumer, public ByteProducer {
+ public:
+  BoundedEchoPipe(std::weak_ptr<Exchange> exchange, std::size_t cap)
+      : exchange_(std::move(exchange)), cap_(cap) {}
+  std::size_t offer(std::span<const uint8_t> bytes) override {
+    std::size_t n = std::min(bytes.size(), cap_ - held_.size());
+    held_.append(reinterpret_cast<const char*>(bytes.data()), n);
+    if (n < bytes.size()) full_ = true;
+    if (n > 0) resumeResponse();
+    return n;
+  }
+  void end(bool) override {
+    ended_ = true;
+    resumeResponse();
+  }
+  Chunk read(std::span<uint8_t> out) override {
+    if (held_.empty()) return {ended_ ? State::End : State::Wait, 0};
+    std::size_t n = std::min(out.size(), held_.size());
+    std::memcpy(out.data(), held_.data(), n);
+    held_.erase(0, n);
+    if (full_) {
+      full_ = false;
+      if (auto ex = exchange_.lock()) ex->resumeBody();
+    }
+    return {State::Data, n};
+  }
+
+ private:
+  void resumeResponse() {
+    if (auto ex = exchange_.lock()) ex->resumeResponse();
+  }
+  std::weak_ptr<Exchange> exchange_;
+  std::size_t cap_;
+  std::string held_;
+  bool full_ = false;
+  bool ended_ = false;
+};
+
+// Answers 200 at once with a streamed (chunked) body that echoes the request body through a
+// BoundedEchoPipe of 64 KiB (the guest's ring size).
+inline void respondWithBoundedEcho(std::shared_ptr<Exchange> exchange) {
+  auto pipe = std::make_shared<BoundedEchoPipe>(exchange, 64 * 1024);
+  exchange->setBodyConsumer(pipe);
+  exchange->respond(textHead(200), pipe);
+}
+
 }  // namespace selium::net::http::testing
