@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "engine/engine.h"
+#include "net/http/http_test_support.h"
 #include "net/tls/testing/test_pki.h"
 #include "subprocess.h"
 #include "support/engine_recorder.h"
@@ -471,12 +472,47 @@ TEST_F(HttpTest, AProcessOpensAtMostItsShareOfSockets) {
     EXPECT_TRUE(counted);
     bool reopened = false;
     for (const auto& f : recordOf(recorder_, pid, "after close").fields) {
-      if (f.key == "ok") reopened = std::get_if<int64_t>(&f.value) != nullptr
-                                        ? std::get<int64_t>(f.value) == 1
-                                        : std::get<uint64_t>(f.value) == 1;
+      if (f.key == "ok")
+        reopened = std::get_if<int64_t>(&f.value) != nullptr ? std::get<int64_t>(f.value) == 1
+                                                             : std::get<uint64_t>(f.value) == 1;
     }
     EXPECT_TRUE(reopened);
   }
+  ::setrlimit(RLIMIT_NOFILE, &original);
+}
+
+TEST_F(HttpTest, RequestsWaitingForAnAcceptAreBoundedInBytes) {
+  struct rlimit original {};
+  ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &original), 0);
+  struct rlimit raised = original;
+  raised.rlim_cur = std::min<rlim_t>(original.rlim_max, 4096);
+  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &raised), 0);
+  if (raised.rlim_cur < 1024) GTEST_SKIP() << "descriptor limit " << raised.rlim_cur;
+  // Heads of about 60 KiB: 4 MiB of them is about 69 requests, long before the count of 1,024.
+  kernel::ProcessId pid = spawn("listen_idle", {u32(128 * 1024)}, plainCaps());
+  uint16_t port = portOf(pid, "listening");
+  ASSERT_NE(port, 0);
+  const std::string request =
+      "GET / HTTP/1.1\r\nHost: a\r\nX-Pad: " + std::string(60000, 'p') + "\r\n\r\n";
+  std::vector<std::unique_ptr<net::http::testing::RawClient>> clients;
+  for (int i = 0; i < 100; ++i) {
+    clients.push_back(std::make_unique<net::http::testing::RawClient>(port));
+    ASSERT_TRUE(clients.back()->send(request));
+  }
+  // The queued ones wait (for the 30 s response timeout); the rest are refused at once.
+  std::this_thread::sleep_for(1s);
+  int refused = 0;
+  for (auto& client : clients) {
+    auto response = client->readResponse(false, 50ms);
+    if (response) {
+      EXPECT_EQ(response->status, 503);
+      EXPECT_THAT(response->body, HasSubstr("MiB of heads"));
+      ++refused;
+    }
+  }
+  EXPECT_GT(refused, 20);
+  EXPECT_LT(refused, 40);
+  clients.clear();
   ::setrlimit(RLIMIT_NOFILE, &original);
 }
 

@@ -28,6 +28,9 @@
 //                                  message of the first failure, or "none"); closes them all and
 //                                  logs Info "after close" {ok: 1 if a listen works again}; exits
 //                                  0.
+//   listen_idle(u32 max_header_bytes)
+//                                  listens on 127.0.0.1:0 with that head limit, logs Info
+//                                  "listening" {port} and never accepts (requests queue).
 //   accept_one(u32 port)           listens on 127.0.0.1:port (0: a new port; else joining the
 //                                  listener there), logs Info "joined" {port}, answers one
 //                                  request with "worker {pid}\n", then exits 0.
@@ -224,11 +227,24 @@ SELIUM_ENTRYPOINT(listen_many, (u32, n)) {
     }
     kept.push_back(std::move(*server));
   }
-  kLog.info("listened",
-            {{"count", static_cast<uint64_t>(kept.size())}, {"error", error}, {"message", message}});
+  kLog.info(
+      "listened",
+      {{"count", static_cast<uint64_t>(kept.size())}, {"error", error}, {"message", message}});
   kept.clear();
   selium::ListenOptions again;
   again.address = "127.0.0.1";
   kLog.info("after close", {{"ok", selium::HttpServer::listen(again).ok() ? 1 : 0}});
+  co_return 0;
+}
+
+SELIUM_ENTRYPOINT(listen_idle, (u32, max_header_bytes)) {
+  selium::ListenOptions options;
+  options.address = "127.0.0.1";
+  options.limits.max_header_bytes = max_header_bytes;
+  auto server = selium::HttpServer::listen(options);
+  if (!server) co_return 1;
+  kLog.info("listening", {{"port", server->port()}});
+  static selium::Event never;  // nothing sets it: the process waits until it is stopped
+  co_await never.wait();
   co_return 0;
 }
