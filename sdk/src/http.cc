@@ -394,8 +394,7 @@ std::size_t HttpExchange::headerCount() const noexcept {
   if (root() == nullptr || SELIUM_RESPONSE_->headers() == nullptr) return 0;
   return SELIUM_RESPONSE_->headers()->size();
 }
-std::pair<std::string_view, std::string_view> HttpExchange::headerAt(
-    std::size_t i) const noexcept {
+std::pair<std::string_view, std::string_view> HttpExchange::headerAt(std::size_t i) const noexcept {
   const auto* h = SELIUM_RESPONSE_->headers()->Get(static_cast<flatbuffers::uoffset_t>(i));
   return {view(h->name()), view(h->value())};
 }

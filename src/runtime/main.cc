@@ -1,8 +1,8 @@
 // selium-runtime: parse the command line, set up logging, then generate certificates, check the
 // configuration (--dry-run), serve, or run one module to completion (`run`).
-#include <sys/resource.h>
 #include <errno.h>
 #include <poll.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <chrono>

@@ -1,7 +1,7 @@
 // Fuzz target for the net hostcalls' message decoders (guest bytes): the first byte picks the
 // decoder (TlsServerConfig, TlsClientConfig, HttpListen, HttpResponseHead, QuicListen,
-// QuicConnect, HttpConnect, HttpRequest), the rest is the message. Beyond "no crash": what decodes keeps the documented
-// limits.
+// QuicConnect, HttpConnect, HttpRequest), the rest is the message. Beyond "no crash": what decodes
+// keeps the documented limits.
 #include <chrono>
 #include <cstddef>
 #include <cstdint>

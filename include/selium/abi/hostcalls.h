@@ -51,10 +51,10 @@ enum {
   SELIUM_KIND_READER = 3,
   SELIUM_KIND_WRITER = 4,
   SELIUM_KIND_PROCESS = 5,
-  SELIUM_KIND_TLS_CONFIG = 6,      /* tls_server_config / tls_client_config */
-  SELIUM_KIND_HTTP_LISTENER = 7,   /* http_listen */
-  SELIUM_KIND_HTTP_REQUEST = 8,    /* http_accept: a request to answer */
-  SELIUM_KIND_QUIC_LISTENER = 9,   /* quic_listen */
+  SELIUM_KIND_TLS_CONFIG = 6,       /* tls_server_config / tls_client_config */
+  SELIUM_KIND_HTTP_LISTENER = 7,    /* http_listen */
+  SELIUM_KIND_HTTP_REQUEST = 8,     /* http_accept: a request to answer */
+  SELIUM_KIND_QUIC_LISTENER = 9,    /* quic_listen */
   SELIUM_KIND_QUIC_CONNECTION = 10, /* quic_accept / quic_connect */
   SELIUM_KIND_HTTP_CLIENT = 11,     /* http_connect */
   SELIUM_KIND_HTTP_EXCHANGE = 12    /* http_send: a request sent and its response */
@@ -313,25 +313,25 @@ enum { SELIUM_CLOCK_WALL = 0, SELIUM_CLOCK_MONOTONIC = 1 };
   X(quic_connection_info, SELIUM_CAP_NONE, int32_t,                                                \
     (selium_handle_t connection, uint32_t buf, uint32_t cap))                                      \
   /* An HTTP client for one origin (selium.abi.HttpConnect): host, port, plain or TLS. Returns at  \
-   * once; the host connects when a request needs it (again after a failure or a server close),   \
+   * once; the host connects when a request needs it (again after a failure or a server close),    \
    * speaks HTTP/2 when TLS negotiates h2, else HTTP/1.1 (one request at a time). Needs            \
-   * NetHttpConnect, or NetHttpsConnect with TLS. */                                              \
-  X(http_connect, SELIUM_CAP_NONE, int32_t, (uint32_t request, uint32_t request_len))             \
+   * NetHttpConnect, or NetHttpsConnect with TLS. */                                               \
+  X(http_connect, SELIUM_CAP_NONE, int32_t, (uint32_t request, uint32_t request_len))              \
   /* Sends a request (selium.abi.HttpRequest) on a client: returns an exchange handle. A streamed  \
-   * body (no inline body, content_length not 0) is written through http_send_body. -WouldBlock   \
+   * body (no inline body, content_length not 0) is written through http_send_body. -WouldBlock    \
    * (waker recorded) while SELIUM_HTTP_CLIENT_MAX_PENDING requests of this client are unfinished. \
    * Needs NetHttpWrite / NetHttpsWrite. */                                                        \
-  X(http_send, SELIUM_CAP_NONE, int32_t,                                                          \
-    (selium_handle_t client, uint32_t request, uint32_t request_len, int32_t waker))              \
+  X(http_send, SELIUM_CAP_NONE, int32_t,                                                           \
+    (selium_handle_t client, uint32_t request, uint32_t request_len, int32_t waker))               \
   /* The writer of a streamed request body (once; stream_finish ends the body, a writer closed     \
    * without it aborts the request). Needs NetHttpWrite / NetHttpsWrite. */                        \
-  X(http_send_body, SELIUM_CAP_NONE, int32_t, (selium_handle_t exchange))                         \
+  X(http_send_body, SELIUM_CAP_NONE, int32_t, (selium_handle_t exchange))                          \
   /* Copies the response head (selium.abi.HttpResponseHead, with version) into buf; returns its    \
    * length (> cap: nothing copied, call again with that much). -WouldBlock (waker recorded)       \
-   * until it arrives; -Closed if the request failed first (last_error names why: connect, TLS,   \
+   * until it arrives; -Closed if the request failed first (last_error names why: connect, TLS,    \
    * timeout, malformed response). Needs NetHttpRead / NetHttpsRead. */                            \
-  X(http_response_head, SELIUM_CAP_NONE, int32_t,                                                 \
-    (selium_handle_t exchange, uint32_t buf, uint32_t cap, int32_t waker))                        \
+  X(http_response_head, SELIUM_CAP_NONE, int32_t,                                                  \
+    (selium_handle_t exchange, uint32_t buf, uint32_t cap, int32_t waker))                         \
   /* A reader handle for the response body (once): frames, then -EndOfStream when complete or      \
    * -Closed when cut short. Needs NetHttpRead / NetHttpsRead. */                                  \
   X(http_response_body, SELIUM_CAP_NONE, int32_t, (selium_handle_t exchange))

@@ -348,9 +348,10 @@ class HttpExchange {
 
 // An HTTP client for one origin: the host keeps one connection, made when needed.
 //
-//   auto client = selium::HttpClient::connect({.host = "api.internal", .tls = selium::Tls::Default});
-//   auto response = co_await client->fetch(selium::ClientRequest("GET", "/status"));
-//   if (response && response->status() == 200) auto body = co_await response->readBody();
+//   auto client = selium::HttpClient::connect({.host = "api.internal", .tls =
+//   selium::Tls::Default}); auto response = co_await client->fetch(selium::ClientRequest("GET",
+//   "/status")); if (response && response->status() == 200) auto body = co_await
+//   response->readBody();
 class HttpClient {
  public:
   explicit HttpClient(Handle handle) noexcept : handle_(std::move(handle)) {}

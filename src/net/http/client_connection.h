@@ -155,7 +155,8 @@ class ClientExchangeImpl final : public ClientExchange,
     if (!head_delivered_) {
       if (auto handler = std::move(on_response_)) {
         on_response_ = nullptr;
-        boost::asio::post(loop_, [handler = std::move(handler), reason] { handler(Error{reason}); });
+        boost::asio::post(loop_,
+                          [handler = std::move(handler), reason] { handler(Error{reason}); });
       }
     }
     if (consumer_) endConsumer();

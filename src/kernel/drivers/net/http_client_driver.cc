@@ -222,8 +222,7 @@ class ClientHandle final : public Resource {
 class ExchangeHandle final : public Resource {
  public:
   static constexpr HandleKind kKind = HandleKind::HttpExchange;
-  explicit ExchangeHandle(std::shared_ptr<HttpExchangeObject> object)
-      : object(std::move(object)) {}
+  explicit ExchangeHandle(std::shared_ptr<HttpExchangeObject> object) : object(std::move(object)) {}
   ~ExchangeHandle() override { object->cancel(this); }
   HandleKind kind() const override { return kKind; }
   std::shared_ptr<Shareable> shareable() override { return object; }
@@ -253,8 +252,7 @@ int32_t http_connect(CallContext& ctx, GuestIn request) {
   if (!decoded) return fail(ctx, ErrorCode::InvalidArgument, decoded.error().message);
   netmsg::HttpConnectRequest& req = *decoded;
   const bool tls = req.tls != SELIUM_TLS_NONE;
-  if (!requireCapability(
-          ctx, pick(tls, Capability::NetHttpConnect, Capability::NetHttpsConnect))) {
+  if (!requireCapability(ctx, pick(tls, Capability::NetHttpConnect, Capability::NetHttpsConnect))) {
     return denied();
   }
   http::Origin origin;
@@ -347,10 +345,10 @@ int32_t http_send(CallContext& ctx, int32_t client, GuestIn request, int32_t wak
   std::weak_ptr<HttpExchangeObject> weak = exchange;
   onLoop(object->loop, [object, exchange, weak, head = std::move(head), body = std::move(body),
                         source, resume]() mutable {
-    auto sent = object->client()->send(
-        std::move(head), std::move(body), [weak](Result<http::ClientResponse> response) {
-          if (auto e = weak.lock()) e->answered(std::move(response));
-        });
+    auto sent = object->client()->send(std::move(head), std::move(body),
+                                       [weak](Result<http::ClientResponse> response) {
+                                         if (auto e = weak.lock()) e->answered(std::move(response));
+                                       });
     if (!sent) {
       if (source) source->close();
       exchange->answered(Error{"cannot send " + exchange->what + ": " + sent.error().message});

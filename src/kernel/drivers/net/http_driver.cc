@@ -414,8 +414,8 @@ int32_t http_listen(CallContext& ctx, GuestIn request) {
     if (!port) {
       auto reserved = net_driver::reserveSocket(ctx, "listening on " + where);
       if (const int32_t* failed = std::get_if<int32_t>(&reserved)) return *failed;
-      auto opened = openPort(ctx, req, address, config,
-                             std::get<std::shared_ptr<void>>(std::move(reserved)));
+      auto opened =
+          openPort(ctx, req, address, config, std::get<std::shared_ptr<void>>(std::move(reserved)));
       if (!opened) {
         const std::string& why = opened.error().message;
         const bool in_use = why.find("in use") != std::string::npos;
@@ -434,8 +434,8 @@ int32_t http_listen(CallContext& ctx, GuestIn request) {
     // The system picks the port; later binds of address:port join it like any other.
     auto reserved = net_driver::reserveSocket(ctx, "listening on " + where);
     if (const int32_t* failed = std::get_if<int32_t>(&reserved)) return *failed;
-    auto opened = openPort(ctx, req, address, config,
-                           std::get<std::shared_ptr<void>>(std::move(reserved)));
+    auto opened =
+        openPort(ctx, req, address, config, std::get<std::shared_ptr<void>>(std::move(reserved)));
     if (!opened) {
       return fail(ctx, ErrorCode::InvalidArgument,
                   "cannot listen on " + where + ": " + opened.error().message);
@@ -552,8 +552,8 @@ int32_t http_respond(CallContext& ctx, int32_t request, GuestIn head) {
         object.responded.store(false);
         return *failed;
       }
-      body = std::make_shared<net::StaticBytes>(std::move(*decoded->body),
-                                          std::get<std::shared_ptr<void>>(std::move(charged)));
+      body = std::make_shared<net::StaticBytes>(
+          std::move(*decoded->body), std::get<std::shared_ptr<void>>(std::move(charged)));
     }
     onLoop(object.loop, [exchange = object.exchange, response = std::move(response),
                          body = std::move(body)]() mutable {

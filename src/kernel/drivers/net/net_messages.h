@@ -59,7 +59,7 @@ std::vector<uint8_t> encodeRequestHead(const net::http::RequestHead& head,
 // HTTP client (http_connect, http_send).
 
 struct HttpConnectRequest {
-  std::string host;  // a DNS name (lower-case) or an IP literal
+  std::string host;   // a DNS name (lower-case) or an IP literal
   uint16_t port = 0;  // 80 / 443 when the guest gave 0
   int32_t tls = 0;    // SELIUM_TLS_NONE, SELIUM_TLS_DEFAULT or a TLS client configuration handle
   net::http::ClientLimits limits;

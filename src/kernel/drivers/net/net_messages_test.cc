@@ -230,8 +230,8 @@ TEST(NetMessagesTest, DecodesClientRequests) {
   EXPECT_EQ(get->head.target, "/");
   EXPECT_FALSE(get->head.content_length.has_value());  // streamed unless said otherwise
   const std::string body = "hello";
-  auto post = decodeHttpRequest(
-      request("POST", "/a?b=c", "example.org:8080", {{"X-One", "1"}}, -1, &body));
+  auto post =
+      decodeHttpRequest(request("POST", "/a?b=c", "example.org:8080", {{"X-One", "1"}}, -1, &body));
   ASSERT_TRUE(post.ok()) << post.error().message;
   EXPECT_EQ(post->head.authority, "example.org:8080");
   ASSERT_EQ(post->head.headers.size(), 1u);
@@ -251,10 +251,9 @@ TEST(NetMessagesTest, RefusesRequestSmugglingAndBadTargets) {
               HasSubstr("method"));
   EXPECT_THAT(decodeHttpRequest(request("GET", "/", "a b", {}, 0)).error().message,
               HasSubstr("authority"));
-  EXPECT_THAT(decodeHttpRequest(request("GET", "/", "", {{"x", "a\r\nhost: evil"}}, 0))
-                  .error()
-                  .message,
-              HasSubstr("CR, LF or NUL"));
+  EXPECT_THAT(
+      decodeHttpRequest(request("GET", "/", "", {{"x", "a\r\nhost: evil"}}, 0)).error().message,
+      HasSubstr("CR, LF or NUL"));
   EXPECT_THAT(decodeHttpRequest(request("GET", "/", "", {}, -7)).error().message,
               HasSubstr("negative"));
 }

@@ -545,7 +545,7 @@ class QuicPort : public std::enable_shared_from_this<QuicPort> {
   boost::asio::io_context& loop;
   std::string key;  // "address:port" in NetContext::quic_ports (set before it is published)
   std::shared_ptr<quic::Endpoint> endpoint;  // set once, on the loop
-  std::shared_ptr<void> socket_token;         // counts the socket in its opener's max_sockets
+  std::shared_ptr<void> socket_token;        // counts the socket in its opener's max_sockets
   uint16_t port = 0;
   // The TLS settings every domain of the port shares (the first bind's).
   std::string client_ca_pem;
