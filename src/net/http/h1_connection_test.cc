@@ -95,7 +95,10 @@ TEST_F(H1Test, BuildsTheRequestHeadAndKeepsTheConnection) {
   EXPECT_EQ(first->status, 200);
   EXPECT_EQ(first->body, "GET /a/b?c=d");
   EXPECT_FALSE(first->has("connection"));
-  EXPECT_TRUE(first->has("date"));  // RFC 9110 6.6.1: an origin server with a clock sends it
+  std::string names;
+  for (const auto& [name, value] : first->headers) names += name + "=" + value + ";";
+  // RFC 9110 6.6.1: an origin server with a clock sends it.
+  EXPECT_TRUE(first->has("date")) << names;
   ASSERT_TRUE(client.send("POST /second HTTP/1.1\r\nHost: h\r\nContent-Length: 0\r\n\r\n"));
   auto second = client.readResponse();
   ASSERT_TRUE(second);
