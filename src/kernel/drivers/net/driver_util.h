@@ -10,8 +10,10 @@
 #include <utility>
 #include <variant>
 
+#include "kernel/handle_table.h"
 #include "kernel/hostcall.h"
 #include "kernel/process.h"
+#include "kernel/registry.h"
 
 namespace selium::kernel::net_driver {
 
@@ -49,6 +51,23 @@ H* find(CallContext& ctx, int32_t handle, const char* what, int32_t& error) {
   }
   return resource;
 }
+
+// A handle on a shared object whose waits are recorded per handle: the object's cancel(key)
+// forgets this handle's waker when it is closed or its wait is cancelled.
+template <typename Object, HandleKind Kind>
+class WaitingHandle final : public Resource {
+ public:
+  static constexpr HandleKind kKind = Kind;
+  explicit WaitingHandle(std::shared_ptr<Object> object) : object(std::move(object)) {}
+  ~WaitingHandle() override { object->cancel(this); }
+  HandleKind kind() const override { return kKind; }
+  std::shared_ptr<Shareable> shareable() override { return object; }
+  bool cancelWait() override {
+    object->cancel(this);
+    return true;
+  }
+  const std::shared_ptr<Object> object;
+};
 
 // Counts a socket the calling process opens (`what`: "an HTTP client", ...) against its
 // max_sockets: a token that counts it out when released, or the error result (LimitExceeded, last

@@ -205,33 +205,8 @@ class HttpExchangeObject final : public Shareable {
 
 namespace {
 
-class ClientHandle final : public Resource {
- public:
-  static constexpr HandleKind kKind = HandleKind::HttpClient;
-  explicit ClientHandle(std::shared_ptr<HttpClientObject> object) : object(std::move(object)) {}
-  ~ClientHandle() override { object->cancel(this); }
-  HandleKind kind() const override { return kKind; }
-  std::shared_ptr<Shareable> shareable() override { return object; }
-  bool cancelWait() override {
-    object->cancel(this);
-    return true;
-  }
-  const std::shared_ptr<HttpClientObject> object;
-};
-
-class ExchangeHandle final : public Resource {
- public:
-  static constexpr HandleKind kKind = HandleKind::HttpExchange;
-  explicit ExchangeHandle(std::shared_ptr<HttpExchangeObject> object) : object(std::move(object)) {}
-  ~ExchangeHandle() override { object->cancel(this); }
-  HandleKind kind() const override { return kKind; }
-  std::shared_ptr<Shareable> shareable() override { return object; }
-  bool cancelWait() override {
-    object->cancel(this);
-    return true;
-  }
-  const std::shared_ptr<HttpExchangeObject> object;
-};
+using ClientHandle = net_driver::WaitingHandle<HttpClientObject, HandleKind::HttpClient>;
+using ExchangeHandle = net_driver::WaitingHandle<HttpExchangeObject, HandleKind::HttpExchange>;
 
 Capability pick(bool tls, Capability plain, Capability secure) { return tls ? secure : plain; }
 

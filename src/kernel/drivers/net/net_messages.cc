@@ -110,6 +110,22 @@ Status decodeHeaders(const flatbuffers::Vector<flatbuffers::Offset<abi::HttpHead
   return Ok{};
 }
 
+// A head's body: given whole (`body` set, and the length is its size), or a declared
+// `content_length` (-1: streamed, `length` stays empty).
+Status decodeBody(const flatbuffers::Vector<uint8_t>* body, int64_t content_length,
+                  std::optional<uint64_t>& length, std::optional<std::vector<uint8_t>>& bytes) {
+  if (body != nullptr) {
+    bytes.emplace(body->begin(), body->end());
+    length = body->size();
+  } else if (content_length >= 0) {
+    length = static_cast<uint64_t>(content_length);
+  } else if (content_length != -1) {
+    return Error{"content_length " + std::to_string(content_length) +
+                 " is negative (-1: a streamed body)"};
+  }
+  return Ok{};
+}
+
 // A host to connect to: an IP literal as given, or a DNS name lower-cased.
 Status checkHost(std::string& host) {
   boost::system::error_code ec;
@@ -245,14 +261,9 @@ Result<HttpResponse> decodeHttpResponseHead(std::span<const uint8_t> bytes) {
   if (auto headers = decodeHeaders(in.headers(), "response", out.head.headers); !headers) {
     return headers.error();
   }
-  if (const auto* body = in.body()) {
-    out.body.emplace(body->begin(), body->end());
-    out.head.content_length = body->size();
-  } else if (in.content_length() >= 0) {
-    out.head.content_length = static_cast<uint64_t>(in.content_length());
-  } else if (in.content_length() != -1) {
-    return Error{"content_length " + std::to_string(in.content_length()) +
-                 " is negative (-1: a streamed body)"};
+  if (auto body = decodeBody(in.body(), in.content_length(), out.head.content_length, out.body);
+      !body) {
+    return body.error();
   }
   return out;
 }
@@ -349,14 +360,9 @@ Result<HttpClientRequest> decodeHttpRequest(std::span<const uint8_t> bytes) {
   if (auto headers = decodeHeaders(in.headers(), "request", head.headers); !headers) {
     return headers.error();
   }
-  if (const auto* body = in.body()) {
-    out.body.emplace(body->begin(), body->end());
-    head.content_length = body->size();
-  } else if (in.content_length() >= 0) {
-    head.content_length = static_cast<uint64_t>(in.content_length());
-  } else if (in.content_length() != -1) {
-    return Error{"content_length " + std::to_string(in.content_length()) +
-                 " is negative (-1: a streamed body)"};
+  if (auto decoded = decodeBody(in.body(), in.content_length(), head.content_length, out.body);
+      !decoded) {
+    return decoded.error();
   }
   return out;
 }
