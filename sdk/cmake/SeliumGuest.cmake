@@ -59,7 +59,7 @@ if(SELIUM_SDK_AVAILABLE)
   file(CREATE_LINK "${SELIUM_FLATBUFFERS_INCLUDE}/flatbuffers" "${_selium_sdk_gen}/flatbuffers"
     SYMBOLIC)
 
-  foreach(_selium_schema log process net)
+  foreach(_selium_schema log process net switchboard)
     add_custom_command(
       OUTPUT "${_selium_sdk_gen}/${_selium_schema}_generated.h"
       COMMAND "${SELIUM_FLATC}" --cpp -o "${_selium_sdk_gen}"
