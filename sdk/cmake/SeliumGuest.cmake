@@ -78,10 +78,13 @@ if(SELIUM_SDK_AVAILABLE)
     "${SELIUM_SDK_DIR}/src/process.cc"
     "${SELIUM_SDK_DIR}/src/quic.cc"
     "${SELIUM_SDK_DIR}/src/runtime.cc"
+    "${SELIUM_SDK_DIR}/src/switchboard.cc"
+    "${SELIUM_SDK_DIR}/src/switchboard_protocol.cc"
     "${SELIUM_SDK_DIR}/src/time.cc"
     "${_selium_sdk_gen}/log_generated.h"
     "${_selium_sdk_gen}/process_generated.h"
-    "${_selium_sdk_gen}/net_generated.h")
+    "${_selium_sdk_gen}/net_generated.h"
+    "${_selium_sdk_gen}/switchboard_generated.h")
   add_library(selium::sdk ALIAS selium_sdk)
   target_include_directories(selium_sdk
     PUBLIC "${SELIUM_SDK_DIR}/include" "${SELIUM_ABI_INCLUDE_DIR}"

@@ -14,8 +14,6 @@
 
 namespace selium::switchboard {
 
-namespace fb = selium::switchboard::fb;
-
 std::string_view kindName(EndpointKind kind) noexcept {
   switch (kind) {
     case EndpointKind::Publisher:

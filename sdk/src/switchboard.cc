@@ -1,0 +1,636 @@
+// The Switchboard client (selium/switchboard.hpp): registers endpoints, applies the wiring the
+// Switchboard sends, and moves messages over the wired channels directly.
+#include "selium/switchboard.hpp"
+
+#include <charconv>
+#include <map>
+
+#include "selium/log.hpp"
+#include "selium/process.hpp"
+
+// The lifetime hostcalls (docs/processes.md) arrived with sessions: until a build has them,
+// endpoints are registered without a lifetime and are removed only by unregistering.
+#if __has_include("selium/session.hpp")
+#define SELIUM_SWITCHBOARD_LIFETIME 1
+#endif
+
+namespace selium {
+namespace switchboard::detail {
+
+std::string decimal(uint64_t n) {
+  char buf[24];
+  auto end = std::to_chars(buf, buf + sizeof buf, n).ptr;
+  return std::string(buf, end);
+}
+
+namespace {
+
+constexpr log::Logger kLog{"selium.switchboard"};
+// A waker token no task holds (the executor ignores it); non-waiting calls withdraw it at once.
+constexpr int32_t kNoWaker = 0x7fffffff;
+// Updates name up to kMaxLinks peers each way (about 32 bytes a link).
+constexpr uint32_t kUpdatesCapacity = 256 * 1024;
+constexpr uint32_t kMinCapacity = 1024;
+constexpr uint32_t kMaxCapacity = 16 * 1024 * 1024;
+
+Failure hostFailure(std::string_view what, Error error) {
+  std::string detail = lastError();
+  return Failure{error.code(), std::string(what) + ": " + std::string(error.name()) +
+                                   (detail.empty() ? "" : " (" + detail + ")")};
+}
+
+// Reads one frame without waiting: nothing when none is there, or another task of this process
+// is waiting on the reader (it gets the frame instead).
+std::optional<Result<std::vector<uint8_t>>> tryRead(const Reader& reader) {
+  selium_handle_t handle = reader.handle().get();
+  std::vector<uint8_t> buffer(512);
+  for (;;) {
+    int32_t rc = selium_channel_read(handle, SELIUM_ADDR(buffer.data()),
+                                     static_cast<uint32_t>(buffer.size()), kNoWaker);
+    if (rc == -SELIUM_ERR_WouldBlock) {
+      (void)selium_handle_cancel_wait(handle);
+      return std::nullopt;
+    }
+    if (rc == -SELIUM_ERR_InvalidArgument) return std::nullopt;  // another task waits on it
+    if (rc < 0) return Result<std::vector<uint8_t>>(Error::fromResult(rc));
+    if (static_cast<std::size_t>(rc) > buffer.size()) {
+      buffer.resize(static_cast<std::size_t>(rc));  // the frame stays next: read it again
+      continue;
+    }
+    buffer.resize(static_cast<std::size_t>(rc));
+    return Result<std::vector<uint8_t>>(std::move(buffer));
+  }
+}
+
+using Slot = std::optional<Result<std::vector<uint8_t>>>;
+
+Task<void> readInto(Reader* reader, Slot* out) { out->emplace(co_await reader->read()); }
+
+// An async mutex for one writer handle that several tasks use (a handle has one waiter).
+class Gate {
+ public:
+  Task<void> acquire() {
+    while (held_) co_await released_.wait();
+    held_ = true;
+  }
+  void release() noexcept {
+    held_ = false;
+    released_.set();
+    released_.reset();
+  }
+
+ private:
+  bool held_ = false;
+  Event released_;
+};
+
+struct GateLock {
+  Gate* gate;
+  ~GateLock() { gate->release(); }
+};
+
+}  // namespace
+
+Result<void> trySend(const Writer& writer, std::span<const uint8_t> frame) {
+  selium_handle_t handle = writer.handle().get();
+  int32_t rc = selium_channel_write(handle, SELIUM_ADDR(frame.data()),
+                                    static_cast<uint32_t>(frame.size()), kNoWaker);
+  if (rc == -SELIUM_ERR_WouldBlock) {
+    (void)selium_handle_cancel_wait(handle);
+    return Error(ErrorCode::Dropped);
+  }
+  if (rc < 0) return Error::fromResult(rc);
+  return Result<void>();
+}
+
+struct Connection {
+  explicit Connection(Writer w) noexcept : requests(std::move(w)) {}
+  Writer requests;  // strong: requests are never lost, they wait for room
+  Gate writing;
+  SharedId lifetime = 0;
+#ifdef SELIUM_SWITCHBOARD_LIFETIME
+  std::optional<Lifetime> lifetime_handle;
+#endif
+  uint64_t next_request = 1;
+
+  // Sends one request (tasks take turns on the writer).
+  Task<Result<void>> send(const wire::Message& message) {
+    std::vector<uint8_t> frame = wire::encode(message);
+    co_await writing.acquire();
+    GateLock lock{&writing};
+    co_return co_await requests.write(frame);
+  }
+};
+
+struct Inbound {
+  EndpointId peer = 0;
+  uint64_t reader_id = 0;
+  std::shared_ptr<Reader> reader;
+};
+struct Outbound {
+  EndpointId peer = 0;
+  uint64_t channel_id = 0;
+  std::shared_ptr<Writer> writer;  // tasks writing keep a reference across a rewiring
+};
+struct Pending {
+  EndpointId server = 0;
+  std::optional<Outcome<std::vector<uint8_t>>> result;
+};
+
+struct Endpoint::State {
+  std::shared_ptr<Connection> connection;
+  EndpointKind kind = EndpointKind::Publisher;
+  std::string name;
+  EndpointId id = 0;
+  Channel updates{Handle()};
+  Reader updates_reader{Handle()};
+  SharedId updates_id = 0;
+  std::optional<Channel> own;
+  std::optional<Writer> own_writer;  // Publisher, Fanout
+  std::optional<Reader> own_reader;  // Server (requests), Client (replies)
+  uint64_t generation = 0;
+  std::vector<Inbound> inbound;    // Subscriber
+  std::vector<Outbound> outbound;  // Publisher/Fanout: peers only; Server: clients; Client: server
+  std::size_t next_inbound = 0;
+  // Client: requests in flight, and the task that reads for all of them.
+  std::map<uint64_t, std::shared_ptr<Pending>> pending;
+  uint64_t next_correlation = 1;
+  bool reading = false;
+  Event progress;  // set (and reset) whenever the reading task has dispatched something
+  Gate writing;    // Client: tasks take turns writing requests
+
+  std::string describe() const {
+    std::string out = std::string(kindName(kind));
+    if (!name.empty()) out += " '" + name + "'";
+    if (id != 0) out += " (endpoint " + decimal(id) + ")";
+    return out;
+  }
+
+  void failPending(EndpointId gone) {
+    for (auto& [correlation, pending] : pending) {
+      if (pending->server == gone && !pending->result) {
+        pending->result.emplace(Failure{
+            ErrorCode::Closed, "server endpoint " + decimal(gone) + " went away before replying"});
+      }
+    }
+  }
+
+  void applyOutbound(const std::vector<wire::Link>& links) {
+    std::vector<Outbound> next;
+    for (const wire::Link& link : links) {
+      auto kept = std::find_if(outbound.begin(), outbound.end(), [&](const Outbound& o) {
+        return o.peer == link.peer && o.channel_id == link.channel;
+      });
+      if (kept != outbound.end()) {
+        next.push_back(std::move(*kept));
+        continue;
+      }
+      Outbound out{link.peer, link.channel, nullptr};
+      if (kind == EndpointKind::Server || kind == EndpointKind::Client) {
+        auto channel = Channel::attach(static_cast<SharedId>(link.channel));
+        // A client's replies go through a weak writer: a client that stops reading never
+        // holds the server back.
+        auto writer = channel ? channel->writer(kind == EndpointKind::Server ? Strength::Weak
+                                                                             : Strength::Strong)
+                              : Result<Writer>(channel.error());
+        if (!writer) {
+          kLog.warn("could not attach a wired channel",
+                    {{"endpoint", id}, {"peer", link.peer}, {"error", writer.error().name()}});
+          continue;  // the peer is going; the next update drops it
+        }
+        out.writer = std::make_shared<Writer>(std::move(*writer));
+      }
+      next.push_back(std::move(out));
+    }
+    if (kind == EndpointKind::Client) {
+      EndpointId before = outbound.empty() ? 0 : outbound.front().peer;
+      EndpointId after = next.empty() ? 0 : next.front().peer;
+      if (before != 0 && before != after) failPending(before);
+    }
+    outbound = std::move(next);
+  }
+
+  void applyInbound(const std::vector<wire::Link>& links) {
+    std::vector<Inbound> next;
+    for (const wire::Link& link : links) {
+      auto kept = std::find_if(inbound.begin(), inbound.end(), [&](const Inbound& i) {
+        return i.peer == link.peer && i.reader_id == link.reader;
+      });
+      if (kept != inbound.end()) {
+        next.push_back(std::move(*kept));
+        continue;
+      }
+      auto reader = Reader::attach(static_cast<SharedId>(link.reader));
+      if (!reader) {
+        kLog.warn("could not attach a wired reader",
+                  {{"endpoint", id}, {"peer", link.peer}, {"error", reader.error().name()}});
+        continue;
+      }
+      next.push_back(Inbound{link.peer, link.reader, std::make_shared<Reader>(std::move(*reader))});
+    }
+    inbound = std::move(next);
+  }
+
+  void apply(const wire::Wiring& wiring) {
+    if (wiring.endpoint_id != id || wiring.generation <= generation) return;
+    generation = wiring.generation;
+    applyInbound(wiring.inbound);
+    applyOutbound(wiring.outbound);
+  }
+
+  // Handles one frame of the updates channel.
+  Outcome<void> onUpdate(Result<std::vector<uint8_t>> frame) {
+    if (!frame)
+      return hostFailure("the updates channel of " + describe() + " failed", frame.error());
+    wire::Decoded decoded = wire::decode(*frame);
+    if (!decoded.ok()) {
+      kLog.warn("undecodable switchboard update", {{"endpoint", id}, {"error", decoded.error}});
+      return Outcome<void>();
+    }
+    if (auto* wiring = std::get_if<wire::Wiring>(&decoded.message.payload)) apply(*wiring);
+    return Outcome<void>();
+  }
+
+  // Applies every update waiting, without waiting.
+  Outcome<void> drainUpdates() {
+    while (auto frame = tryRead(updates_reader)) {
+      auto applied = onUpdate(std::move(*frame));
+      if (!applied) return applied;
+    }
+    return Outcome<void>();
+  }
+
+  Task<Outcome<void>> waitUpdate() { co_return onUpdate(co_await updates_reader.read()); }
+
+  bool wired() const {
+    return kind == EndpointKind::Subscriber ? !inbound.empty() : !outbound.empty();
+  }
+
+  // Client: one step of the task reading for everyone (replies and updates), or waiting for it.
+  Task<Outcome<void>> clientStep() {
+    if (reading) {
+      co_await progress.wait();
+      co_return Outcome<void>();
+    }
+    reading = true;
+    struct Leader {
+      State* s;
+      ~Leader() {
+        s->reading = false;
+        s->progress.set();
+        s->progress.reset();
+      }
+    } leader{this};
+    Slot update, reply;
+    std::vector<Task<void>> tasks;
+    tasks.push_back(readInto(&updates_reader, &update));
+    tasks.push_back(readInto(&*own_reader, &reply));
+    std::size_t first = co_await race(std::move(tasks));
+    if (first == 0) co_return onUpdate(std::move(*update));
+    if (!*reply)
+      co_return hostFailure("the reply channel of " + describe() + " failed", reply->error());
+    std::span<const uint8_t> frame = **reply;
+    auto head = rpc::decodeReply(frame);
+    if (!head) {
+      kLog.warn("dropped a malformed reply", {{"endpoint", id}, {"bytes", frame.size()}});
+      co_return Outcome<void>();
+    }
+    auto found = pending.find(head->correlation);
+    if (found == pending.end() || found->second->result) {
+      kLog.debug("dropped a reply to no request in flight",
+                 {{"endpoint", id}, {"correlation", head->correlation}});
+      co_return Outcome<void>();
+    }
+    std::span<const uint8_t> payload = frame.subspan(rpc::kReplyHeader);
+    if (head->status == rpc::Status::Ok) {
+      found->second->result.emplace(std::vector<uint8_t>(payload.begin(), payload.end()));
+    } else {
+      found->second->result.emplace(
+          Failure{ErrorCode::Internal,
+                  "server endpoint " + decimal(found->second->server) + " replied with an error: " +
+                      std::string(reinterpret_cast<const char*>(payload.data()), payload.size())});
+    }
+    co_return Outcome<void>();
+  }
+};
+
+Endpoint::Endpoint(std::unique_ptr<State> state) noexcept : state_(std::move(state)) {}
+
+Endpoint::~Endpoint() {
+  if (!state_ || state_->id == 0) return;
+  // Never waits: if the request channel is full now, the Switchboard removes the endpoint when
+  // this process ends instead.
+  wire::Message message{state_->connection->next_request++, 0,
+                        wire::Unregister{state_->id, static_cast<uint64_t>(state_->updates_id)}};
+  std::vector<uint8_t> frame = wire::encode(message);
+  auto sent = trySend(state_->connection->requests, frame);
+  if (!sent) {
+    kLog.debug("unregister not sent now",
+               {{"endpoint", state_->id}, {"error", sent.error().name()}});
+  }
+}
+
+EndpointId Endpoint::id() const noexcept { return state_->id; }
+
+std::size_t Endpoint::peers() const noexcept {
+  return state_->kind == EndpointKind::Subscriber ? state_->inbound.size()
+                                                  : state_->outbound.size();
+}
+
+Task<Outcome<std::unique_ptr<Endpoint>>> Endpoint::open(std::shared_ptr<Connection> connection,
+                                                        EndpointKind kind, std::string name,
+                                                        SchemaId schema, SchemaId reply_schema,
+                                                        EndpointOptions options) {
+  if (options.capacity < kMinCapacity || options.capacity > kMaxCapacity) {
+    co_return Failure{ErrorCode::InvalidArgument, "endpoint capacity " + decimal(options.capacity) +
+                                                      " is outside " + decimal(kMinCapacity) +
+                                                      " to " + decimal(kMaxCapacity) + " bytes"};
+  }
+  if (name.size() > kMaxNameBytes) {
+    co_return Failure{ErrorCode::InvalidArgument, "endpoint name is " + decimal(name.size()) +
+                                                      " bytes; at most " + decimal(kMaxNameBytes) +
+                                                      " are allowed"};
+  }
+  auto state = std::make_unique<State>();
+  State& s = *state;
+  s.connection = connection;
+  s.kind = kind;
+  s.name = name;
+  auto updates = Channel::create(kUpdatesCapacity);
+  if (!updates)
+    co_return hostFailure("creating the updates channel of " + s.describe(), updates.error());
+  s.updates = std::move(*updates);
+  auto updates_reader = s.updates.reader();
+  if (!updates_reader) co_return hostFailure("reading the updates channel", updates_reader.error());
+  s.updates_reader = std::move(*updates_reader);
+  auto updates_id = s.updates.share();
+  if (!updates_id) co_return hostFailure("sharing the updates channel", updates_id.error());
+  s.updates_id = *updates_id;
+
+  SharedId own_id = 0;
+  if (kind != EndpointKind::Subscriber) {
+    Backpressure backpressure = kind == EndpointKind::Client   ? Backpressure::Drop
+                                : kind == EndpointKind::Server ? Backpressure::Park
+                                                               : options.backpressure;
+    auto own = Channel::create(options.capacity, backpressure);
+    if (!own) co_return hostFailure("creating the channel of " + s.describe(), own.error());
+    s.own = std::move(*own);
+    auto shared = s.own->share();
+    if (!shared) co_return hostFailure("sharing the channel of " + s.describe(), shared.error());
+    own_id = *shared;
+    if (kind == EndpointKind::Publisher || kind == EndpointKind::Fanout) {
+      auto writer = s.own->writer();
+      if (!writer) co_return hostFailure("writing the channel of " + s.describe(), writer.error());
+      s.own_writer = std::move(*writer);
+    } else {
+      auto reader = s.own->reader();
+      if (!reader) co_return hostFailure("reading the channel of " + s.describe(), reader.error());
+      s.own_reader = std::move(*reader);
+    }
+  }
+
+  wire::Register request{kind,
+                         name,
+                         schema,
+                         std::nullopt,
+                         static_cast<uint64_t>(own_id),
+                         static_cast<uint64_t>(connection->lifetime)};
+  if (kind == EndpointKind::Server || kind == EndpointKind::Client) {
+    request.reply_schema = reply_schema;
+  }
+  uint64_t request_id = connection->next_request++;
+  auto sent = co_await connection->send(
+      wire::Message{request_id, static_cast<uint64_t>(s.updates_id), std::move(request)});
+  if (!sent) co_return hostFailure("sending a registration to the Switchboard", sent.error());
+
+  // The answer comes on the updates channel; a wiring update may come first.
+  std::vector<wire::Wiring> early;
+  while (s.id == 0) {
+    auto frame = co_await s.updates_reader.read();
+    if (!frame) co_return hostFailure("waiting for the Switchboard's answer", frame.error());
+    wire::Decoded decoded = wire::decode(*frame);
+    if (!decoded.ok())
+      co_return Failure{ErrorCode::Internal,
+                        "the Switchboard answered with an undecodable message: " + decoded.error};
+    if (auto* wiring = std::get_if<wire::Wiring>(&decoded.message.payload)) {
+      if (early.size() < 4) early.push_back(std::move(*wiring));
+      continue;
+    }
+    if (decoded.message.request_id != request_id) continue;
+    if (auto* registered = std::get_if<wire::Registered>(&decoded.message.payload)) {
+      s.id = registered->endpoint_id;
+    } else if (auto* failure = std::get_if<wire::Failure>(&decoded.message.payload)) {
+      co_return Failure{ErrorCode::InvalidArgument,
+                        "the Switchboard refused the " + s.describe() + ": " + failure->message};
+    } else {
+      co_return Failure{ErrorCode::Internal,
+                        "the Switchboard answered a registration with "
+                        "neither RegisterResponse nor ErrorResponse"};
+    }
+  }
+  for (const wire::Wiring& wiring : early) s.apply(wiring);
+  co_return std::make_unique<Endpoint>(std::move(state));
+}
+
+Task<Outcome<void>> Endpoint::ready() {
+  State& s = *state_;
+  if (auto drained = s.drainUpdates(); !drained) co_return drained;
+  while (!s.wired()) {
+    auto step = s.kind == EndpointKind::Client ? co_await s.clientStep() : co_await s.waitUpdate();
+    if (!step) co_return step;
+  }
+  co_return Outcome<void>();
+}
+
+Task<Outcome<void>> Endpoint::publish(std::vector<uint8_t> frame) {
+  State& s = *state_;
+  auto wired = co_await ready();
+  if (!wired) co_return wired;
+  auto written = co_await s.own_writer->write(frame);
+  if (!written) co_return hostFailure("sending a message of " + s.describe(), written.error());
+  co_return Outcome<void>();
+}
+
+Task<Outcome<std::vector<uint8_t>>> Endpoint::receive() {
+  State& s = *state_;
+  for (;;) {
+    auto wired = co_await ready();
+    if (!wired) co_return wired.error();
+    // Whatever is there already, taking the inbound channels in turn.
+    std::size_t n = s.inbound.size();
+    std::optional<std::size_t> broken;
+    for (std::size_t k = 0; k < n && !broken; ++k) {
+      std::size_t i = (s.next_inbound + k) % n;
+      auto got = tryRead(*s.inbound[i].reader);
+      if (!got) continue;
+      if (*got) {
+        s.next_inbound = i + 1;
+        co_return std::move(**got);
+      }
+      broken = i;
+    }
+    if (!broken) {
+      std::vector<Slot> slots(n + 1);
+      std::vector<Task<void>> tasks;
+      tasks.push_back(readInto(&s.updates_reader, &slots[0]));
+      for (std::size_t i = 0; i < n; ++i)
+        tasks.push_back(readInto(s.inbound[i].reader.get(), &slots[i + 1]));
+      std::size_t first = co_await race(std::move(tasks));
+      if (first == 0) {
+        auto applied = s.onUpdate(std::move(*slots[0]));
+        if (!applied) co_return applied.error();
+        continue;
+      }
+      if (*slots[first]) co_return std::move(**slots[first]);
+      broken = first - 1;
+    }
+    // A producer's channel ended (drained or deleted): read the others until the update comes.
+    kLog.debug("an inbound channel ended", {{"endpoint", s.id}, {"peer", s.inbound[*broken].peer}});
+    s.inbound.erase(s.inbound.begin() + static_cast<std::ptrdiff_t>(*broken));
+  }
+}
+
+Task<Outcome<RawRequest>> Endpoint::accept() {
+  State& s = *state_;
+  for (;;) {
+    if (auto drained = s.drainUpdates(); !drained) co_return drained.error();
+    std::optional<Result<std::vector<uint8_t>>> got = tryRead(*s.own_reader);
+    if (!got) {
+      Slot update, request;
+      std::vector<Task<void>> tasks;
+      tasks.push_back(readInto(&s.updates_reader, &update));
+      tasks.push_back(readInto(&*s.own_reader, &request));
+      if (co_await race(std::move(tasks)) == 0) {
+        auto applied = s.onUpdate(std::move(*update));
+        if (!applied) co_return applied.error();
+        continue;
+      }
+      got = std::move(request);
+    }
+    if (!*got) co_return hostFailure("reading the requests of " + s.describe(), got->error());
+    std::vector<uint8_t>& frame = **got;
+    auto head = rpc::decodeRequest(frame);
+    if (!head) {
+      // No client id to answer: nothing can be replied.
+      kLog.warn("dropped a request without a valid header",
+                {{"endpoint", s.id}, {"bytes", frame.size()}});
+      continue;
+    }
+    frame.erase(frame.begin(), frame.begin() + rpc::kRequestHeader);
+    co_return RawRequest{head->client, head->correlation, std::move(frame)};
+  }
+}
+
+Outcome<void> Endpoint::respond(EndpointId client, uint64_t correlation, bool ok,
+                                std::span<const uint8_t> payload) {
+  State& s = *state_;
+  auto find = [&] {
+    return std::find_if(s.outbound.begin(), s.outbound.end(),
+                        [&](const Outbound& o) { return o.peer == client; });
+  };
+  auto route = find();
+  if (route == s.outbound.end()) {
+    if (auto drained = s.drainUpdates(); !drained) return drained;
+    route = find();
+  }
+  if (route == s.outbound.end() || !route->writer) {
+    return Failure{ErrorCode::NotFound,
+                   "client endpoint " + decimal(client) + " is not wired to " + s.describe()};
+  }
+  std::vector<uint8_t> frame =
+      rpc::encodeReply({correlation, ok ? rpc::Status::Ok : rpc::Status::Error}, payload);
+  auto sent = trySend(*route->writer, frame);
+  if (!sent) {
+    return hostFailure(
+        "replying to client endpoint " + decimal(client) +
+            (sent.error() == ErrorCode::Dropped ? " (its reply channel is full)" : ""),
+        sent.error());
+  }
+  return Outcome<void>();
+}
+
+Task<Outcome<std::vector<uint8_t>>> Endpoint::call(std::vector<uint8_t> payload) {
+  State& s = *state_;
+  auto wired = co_await ready();
+  if (!wired) co_return wired.error();
+  uint64_t correlation = s.next_correlation++;
+  auto pending = std::make_shared<Pending>();
+  pending->server = s.outbound.front().peer;
+  s.pending.emplace(correlation, pending);
+  struct Forget {
+    State* s;
+    uint64_t correlation;
+    ~Forget() { s->pending.erase(correlation); }
+  } forget{&s, correlation};
+  std::shared_ptr<Writer> writer = s.outbound.front().writer;
+  std::vector<uint8_t> frame = rpc::encodeRequest({s.id, correlation}, payload);
+  {
+    co_await s.writing.acquire();
+    GateLock lock{&s.writing};
+    auto written = co_await writer->write(frame);
+    if (!written) co_return hostFailure("sending a request of " + s.describe(), written.error());
+  }
+  while (!pending->result) {
+    auto step = co_await s.clientStep();
+    if (!step) co_return step.error();
+  }
+  co_return std::move(*pending->result);
+}
+
+}  // namespace switchboard::detail
+
+switchboard::Outcome<Switchboard> Switchboard::connect() {
+  using switchboard::Failure;
+  auto handle = lookupSingleton(singletonId("selium.switchboard"), Kind::Channel);
+  if (!handle) {
+    return switchboard::detail::hostFailure(
+        "the Switchboard is not reachable (singleton \"selium.switchboard\")", handle.error());
+  }
+  Channel requests(std::move(*handle));
+  auto writer = requests.writer();
+  if (!writer)
+    return switchboard::detail::hostFailure("writing to the Switchboard", writer.error());
+  auto connection = std::make_shared<switchboard::detail::Connection>(std::move(*writer));
+#ifdef SELIUM_SWITCHBOARD_LIFETIME
+  auto lifetime = Lifetime::self();
+  if (!lifetime)
+    return switchboard::detail::hostFailure("this process's lifetime", lifetime.error());
+  auto shared = lifetime->share();
+  if (!shared)
+    return switchboard::detail::hostFailure("sharing this process's lifetime", shared.error());
+  connection->lifetime = *shared;
+  connection->lifetime_handle = std::move(*lifetime);
+#endif
+  return Switchboard(std::move(connection));
+}
+
+Task<switchboard::Outcome<void>> Switchboard::connectIds(EndpointId from, EndpointId to) {
+  using switchboard::Failure;
+  using switchboard::detail::hostFailure;
+  auto replies = Channel::create(4096);
+  if (!replies) co_return hostFailure("creating a reply channel", replies.error());
+  auto reader = replies->reader();
+  if (!reader) co_return hostFailure("reading the reply channel", reader.error());
+  auto shared = replies->share();
+  if (!shared) co_return hostFailure("sharing the reply channel", shared.error());
+  uint64_t request_id = connection_->next_request++;
+  auto sent = co_await connection_->send(switchboard::wire::Message{
+      request_id, static_cast<uint64_t>(*shared), switchboard::wire::Connect{from, to}});
+  if (!sent) co_return hostFailure("sending a connect to the Switchboard", sent.error());
+  for (;;) {
+    auto frame = co_await reader->read();
+    if (!frame) co_return hostFailure("waiting for the Switchboard's answer", frame.error());
+    auto decoded = switchboard::wire::decode(*frame);
+    if (!decoded.ok() || decoded.message.request_id != request_id) continue;
+    if (std::get_if<switchboard::wire::Ok>(&decoded.message.payload) != nullptr) {
+      co_return switchboard::Outcome<void>();
+    }
+    if (auto* failure = std::get_if<switchboard::wire::Failure>(&decoded.message.payload)) {
+      co_return Failure{ErrorCode::InvalidArgument,
+                        "the Switchboard refused to connect " + switchboard::detail::decimal(from) +
+                            " to " + switchboard::detail::decimal(to) + ": " + failure->message};
+    }
+  }
+}
+
+}  // namespace selium
