@@ -35,6 +35,10 @@ constexpr uint32_t kRequestCapacity = 256 * 1024;
 constexpr std::size_t kMaxEndpointsPerProcess = 256;
 constexpr auto kRetryFirst = std::chrono::milliseconds(10);
 constexpr auto kRetryMost = std::chrono::milliseconds(1000);
+// How long the cursors of a producer that went away stay open for subscribers that have not
+// attached them yet (a publisher that sends and ends at once), and how many may.
+constexpr auto kLinger = std::chrono::seconds(10);
+constexpr std::size_t kMaxLingering = 4096;
 
 using detail::decimal;
 
@@ -106,6 +110,11 @@ struct FlowReader {
   uint64_t id = 0;
 };
 
+struct Lingering {
+  Reader reader;
+  std::chrono::nanoseconds until;
+};
+
 #ifdef SELIUM_SWITCHBOARD_LIFETIME
 struct Watch {
   explicit Watch(Lifetime l) noexcept : lifetime(std::move(l)) {}
@@ -141,10 +150,15 @@ class Service {
   void reconcile(const std::set<EndpointId>& ids);
   std::optional<uint64_t> flowReader(EndpointId publisher, EndpointId subscriber);
   std::size_t endpointsOf(int64_t pid) const;
+  // Keeps `reader` open for kLinger more (a janitor task closes it then).
+  void linger(Reader reader);
+  Task<void> janitor();
 
   Graph graph_;
   std::map<EndpointId, Record> records_;
   std::map<std::pair<EndpointId, EndpointId>, FlowReader> flow_readers_;
+  std::deque<Lingering> lingering_;
+  bool janitor_running_ = false;
 #ifdef SELIUM_SWITCHBOARD_LIFETIME
   std::map<int64_t, std::shared_ptr<Watch>> watches_;
 #endif
@@ -353,6 +367,30 @@ void Service::processEnded(int64_t pid) {
 #ifdef SELIUM_SWITCHBOARD_LIFETIME
   watches_.erase(pid);
 #endif
+}
+
+void Service::linger(Reader reader) {
+  auto clock = now(Clock::Monotonic);
+  if (!clock) return;  // no clock: close it now
+  if (lingering_.size() >= kMaxLingering) lingering_.pop_front();
+  lingering_.push_back(Lingering{std::move(reader), *clock + kLinger});
+  if (!janitor_running_) {
+    janitor_running_ = true;
+    spawn(janitor());
+  }
+}
+
+Task<void> Service::janitor() {
+  while (!lingering_.empty()) {
+    auto slept = co_await sleep(std::chrono::seconds(1));
+    auto clock = now(Clock::Monotonic);
+    if (!slept || !clock) {
+      lingering_.clear();
+      break;
+    }
+    while (!lingering_.empty() && lingering_.front().until <= *clock) lingering_.pop_front();
+  }
+  janitor_running_ = false;
 }
 
 std::optional<uint64_t> Service::flowReader(EndpointId publisher, EndpointId subscriber) {

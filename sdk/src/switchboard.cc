@@ -32,6 +32,7 @@ constexpr int32_t kNoWaker = 0x7fffffff;
 constexpr uint32_t kUpdatesCapacity = 256 * 1024;
 constexpr uint32_t kMinCapacity = 1024;
 constexpr uint32_t kMaxCapacity = 16 * 1024 * 1024;
+constexpr std::size_t kMaxRetiring = 64;
 
 Failure hostFailure(std::string_view what, Error error) {
   std::string detail = lastError();
@@ -149,7 +150,10 @@ struct Endpoint::State {
   std::optional<Writer> own_writer;  // Publisher, Fanout
   std::optional<Reader> own_reader;  // Server (requests), Client (replies)
   uint64_t generation = 0;
-  std::vector<Inbound> inbound;    // Subscriber
+  std::vector<Inbound> inbound;  // Subscriber
+  // Subscriber: readers of producers no longer wired, read until empty so that what a producer
+  // sent before it went is still delivered.
+  std::vector<Inbound> retiring;
   std::vector<Outbound> outbound;  // Publisher/Fanout: peers only; Server: clients; Client: server
   std::size_t next_inbound = 0;
   // Client: requests in flight, and the task that reads for all of them.
@@ -228,6 +232,11 @@ struct Endpoint::State {
       }
       next.push_back(Inbound{link.peer, link.reader, std::make_shared<Reader>(std::move(*reader))});
     }
+    for (Inbound& old : inbound) {
+      if (old.reader == nullptr) continue;  // kept (moved into next)
+      if (retiring.size() >= kMaxRetiring) retiring.erase(retiring.begin());
+      retiring.push_back(std::move(old));
+    }
     inbound = std::move(next);
   }
 
@@ -262,8 +271,8 @@ struct Endpoint::State {
 
   Task<Outcome<void>> waitUpdate() { co_return onUpdate(co_await updates_reader.read()); }
 
-  bool wired() const {
-    return kind == EndpointKind::Subscriber ? !inbound.empty() : !outbound.empty();
+  std::size_t peers() const {
+    return kind == EndpointKind::Subscriber ? inbound.size() : outbound.size();
   }
 
   // Client: one step of the task reading for everyone (replies and updates), or waiting for it.
@@ -332,10 +341,7 @@ Endpoint::~Endpoint() {
 
 EndpointId Endpoint::id() const noexcept { return state_->id; }
 
-std::size_t Endpoint::peers() const noexcept {
-  return state_->kind == EndpointKind::Subscriber ? state_->inbound.size()
-                                                  : state_->outbound.size();
-}
+std::size_t Endpoint::peers() const noexcept { return state_->peers(); }
 
 Task<Outcome<std::unique_ptr<Endpoint>>> Endpoint::open(std::shared_ptr<Connection> connection,
                                                         EndpointKind kind, std::string name,
@@ -432,19 +438,30 @@ Task<Outcome<std::unique_ptr<Endpoint>>> Endpoint::open(std::shared_ptr<Connecti
   co_return std::make_unique<Endpoint>(std::move(state));
 }
 
-Task<Outcome<void>> Endpoint::ready() {
+Task<Outcome<void>> Endpoint::ready(std::size_t peers) {
   State& s = *state_;
   if (auto drained = s.drainUpdates(); !drained) co_return drained;
-  while (!s.wired()) {
+  while (s.peers() < std::max<std::size_t>(peers, 1)) {
     auto step = s.kind == EndpointKind::Client ? co_await s.clientStep() : co_await s.waitUpdate();
     if (!step) co_return step;
   }
   co_return Outcome<void>();
 }
 
+Task<Outcome<std::size_t>> Endpoint::rewired() {
+  State& s = *state_;
+  uint64_t before = s.generation;
+  if (auto drained = s.drainUpdates(); !drained) co_return drained.error();
+  while (s.generation == before) {
+    auto step = s.kind == EndpointKind::Client ? co_await s.clientStep() : co_await s.waitUpdate();
+    if (!step) co_return step.error();
+  }
+  co_return s.peers();
+}
+
 Task<Outcome<void>> Endpoint::publish(std::vector<uint8_t> frame) {
   State& s = *state_;
-  auto wired = co_await ready();
+  auto wired = co_await ready(1);
   if (!wired) co_return wired;
   auto written = co_await s.own_writer->write(frame);
   if (!written) co_return hostFailure("sending a message of " + s.describe(), written.error());
@@ -454,7 +471,13 @@ Task<Outcome<void>> Endpoint::publish(std::vector<uint8_t> frame) {
 Task<Outcome<std::vector<uint8_t>>> Endpoint::receive() {
   State& s = *state_;
   for (;;) {
-    auto wired = co_await ready();
+    if (auto drained = s.drainUpdates(); !drained) co_return drained.error();
+    while (!s.retiring.empty()) {
+      auto got = tryRead(*s.retiring.front().reader);
+      if (got && *got) co_return std::move(**got);
+      s.retiring.erase(s.retiring.begin());  // empty (or ended): done with it
+    }
+    auto wired = co_await ready(1);
     if (!wired) co_return wired.error();
     // Whatever is there already, taking the inbound channels in turn.
     std::size_t n = s.inbound.size();
@@ -551,7 +574,7 @@ Outcome<void> Endpoint::respond(EndpointId client, uint64_t correlation, bool ok
 
 Task<Outcome<std::vector<uint8_t>>> Endpoint::call(std::vector<uint8_t> payload) {
   State& s = *state_;
-  auto wired = co_await ready();
+  auto wired = co_await ready(1);
   if (!wired) co_return wired.error();
   uint64_t correlation = s.next_correlation++;
   auto pending = std::make_shared<Pending>();

@@ -202,7 +202,8 @@ class Endpoint {
   EndpointId id() const noexcept;
   // Peers it is wired to now, as the latest update applied says.
   std::size_t peers() const noexcept;
-  Task<Outcome<void>> ready();
+  Task<Outcome<void>> ready(std::size_t peers);
+  Task<Outcome<std::size_t>> rewired();
   Task<Outcome<void>> publish(std::vector<uint8_t> frame);                 // Publisher, Fanout
   Task<Outcome<std::vector<uint8_t>>> receive();                           // Subscriber
   Task<Outcome<std::vector<uint8_t>>> call(std::vector<uint8_t> payload);  // Client
@@ -273,9 +274,11 @@ class EndpointBase {
   explicit EndpointBase(std::unique_ptr<Endpoint> core) noexcept : core_(std::move(core)) {}
   EndpointId id() const noexcept { return core_->id(); }
   std::size_t peers() const noexcept { return core_->peers(); }
-  // Waits until wired: a Publisher or Fanout to a subscriber, a Subscriber to a producer, a
-  // Client to its server, a Server to a client.
-  Task<Outcome<void>> ready() { return core_->ready(); }
+  // Waits until wired to at least `peers` peers: a Publisher or Fanout to subscribers, a
+  // Subscriber to producers, a Client to its server, a Server to clients.
+  Task<Outcome<void>> ready(std::size_t peers = 1) { return core_->ready(peers); }
+  // Waits for the Switchboard's next change to this endpoint's wiring; the peers it has then.
+  Task<Outcome<std::size_t>> rewired() { return core_->rewired(); }
 
  protected:
   std::unique_ptr<Endpoint> core_;
