@@ -349,11 +349,22 @@ void Service::remove(EndpointId id) {
   if (found != records_.end()) {
     found->second.outbox->closed = true;
     found->second.outbox->wake.set();
+    // Subscribers of a producer that went away may not have attached their cursors yet: what it
+    // sent before it went is still theirs. A subscriber's own cursors close at once (so they no
+    // longer hold its producers back).
+    if (found->second.shared_reader) linger(std::move(*found->second.shared_reader));
     records_.erase(found);
   }
-  std::erase_if(flow_readers_, [id](const auto& entry) {
-    return entry.first.first == id || entry.first.second == id;
-  });
+  for (auto it = flow_readers_.begin(); it != flow_readers_.end();) {
+    if (it->first.first == id) {
+      linger(std::move(it->second.reader));
+      it = flow_readers_.erase(it);
+    } else if (it->first.second == id) {
+      it = flow_readers_.erase(it);
+    } else {
+      ++it;
+    }
+  }
   reconcile(touched);
 }
 

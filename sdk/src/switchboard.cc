@@ -3,6 +3,7 @@
 #include "selium/switchboard.hpp"
 
 #include <charconv>
+#include <deque>
 #include <map>
 
 #include "selium/log.hpp"
@@ -154,6 +155,9 @@ struct Endpoint::State {
   // Subscriber: readers of producers no longer wired, read until empty so that what a producer
   // sent before it went is still delivered.
   std::vector<Inbound> retiring;
+  // Subscriber: frames read but not yet returned (reads that completed together); at most one
+  // per inbound reader.
+  std::deque<std::vector<uint8_t>> stash;
   std::vector<Outbound> outbound;  // Publisher/Fanout: peers only; Server: clients; Client: server
   std::size_t next_inbound = 0;
   // Client: requests in flight, and the task that reads for all of them.
@@ -226,8 +230,10 @@ struct Endpoint::State {
       }
       auto reader = Reader::attach(static_cast<SharedId>(link.reader));
       if (!reader) {
-        kLog.warn("could not attach a wired reader",
-                  {{"endpoint", id}, {"peer", link.peer}, {"error", reader.error().name()}});
+        kLog.warn("could not attach a wired reader", {{"endpoint", id},
+                                                      {"peer", link.peer},
+                                                      {"error", reader.error().name()},
+                                                      {"detail", lastError()}});
         continue;
       }
       next.push_back(Inbound{link.peer, link.reader, std::make_shared<Reader>(std::move(*reader))});
@@ -294,21 +300,29 @@ struct Endpoint::State {
     std::vector<Task<void>> tasks;
     tasks.push_back(readInto(&updates_reader, &update));
     tasks.push_back(readInto(&*own_reader, &reply));
-    std::size_t first = co_await race(std::move(tasks));
-    if (first == 0) co_return onUpdate(std::move(*update));
-    if (!*reply)
-      co_return hostFailure("the reply channel of " + describe() + " failed", reply->error());
-    std::span<const uint8_t> frame = **reply;
+    (void)co_await race(std::move(tasks));
+    // Both reads may have completed before the race ended: handle whatever arrived.
+    if (update) {
+      auto applied = onUpdate(std::move(*update));
+      if (!applied) co_return applied;
+    }
+    if (reply) co_return onReply(std::move(*reply));
+    co_return Outcome<void>();
+  }
+
+  Outcome<void> onReply(Result<std::vector<uint8_t>> reply) {
+    if (!reply) return hostFailure("the reply channel of " + describe() + " failed", reply.error());
+    std::span<const uint8_t> frame = *reply;
     auto head = rpc::decodeReply(frame);
     if (!head) {
       kLog.warn("dropped a malformed reply", {{"endpoint", id}, {"bytes", frame.size()}});
-      co_return Outcome<void>();
+      return Outcome<void>();
     }
     auto found = pending.find(head->correlation);
     if (found == pending.end() || found->second->result) {
       kLog.debug("dropped a reply to no request in flight",
                  {{"endpoint", id}, {"correlation", head->correlation}});
-      co_return Outcome<void>();
+      return Outcome<void>();
     }
     std::span<const uint8_t> payload = frame.subspan(rpc::kReplyHeader);
     if (head->status == rpc::Status::Ok) {
@@ -319,7 +333,7 @@ struct Endpoint::State {
                   "server endpoint " + decimal(found->second->server) + " replied with an error: " +
                       std::string(reinterpret_cast<const char*>(payload.data()), payload.size())});
     }
-    co_return Outcome<void>();
+    return Outcome<void>();
   }
 };
 
@@ -471,6 +485,11 @@ Task<Outcome<void>> Endpoint::publish(std::vector<uint8_t> frame) {
 Task<Outcome<std::vector<uint8_t>>> Endpoint::receive() {
   State& s = *state_;
   for (;;) {
+    if (!s.stash.empty()) {
+      std::vector<uint8_t> frame = std::move(s.stash.front());
+      s.stash.pop_front();
+      co_return frame;
+    }
     if (auto drained = s.drainUpdates(); !drained) co_return drained.error();
     while (!s.retiring.empty()) {
       auto got = tryRead(*s.retiring.front().reader);
@@ -498,14 +517,22 @@ Task<Outcome<std::vector<uint8_t>>> Endpoint::receive() {
       tasks.push_back(readInto(&s.updates_reader, &slots[0]));
       for (std::size_t i = 0; i < n; ++i)
         tasks.push_back(readInto(s.inbound[i].reader.get(), &slots[i + 1]));
-      std::size_t first = co_await race(std::move(tasks));
-      if (first == 0) {
+      (void)co_await race(std::move(tasks));
+      // Several reads may have completed before the race ended: keep every frame.
+      if (slots[0]) {
         auto applied = s.onUpdate(std::move(*slots[0]));
         if (!applied) co_return applied.error();
-        continue;
       }
-      if (*slots[first]) co_return std::move(**slots[first]);
-      broken = first - 1;
+      for (std::size_t i = 1; i <= n; ++i) {
+        if (!slots[i]) continue;
+        if (*slots[i]) {
+          s.stash.push_back(std::move(**slots[i]));
+        } else if (!broken) {
+          broken = i - 1;
+        }
+      }
+      if (!s.stash.empty()) continue;
+      if (!broken) continue;
     }
     // A producer's channel ended (drained or deleted): read the others until the update comes.
     kLog.debug("an inbound channel ended", {{"endpoint", s.id}, {"peer", s.inbound[*broken].peer}});
@@ -523,11 +550,12 @@ Task<Outcome<RawRequest>> Endpoint::accept() {
       std::vector<Task<void>> tasks;
       tasks.push_back(readInto(&s.updates_reader, &update));
       tasks.push_back(readInto(&*s.own_reader, &request));
-      if (co_await race(std::move(tasks)) == 0) {
+      (void)co_await race(std::move(tasks));
+      if (update) {
         auto applied = s.onUpdate(std::move(*update));
         if (!applied) co_return applied.error();
-        continue;
       }
+      if (!request) continue;
       got = std::move(request);
     }
     if (!*got) co_return hostFailure("reading the requests of " + s.describe(), got->error());
@@ -539,6 +567,9 @@ Task<Outcome<RawRequest>> Endpoint::accept() {
                 {{"endpoint", s.id}, {"bytes", frame.size()}});
       continue;
     }
+    // The update wiring this client was written before its request: apply it now, while no
+    // task waits on the updates channel, so that reply() finds the client.
+    if (auto drained = s.drainUpdates(); !drained) co_return drained.error();
     frame.erase(frame.begin(), frame.begin() + rpc::kRequestHeader);
     co_return RawRequest{head->client, head->correlation, std::move(frame)};
   }

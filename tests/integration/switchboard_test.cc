@@ -83,7 +83,8 @@ class SwitchboardTest : public ::testing::Test {
   // Waits for `pid` to end with status 0; the record `message` it logged.
   kernel::GuestLogRecord finished(kernel::ProcessId pid, const std::string& message) {
     auto exit = recorder_.waitExit(pid, 60s);
-    EXPECT_TRUE(exit.has_value()) << "process did not end" << dump(pid);
+    EXPECT_TRUE(exit.has_value()) << "process did not end" << dump(pid)
+                                  << "\nswitchboard:" << dump(switchboard_);
     if (exit) {
       EXPECT_EQ(exit->reason, ExitReason::Normal) << exit->message << dump(pid);
       EXPECT_EQ(exit->status, 0) << dump(pid);
