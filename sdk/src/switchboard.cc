@@ -455,7 +455,8 @@ Task<Outcome<std::unique_ptr<Endpoint>>> Endpoint::open(std::shared_ptr<Connecti
 Task<Outcome<void>> Endpoint::ready(std::size_t peers) {
   State& s = *state_;
   if (auto drained = s.drainUpdates(); !drained) co_return drained;
-  while (s.peers() < std::max<std::size_t>(peers, 1)) {
+  // A subscriber whose producers already went is ready too while their messages remain.
+  while (s.peers() + s.retiring.size() < std::max<std::size_t>(peers, 1)) {
     auto step = s.kind == EndpointKind::Client ? co_await s.clientStep() : co_await s.waitUpdate();
     if (!step) co_return step;
   }
