@@ -34,6 +34,8 @@ constexpr uint32_t kUpdatesCapacity = 256 * 1024;
 constexpr uint32_t kMinCapacity = 1024;
 constexpr uint32_t kMaxCapacity = 16 * 1024 * 1024;
 constexpr std::size_t kMaxRetiring = 64;
+constexpr std::size_t kMaxUnrouted = 256;
+constexpr std::size_t kMaxUnroutedBytes = 1024 * 1024;
 
 Failure hostFailure(std::string_view what, Error error) {
   std::string detail = lastError();
@@ -166,6 +168,9 @@ struct Endpoint::State {
   bool reading = false;
   Event progress;  // set (and reset) whenever the reading task has dispatched something
   Gate writing;    // Client: tasks take turns writing requests
+  // Server: replies to clients not wired yet (their update is on its way), oldest first.
+  std::deque<std::pair<EndpointId, std::vector<uint8_t>>> unrouted;
+  std::size_t unrouted_bytes = 0;
 
   std::string describe() const {
     std::string out = std::string(kindName(kind));
@@ -251,6 +256,21 @@ struct Endpoint::State {
     generation = wiring.generation;
     applyInbound(wiring.inbound);
     applyOutbound(wiring.outbound);
+    // Held replies whose client is wired now go; the others wait for the next update, the
+    // oldest going when the hold is full.
+    for (auto it = unrouted.begin(); it != unrouted.end();) {
+      auto route = std::find_if(outbound.begin(), outbound.end(),
+                                [&](const Outbound& o) { return o.peer == it->first; });
+      if (route == outbound.end() || !route->writer) {
+        ++it;
+        continue;
+      }
+      auto sent = trySend(*route->writer, it->second);
+      if (!sent)
+        kLog.debug("held reply lost", {{"client", it->first}, {"error", sent.error().name()}});
+      unrouted_bytes -= it->second.size();
+      it = unrouted.erase(it);
+    }
   }
 
   // Handles one frame of the updates channel.
@@ -588,12 +608,19 @@ Outcome<void> Endpoint::respond(EndpointId client, uint64_t correlation, bool ok
     if (auto drained = s.drainUpdates(); !drained) return drained;
     route = find();
   }
-  if (route == s.outbound.end() || !route->writer) {
-    return Failure{ErrorCode::NotFound,
-                   "client endpoint " + decimal(client) + " is not wired to " + s.describe()};
-  }
   std::vector<uint8_t> frame =
       rpc::encodeReply({correlation, ok ? rpc::Status::Ok : rpc::Status::Error}, payload);
+  if (route == s.outbound.end() || !route->writer) {
+    // A new client's request can come before the update that wires it to this server: hold
+    // the reply (bounded) until that update is applied.
+    if (s.unrouted.size() >= kMaxUnrouted || s.unrouted_bytes + frame.size() > kMaxUnroutedBytes) {
+      return Failure{ErrorCode::NotFound,
+                     "client endpoint " + decimal(client) + " is not wired to " + s.describe()};
+    }
+    s.unrouted_bytes += frame.size();
+    s.unrouted.emplace_back(client, std::move(frame));
+    return Outcome<void>();
+  }
   auto sent = trySend(*route->writer, frame);
   if (!sent) {
     return hostFailure(

@@ -168,7 +168,7 @@ TEST_F(SwitchboardTest, RpcRepliesReachOnlyTheClientThatAsked) {
   }
   for (kernel::ProcessId c : clients) {
     auto called = finished(c, "called");
-    EXPECT_EQ(uintField(called, "ok"), 300u) << textField(called, "error");
+    EXPECT_EQ(uintField(called, "ok"), 300u) << textField(called, "error") << dump(server);
     EXPECT_EQ(uintField(called, "wrong"), 0u);
   }
   EXPECT_FALSE(recorder_.exits().count(server)) << dump(server);
