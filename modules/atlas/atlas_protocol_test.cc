@@ -259,6 +259,18 @@ TEST(AtlasDecoder, OversizedFramesAreRefusedWithTheirAddress) {
   EXPECT_NE(f.message.find(std::to_string(bytes.size()) + " bytes"), std::string::npos);
 }
 
+TEST(AtlasDecoder, DecodesFramesAtAnyAddress) {
+  std::vector<uint8_t> bytes = encode(request(MessageKind::Get, "sel://t/x"));
+  std::vector<uint8_t> shifted(bytes.size() + 3);
+  for (std::size_t offset = 1; offset < 4; ++offset) {
+    std::copy(bytes.begin(), bytes.end(), shifted.begin() + offset);
+    Decoded d =
+        decode(std::span<const uint8_t>(shifted).subspan(offset, bytes.size()), kMaxRequestBytes);
+    ASSERT_EQ(d.index(), 0u) << "offset " << offset;
+    EXPECT_EQ(*std::get<0>(d).uri, uri("sel://t/x"));
+  }
+}
+
 TEST(AtlasDecoder, TruncationsNeverCrash) {
   Message m = request(MessageKind::Insert, "sel://t/team/payments/orders.app/runner:rpc");
   std::vector<uint8_t> bytes = encode(m);

@@ -6,6 +6,7 @@
 
 #include <flatbuffers/flatbuffers.h>
 
+#include <cstdint>
 #include <cstring>
 #include <optional>
 #include <string>
@@ -157,6 +158,14 @@ Decoded decode(std::span<const uint8_t> bytes, std::size_t max_bytes) {
   if (bytes.size() < 8 || !flatbuffers::BufferHasIdentifier(bytes.data(), kFileIdentifier)) {
     return failure("not an Atlas message: " + std::to_string(bytes.size()) +
                    " bytes without the \"ATLS\" identifier");
+  }
+  // FlatBuffers reads scalars in place: a frame at an unaligned address is copied first.
+  std::vector<uint64_t> aligned;
+  if (reinterpret_cast<uintptr_t>(bytes.data()) % alignof(uint64_t) != 0) {
+    aligned.resize((bytes.size() + sizeof(uint64_t) - 1) / sizeof(uint64_t));
+    std::memcpy(aligned.data(), bytes.data(), bytes.size());
+    bytes =
+        std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(aligned.data()), bytes.size());
   }
   if (bytes.size() > max_bytes) {
     DecodeFailure f = failure("an Atlas message of " + std::to_string(bytes.size()) +
