@@ -56,6 +56,11 @@ Message Store::insert(const Message& request, uint64_t requester) {
                       "the Atlas holds " + std::to_string(entries_.size()) +
                           " entries, its limit: " + key + " not inserted");
   }
+  if (!owned_.contains(requester) && owned_.size() >= limits_.max_owners) {
+    return errorReply(request.requestId, SELIUM_ERR_LimitExceeded,
+                      "the Atlas holds entries of " + std::to_string(owned_.size()) +
+                          " processes, its limit: " + key + " not inserted");
+  }
   std::size_t& owned = owned_[requester];
   if (owned >= limits_.max_entries_per_owner) {
     return errorReply(request.requestId, SELIUM_ERR_LimitExceeded,

@@ -18,6 +18,9 @@ struct StoreLimits {
   std::size_t max_entries = 65536;             // entries in all
   std::size_t max_entries_per_owner = 4096;    // entries one process may own
   std::size_t max_lookup_ids = kMaxLookupIds;  // distinct ids one lookup may return
+  // Processes owning entries at once: the service keeps a lifetime handle and a waiting task
+  // for each, within its own handle and waiter limits (65,536 each).
+  std::size_t max_owners = 8192;
 };
 
 // Entries keyed by their canonical URI text (so iteration is in URI text order). Each entry is
@@ -36,6 +39,7 @@ class Store {
 
   std::size_t size() const noexcept { return entries_.size(); }
   std::size_t countOf(uint64_t owner) const noexcept;
+  std::size_t owners() const noexcept { return owned_.size(); }
 
  private:
   struct Entry {

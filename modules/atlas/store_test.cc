@@ -146,7 +146,7 @@ TEST_F(StoreTest, ResponsesAreNotRequests) {
 }
 
 TEST(StoreLimitsTest, TotalEntriesAreBounded) {
-  Store store(StoreLimits{4, 100, 100});
+  Store store(StoreLimits{4, 100, 100, 100});
   for (int i = 0; i < 6; ++i) {
     Message m;
     m.kind = MessageKind::Insert;
@@ -173,7 +173,7 @@ TEST(StoreLimitsTest, TotalEntriesAreBounded) {
 }
 
 TEST(StoreLimitsTest, EntriesPerOwnerAreBounded) {
-  Store store(StoreLimits{100, 3, 100});
+  Store store(StoreLimits{100, 3, 100, 100});
   auto insert = [&](int i, uint64_t owner) {
     Message m;
     m.kind = MessageKind::Insert;
@@ -187,8 +187,27 @@ TEST(StoreLimitsTest, EntriesPerOwnerAreBounded) {
   EXPECT_EQ(insert(3, kBob).kind, MessageKind::Ok);  // others are not affected
 }
 
+TEST(StoreLimitsTest, OwnersAreBounded) {
+  Store store(StoreLimits{100, 100, 100, 2});
+  auto insert = [&](int i, uint64_t owner) {
+    Message m;
+    m.kind = MessageKind::Insert;
+    m.uri = *Uri::parse("sel://t/" + std::to_string(i));
+    return store.handle(m, owner);
+  };
+  EXPECT_EQ(insert(0, 1).kind, MessageKind::Ok);
+  EXPECT_EQ(insert(1, 2).kind, MessageKind::Ok);
+  Message third = insert(2, 3);
+  EXPECT_EQ(third.code, uint32_t{SELIUM_ERR_LimitExceeded});
+  EXPECT_NE(third.message.find("entries of 2 processes"), std::string::npos) << third.message;
+  EXPECT_EQ(insert(3, 1).kind, MessageKind::Ok);  // an owner may add more
+  EXPECT_EQ(store.removeOwner(2), 1u);
+  EXPECT_EQ(insert(2, 3).kind, MessageKind::Ok);  // room again once one has gone
+  EXPECT_EQ(store.owners(), 2u);
+}
+
 TEST(StoreLimitsTest, LookupResultsAreBounded) {
-  Store store(StoreLimits{100, 100, 3});
+  Store store(StoreLimits{100, 100, 3, 100});
   for (int i = 0; i < 5; ++i) {
     Message m;
     m.kind = MessageKind::Insert;

@@ -13,7 +13,7 @@
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, std::size_t size) {
   using namespace selium;
   using namespace selium::atlas;
-  static Store store(StoreLimits{1024, 64, 64});
+  static Store store(StoreLimits{1024, 64, 64, 16});
   std::vector<uint8_t> shifted(size + 1);
   if (size > 0) std::copy(data, data + size, shifted.begin() + 1);
   for (std::span<const uint8_t> bytes :
