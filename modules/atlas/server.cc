@@ -36,9 +36,9 @@ constexpr uint32_t kRequestChannelBytes = 256 * 1024;
 // A process that owns entries: its lifetime (attached from the shared id its first insert
 // carried) and the task that waits for its end.
 struct Owner {
-  explicit Owner(uint64_t p, selium::Handle l) noexcept : pid(p), lifetime(std::move(l)) {}
+  explicit Owner(uint64_t p, selium::Lifetime l) noexcept : pid(p), lifetime(std::move(l)) {}
   uint64_t pid;
-  selium::Handle lifetime;
+  selium::Lifetime lifetime;
   selium::Event released;  // set when it no longer owns anything: its task ends
 };
 
@@ -49,7 +49,7 @@ class Server {
  private:
   void handleRequest(Message request);
   void reply(uint64_t reply_channel, const Message& message);
-  void adopt(uint64_t pid, selium::Handle lifetime);
+  void adopt(uint64_t pid, selium::Lifetime lifetime);
   void releaseIfEmpty(uint64_t pid);
   selium::Task<void> watch(Owner& owner);
 
@@ -109,15 +109,13 @@ void Server::handleFrame(std::span<const uint8_t> frame) {
 
 void Server::handleRequest(Message request) {
   uint64_t requester = 0;
-  std::optional<selium::Handle> lifetime;
+  std::optional<selium::Lifetime> lifetime;
   if (request.kind == MessageKind::Insert || request.kind == MessageKind::Remove) {
     // Who asks: the process the request's lifetime names.
-    auto attached = selium::Handle::attach(static_cast<selium::SharedId>(request.lifetime),
-                                           static_cast<selium::Kind>(SELIUM_KIND_LIFETIME));
-    int64_t pid = attached ? selium_lifetime_pid(attached->get()) : 0;
+    auto attached = selium::Lifetime::attach(static_cast<selium::SharedId>(request.lifetime));
+    int64_t pid = attached ? attached->pid() : 0;
     if (!attached || pid <= 0) {
-      std::string why = attached ? selium_error_name(static_cast<int32_t>(pid))
-                                 : std::string(attached.error().name());
+      std::string why = attached ? selium::lastError() : std::string(attached.error().name());
       reply(request.replyChannel,
             selium::atlas::errorReply(
                 request.requestId, SELIUM_ERR_InvalidArgument,
@@ -145,7 +143,7 @@ void Server::handleRequest(Message request) {
 
 // Starts watching `pid` when it first owns an entry; a later lifetime of the same process is
 // closed (the first one already names it).
-void Server::adopt(uint64_t pid, selium::Handle lifetime) {
+void Server::adopt(uint64_t pid, selium::Lifetime lifetime) {
   if (owners_.contains(pid)) return;
   auto owner = std::make_unique<Owner>(pid, std::move(lifetime));
   Owner& watched = *owner;
@@ -158,9 +156,9 @@ void Server::releaseIfEmpty(uint64_t pid) {
   if (it != owners_.end() && store_.countOf(pid) == 0) it->second->released.set();
 }
 
-selium::Task<void> untilEnded(selium_handle_t lifetime,
+selium::Task<void> untilEnded(selium::Lifetime& lifetime,
                               std::optional<selium::Result<int64_t>>& out) {
-  out.emplace(co_await selium::atlas::detail::lifetimeEnded(lifetime));
+  out.emplace(co_await lifetime.ended());
 }
 
 selium::Task<void> untilSet(selium::Event& event) { co_await event.wait(); }
@@ -171,7 +169,7 @@ selium::Task<void> Server::watch(Owner& owner) {
   for (;;) {
     std::optional<selium::Result<int64_t>> ended;
     std::vector<selium::Task<void>> tasks;
-    tasks.push_back(untilEnded(owner.lifetime.get(), ended));
+    tasks.push_back(untilEnded(owner.lifetime, ended));
     tasks.push_back(untilSet(owner.released));
     if (co_await selium::race(std::move(tasks)) == 0) {
       std::size_t removed = store_.removeOwner(owner.pid);
@@ -207,16 +205,15 @@ selium::Task<int32_t> serve() {
                {{"error", reader.error().name()}, {"detail", selium::lastError()}});
     co_return 1;
   }
-  int32_t own = selium_process_lifetime();
-  if (own < 0) {
+  auto lifetime = selium::Lifetime::self();
+  if (!lifetime) {
     kLog.error("cannot get this process's lifetime",
-               {{"error", selium_error_name(own)}, {"detail", selium::lastError()}});
+               {{"error", lifetime.error().name()}, {"detail", selium::lastError()}});
     co_return 1;
   }
-  selium::Handle lifetime(own);
   // The lifetime first: a client that finds the request channel also finds the lifetime.
   auto registered = selium::registerSingleton(
-      selium::singletonId(selium::atlas::kLifetimeSingletonName), lifetime);
+      selium::singletonId(selium::atlas::kLifetimeSingletonName), lifetime->handle());
   if (registered) {
     registered = selium::registerSingleton(selium::singletonId(selium::atlas::kSingletonName),
                                            channel->handle());

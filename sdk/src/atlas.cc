@@ -10,6 +10,7 @@
 #include <utility>
 #include <vector>
 
+#include "selium/child.hpp"
 #include "selium/log.hpp"
 #include "selium/process.hpp"
 
@@ -49,8 +50,8 @@ std::string hostFailure(std::string_view what, Error error) {
 }  // namespace
 
 struct Atlas::State {
-  State(Writer w, Channel c, Reader r, SharedId reply, Handle own, SharedId own_id,
-        Handle service_life) noexcept
+  State(Writer w, Channel c, Reader r, SharedId reply, Lifetime own, SharedId own_id,
+        Lifetime service_life) noexcept
       : requests(std::move(w)),
         replies(std::move(c)),
         reader(std::move(r)),
@@ -68,9 +69,9 @@ struct Atlas::State {
   Channel replies;    // this client's reply channel (Park)
   Reader reader;      // strong: replies are never overwritten before they are read
   SharedId reply_id;  // sent in every request
-  Handle lifetime;    // this process's LIFETIME: names the owner of what it inserts
+  Lifetime lifetime;  // this process's: names the owner of what it inserts
   SharedId lifetime_id;
-  Handle service;  // the service's LIFETIME
+  Lifetime service;  // the service's
   uint64_t next_request_id = 1;
   std::size_t outstanding = 0;           // requests sent whose reply has not been read
   Event slot_free;                       // set whenever outstanding drops
@@ -134,8 +135,8 @@ Task<void> readReplies(std::shared_ptr<State> s) {
   }
 }
 
-Task<void> untilEnded(selium_handle_t lifetime, std::optional<Result<int64_t>>& out) {
-  out.emplace(co_await atlas::detail::lifetimeEnded(lifetime));
+Task<void> untilEnded(Lifetime& lifetime, std::optional<Result<int64_t>>& out) {
+  out.emplace(co_await lifetime.ended());
 }
 
 Task<void> untilSet(Event& event) { co_await event.wait(); }
@@ -143,7 +144,7 @@ Task<void> untilSet(Event& event) { co_await event.wait(); }
 Task<void> watchService(std::shared_ptr<State> s) {
   std::optional<Result<int64_t>> ended;
   std::vector<Task<void>> tasks;
-  tasks.push_back(untilEnded(s->service.get(), ended));
+  tasks.push_back(untilEnded(s->service, ended));
   tasks.push_back(untilSet(s->stop));
   if (co_await race(std::move(tasks)) != 0) co_return;  // the client closed first
   if (ended && *ended) {
@@ -276,12 +277,12 @@ Task<Result<std::vector<uint64_t>>> doLookup(std::shared_ptr<State> s, std::stri
 }  // namespace
 
 Result<Atlas> Atlas::connect() noexcept {
-  auto service = lookupSingleton(singletonId(atlas::kSingletonName), Kind::Channel);
-  if (!service) return service.error();
+  auto requests_handle = lookupSingleton(singletonId(atlas::kSingletonName), Kind::Channel);
+  if (!requests_handle) return requests_handle.error();
   auto service_life = lookupSingleton(singletonId(atlas::kLifetimeSingletonName),
                                       static_cast<Kind>(SELIUM_KIND_LIFETIME));
   if (!service_life) return service_life.error();
-  Channel request_channel(std::move(*service));
+  Channel request_channel(std::move(*requests_handle));
   auto requests = request_channel.writer(Strength::Weak);
   if (!requests) return requests.error();
   auto replies = Channel::create(kReplyChannelBytes);
@@ -290,14 +291,18 @@ Result<Atlas> Atlas::connect() noexcept {
   if (!reader) return reader.error();
   auto reply_id = replies->share();
   if (!reply_id) return reply_id.error();
-  int32_t own = selium_process_lifetime();
-  if (own < 0) return Error::fromResult(own);
-  Handle lifetime(own);
-  auto lifetime_id = lifetime.share();
+  auto lifetime = Lifetime::self();
+  if (!lifetime) return lifetime.error();
+  auto lifetime_id = lifetime->share();
   if (!lifetime_id) return lifetime_id.error();
-  auto state = std::make_shared<State>(std::move(*requests), std::move(*replies),
-                                       std::move(*reader), *reply_id, std::move(lifetime),
-                                       *lifetime_id, std::move(*service_life));
+  // The singleton gives a handle; a Lifetime is attached from a shared id.
+  auto service_id = service_life->share();
+  if (!service_id) return service_id.error();
+  auto service = Lifetime::attach(*service_id);
+  if (!service) return service.error();
+  auto state =
+      std::make_shared<State>(std::move(*requests), std::move(*replies), std::move(*reader),
+                              *reply_id, std::move(*lifetime), *lifetime_id, std::move(*service));
   spawn(readReplies(state));
   spawn(watchService(state));
   return Atlas(std::move(state));
@@ -337,26 +342,5 @@ Task<Result<std::vector<uint64_t>>> Atlas::lookup(std::string pattern) {
 std::string Atlas::lastError() const {
   return state_ ? state_->last_error : std::string("this Atlas client was moved from");
 }
-
-namespace atlas::detail {
-
-Task<Result<int64_t>> lifetimeEnded(selium_handle_t lifetime) {
-  int64_t pid = 0;
-  auto poll = [lifetime, &pid](int32_t waker) noexcept -> int32_t {
-    int64_t result = selium_lifetime_wait(lifetime, waker);
-    if (result >= 0) {
-      pid = result;
-      return 0;
-    }
-    return static_cast<int32_t>(result);
-  };
-  int32_t result;
-  while ((result = co_await selium::detail::PollHandle(lifetime, poll)) == -SELIUM_ERR_WouldBlock) {
-  }
-  if (result < 0) co_return Error::fromResult(result);
-  co_return pid;
-}
-
-}  // namespace atlas::detail
 
 }  // namespace selium

@@ -72,9 +72,4 @@ class Atlas {
   std::shared_ptr<State> state_;
 };
 
-namespace atlas::detail {
-// Waits until the process a LIFETIME handle names has ended: its pid. Errors as lifetime_wait.
-Task<Result<int64_t>> lifetimeEnded(selium_handle_t lifetime);
-}  // namespace atlas::detail
-
 }  // namespace selium
