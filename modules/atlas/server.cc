@@ -175,11 +175,11 @@ selium::Task<void> Server::watch(Owner& owner) {
       std::size_t removed = store_.removeOwner(owner.pid);
       if (ended && *ended) {
         kLog.info("owner ended: its entries removed",
-                  {{"pid", owner.pid}, {"entries", removed}, {"left", store_.size()}});
+                  {{"owner", owner.pid}, {"entries", removed}, {"left", store_.size()}});
       } else {
         // Without a lifetime to wait on, keeping its entries would keep them for ever.
         kLog.warn("cannot wait for an owner's end: its entries removed",
-                  {{"pid", owner.pid},
+                  {{"owner", owner.pid},
                    {"entries", removed},
                    {"error", ended ? ended->error().name() : "Internal"},
                    {"detail", selium::lastError()}});
@@ -225,8 +225,7 @@ selium::Task<int32_t> serve() {
                {{"error", registered.error().name()}, {"detail", selium::lastError()}});
     co_return 1;
   }
-  kLog.info("atlas serving",
-            {{"pid", selium::processId()}, {"request_channel_bytes", kRequestChannelBytes}});
+  kLog.info("atlas serving", {{"request_channel_bytes", kRequestChannelBytes}});
 
   Server server;
   for (;;) {

@@ -94,7 +94,9 @@ class AtlasTest : public ::testing::Test {
                                  int32_t status = 0) {
     auto exit = recorder_.waitExit(pid, 60s);
     EXPECT_TRUE(exit.has_value()) << "process did not end" << dumpLogs(recorder_, pid);
-    if (exit) EXPECT_EQ(exit->status, status) << exit->message << dumpLogs(recorder_, pid);
+    if (exit) {
+      EXPECT_EQ(exit->status, status) << exit->message << dumpLogs(recorder_, pid);
+    }
     return recordOf(recorder_, pid, message);
   }
 
@@ -140,7 +142,7 @@ TEST_F(AtlasTest, EntriesVanishWhenTheirOwnerEnds) {
   ASSERT_TRUE(recorder_.waitLogCount(atlas, "owner ended: its entries removed", 1, 30s))
       << dumpLogs(recorder_, atlas);
   auto removed = recordOf(recorder_, atlas, "owner ended: its entries removed");
-  EXPECT_EQ(uintField(removed, "pid"), holder);
+  EXPECT_EQ(uintField(removed, "owner"), holder);
   EXPECT_EQ(uintField(removed, "entries"), 1u);
   EXPECT_EQ(uintField(removed, "left"), 0u);
   runFor(client("await_gone", {utf8(uri), u64(33)}, Clock::Yes), "taken over");
@@ -188,11 +190,30 @@ TEST_F(AtlasTest, MalformedRequestsGetErrorReplies) {
   auto done = runFor(client("malformed"), "malformed done");
   EXPECT_EQ(uintField(done, "replies"), 7u);
   EXPECT_EQ(intField(done, "failed"), 0);
-  // Junk and replies were logged and dropped, and the Atlas serves on.
-  EXPECT_TRUE(recorder_.waitLogCount(atlas, "bad request", 6, 10s)) << dumpLogs(recorder_, atlas);
+  // Undecodable requests (four answered, junk dropped) and a reply were logged, and the Atlas
+  // serves on.
+  EXPECT_TRUE(recorder_.waitLogCount(atlas, "bad request", 5, 10s)) << dumpLogs(recorder_, atlas);
   EXPECT_TRUE(recorder_.waitLogCount(atlas, "not a request", 1, 10s));
   auto basic = runFor(client("basic"), "basic done");
   EXPECT_EQ(intField(basic, "failed"), 0);
+}
+
+// A client that never reads its replies loses them; nobody else notices.
+TEST_F(AtlasTest, AClientThatStopsReadingStallsNobody) {
+  kernel::ProcessId atlas = startAtlas();
+  constexpr uint32_t kRequests = 3000;  // a 1 KiB reply channel holds a few dozen replies
+  kernel::ProcessId staller = spawnOk(*engine_, client("stall", {u32(kRequests)}));
+  ASSERT_TRUE(recorder_.waitLogCount(staller, "stalled", 1, 60s)) << dumpLogs(recorder_, staller);
+  auto stalled = recordOf(recorder_, staller, "stalled");
+  EXPECT_EQ(uintField(stalled, "sent"), kRequests);
+  EXPECT_EQ(intField(stalled, "failed"), 0);
+  auto basic = runFor(client("basic"), "basic done");
+  EXPECT_EQ(intField(basic, "failed"), 0);
+  EXPECT_TRUE(recorder_.waitLogCount(atlas, "reply lost", 1, 10s));
+  auto lost = recordOf(recorder_, atlas, "reply lost");
+  EXPECT_EQ(textField(lost, "error"), "WouldBlock");
+  EXPECT_EQ(textField(lost, "detail"), "the client's reply channel is full");
+  EXPECT_FALSE(recorder_.waitExit(atlas, 0ms).has_value());
 }
 
 TEST_F(AtlasTest, ClientsOfAnEndedAtlasGetClosed) {
@@ -204,7 +225,8 @@ TEST_F(AtlasTest, ClientsOfAnEndedAtlasGetClosed) {
   EXPECT_EQ(textField(gone, "error"), "Closed");
   EXPECT_THAT(textField(gone, "detail"),
               HasSubstr("the Atlas service (process " + std::to_string(atlas) + ") has ended"));
-  // And a client that connects now finds no Atlas.
+  // And a client that connects once it has gone finds no Atlas.
+  ASSERT_TRUE(recorder_.waitExit(atlas, 30s).has_value());
   auto late = runFor(client("basic"), "cannot connect", 2);
   EXPECT_EQ(textField(late, "error"), "NotFound");
 }

@@ -17,6 +17,8 @@
 //                                   junk and replies none: "malformed done" {replies}
 //   outlive()                       gets until the service has ended: "atlas gone" {error,
 //                                   detail} (TimeRead)
+//   stall(u32 requests)             sends requests naming a small reply channel it never
+//                                   reads: "stalled" {sent}, then waits until stopped
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
@@ -119,7 +121,7 @@ selium::Task<int32_t> hold(std::string_view text, uint64_t id) {
                {{"error", inserted.error().name()}, {"detail", atlas->lastError()}});
     co_return 1;
   }
-  kLog.info("held", {{"uri", text}, {"id", id}, {"pid", selium::processId()}});
+  kLog.info("held", {{"uri", text}, {"id", id}});
   selium::Event never;
   co_await never.wait();
   co_return 0;
@@ -344,6 +346,33 @@ selium::Task<int32_t> malformed() {
   co_return check.status();
 }
 
+// A client that stops reading: its reply channel fills, and the service must not wait for it.
+selium::Task<int32_t> stall(uint32_t requests) {
+  Checks check;
+  auto service = selium::lookupSingleton(selium::singletonId(selium::atlas::kSingletonName),
+                                         selium::Kind::Channel);
+  if (!service) co_return 2;
+  selium::Channel request_channel(std::move(*service));
+  auto writer = request_channel.writer(selium::Strength::Weak);
+  auto replies = selium::Channel::create(1024);
+  if (!writer || !replies) co_return 2;
+  auto reader = replies->reader();  // strong, never read: the channel fills and stays full
+  auto reply_id = replies->share();
+  if (!reader || !reply_id) co_return 2;
+  Raw raw{std::move(*writer), std::move(*replies), std::move(*reader), *reply_id};
+  uint32_t sent = 0;
+  for (uint32_t n = 0; n < requests; ++n) {
+    auto get = request(selium::atlas::MessageKind::Get, n + 1, raw);
+    get.uri = uriOf("sel://stall/x");
+    co_await sendRaw(raw, selium::atlas::encode(get), check);
+    ++sent;
+  }
+  kLog.info("stalled", {{"sent", sent}, {"failed", check.failed}});
+  selium::Event never;
+  co_await never.wait();
+  co_return 0;
+}
+
 selium::Task<int32_t> outlive() {
   auto atlas = connectOrLog();
   if (!atlas) co_return 2;
@@ -371,3 +400,4 @@ SELIUM_ENTRYPOINT(churn, (u32, client), (u32, count)) { co_return co_await churn
 SELIUM_ENTRYPOINT(lookup_all, (utf8, pattern)) { co_return co_await lookupAll(pattern); }
 SELIUM_ENTRYPOINT(malformed) { co_return co_await malformed(); }
 SELIUM_ENTRYPOINT(outlive) { co_return co_await outlive(); }
+SELIUM_ENTRYPOINT(stall, (u32, requests)) { co_return co_await stall(requests); }
