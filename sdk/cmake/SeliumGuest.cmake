@@ -80,6 +80,7 @@ if(SELIUM_SDK_AVAILABLE)
     "${SELIUM_SDK_DIR}/src/runtime.cc"
     "${SELIUM_SDK_DIR}/src/session.cc"
     "${SELIUM_SDK_DIR}/src/time.cc"
+    "${SELIUM_SDK_DIR}/src/atlas.cc"
     "${SELIUM_SDK_DIR}/src/atlas_protocol.cc"
     "${SELIUM_SDK_DIR}/src/uri.cc"
     "${_selium_sdk_gen}/log_generated.h"
