@@ -4,6 +4,7 @@
 // the process ends with status 1) and logs the values the test asserts.
 //
 //   basic()                         insert, get, lookup, remove, a bad pattern: "basic done"
+//   basic_when_ready()              basic() once the Atlas has registered (TimeRead)
 //   hold(utf8 uri, u64 id)          inserts uri -> id, logs "held", then waits until stopped
 //   contend(utf8 uri, u64 id)       tries to replace and remove an entry another process holds:
 //                                   "contended" {insert_error, remove_error, detail, value}
@@ -110,6 +111,22 @@ selium::Task<int32_t> basic() {
   check(rest && *rest == std::vector<uint64_t>{8, 7}, "what is left");
   kLog.info("basic done", {{"failed", check.failed}, {"bad_pattern_detail", bad_detail}});
   co_return check.status();
+}
+
+// For runs where the Atlas starts alongside: waits (up to 10 s) until it has registered.
+selium::Task<int32_t> basicWhenReady() {
+  for (int round = 0;; ++round) {
+    auto found = selium::lookupSingleton(selium::singletonId(selium::atlas::kSingletonName),
+                                         selium::Kind::Channel);
+    if (found) break;
+    if (found.error() != selium::ErrorCode::NotFound || round == 500) {
+      kLog.error("no Atlas", {{"error", found.error().name()}, {"detail", selium::lastError()}});
+      co_return 2;
+    }
+    auto slept = co_await selium::sleep(std::chrono::milliseconds(20));
+    if (!slept) co_return 2;
+  }
+  co_return co_await basic();
 }
 
 selium::Task<int32_t> hold(std::string_view text, uint64_t id) {
@@ -393,6 +410,7 @@ selium::Task<int32_t> outlive() {
 }  // namespace
 
 SELIUM_ENTRYPOINT(basic) { co_return co_await basic(); }
+SELIUM_ENTRYPOINT(basic_when_ready) { co_return co_await basicWhenReady(); }
 SELIUM_ENTRYPOINT(hold, (utf8, uri), (u64, id)) { co_return co_await hold(uri, id); }
 SELIUM_ENTRYPOINT(contend, (utf8, uri), (u64, id)) { co_return co_await contend(uri, id); }
 SELIUM_ENTRYPOINT(await_gone, (utf8, uri), (u64, id)) { co_return co_await awaitGone(uri, id); }
