@@ -1,6 +1,7 @@
 // Atlas, the sel:// directory service (docs/atlas.md), as a guest: entrypoint `start`.
 //
-// Registers the singletons "selium.atlas" (its request channel) and "selium.atlas.lifetime"
+// Registers the singletons "selium.atlas" (a weak writer of its request channel) and
+// "selium.atlas.lifetime"
 // (its LIFETIME, so clients notice when it ends), then serves requests one at a time. Every
 // request that names a reply channel gets exactly one reply, errors included. The service never
 // waits for a client: a reply is written once with a weak writer, and a client whose reply
@@ -32,6 +33,8 @@ constexpr selium::log::Logger kLog{"selium.atlas"};
 // Room for many clients' requests at once; a request is at most kMaxRequestBytes (larger frames
 // are answered with TooLarge, and frames larger than the ring are refused to their writer).
 constexpr uint32_t kRequestChannelBytes = 256 * 1024;
+// Requests served between yields to the host while a backlog lasts.
+constexpr uint64_t kRequestsPerYield = 64;
 
 // A process that owns entries: its lifetime (attached from the shared id its first insert
 // carried) and the task that waits for its end.
@@ -211,12 +214,20 @@ selium::Task<int32_t> serve() {
                {{"error", lifetime.error().name()}, {"detail", selium::lastError()}});
     co_return 1;
   }
-  // The lifetime first: a client that finds the request channel also finds the lifetime.
+  // Clients get a weak writer, never the channel: a channel handle would let any client with
+  // ChannelLifecycle (which they hold for their reply channels) drain or delete it.
+  auto requests = channel->writer(selium::Strength::Weak);
+  if (!requests) {
+    kLog.error("cannot open the request writer",
+               {{"error", requests.error().name()}, {"detail", selium::lastError()}});
+    co_return 1;
+  }
+  // The lifetime first: a client that finds the request writer also finds the lifetime.
   auto registered = selium::registerSingleton(
       selium::singletonId(selium::atlas::kLifetimeSingletonName), lifetime->handle());
   if (registered) {
     registered = selium::registerSingleton(selium::singletonId(selium::atlas::kSingletonName),
-                                           channel->handle());
+                                           requests->handle());
   }
   if (!registered) {
     kLog.error(registered.error() == selium::ErrorCode::AlreadyExists
@@ -228,6 +239,7 @@ selium::Task<int32_t> serve() {
   kLog.info("atlas serving", {{"request_channel_bytes", kRequestChannelBytes}});
 
   Server server;
+  uint64_t handled = 0;
   for (;;) {
     auto frame = co_await reader->read();
     if (!frame) {
@@ -237,6 +249,8 @@ selium::Task<int32_t> serve() {
     }
     if (frame->empty()) continue;
     server.handleFrame(*frame);
+    // Reads do not suspend while requests are queued: let the worker's other processes run.
+    if (++handled % kRequestsPerYield == 0) co_await selium::yield();
   }
 }
 

@@ -65,7 +65,7 @@ struct Atlas::State {
     Event arrived;
   };
 
-  Writer requests;    // weak, on the service's request channel
+  Writer requests;    // the service's weak request writer (its singleton)
   Channel replies;    // this client's reply channel (Park)
   Reader reader;      // strong: replies are never overwritten before they are read
   SharedId reply_id;  // sent in every request
@@ -277,14 +277,12 @@ Task<Result<std::vector<uint64_t>>> doLookup(std::shared_ptr<State> s, std::stri
 }  // namespace
 
 Result<Atlas> Atlas::connect() noexcept {
-  auto requests_handle = lookupSingleton(singletonId(atlas::kSingletonName), Kind::Channel);
+  auto requests_handle = lookupSingleton(singletonId(atlas::kSingletonName), Kind::Writer);
   if (!requests_handle) return requests_handle.error();
   auto service_life = lookupSingleton(singletonId(atlas::kLifetimeSingletonName),
                                       static_cast<Kind>(SELIUM_KIND_LIFETIME));
   if (!service_life) return service_life.error();
-  Channel request_channel(std::move(*requests_handle));
-  auto requests = request_channel.writer(Strength::Weak);
-  if (!requests) return requests.error();
+  Writer requests(std::move(*requests_handle));
   auto replies = Channel::create(kReplyChannelBytes);
   if (!replies) return replies.error();
   auto reader = replies->reader(Strength::Strong);
@@ -301,7 +299,7 @@ Result<Atlas> Atlas::connect() noexcept {
   auto service = Lifetime::attach(*service_id);
   if (!service) return service.error();
   auto state =
-      std::make_shared<State>(std::move(*requests), std::move(*replies), std::move(*reader),
+      std::make_shared<State>(std::move(requests), std::move(*replies), std::move(*reader),
                               *reply_id, std::move(*lifetime), *lifetime_id, std::move(*service));
   spawn(readReplies(state));
   spawn(watchService(state));

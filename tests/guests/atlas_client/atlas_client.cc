@@ -117,7 +117,7 @@ selium::Task<int32_t> basic() {
 selium::Task<int32_t> basicWhenReady() {
   for (int round = 0;; ++round) {
     auto found = selium::lookupSingleton(selium::singletonId(selium::atlas::kSingletonName),
-                                         selium::Kind::Channel);
+                                         selium::Kind::Writer);
     if (found) break;
     if (found.error() != selium::ErrorCode::NotFound || round == 500) {
       kLog.error("no Atlas", {{"error", found.error().name()}, {"detail", selium::lastError()}});
@@ -269,13 +269,17 @@ selium::atlas::Message request(selium::atlas::MessageKind kind, uint64_t id, Raw
 selium::Task<int32_t> malformed() {
   using selium::atlas::MessageKind;
   Checks check;
+  // The service exposes a writer only: not its channel, which a client could delete.
+  auto as_channel = selium::lookupSingleton(selium::singletonId(selium::atlas::kSingletonName),
+                                            selium::Kind::Channel);
+  check(!as_channel && as_channel.error() == selium::ErrorCode::InvalidHandle,
+        "the request channel itself is not exposed");
   auto service = selium::lookupSingleton(selium::singletonId(selium::atlas::kSingletonName),
-                                         selium::Kind::Channel);
+                                         selium::Kind::Writer);
   if (!service) co_return 2;
-  selium::Channel request_channel(std::move(*service));
-  auto writer = request_channel.writer(selium::Strength::Weak);
+  std::optional<selium::Writer> writer(selium::Writer(std::move(*service)));
   auto replies = selium::Channel::create(256 * 1024);
-  if (!writer || !replies) co_return 2;
+  if (!replies) co_return 2;
   auto reader = replies->reader();
   auto reply_id = replies->share();
   if (!reader || !reply_id) co_return 2;
@@ -367,12 +371,11 @@ selium::Task<int32_t> malformed() {
 selium::Task<int32_t> stall(uint32_t requests) {
   Checks check;
   auto service = selium::lookupSingleton(selium::singletonId(selium::atlas::kSingletonName),
-                                         selium::Kind::Channel);
+                                         selium::Kind::Writer);
   if (!service) co_return 2;
-  selium::Channel request_channel(std::move(*service));
-  auto writer = request_channel.writer(selium::Strength::Weak);
+  std::optional<selium::Writer> writer(selium::Writer(std::move(*service)));
   auto replies = selium::Channel::create(1024);
-  if (!writer || !replies) co_return 2;
+  if (!replies) co_return 2;
   auto reader = replies->reader();  // strong, never read: the channel fills and stays full
   auto reply_id = replies->share();
   if (!reader || !reply_id) co_return 2;
