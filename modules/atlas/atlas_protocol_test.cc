@@ -227,6 +227,14 @@ TEST(AtlasDecoder, RequestWithoutReplyChannelCannotBeAnswered) {
   DecodeFailure f = refused(encode(m));
   EXPECT_EQ(f.replyChannel, 0u);
   EXPECT_NE(f.message.find("no reply_channel"), std::string::npos) << f.message;
+  // An Insert may ask for no reply.
+  Message insert = request(MessageKind::Insert, "sel://t/logs");
+  insert.replyChannel = 0;
+  insert.id = 5;
+  insert.lifetime = 6;
+  Decoded decoded = decode(encode(insert), kMaxRequestBytes);
+  ASSERT_TRUE(std::holds_alternative<Message>(decoded));
+  EXPECT_EQ(std::get<Message>(decoded).replyChannel, 0u);
 }
 
 // A request whose uri strings run off the end fails the verifier; the header still gives the

@@ -76,6 +76,12 @@ int32_t writeOnce(uint64_t reply_channel, std::span<const uint8_t> bytes) {
 }
 
 void Server::reply(uint64_t reply_channel, const Message& message) {
+  if (reply_channel == 0) {  // an Insert that asked for no reply: only a refusal is worth a word
+    if (message.kind == MessageKind::Error) {
+      kLog.warn("insert refused", {{"request_id", message.requestId}, {"error", message.message}});
+    }
+    return;
+  }
   std::vector<uint8_t> bytes = selium::atlas::encode(message);
   int32_t result = writeOnce(reply_channel, bytes);
   if (result < 0) {

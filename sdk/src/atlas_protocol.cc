@@ -270,7 +270,9 @@ Decoded decode(std::span<const uint8_t> bytes, std::size_t max_bytes) {
     default:
       return fail("unknown Atlas payload type " + std::to_string(tag));
   }
-  if (isRequest(m.kind) && m.replyChannel == 0) {
+  // An Insert may go without a reply (the runtime publishing a log_uri); every other request is
+  // asked to be answered.
+  if (isRequest(m.kind) && m.replyChannel == 0 && m.kind != MessageKind::Insert) {
     return fail(std::string(kindName(m.kind)) + " has no reply_channel");
   }
   return m;

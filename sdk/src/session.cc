@@ -83,9 +83,9 @@ std::vector<uint8_t> SessionBuilder::request() const {
 
 Result<Session> SessionBuilder::create(const Session* parent) const {
   std::vector<uint8_t> bytes = request();
-  int32_t handle = selium_session_create(parent != nullptr ? parent->handle().get() : -1,
-                                         SELIUM_ADDR(bytes.data()),
-                                         static_cast<uint32_t>(bytes.size()));
+  int32_t handle =
+      selium_session_create(parent != nullptr ? parent->handle().get() : -1,
+                            SELIUM_ADDR(bytes.data()), static_cast<uint32_t>(bytes.size()));
   if (handle < 0) return Error::fromResult(handle);
   return Session(Handle(handle));
 }

@@ -189,7 +189,11 @@ class Process {
 
   // Flushes stdout/stderr and releases every handle (timers are cancelled). Idempotent; also done
   // by the destructor.
+  // Keeps `object` alive while the process lives (what the host shared on its behalf, such as its
+  // published log stream).
+  void hold(std::shared_ptr<Shareable> object) { held_.push_back(std::move(object)); }
   void releaseResources() {
+    held_.clear();
     flushStdStreams();
     log_stream_->close();
     handles_.clear();
@@ -197,6 +201,7 @@ class Process {
   }
 
  private:
+  std::vector<std::shared_ptr<Shareable>> held_;
   ProcessConfig config_;
   boost::asio::io_context& loop_;
   ProcessHost& host_;

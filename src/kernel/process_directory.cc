@@ -16,9 +16,9 @@ void ProcessDirectory::add(Entry entry) {
     if (auto it = entries_.find(entry.parent); it != entries_.end()) {
       const std::vector<ProcessId>& above = it->second.ancestors;
       std::size_t room = kMaxLineage - 1;
-      entry.ancestors.insert(entry.ancestors.end(), above.begin(),
-                             above.begin() + static_cast<std::ptrdiff_t>(
-                                                 std::min(room, above.size())));
+      entry.ancestors.insert(
+          entry.ancestors.end(), above.begin(),
+          above.begin() + static_cast<std::ptrdiff_t>(std::min(room, above.size())));
     }
   }
   entries_[entry.pid] = std::move(entry);

@@ -27,7 +27,7 @@ class ProcessDirectory {
 
   struct Entry {
     ProcessId pid = 0;
-    ProcessId parent = 0;  // 0: started by the runtime
+    ProcessId parent = 0;              // 0: started by the runtime
     std::vector<ProcessId> ancestors;  // parent first, at most kMaxLineage
     std::string module;
     std::string entrypoint;

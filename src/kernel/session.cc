@@ -42,8 +42,7 @@ bool Session::entitles(Capability capability) const {
   return parent_->entitles(capability);
 }
 
-std::optional<std::string> Session::grant(Capability capability,
-                                          std::optional<uint64_t> resource) {
+std::optional<std::string> Session::grant(Capability capability, std::optional<uint64_t> resource) {
   std::string what = std::string(capabilityName(capability)) +
                      (resource ? " on resource " + std::to_string(*resource) : " on any resource");
   if (!above(capability, resource)) return what + " is not covered by " + source();

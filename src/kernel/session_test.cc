@@ -40,7 +40,7 @@ TEST(SessionTest, AChildCannotWidenItsParent) {
   Session child(root);
   EXPECT_TRUE(child.grant(Capability::ChannelReader, std::nullopt).has_value());  // any over a set
   EXPECT_TRUE(child.grant(Capability::ChannelReader, 3).has_value());             // outside it
-  EXPECT_TRUE(child.admit(Capability::ChannelWriter).has_value());  // not held at all
+  EXPECT_TRUE(child.admit(Capability::ChannelWriter).has_value());                // not held at all
   EXPECT_FALSE(child.grant(Capability::ChannelReader, 2).has_value());
   EXPECT_TRUE(child.covers(Capability::ChannelReader, 2));
   EXPECT_FALSE(child.covers(Capability::ChannelReader, 1));  // the parent's, not the child's

@@ -80,5 +80,28 @@ TEST_F(AtlasE2E, TwoAtlasesCannotBothRun) {
   (void)p->wait(30s);
 }
 
+// A process started with a log_uri has its log stream published in Atlas by the runtime, even
+// when it starts before Atlas has registered; a reader attached from the entry reads its records
+// and the entry cannot be attached as a writer.
+TEST_F(AtlasE2E, ALogUriPublishesTheLogStream) {
+  auto p = start({"--module",
+                  "path=atlas_client.wasm;entrypoint=chatter;capabilities=TimeRead;"
+                  "log_uri=sel://tests/logs.app/chatter",
+                  "--module", std::string(kAtlasSpec), "--module",
+                  "path=atlas_client.wasm;entrypoint=follow_log;capabilities=SingletonLookup,"
+                  "ChannelLifecycle,ChannelReader,ChannelWriter,TimeRead;"
+                  "args=utf8:sel://tests/logs.app/chatter"});
+  auto followed = p->waitForLine(lineWith({"followed", "module=atlas_client.wasm"}), 60s);
+  if (!followed) {
+    p->signal(SIGTERM);
+    auto r = p->wait(30s);
+    FAIL() << "the follower never read the published stream\n" << r.out << r.err;
+  }
+  EXPECT_THAT(*followed, HasSubstr("writer_error=InvalidHandle"));
+  p->signal(SIGTERM);
+  auto r = p->wait(30s);
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+}
+
 }  // namespace
 }  // namespace selium::testing

@@ -20,6 +20,11 @@
 //                                   detail} (TimeRead)
 //   stall(u32 requests)             sends requests naming a small reply channel it never
 //                                   reads: "stalled" {sent}, then waits until stopped
+//   chatter()                       logs "chatter" {i} every 20 ms until stopped (TimeRead)
+//   follow_log(utf8 uri)            polls get(uri) until the runtime has published a log stream
+//                                   there, attaches it as a reader and reads until a "chatter"
+//                                   record: "followed" {polls, writer_error (attaching the id as
+//                                   a writer)} (TimeRead)
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
@@ -413,6 +418,59 @@ selium::Task<int32_t> outlive() {
 }  // namespace
 
 SELIUM_ENTRYPOINT(basic) { co_return co_await basic(); }
+namespace {
+
+selium::Task<int32_t> followLog(std::string_view text) {
+  std::optional<uint64_t> id;
+  int polls = 0;
+  for (; polls < 1000 && !id; ++polls) {
+    auto atlas = selium::Atlas::connect();
+    if (atlas) {
+      auto got = co_await atlas->get(uriOf(text));
+      if (got && *got) id = **got;
+    }
+    if (!id) (void)co_await selium::sleep(std::chrono::milliseconds(20));
+  }
+  if (!id) {
+    kLog.error("no log stream published", {{"uri", text}});
+    co_return 1;
+  }
+  auto writer = selium::Handle::attach(static_cast<selium::SharedId>(*id), selium::Kind::Writer);
+  std::string_view writer_error = writer ? std::string_view("none") : writer.error().name();
+  auto reader = selium::Reader::attach(static_cast<selium::SharedId>(*id));
+  if (!reader) {
+    kLog.error("cannot attach",
+               {{"error", reader.error().name()}, {"detail", selium::lastError()}});
+    co_return 1;
+  }
+  for (int frames = 0; frames < 1000; ++frames) {
+    auto frame = co_await reader->read();
+    if (!frame && frame.error() == selium::ErrorCode::Lagged) continue;
+    if (!frame) {
+      kLog.error("read failed", {{"error", frame.error().name()}});
+      co_return 1;
+    }
+    std::string_view bytes(reinterpret_cast<const char*>(frame->data()), frame->size());
+    if (contains(bytes, "chatter")) {
+      kLog.info("followed", {{"polls", polls}, {"writer_error", writer_error}});
+      co_return 0;
+    }
+  }
+  kLog.error("no chatter record read");
+  co_return 1;
+}
+
+}  // namespace
+
+SELIUM_ENTRYPOINT(chatter) {
+  for (uint32_t i = 0;; ++i) {
+    kLog.info("chatter", {{"i", i}});
+    (void)co_await selium::sleep(std::chrono::milliseconds(20));
+  }
+}
+
+SELIUM_ENTRYPOINT(follow_log, (utf8, uri)) { co_return co_await followLog(uri); }
+
 SELIUM_ENTRYPOINT(basic_when_ready) { co_return co_await basicWhenReady(); }
 SELIUM_ENTRYPOINT(hold, (utf8, uri), (u64, id)) { co_return co_await hold(uri, id); }
 SELIUM_ENTRYPOINT(contend, (utf8, uri), (u64, id)) { co_return co_await contend(uri, id); }

@@ -348,6 +348,10 @@ int32_t process_attach(CallContext& ctx, int64_t pid) {
 
 }  // namespace hostcalls
 
+std::shared_ptr<Shareable> makeLifetime(ProcessId pid, std::shared_ptr<ChildState> life) {
+  return std::make_shared<LifetimeObject>(pid, std::move(life));
+}
+
 int32_t attachProcess(CallContext& ctx, int64_t pid, const char* call) {
   int32_t error = 0;
   ProcessDirectory* directory = directoryOf(ctx, call, error);

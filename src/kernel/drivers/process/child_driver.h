@@ -19,6 +19,9 @@ namespace selium::kernel {
 int32_t startChild(CallContext& ctx, GuestIn request, const char* call,
                    const std::function<int32_t(const StartRequest&)>& authorise,
                    std::shared_ptr<ChildState>* started);
+// A shareable object of kind Lifetime for process `pid` whose life is `life` (the host shares one
+// when it publishes a process's log_uri, so the entry goes when the process does).
+std::shared_ptr<Shareable> makeLifetime(ProcessId pid, std::shared_ptr<ChildState> life);
 // A process handle on the running process `pid`; who may was checked by the caller.
 int32_t attachProcess(CallContext& ctx, int64_t pid, const char* call);
 // Writes the ProcessList of the running processes `visible` accepts (it runs under the

@@ -53,8 +53,8 @@ std::optional<Capability> capabilityOf(CallContext& ctx, uint32_t id, const char
 }
 
 // SELIUM_SESSION_ANY: nullopt (the capability as a whole); another negative is refused.
-bool resourceOf(CallContext& ctx, int64_t resource, const char* call,
-                std::optional<uint64_t>& out, int32_t& error) {
+bool resourceOf(CallContext& ctx, int64_t resource, const char* call, std::optional<uint64_t>& out,
+                int32_t& error) {
   if (resource == SELIUM_SESSION_ANY) {
     out.reset();
     return true;
@@ -138,8 +138,9 @@ int32_t session_create(CallContext& ctx, int32_t parent, GuestIn request) {
   auto decoded = decodeSessionRequest(request.bytes);
   if (!decoded) {
     return fail(ctx,
-                request.bytes.size() > SELIUM_SESSION_REQUEST_MAX_BYTES ? ErrorCode::TooLarge
-                                                                        : ErrorCode::InvalidArgument,
+                request.bytes.size() > SELIUM_SESSION_REQUEST_MAX_BYTES
+                    ? ErrorCode::TooLarge
+                    : ErrorCode::InvalidArgument,
                 "session_create: " + decoded.error().message);
   }
   for (std::size_t i = 0; i < decoded->size(); ++i) {
