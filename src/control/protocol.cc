@@ -152,6 +152,7 @@ bool decodeStart(const wire::StartRequest* in, StartRequest& out, std::string& e
   if (!checkText(out.entrypoint, "start: entrypoint", error)) return false;
   out.log_uri = std::string(view(in->log_uri()));
   if (!checkText(out.log_uri, "start: log_uri", error)) return false;
+  out.attach = in->attach();
   if (!checkCapabilities(in->capabilities(), out.capabilities, error)) {
     error = "start: " + error;
     return false;
@@ -359,7 +360,8 @@ std::vector<uint8_t> encodeRequest(const Request& request) {
     auto args_vec = b.CreateVector(args);
     auto log_uri = b.CreateString(start->log_uri);
     type = wire::RequestBody::StartRequest;
-    body = wire::CreateStartRequest(b, module, entrypoint, caps, args_vec, log_uri).Union();
+    body = wire::CreateStartRequest(b, module, entrypoint, caps, args_vec, log_uri, start->attach)
+               .Union();
   } else if (const auto* stop = std::get_if<StopRequest>(&request.body)) {
     type = wire::RequestBody::StopRequest;
     body = wire::CreateStopRequest(b, stop->pid).Union();

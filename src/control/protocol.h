@@ -122,6 +122,7 @@ struct StartRequest {
   std::vector<uint32_t> capabilities;
   std::vector<Arg> args;
   std::string log_uri;
+  bool attach = false;  // the log records follow the StartResponse on the same stream
   friend bool operator==(const StartRequest&, const StartRequest&) = default;
 };
 struct StopRequest {

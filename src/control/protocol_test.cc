@@ -85,6 +85,7 @@ TEST(ControlRequest, RoundTripsEveryRequest) {
   start.entrypoint = "run";
   start.capabilities = {1, 3};
   start.log_uri = "sel://logs/worker";
+  start.attach = true;
   Arg a;
   a.kind = ArgKind::I32;
   a.int_value = -5;
