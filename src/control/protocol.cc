@@ -10,8 +10,6 @@
 
 namespace selium::control {
 
-namespace wire = ::selium::control::wire;
-
 namespace {
 
 constexpr char kIdentifier[] = "RMCL";
