@@ -67,6 +67,11 @@ void Call::sendFrame(std::span<const uint8_t> payload) {
   if (auto s = stream.lock()) s->resumeSend();
 }
 
+void Call::sendRaw(std::span<const uint8_t> bytes) {
+  out_.insert(out_.end(), bytes.begin(), bytes.end());
+  if (auto s = stream.lock()) s->resumeSend();
+}
+
 void Call::finish() {
   finish_ = true;
   if (auto s = stream.lock()) s->resumeSend();
@@ -149,6 +154,8 @@ control::Outcome<std::unique_ptr<Client>> Client::connect(const ConnectOptions& 
   }
   client->connection_ = std::move(result->value());
   Client* raw = client.get();
+  client->timeout_ = options.timeout;
+  client->connection_->onStreamCredit([raw] { ++raw->stream_credits_; });
   client->connection_->onClosed([raw](std::string reason) {
     raw->closed_ = true;
     raw->closed_reason_ = std::move(reason);
@@ -194,16 +201,27 @@ bool Client::runUntil(const std::function<bool()>& done,
 
 control::Outcome<std::shared_ptr<Call>> Client::open(const control::Request& request,
                                                      bool keep_open) {
+  control::Request numbered = request;
+  numbered.request_id = next_id_++;
+  return openRaw(control::frame(control::encodeRequest(numbered)), keep_open);
+}
+
+control::Outcome<std::shared_ptr<Call>> Client::openRaw(std::span<const uint8_t> bytes,
+                                                        bool keep_open) {
   using Out = control::Outcome<std::shared_ptr<Call>>;
   if (closed_) return Out::failure("the connection to " + peer() + " closed: " + closed_reason_);
   auto stream = connection_->openStream();
-  if (!stream)
+  while (!stream && !closed_) {
+    const uint64_t seen = stream_credits_;
+    if (!runUntil([&] { return stream_credits_ != seen || closed_; }, timeout_)) break;
+    stream = connection_->openStream();
+  }
+  if (!stream) {
     return Out::failure("cannot open a stream to " + peer() + ": " + stream.error().message);
+  }
   auto call = std::make_shared<Call>();
   call->stream = *stream;
-  control::Request numbered = request;
-  numbered.request_id = next_id_++;
-  call->sendFrame(control::encodeRequest(numbered));
+  call->sendRaw(bytes);
   if (!keep_open) call->finish();
   (*stream)->setConsumer(call);
   (*stream)->setProducer(call);

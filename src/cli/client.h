@@ -13,6 +13,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -38,6 +39,8 @@ class Call : public net::ByteConsumer, public net::ByteProducer {
 
   // Queues a frame to send.
   void sendFrame(std::span<const uint8_t> payload);
+  // Queues bytes to send as they are.
+  void sendRaw(std::span<const uint8_t> bytes);
   // Sends FIN after what is queued.
   void finish();
   // The next frame received, if any.
@@ -67,8 +70,11 @@ class Client {
   static control::Outcome<std::unique_ptr<Client>> connect(const ConnectOptions& options);
   ~Client();
 
-  // Opens a stream and sends `request` (FIN after it unless `keep_open`).
+  // Opens a stream and sends `request` (FIN after it unless `keep_open`). While the server's
+  // limit of streams at once is reached, waits (bounded) for it to allow another.
   control::Outcome<std::shared_ptr<Call>> open(const control::Request& request, bool keep_open);
+  // Opens a stream and sends `bytes` as they are (tests of the server's defences).
+  control::Outcome<std::shared_ptr<Call>> openRaw(std::span<const uint8_t> bytes, bool keep_open);
 
   // Runs the loop until the call has a frame (returned), the stream or connection ends, the
   // deadline passes, or stop() (nullopt; why() says which).
@@ -108,6 +114,8 @@ class Client {
   std::string host_;
   uint16_t port_ = 0;
   uint64_t next_id_ = 1;
+  uint64_t stream_credits_ = 0;  // times the server raised its stream limit
+  std::chrono::milliseconds timeout_{15000};
   std::unique_ptr<boost::asio::steady_timer> keep_alive_;
   std::shared_ptr<std::function<void()>> keep_alive_tick_;
 };

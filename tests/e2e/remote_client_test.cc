@@ -17,6 +17,8 @@
 #include <string>
 #include <vector>
 
+#include "cli/client.h"
+#include "control/protocol.h"
 #include "subprocess.h"
 #include "support/temp_dir.h"
 
@@ -533,6 +535,60 @@ TEST_F(RemoteClientE2E, AClientKilledMidStreamLeavesTheServerServing) {
   EXPECT_EQ(cli({"stop", std::to_string(pid)}).exit_code, 0);
   SubprocessResult logs_of_stopped = cli({"logs", std::to_string(pid)});
   EXPECT_EQ(logs_of_stopped.exit_code, 1);
+}
+
+// The server's defences against a misbehaving client, through the CLI's own client library: every
+// malformed request gets an error reply (never silence), oversized frames are refused before
+// their bytes are read, and one connection carries many requests at once.
+TEST_F(RemoteClientE2E, MalformedRequestsGetErrorRepliesAndOneConnectionCarriesManyRequests) {
+  serve();
+  auto connected = cli::Client::connect({"127.0.0.1", port_, work_ / "certs", 30s});
+  ASSERT_TRUE(connected.ok()) << connected.error();
+  cli::Client& client = **connected;
+  auto errorOf = [&](std::vector<uint8_t> bytes, bool keep_open = false) -> std::string {
+    auto call = client.openRaw(bytes, keep_open);
+    if (!call) return "open failed: " + call.error();
+    auto response = client.response(**call, 30s);
+    if (!response) return "no response: " + response.error();
+    const auto* error = std::get_if<control::ErrorResponse>(&response->body);
+    return error != nullptr ? error->message : "(not an error)";
+  };
+  const std::vector<uint8_t> garbage = {'n', 'o', 't', ' ', 'a', ' ', 'r', 'e',
+                                        'q', 'u', 'e', 's', 't', '!', '!', '!'};
+  EXPECT_THAT(errorOf(control::frame(garbage)), HasSubstr("bad request: the request is not a "
+                                                          "control message"));
+  // 2 MiB announced: refused from the prefix alone (the bytes never need to arrive).
+  EXPECT_THAT(errorOf({0, 0, 0x20, 0}, /*keep_open=*/true),
+              HasSubstr("a frame announces 2097152 bytes; at most 1048576"));
+  // FIN inside a frame.
+  EXPECT_THAT(errorOf({10, 0, 0, 0, 1, 2}), HasSubstr("the stream ended inside a frame"));
+  // A bad field: named, and the reply carries the request id.
+  control::StartRequest bad;
+  bad.module = "sleeper.wasm";
+  bad.capabilities = {999};
+  auto call = client.openRaw(control::frame(control::encodeRequest({77, bad})), false);
+  ASSERT_TRUE(call.ok());
+  auto response = client.response(**call, 30s);
+  ASSERT_TRUE(response.ok()) << response.error();
+  EXPECT_EQ(response->request_id, 77u);
+  ASSERT_NE(std::get_if<control::ErrorResponse>(&response->body), nullptr);
+  EXPECT_THAT(std::get<control::ErrorResponse>(response->body).message,
+              HasSubstr("999 is not a capability"));
+
+  // Sixteen requests in flight at once on the one connection, each answered on its own stream.
+  std::vector<std::shared_ptr<cli::Call>> calls;
+  for (int i = 0; i < 16; ++i) {
+    auto c = client.open({0, control::ListRequest{}}, false);
+    ASSERT_TRUE(c.ok()) << i << ": " << c.error();
+    calls.push_back(*c);
+  }
+  for (auto& c : calls) {
+    auto r = client.response(*c, 30s);
+    ASSERT_TRUE(r.ok()) << r.error();
+    EXPECT_NE(std::get_if<control::ListResponse>(&r->body), nullptr);
+  }
+  // The server still serves other clients normally.
+  EXPECT_EQ(cli({"list"}).exit_code, 0);
 }
 
 }  // namespace
