@@ -316,6 +316,19 @@ TEST_F(RemoteClientE2E, TypedArgumentsReachTheProcess) {
   EXPECT_EQ(values["i8"], -8);
   EXPECT_EQ(values["i64"], -64);
   EXPECT_EQ(values["u64"], UINT64_MAX);
+  // A resource argument names a channel by its shared id: the process gets its own handle.
+  SubprocessResult created = cli({"channel", "create"});
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(created.out, m, std::regex("Created channel ([0-9]+)")));
+  SubprocessResult resource =
+      cli({"start", "echo_args.wasm", "resource", "-a", "resource:" + std::string(m[1])});
+  ASSERT_EQ(resource.exit_code, 0) << resource.err;
+  json handle = runtime_->waitForGuest("resource");
+  ASSERT_FALSE(handle.is_null());
+  EXPECT_GT(handle["resource"].get<uint64_t>(), 0u);
+  SubprocessResult unknown = cli({"start", "echo_args.wasm", "resource", "-a", "handle:12345"});
+  EXPECT_EQ(unknown.exit_code, 1);
+  EXPECT_THAT(unknown.err, HasSubstr("argument 1: no channel has shared id 12345"));
   // The runtime checks the entrypoint's signature: a wrong kind is refused with the reason.
   SubprocessResult mismatch = cli({"start", "echo_args.wasm", "bytes", "-a", "u32:1"});
   EXPECT_EQ(mismatch.exit_code, 1);
