@@ -79,7 +79,7 @@ class StreamIn {
   StreamIn(Reader& reader, std::size_t max_frame) : reader_(reader), frames_(max_frame) {}
 
   // The next frame; nullopt at the end of the stream (finished(): the client's FIN with nothing
-  // pending) or on an error (error() says which).
+  // pending), when the client reset it (reset()), or on a framing error (error() says which).
   Task<std::optional<std::vector<uint8_t>>> next() {
     for (;;) {
       if (auto f = frames_.next()) co_return f;
@@ -93,7 +93,7 @@ class StreamIn {
           finished_ = true;
           if (frames_.pending() > 0) error_ = "the stream ended inside a frame";
         } else {
-          error_ = "the client reset the stream";
+          reset_ = true;
         }
         co_return std::nullopt;
       }
@@ -101,12 +101,14 @@ class StreamIn {
     }
   }
   bool finished() const { return finished_; }
+  bool reset() const { return reset_; }
   const std::string& error() const { return error_; }
 
  private:
   Reader& reader_;
   ctl::FrameDecoder frames_;
   bool finished_ = false;
+  bool reset_ = false;
   std::string error_;
 };
 
@@ -339,7 +341,7 @@ Task<void> publishLoop(StreamIn* in, Writer* writer, StreamWriter* out, uint64_t
   for (;;) {
     auto frame = co_await in->next();
     if (!frame) {
-      if (!in->error().empty() && in->error() != "the client reset the stream") {
+      if (!in->error().empty()) {
         co_await sendError(*out, id, "publish: " + in->error());
       }
       co_return;

@@ -6,6 +6,7 @@
 #include <boost/asio/signal_set.hpp>
 #include <csignal>
 #include <iostream>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <thread>
@@ -204,32 +205,60 @@ int runList(Client& client, const ListCommand& cmd, std::chrono::milliseconds ti
   return kExitOk;
 }
 
+// A way into the client's loop for another thread, closed before the loop goes: later posts
+// are dropped.
+class LoopOutlet {
+ public:
+  explicit LoopOutlet(boost::asio::io_context& loop) : loop_(&loop) {}
+  void post(std::function<void()> f) {
+    std::lock_guard lock(mutex_);
+    if (loop_ != nullptr) boost::asio::post(*loop_, std::move(f));
+  }
+  void close() {
+    std::lock_guard lock(mutex_);
+    loop_ = nullptr;
+  }
+
+ private:
+  std::mutex mutex_;
+  boost::asio::io_context* loop_;
+};
+
 int runPublish(Client& client, const PublishCommand& cmd, std::chrono::milliseconds timeout) {
   const std::string what = "publish to channel " + std::to_string(cmd.channel);
   auto call = client.open({0, control::PublishRequest{cmd.channel}}, /*keep_open=*/true);
   if (!call) return fail(what, call.error());
   int exit_code = kExitOk;
   if (!acknowledged(client, **call, timeout, what, exit_code)) return exit_code;
-  uint64_t sent = 0;
-  auto sendOne = [&](std::string_view text) {
+  // The stdin thread's way into the loop, closed when this function returns.
+  std::shared_ptr<LoopOutlet> outlet;
+  struct CloseOutlet {
+    std::shared_ptr<LoopOutlet>& outlet;
+    ~CloseOutlet() {
+      if (outlet) outlet->close();
+    }
+  } close_outlet{outlet};
+  // Shared with the stdin thread's posted handlers, which may outlive this frame.
+  auto sent = std::make_shared<uint64_t>(0);
+  auto sendOne = [sent](Call& target, std::string_view text) {
     if (text.empty()) return;  // an empty frame is a keep-alive on the wire
-    (*call)->sendFrame(std::span(reinterpret_cast<const uint8_t*>(text.data()), text.size()));
-    ++sent;
+    target.sendFrame(std::span(reinterpret_cast<const uint8_t*>(text.data()), text.size()));
+    ++*sent;
   };
   if (!cmd.messages.empty()) {
-    for (const std::string& m : cmd.messages) sendOne(m);
+    for (const std::string& m : cmd.messages) sendOne(**call, m);
     (*call)->finish();
   } else {
     // stdin is read on a thread of its own so the connection is served meanwhile.
     client.keepAlive(*call, kKeepAlive);
     std::shared_ptr<Call> shared = *call;
-    auto& loop = client.loop();
-    std::thread reader([&loop, shared, &sendOne] {
+    outlet = std::make_shared<LoopOutlet>(client.loop());
+    std::thread reader([outlet, shared, sendOne] {
       std::string line;
       while (std::getline(std::cin, line)) {
-        boost::asio::post(loop, [&sendOne, line] { sendOne(line); });
+        outlet->post([shared, sendOne, line] { sendOne(*shared, line); });
       }
-      boost::asio::post(loop, [shared] { shared->finish(); });
+      outlet->post([shared] { shared->finish(); });
     });
     reader.detach();
   }
@@ -245,9 +274,11 @@ int runPublish(Client& client, const PublishCommand& cmd, std::chrono::milliseco
     }
     return fail(what, "the server sent an unexpected frame");
   }
-  if (client.stopped()) return fail(what, "interrupted after " + std::to_string(sent) + " frames");
+  if (client.stopped()) {
+    return fail(what, "interrupted after " + std::to_string(*sent) + " frames");
+  }
   if (!(*call)->endedCleanly()) return fail(what, client.why());
-  std::cout << "Published " << sent << (sent == 1 ? " frame" : " frames") << " to channel "
+  std::cout << "Published " << *sent << (*sent == 1 ? " frame" : " frames") << " to channel "
             << cmd.channel << "\n";
   return kExitOk;
 }
