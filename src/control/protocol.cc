@@ -397,6 +397,7 @@ std::variant<Request, RequestError> decodeRequest(std::span<const uint8_t> bytes
   Request out;
   out.request_id = in->request_id();
   auto fail = [&](std::string message) { return RequestError{out.request_id, std::move(message)}; };
+  if (in->body() == nullptr) return fail("the request has no body");
   switch (in->body_type()) {
     case wire::RequestBody::StartRequest: {
       StartRequest start;
@@ -510,6 +511,7 @@ Outcome<Response> decodeResponse(std::span<const uint8_t> bytes) {
   const wire::Response* in = flatbuffers::GetRoot<wire::Response>(bytes.data());
   Response out;
   out.request_id = in->request_id();
+  if (in->body() == nullptr) return Out::failure("the response has no body");
   switch (in->body_type()) {
     case wire::ResponseBody::OkResponse:
       out.body = OkResponse{};
