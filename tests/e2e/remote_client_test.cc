@@ -588,6 +588,9 @@ TEST_F(RemoteClientE2E, MalformedRequestsGetErrorRepliesAndOneConnectionCarriesM
   EXPECT_THAT(std::get<control::ErrorResponse>(response->body).message,
               HasSubstr("999 is not a capability"));
 
+  // A stream that never completes its request is answered (and closed) after 10 s.
+  EXPECT_THAT(errorOf({5, 0}, /*keep_open=*/true), HasSubstr("no request arrived within 10 s"));
+
   // Sixteen requests in flight at once on the one connection, each answered on its own stream.
   std::vector<std::shared_ptr<cli::Call>> calls;
   for (int i = 0; i < 16; ++i) {
