@@ -199,8 +199,9 @@ class RemoteClientE2E : public ::testing::Test {
   }
 
   uint64_t startSleeper(std::optional<fs::path> cert_dir = {}) {
-    SubprocessResult r =
-        cli({"start", "sleeper.wasm", "start", "-c", "TimeRead", "-a", "u32:600000"}, cert_dir);
+    SubprocessResult r = cli({"start", "sleeper.wasm", "start", "-c", "TimeRead", "-a",
+                              "u32:600000", "--log-uri", "sel://tests/sleeper"},
+                             cert_dir);
     EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
     return startedPid(r.out);
   }
@@ -272,6 +273,7 @@ TEST_F(RemoteClientE2E, EveryProcessCommandThroughTheRealCli) {
   EXPECT_EQ(list[0]["state"], "running");
   EXPECT_EQ(list[0]["started_by"], "client.localhost");
   EXPECT_EQ(list[0]["capabilities"], json::array({"TimeRead"}));
+  EXPECT_EQ(list[0]["log_uri"], "sel://tests/sleeper");
 
   SubprocessResult stop = cli({"stop", std::to_string(pid)});
   ASSERT_EQ(stop.exit_code, 0) << stop.err;
