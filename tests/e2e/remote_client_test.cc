@@ -298,6 +298,30 @@ TEST_F(RemoteClientE2E, EveryProcessCommandThroughTheRealCli) {
   EXPECT_THAT(untyped.err, HasSubstr("is missing a type"));
 }
 
+TEST_F(RemoteClientE2E, HelpVersionAndUsageErrorsNeedNoServer) {
+  SubprocessResult help = runProcess(SubprocessOptions{{SELIUM_CLI_BIN, "--help"}, {}, {}});
+  EXPECT_EQ(help.exit_code, 0);
+  EXPECT_THAT(help.out, HasSubstr("channel"));
+  SubprocessResult start_help =
+      runProcess(SubprocessOptions{{SELIUM_CLI_BIN, "start", "--help"}, {}, {}});
+  EXPECT_EQ(start_help.exit_code, 0);
+  EXPECT_THAT(start_help.out, HasSubstr("--attach"));
+  SubprocessResult version = runProcess(SubprocessOptions{{SELIUM_CLI_BIN, "--version"}, {}, {}});
+  EXPECT_EQ(version.exit_code, 0);
+  EXPECT_THAT(version.out, ::testing::StartsWith("selium "));
+  SubprocessResult usage = runProcess(SubprocessOptions{{SELIUM_CLI_BIN, "stop"}, {}, {}});
+  EXPECT_EQ(usage.exit_code, 2);
+  EXPECT_THAT(usage.err, HasSubstr("selium: error:"));
+  // No server listening: exit 1 naming the server and what to check (no hang).
+  SubprocessResult nobody =
+      runProcess(SubprocessOptions{{SELIUM_CLI_BIN, "--server", "127.0.0.1:9", "--cert-dir",
+                                    (work_ / "certs").string(), "--timeout", "2", "list"},
+                                   {},
+                                   {}});
+  EXPECT_EQ(nobody.exit_code, 1);
+  EXPECT_THAT(nobody.err, HasSubstr("cannot connect to 127.0.0.1:9"));
+}
+
 TEST_F(RemoteClientE2E, TypedArgumentsReachTheProcess) {
   serve();
   SubprocessResult r = cli({"start", "echo_args.wasm", "bytes", "-a", "string:hi there", "-a",
