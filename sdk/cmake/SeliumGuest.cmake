@@ -78,6 +78,7 @@ if(SELIUM_SDK_AVAILABLE)
     "${SELIUM_SDK_DIR}/src/process.cc"
     "${SELIUM_SDK_DIR}/src/quic.cc"
     "${SELIUM_SDK_DIR}/src/runtime.cc"
+    "${SELIUM_SDK_DIR}/src/session.cc"
     "${SELIUM_SDK_DIR}/src/time.cc"
     "${_selium_sdk_gen}/log_generated.h"
     "${_selium_sdk_gen}/process_generated.h"

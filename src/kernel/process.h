@@ -24,6 +24,7 @@
 namespace selium::kernel {
 
 class Launcher;
+class ProcessDirectory;
 class NetContext;
 
 // One record of a process's log stream.
@@ -65,6 +66,9 @@ class ProcessHost {
   virtual Registry& registry() { return Registry::standalone(); }
   // Starts child processes (process_start); nullptr: this host cannot (unit tests).
   virtual Launcher* launcher() { return nullptr; }
+  // The running processes (process_list, process_attach, lifetimes); nullptr: this host keeps
+  // none (unit tests), and those hostcalls answer Unsupported.
+  virtual ProcessDirectory* directory() { return nullptr; }
   // Sockets shared between processes (an HTTP port several processes bind) and the work dir's
   // default TLS material; the default has no certificates (unit tests).
   virtual NetContext& network();
