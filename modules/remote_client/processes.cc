@@ -60,18 +60,64 @@ Arg toArg(const control::Arg& in) {
 
 }  // namespace
 
-bool ProcessTable::visible(const ProcessEntry& entry, const SessionRights& rights) {
-  return rights.all_processes || entry.started_by == rights.name;
+bool ProcessTable::init(std::string& error) {
+  for (uint32_t cap = 0; cap < SELIUM_CAPABILITY_COUNT; ++cap) {
+    if (SessionBuilder().entitleAny(cap).create()) held_.push_back(cap);
+  }
+  bool sessions = false;
+  for (uint32_t cap : held_) sessions = sessions || cap == SELIUM_CAP_SessionLifecycle;
+  if (!sessions) {
+    error =
+        "the module needs SessionLifecycle (each client gets a session) and ProcessLifecycle: "
+        "add them to its capabilities";
+    return false;
+  }
+  return true;
 }
 
-Task<Outcome<Started>> ProcessTable::start(const std::string& client,
+Outcome<Session*> ProcessTable::sessionFor(const SessionRights& rights) {
+  if (auto it = sessions_.find(rights.name); it != sessions_.end()) {
+    return Outcome<Session*>{&it->second, {}};
+  }
+  if (sessions_.size() >= kMaxSessions) {
+    return Outcome<Session*>{std::nullopt, "the server has " + number(sessions_.size()) +
+                                               " client sessions, the most it keeps"};
+  }
+  SessionBuilder builder;
+  for (uint32_t cap : held_) {
+    if (cap == SELIUM_CAP_ProcessLifecycle) {
+      // The processes it covers: every one with all-processes, else those it starts (the stop
+      // right itself is the policy's ProcessLifecycle, checked before any stop).
+      if (rights.all_processes) {
+        builder.entitleAny(cap);
+      } else {
+        builder.entitle(cap);
+      }
+    } else if (rights.allows(cap)) {
+      builder.entitleAny(cap);
+    }
+  }
+  auto session = builder.create();
+  if (!session) {
+    return Outcome<Session*>{
+        std::nullopt, "cannot make a session for client \"" + rights.name + "\": " + lastError()};
+  }
+  auto [it, inserted] = sessions_.emplace(rights.name, std::move(*session));
+  (void)inserted;
+  return Outcome<Session*>{&it->second, {}};
+}
+
+Task<Outcome<Started>> ProcessTable::start(const SessionRights& rights,
                                            const control::StartRequest& req) {
+  const std::string& client = rights.name;
   std::size_t mine = 0;
-  for (const auto& e : entries_) mine += e->started_by == client ? 1 : 0;
+  for (const auto& [pid, e] : started_) mine += e->started_by == client ? 1 : 0;
   if (mine >= kMaxProcessesPerClient) {
     co_return Outcome<Started>{std::nullopt, "client \"" + client + "\" runs " + number(mine) +
                                                  " processes already, the most it may"};
   }
+  auto session = sessionFor(rights);
+  if (!session.value) co_return Outcome<Started>{std::nullopt, session.error};
   const std::string entrypoint = req.entrypoint.empty() ? "start" : req.entrypoint;
   ProcessBuilder builder(req.module);
   builder.entrypoint(entrypoint);
@@ -95,7 +141,7 @@ Task<Outcome<Started>> ProcessTable::start(const std::string& client,
     builder.arg(Arg::resource(*handle));
     attached.push_back(std::move(*handle));
   }
-  auto child = builder.start();
+  auto child = (*session.value)->start(builder);
   attached.clear();
   if (!child) {
     co_return Outcome<Started>{std::nullopt, "cannot start " + req.module + ": " +
@@ -103,11 +149,7 @@ Task<Outcome<Started>> ProcessTable::start(const std::string& client,
                                                  lastError()};
   }
   auto entry = std::make_shared<ProcessEntry>(std::move(*child));
-  entry->module = req.module;
-  entry->entrypoint = entrypoint;
   entry->started_by = client;
-  entry->log_uri = req.log_uri;
-  entry->capabilities = req.capabilities;
   spawn(watch(entry));
 
   // The pid exists once the module has loaded; a module that cannot load ends instead.
@@ -128,16 +170,15 @@ Task<Outcome<Started>> ProcessTable::start(const std::string& client,
     }
     (void)co_await selium::sleep(kStartPoll);
   }
-  entry->started = monotonicNow();
   if (auto logs = entry->child.logs()) entry->log_keepalive.emplace(std::move(*logs));
   Started started{entry->pid, std::nullopt};
   if (req.attach) {
     if (auto logs = entry->child.logs()) started.logs.emplace(std::move(*logs));
   }
-  entries_.push_back(entry);
+  if (!entry->ended) started_[entry->pid] = entry;
   kLog.info("process started", {{"pid", entry->pid},
-                                {"module", entry->module},
-                                {"entrypoint", entry->entrypoint},
+                                {"module", req.module},
+                                {"entrypoint", entrypoint},
                                 {"client", client}});
   co_return Outcome<Started>{std::move(started), {}};
 }
@@ -150,7 +191,9 @@ Task<void> ProcessTable::watch(std::shared_ptr<ProcessEntry> entry) {
   } else {
     entry->exit_message = lastError();
   }
-  std::erase(entries_, entry);
+  if (auto it = started_.find(entry->pid); it != started_.end() && it->second == entry) {
+    started_.erase(it);
+  }
   entry->log_keepalive.reset();
   if (entry->pid != 0) {
     kLog.info("process ended",
@@ -159,31 +202,44 @@ Task<void> ProcessTable::watch(std::shared_ptr<ProcessEntry> entry) {
   entry->ended_event.set();
 }
 
-std::shared_ptr<ProcessEntry> ProcessTable::find(uint64_t pid, const SessionRights& rights) const {
-  for (const auto& e : entries_) {
-    if (e->pid == pid && visible(*e, rights)) return e;
+Outcome<Attached> ProcessTable::attach(uint64_t pid, const SessionRights& rights) {
+  auto session = sessionFor(rights);
+  if (!session.value) return Outcome<Attached>{std::nullopt, session.error};
+  auto process = (*session.value)->attach(static_cast<int64_t>(pid));
+  if (!process) {
+    return Outcome<Attached>{
+        std::nullopt, "no process " + number(pid) + " that client \"" + rights.name +
+                          "\" may see (it sees the processes it started" +
+                          (rights.all_processes ? std::string(" and every other") : std::string()) +
+                          ")"};
   }
-  return nullptr;
+  std::shared_ptr<ProcessEntry> entry;
+  if (auto it = started_.find(pid); it != started_.end()) entry = it->second;
+  return Outcome<Attached>{Attached{std::move(*process), std::move(entry)}, {}};
 }
 
-std::vector<control::ProcessInfo> ProcessTable::list(const SessionRights& rights) const {
-  const auto now = monotonicNow();
+Outcome<std::vector<control::ProcessInfo>> ProcessTable::list(const SessionRights& rights) {
+  using Out = Outcome<std::vector<control::ProcessInfo>>;
+  auto session = sessionFor(rights);
+  if (!session.value) return Out{std::nullopt, session.error};
+  auto processes = (*session.value)->list();
+  if (!processes) return Out{std::nullopt, "cannot list processes: " + lastError()};
   std::vector<control::ProcessInfo> out;
-  for (const auto& e : entries_) {
-    if (!visible(*e, rights)) continue;
+  for (const ProcessInfo& p : *processes) {
     control::ProcessInfo info;
-    info.pid = e->pid;
-    info.module = e->module;
-    info.entrypoint = e->entrypoint;
-    info.state = e->stopping ? control::ProcessState::Stopping : control::ProcessState::Running;
-    info.uptime_ms = static_cast<uint64_t>(
-        std::chrono::duration_cast<std::chrono::milliseconds>(now - e->started).count());
-    info.started_by = e->started_by;
-    info.capabilities = e->capabilities;
-    info.log_uri = e->log_uri;
+    info.pid = static_cast<uint64_t>(p.pid);
+    info.module = p.module;
+    info.entrypoint = p.entrypoint;
+    info.state = p.stopping ? control::ProcessState::Stopping : control::ProcessState::Running;
+    info.uptime_ms = p.uptime_ms;
+    if (auto it = started_.find(info.pid); it != started_.end()) {
+      info.started_by = it->second->started_by;
+    }
+    info.capabilities.assign(p.capabilities.begin(), p.capabilities.end());
+    info.log_uri = p.log_uri;
     out.push_back(std::move(info));
   }
-  return out;
+  return Out{std::move(out), {}};
 }
 
 }  // namespace selium::remote

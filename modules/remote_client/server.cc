@@ -200,12 +200,6 @@ std::string capabilityList(const SessionRights& rights) {
   return out;
 }
 
-std::string notVisible(uint64_t pid, const SessionRights& rights) {
-  return "no process " + number(pid) + " that client " + quoted(rights.name) +
-         " may see (it sees the processes it started" +
-         (rights.all_processes ? std::string(" and every other") : std::string()) + ")";
-}
-
 std::optional<std::string> requireCapability(const SessionRights& rights, uint32_t cap,
                                              std::string_view action) {
   if (rights.allows(cap)) return std::nullopt;
@@ -231,7 +225,7 @@ Task<void> handleStart(ClientConnection& client, uint64_t id, const ctl::StartRe
       co_return;
     }
   }
-  auto started = co_await g_server->processes.start(rights.name, req);
+  auto started = co_await g_server->processes.start(rights, req);
   if (!started.value) {
     co_await sendError(out, id, std::move(started.error));
     co_return;
@@ -240,23 +234,35 @@ Task<void> handleStart(ClientConnection& client, uint64_t id, const ctl::StartRe
   if (started.value->logs) co_await streamOut(client, stream, *started.value->logs, true);
 }
 
+Task<void> waitExit(ChildProcess* process) { (void)co_await process->exit(); }
+
 Task<void> handleStop(const SessionRights& rights, uint64_t id, uint64_t pid, StreamWriter& out) {
   if (auto denied = requireCapability(rights, SELIUM_CAP_ProcessLifecycle, "stop processes")) {
     co_await sendError(out, id, std::move(*denied));
     co_return;
   }
-  auto entry = g_server->processes.find(pid, rights);
-  if (!entry) {
-    co_await sendError(out, id, notVisible(pid, rights));
+  if (pid == static_cast<uint64_t>(processId())) {
+    co_await sendError(out, id,
+                       "process " + number(pid) +
+                           " is the control plane itself (the Remote Client module): stop the "
+                           "runtime instead");
     co_return;
   }
-  entry->stopping = true;
-  if (auto stopped = entry->child.stop(); !stopped) {
+  auto attached = g_server->processes.attach(pid, rights);
+  if (!attached.value) {
+    co_await sendError(out, id, std::move(attached.error));
+    co_return;
+  }
+  if (auto stopped = attached.value->process.stop(); !stopped) {
     co_await sendError(out, id, "cannot stop process " + number(pid) + ": " + lastError());
     co_return;
   }
   std::vector<Task<void>> tasks;
-  tasks.push_back(waitFor(&entry->ended_event));
+  if (attached.value->entry) {
+    tasks.push_back(waitFor(&attached.value->entry->ended_event));
+  } else {
+    tasks.push_back(waitExit(&attached.value->process));
+  }
   tasks.push_back(sleepFor(kStopTimeout));
   if (co_await race(std::move(tasks)) != 0) {
     co_await sendError(out, id, "process " + number(pid) + " is still stopping after 10 s");
@@ -269,12 +275,12 @@ Task<void> handleStop(const SessionRights& rights, uint64_t id, uint64_t pid, St
 Task<void> handleLogs(ClientConnection& client, uint64_t id, const ctl::LogsRequest& req,
                       QuicStream& stream) {
   const SessionRights& rights = *client.rights;
-  auto entry = g_server->processes.find(req.pid, rights);
-  if (!entry) {
-    co_await sendError(stream.writer, id, notVisible(req.pid, rights));
+  auto attached = g_server->processes.attach(req.pid, rights);
+  if (!attached.value) {
+    co_await sendError(stream.writer, id, std::move(attached.error));
     co_return;
   }
-  auto reader = entry->child.logs();
+  auto reader = attached.value->process.logs();
   if (!reader) {
     co_await sendError(stream.writer, id,
                        "process " + number(req.pid) + " has no log stream: " + lastError());
@@ -452,7 +458,12 @@ Task<void> serveStream(std::shared_ptr<ClientConnection> client, QuicStream stre
   } else if (const auto* stop = std::get_if<ctl::StopRequest>(&body)) {
     co_await handleStop(rights, id, stop->pid, stream.writer);
   } else if (std::get_if<ctl::ListRequest>(&body) != nullptr) {
-    co_await sendResponse(stream.writer, id, ctl::ListResponse{g_server->processes.list(rights)});
+    auto listed = g_server->processes.list(rights);
+    if (listed.value) {
+      co_await sendResponse(stream.writer, id, ctl::ListResponse{std::move(*listed.value)});
+    } else {
+      co_await sendError(stream.writer, id, std::move(listed.error));
+    }
   } else if (const auto* logs = std::get_if<ctl::LogsRequest>(&body)) {
     co_await handleLogs(*client, id, *logs, stream);
   } else if (const auto* create = std::get_if<ctl::ChannelCreateRequest>(&body)) {
@@ -509,6 +520,10 @@ SELIUM_ENTRYPOINT(start, (utf8, address), (u16, port), (utf8, policy_text)) {
   }
   Server server{std::move(*policy), {}, {}};
   g_server = &server;
+  if (!server.processes.init(why)) {
+    kLog.error("missing capability", {{"error", why}});
+    co_return 1;
+  }
   auto listener = listenMutual(address, port);
   if (!listener) {
     kLog.error("listen failed", {{"address", address},

@@ -36,7 +36,8 @@ constexpr auto kStartTimeout = 60s;
 constexpr auto kCliTimeout = 90s;
 
 constexpr std::string_view kServerCaps =
-    "capabilities=ChannelLifecycle,ChannelReader,ChannelWriter,ProcessLifecycle,NetQuicBind,"
+    "capabilities=SessionLifecycle,ChannelLifecycle,ChannelReader,ChannelWriter,ProcessLifecycle,"
+    "NetQuicBind,"
     "NetQuicAccept,NetQuicRead,NetQuicWrite,TimeRead";
 
 json parseRecord(std::string_view line) {
@@ -266,14 +267,21 @@ TEST_F(RemoteClientE2E, EveryProcessCommandThroughTheRealCli) {
                                                              "client.localhost"));
   json list = listJson();
   ASSERT_TRUE(list.is_array());
-  ASSERT_EQ(list.size(), 1u) << list.dump();
-  EXPECT_EQ(list[0]["id"], pid);
-  EXPECT_EQ(list[0]["module"], "sleeper.wasm");
-  EXPECT_EQ(list[0]["entrypoint"], "start");
-  EXPECT_EQ(list[0]["state"], "running");
-  EXPECT_EQ(list[0]["started_by"], "client.localhost");
-  EXPECT_EQ(list[0]["capabilities"], json::array({"TimeRead"}));
-  EXPECT_EQ(list[0]["log_uri"], "sel://tests/sleeper");
+  // "*" sees every process of the runtime: the module itself (started by the runtime) too.
+  ASSERT_EQ(list.size(), 2u) << list.dump();
+  EXPECT_EQ(list[0]["module"], "selium_remote_client_server.wasm");
+  EXPECT_EQ(list[0]["started_by"], "");
+  EXPECT_EQ(list[1]["id"], pid);
+  EXPECT_EQ(list[1]["module"], "sleeper.wasm");
+  EXPECT_EQ(list[1]["entrypoint"], "start");
+  EXPECT_EQ(list[1]["state"], "running");
+  EXPECT_EQ(list[1]["started_by"], "client.localhost");
+  EXPECT_EQ(list[1]["capabilities"], json::array({"TimeRead"}));
+  EXPECT_EQ(list[1]["log_uri"], "sel://tests/sleeper");
+  // It cannot be made to stop itself.
+  SubprocessResult itself = cli({"stop", list[0]["id"].dump()});
+  EXPECT_EQ(itself.exit_code, 1);
+  EXPECT_THAT(itself.err, HasSubstr("the control plane itself"));
 
   SubprocessResult stop = cli({"stop", std::to_string(pid)});
   ASSERT_EQ(stop.exit_code, 0) << stop.err;
@@ -544,7 +552,7 @@ TEST_F(RemoteClientE2E, ManyConcurrentClients) {
   }
   json list = listJson();
   for (uint64_t pid : pids) EXPECT_TRUE(lists(list, pid)) << pid;
-  EXPECT_EQ(list.size(), pids.size());
+  EXPECT_EQ(list.size(), pids.size() + 1);  // and the module itself
 }
 
 TEST_F(RemoteClientE2E, AClientKilledMidStreamLeavesTheServerServing) {
