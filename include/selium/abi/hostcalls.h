@@ -73,6 +73,10 @@ enum {
  * certs/server.crt and server.key. */
 #define SELIUM_TLS_NONE 0
 #define SELIUM_TLS_DEFAULT (-1)
+/* QuicListen.tls only: the work dir's certs/server.crt and server.key, and client certificates
+ * REQUIRED and verified against certs/ca.crt: a client without one, or with one another CA
+ * signed, fails the handshake and is never accepted (the control plane's listener). */
+#define SELIUM_TLS_DEFAULT_MUTUAL (-2)
 /* Request and response bodies are byte streams over channels: a body reader's frames are pieces
  * of the body in order (their boundaries mean nothing), then -EndOfStream once the body is
  * complete, or -Closed if it was cut short (the client went away). A body writer's frames are
