@@ -23,10 +23,6 @@
 
 #include "core/graph.h"
 
-#if __has_include(<selium/session.hpp>)
-#define SELIUM_SWITCHBOARD_LIFETIME 1
-#endif
-
 namespace selium::switchboard {
 namespace {
 
@@ -115,12 +111,10 @@ struct Lingering {
   std::chrono::nanoseconds until;
 };
 
-#ifdef SELIUM_SWITCHBOARD_LIFETIME
 struct Watch {
   explicit Watch(Lifetime l) noexcept : lifetime(std::move(l)) {}
   Lifetime lifetime;
 };
-#endif
 
 Failure failed(std::string what, Error error) {
   std::string detail = lastError();
@@ -159,21 +153,17 @@ class Service {
   std::map<std::pair<EndpointId, EndpointId>, FlowReader> flow_readers_;
   std::deque<Lingering> lingering_;
   bool janitor_running_ = false;
-#ifdef SELIUM_SWITCHBOARD_LIFETIME
   std::map<int64_t, std::shared_ptr<Watch>> watches_;
-#endif
   uint64_t undecodable_ = 0;
 };
 
 Service* g_service = nullptr;
 
-#ifdef SELIUM_SWITCHBOARD_LIFETIME
 Task<void> watch(std::shared_ptr<Watch> w, int64_t pid) {
   auto ended = co_await w->lifetime.ended();
   if (!ended) kLog.warn("lifetime wait failed", {{"pid", pid}, {"error", ended.error().name()}});
   if (g_service != nullptr) g_service->processEnded(pid);
 }
-#endif
 
 Task<int32_t> Service::run() {
   auto channel = Channel::create(kRequestCapacity);
@@ -257,7 +247,6 @@ void Service::onRegister(const wire::Message& message, const wire::Register& req
   record.spec = EndpointSpec{request.kind, request.name, request.schema,
                              request.reply_schema.value_or(SchemaId{})};
   record.token = reply_to;
-#ifdef SELIUM_SWITCHBOARD_LIFETIME
   if (request.lifetime == 0) {
     return refuse(reply_to, message.request_id,
                   "RegisterRequest has no lifetime: share this process's LIFETIME handle "
@@ -271,7 +260,6 @@ void Service::onRegister(const wire::Message& message, const wire::Register& req
             .message);
   }
   record.pid = static_cast<int64_t>(lifetime->pid());
-#endif
   if (record.pid != 0 && endpointsOf(record.pid) >= kMaxEndpointsPerProcess) {
     return refuse(reply_to, message.request_id,
                   "process " + decimal(static_cast<uint64_t>(record.pid)) + " has " +
@@ -306,13 +294,11 @@ void Service::onRegister(const wire::Message& message, const wire::Register& req
   record.outbox = std::make_shared<Outbox>(std::move(*writer));
   record.outbox->frames.push_back(wire::encode({message.request_id, 0, wire::Registered{id}}));
   spawn(flush(record.outbox, id));
-#ifdef SELIUM_SWITCHBOARD_LIFETIME
   if (watches_.count(record.pid) == 0) {
     auto w = std::make_shared<Watch>(std::move(*lifetime));
     watches_.emplace(record.pid, w);
     spawn(watch(std::move(w), record.pid));
   }
-#endif
   kLog.debug("registered", {{"endpoint", id},
                             {"kind", kindName(request.kind)},
                             {"name", request.name},
@@ -375,9 +361,7 @@ void Service::processEnded(int64_t pid) {
   }
   kLog.debug("process ended", {{"pid", pid}, {"endpoints", gone.size()}});
   for (EndpointId id : gone) remove(id);
-#ifdef SELIUM_SWITCHBOARD_LIFETIME
   watches_.erase(pid);
-#endif
 }
 
 void Service::linger(Reader reader) {

@@ -59,7 +59,7 @@ if(SELIUM_SDK_AVAILABLE)
   file(CREATE_LINK "${SELIUM_FLATBUFFERS_INCLUDE}/flatbuffers" "${_selium_sdk_gen}/flatbuffers"
     SYMBOLIC)
 
-  foreach(_selium_schema log process net switchboard)
+  foreach(_selium_schema log process net atlas switchboard)
     add_custom_command(
       OUTPUT "${_selium_sdk_gen}/${_selium_schema}_generated.h"
       COMMAND "${SELIUM_FLATC}" --cpp -o "${_selium_sdk_gen}"
@@ -80,11 +80,16 @@ if(SELIUM_SDK_AVAILABLE)
     "${SELIUM_SDK_DIR}/src/runtime.cc"
     "${SELIUM_SDK_DIR}/src/switchboard.cc"
     "${SELIUM_SDK_DIR}/src/switchboard_protocol.cc"
+    "${SELIUM_SDK_DIR}/src/session.cc"
     "${SELIUM_SDK_DIR}/src/time.cc"
+    "${SELIUM_SDK_DIR}/src/atlas.cc"
+    "${SELIUM_SDK_DIR}/src/atlas_protocol.cc"
+    "${SELIUM_SDK_DIR}/src/uri.cc"
     "${_selium_sdk_gen}/log_generated.h"
     "${_selium_sdk_gen}/process_generated.h"
     "${_selium_sdk_gen}/net_generated.h"
-    "${_selium_sdk_gen}/switchboard_generated.h")
+    "${_selium_sdk_gen}/switchboard_generated.h"
+    "${_selium_sdk_gen}/atlas_generated.h")
   add_library(selium::sdk ALIAS selium_sdk)
   target_include_directories(selium_sdk
     PUBLIC "${SELIUM_SDK_DIR}/include" "${SELIUM_ABI_INCLUDE_DIR}"

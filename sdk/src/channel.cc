@@ -1,6 +1,8 @@
 // Channels, shared handles and singletons over the channel_*, handle_* and singleton_* hostcalls.
 #include "selium/channel.hpp"
 
+#include <selium/abi/singleton_id.h>
+
 #include <cstring>
 
 namespace selium {
@@ -210,18 +212,8 @@ Result<void> Channel::drain() noexcept { return checked(selium_channel_drain(han
 Result<void> Channel::remove() noexcept { return checked(selium_channel_delete(handle_.get())); }
 
 SingletonId singletonId(std::string_view name) noexcept {
-  // Two 64-bit FNV-1a hashes with different offset bases, little-endian.
-  uint64_t a = 0xcbf29ce484222325ull;
-  uint64_t b = 0x84222325cbf29ce4ull;
-  for (char c : name) {
-    a = (a ^ static_cast<uint8_t>(c)) * 0x100000001b3ull;
-    b = (b ^ static_cast<uint8_t>(c)) * 0x100000001b3ull;
-  }
   SingletonId id{};
-  for (int i = 0; i < 8; ++i) {
-    id[static_cast<std::size_t>(i)] = static_cast<uint8_t>(a >> (8 * i));
-    id[static_cast<std::size_t>(i) + 8] = static_cast<uint8_t>(b >> (8 * i));
-  }
+  selium_singleton_id(name.data(), name.size(), id.data());
   return id;
 }
 

@@ -99,4 +99,90 @@ Result<Reader> ChildProcess::logs() const noexcept {
   return Reader(Handle(reader));
 }
 
+Result<ChildProcess> ChildProcess::attach(int64_t pid) noexcept {
+  int32_t handle = selium_process_attach(pid);
+  if (handle < 0) return Error::fromResult(handle);
+  return ChildProcess(Handle(handle));
+}
+
+Result<std::vector<ProcessInfo>> decodeProcessList(std::span<const uint8_t> bytes) {
+  // The host's buffer is ours and aligned, but a list may come from anywhere: verify it.
+  flatbuffers::Verifier verifier(bytes.data(), bytes.size());
+  if (!verifier.VerifyBuffer<fb::ProcessList>(nullptr)) {
+    return Error(ErrorCode::InvalidArgument);  // not a selium.abi.ProcessList
+  }
+  const auto* list = flatbuffers::GetRoot<fb::ProcessList>(bytes.data());
+  std::vector<ProcessInfo> out;
+  if (list->processes() == nullptr) return out;
+  out.reserve(list->processes()->size());
+  for (const fb::ProcessInfo* in : *list->processes()) {
+    ProcessInfo info;
+    info.pid = static_cast<int64_t>(in->pid());
+    info.parent = static_cast<int64_t>(in->parent());
+    if (in->path() != nullptr) info.module = in->path()->str();
+    if (in->entrypoint() != nullptr) info.entrypoint = in->entrypoint()->str();
+    info.stopping = in->state() == fb::ProcessRunState_Stopping;
+    info.started_unix_ms = in->started_unix_ms();
+    info.uptime_ms = in->uptime_ms();
+    if (in->log_uri() != nullptr) info.log_uri = in->log_uri()->str();
+    if (in->capabilities() != nullptr) {
+      info.capabilities.assign(in->capabilities()->begin(), in->capabilities()->end());
+    }
+    out.push_back(std::move(info));
+  }
+  return out;
+}
+
+Result<std::vector<uint8_t>> detail::readProcessList(
+    const std::function<int32_t(uint8_t* buf, uint32_t cap)>& call) {
+  std::vector<uint8_t> buffer(4096);
+  // The list may grow between the call that sizes it and the one that fills it: try again.
+  for (int attempt = 0; attempt < 8; ++attempt) {
+    int32_t size = call(buffer.data(), static_cast<uint32_t>(buffer.size()));
+    if (size < 0) return Error::fromResult(size);
+    if (static_cast<std::size_t>(size) <= buffer.size()) {
+      buffer.resize(static_cast<std::size_t>(size));
+      return buffer;
+    }
+    buffer.resize(static_cast<std::size_t>(size) + 4096);
+  }
+  return Error(ErrorCode::Internal);  // the list kept growing while it was read
+}
+
+Result<std::vector<ProcessInfo>> listProcesses() {
+  auto bytes = detail::readProcessList(
+      [](uint8_t* buf, uint32_t cap) { return selium_process_list(SELIUM_ADDR(buf), cap); });
+  if (!bytes) return bytes.error();
+  return decodeProcessList(*bytes);
+}
+
+Result<Lifetime> Lifetime::self() noexcept {
+  int32_t handle = selium_process_lifetime();
+  if (handle < 0) return Error::fromResult(handle);
+  return Lifetime(Handle(handle));
+}
+
+Result<Lifetime> Lifetime::attach(SharedId id) noexcept {
+  auto handle = Handle::attach(id, Kind::Lifetime);
+  if (!handle) return handle.error();
+  return Lifetime(std::move(*handle));
+}
+
+int64_t Lifetime::pid() const noexcept { return selium_lifetime_pid(handle_.get()); }
+
+Task<Result<int64_t>> Lifetime::ended() {
+  selium_handle_t lifetime = handle_.get();
+  int64_t result = 0;
+  for (;;) {
+    auto poll = [lifetime, &result](int32_t waker) noexcept {
+      result = selium_lifetime_wait(lifetime, waker);
+      return result == -SELIUM_ERR_WouldBlock ? -SELIUM_ERR_WouldBlock : 0;
+    };
+    (void)co_await detail::PollHandle(lifetime, poll);
+    if (result != -SELIUM_ERR_WouldBlock) break;
+  }
+  if (result < 0) co_return Error::fromResult(result);
+  co_return result;
+}
+
 }  // namespace selium

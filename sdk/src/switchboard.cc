@@ -6,14 +6,9 @@
 #include <deque>
 #include <map>
 
+#include "selium/child.hpp"
 #include "selium/log.hpp"
 #include "selium/process.hpp"
-
-// The lifetime hostcalls (docs/processes.md) arrived with sessions: until a build has them,
-// endpoints are registered without a lifetime and are removed only by unregistering.
-#if __has_include("selium/session.hpp")
-#define SELIUM_SWITCHBOARD_LIFETIME 1
-#endif
 
 namespace selium {
 namespace switchboard::detail {
@@ -112,9 +107,7 @@ struct Connection {
   Writer requests;  // strong: requests are never lost, they wait for room
   Gate writing;
   SharedId lifetime = 0;
-#ifdef SELIUM_SWITCHBOARD_LIFETIME
   std::optional<Lifetime> lifetime_handle;
-#endif
   uint64_t next_request = 1;
 
   // Sends one request (tasks take turns on the writer).
@@ -673,7 +666,6 @@ switchboard::Outcome<Switchboard> Switchboard::connect() {
   if (!writer)
     return switchboard::detail::hostFailure("writing to the Switchboard", writer.error());
   auto connection = std::make_shared<switchboard::detail::Connection>(std::move(*writer));
-#ifdef SELIUM_SWITCHBOARD_LIFETIME
   auto lifetime = Lifetime::self();
   if (!lifetime)
     return switchboard::detail::hostFailure("this process's lifetime", lifetime.error());
@@ -682,7 +674,6 @@ switchboard::Outcome<Switchboard> Switchboard::connect() {
     return switchboard::detail::hostFailure("sharing this process's lifetime", shared.error());
   connection->lifetime = *shared;
   connection->lifetime_handle = std::move(*lifetime);
-#endif
   return Switchboard(std::move(connection));
 }
 

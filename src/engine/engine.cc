@@ -169,6 +169,22 @@ std::string_view exitReasonName(ExitReason reason) {
   return "?";
 }
 
+int32_t abiExitReason(ExitReason reason) {
+  switch (reason) {
+    case ExitReason::Normal:
+      return SELIUM_EXIT_NORMAL;
+    case ExitReason::Error:
+      return SELIUM_EXIT_ERROR;
+    case ExitReason::Trap:
+      return SELIUM_EXIT_TRAP;
+    case ExitReason::Terminated:
+      return SELIUM_EXIT_TERMINATED;
+    case ExitReason::Failed:
+      return SELIUM_EXIT_FAILED;
+  }
+  return SELIUM_EXIT_FAILED;
+}
+
 std::vector<ValType> flattenedParams(std::span<const kernel::EntrypointArg> args) {
   std::vector<ValType> out;
   for (const auto& arg : args) {
@@ -541,6 +557,16 @@ Result<Spawned> Engine::spawn(SpawnRequest request) {
     log_stream = std::make_shared<kernel::LogStream>();
     log_streams_[pid] = log_stream;
   }
+  kernel::ProcessDirectory::Entry entry;
+  entry.pid = pid;
+  entry.parent = request.parent;
+  entry.module = request.module->label();
+  entry.entrypoint = request.entrypoint;
+  entry.capabilities = request.capabilities;
+  entry.log_uri = request.log_uri;
+  entry.started_wall = std::chrono::system_clock::now();
+  entry.started = std::chrono::steady_clock::now();
+  directory_.add(std::move(entry));
   return Spawned{pid, target->spawn(pid, std::move(request), std::move(log_stream))};
 }
 
@@ -552,6 +578,7 @@ bool Engine::stop(kernel::ProcessId pid) {
     if (it == owners_.end()) return false;
     worker = it->second;
   }
+  directory_.markStopping(pid);
   worker->stop(pid);
   return true;
 }
@@ -625,6 +652,7 @@ void Engine::processEnded(const ProcessExit& exit) {
     owners_.erase(exit.pid);
     log_streams_.erase(exit.pid);
   }
+  directory_.remove(exit.pid, {abiExitReason(exit.reason), exit.status, exit.message});
   if (options_.on_exit) options_.on_exit(exit);
 }
 

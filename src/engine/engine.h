@@ -25,6 +25,7 @@
 #include "kernel/drivers/net/net_context.h"
 #include "kernel/entry_args.h"
 #include "kernel/process.h"
+#include "kernel/process_directory.h"
 #include "util/result.h"
 
 namespace selium::engine {
@@ -148,6 +149,8 @@ class Engine {
   kernel::Registry& registry() { return registry_; }
   // HTTP sockets shared between processes, default TLS material.
   kernel::NetContext& network() { return network_; }
+  // The running processes (process_list, process_attach, lifetimes).
+  kernel::ProcessDirectory& directory() { return directory_; }
   // The log channel of a running process (created on first call; subscribers attach weak
   // readers to it), or nullptr if no such process is running.
   std::shared_ptr<kernel::Channel> logChannel(kernel::ProcessId pid);
@@ -161,6 +164,7 @@ class Engine {
   EngineOptions options_;
   kernel::Registry registry_;   // outlives the workers, whose processes use it until they end
   kernel::NetContext network_;  // the same
+  kernel::ProcessDirectory directory_;  // the same
   std::vector<std::unique_ptr<Worker>> workers_;
   std::atomic<kernel::ProcessId> next_pid_{1};
   std::size_t max_processes_ = 0;

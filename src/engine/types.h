@@ -50,6 +50,8 @@ enum class ExitReason {
   Failed,      // could not start (instantiation, allocator, ...) - message says why
 };
 std::string_view exitReasonName(ExitReason reason);
+// Its SELIUM_EXIT_* number (include/selium/abi/hostcalls.h).
+int32_t abiExitReason(ExitReason reason);
 
 struct ProcessExit {
   kernel::ProcessId pid = 0;
@@ -76,6 +78,8 @@ struct SpawnRequest {
   // Engine::spawn looks each Resource arg's value up as a shared id in the engine's registry
   // (`resource:ID` in a --module spec).
   std::vector<std::shared_ptr<kernel::Shareable>> resources;
+  // The process that started it (process_start), or 0: the runtime.
+  kernel::ProcessId parent = 0;
   // Called once when this process ends, however it ends (after EngineOptions::on_exit), on a
   // worker thread; e.g. a parent's process handle hearing its child's exit.
   std::function<void(const ProcessExit&)> on_exit;

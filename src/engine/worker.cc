@@ -253,6 +253,8 @@ kernel::Launcher* Worker::launcher() { return engine_.options_.launcher; }
 
 kernel::NetContext& Worker::network() { return engine_.network(); }
 
+kernel::ProcessDirectory* Worker::directory() { return &engine_.directory(); }
+
 void Worker::pollProcess(ProcessId pid, std::vector<int32_t>& wakes) {
   auto it = processes_.find(pid);
   if (it == processes_.end()) return;

@@ -76,6 +76,7 @@ class Worker final : public kernel::ProcessHost {
   kernel::Registry& registry() override;
   kernel::Launcher* launcher() override;
   kernel::NetContext& network() override;
+  kernel::ProcessDirectory* directory() override;
 
  private:
   friend class GuestProcess;

@@ -30,6 +30,10 @@ std::string_view kindName(HandleKind kind) {
       return "HTTP client";
     case HandleKind::HttpExchange:
       return "HTTP exchange";
+    case HandleKind::Lifetime:
+      return "lifetime";
+    case HandleKind::Session:
+      return "session";
     case HandleKind::Test:
       return "test";
   }
@@ -52,6 +56,8 @@ std::variant<std::optional<HandleKind>, ErrorCode> guestKind(int32_t kind) {
     case SELIUM_KIND_QUIC_CONNECTION:
     case SELIUM_KIND_HTTP_CLIENT:
     case SELIUM_KIND_HTTP_EXCHANGE:
+    case SELIUM_KIND_LIFETIME:
+    case SELIUM_KIND_SESSION:
       return std::optional<HandleKind>{static_cast<HandleKind>(kind)};
     default:
       return ErrorCode::InvalidArgument;

@@ -30,6 +30,8 @@ enum class HandleKind : uint8_t {
   QuicConnection = SELIUM_KIND_QUIC_CONNECTION,
   HttpClient = SELIUM_KIND_HTTP_CLIENT,
   HttpExchange = SELIUM_KIND_HTTP_EXCHANGE,
+  Lifetime = SELIUM_KIND_LIFETIME,
+  Session = SELIUM_KIND_SESSION,
   Test = 255,  // used by tests to hold a handle of a kind no hostcall accepts
 };
 

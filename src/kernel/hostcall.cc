@@ -18,6 +18,7 @@
 #include "kernel/drivers/net/tls_driver.h"
 #include "kernel/drivers/process/child_driver.h"
 #include "kernel/drivers/process/process_driver.h"
+#include "kernel/drivers/process/session_driver.h"
 #include "kernel/drivers/share/share_driver.h"
 #include "kernel/drivers/time/time_driver.h"
 #include "kernel/drivers/wasi/wasi_driver.h"

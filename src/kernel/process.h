@@ -24,6 +24,7 @@
 namespace selium::kernel {
 
 class Launcher;
+class ProcessDirectory;
 class NetContext;
 
 // One record of a process's log stream.
@@ -65,6 +66,9 @@ class ProcessHost {
   virtual Registry& registry() { return Registry::standalone(); }
   // Starts child processes (process_start); nullptr: this host cannot (unit tests).
   virtual Launcher* launcher() { return nullptr; }
+  // The running processes (process_list, process_attach, lifetimes); nullptr: this host keeps
+  // none (unit tests), and those hostcalls answer Unsupported.
+  virtual ProcessDirectory* directory() { return nullptr; }
   // Sockets shared between processes (an HTTP port several processes bind) and the work dir's
   // default TLS material; the default has no certificates (unit tests).
   virtual NetContext& network();
@@ -185,7 +189,11 @@ class Process {
 
   // Flushes stdout/stderr and releases every handle (timers are cancelled). Idempotent; also done
   // by the destructor.
+  // Keeps `object` alive while the process lives (what the host shared on its behalf, such as its
+  // published log stream).
+  void hold(std::shared_ptr<Shareable> object) { held_.push_back(std::move(object)); }
   void releaseResources() {
+    held_.clear();
     flushStdStreams();
     log_stream_->close();
     handles_.clear();
@@ -193,6 +201,7 @@ class Process {
   }
 
  private:
+  std::vector<std::shared_ptr<Shareable>> held_;
   ProcessConfig config_;
   boost::asio::io_context& loop_;
   ProcessHost& host_;

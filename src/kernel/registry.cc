@@ -171,19 +171,22 @@ std::optional<ErrorCode> Registry::registerSingleton(const SingletonId& id,
                                                      const std::shared_ptr<Shareable>& object,
                                                      ProcessId owner) {
   std::shared_ptr<Shareable> current;  // destroyed after the lock is released (declared first)
-  std::lock_guard lock(state_->mutex);
-  if (object->registry_ != nullptr && object->registry_ != state_) {
-    throw std::logic_error("an object is registered in one registry only");
+  {
+    std::lock_guard lock(state_->mutex);
+    if (object->registry_ != nullptr && object->registry_ != state_) {
+      throw std::logic_error("an object is registered in one registry only");
+    }
+    auto it = state_->singletons.find(id);
+    if (it != state_->singletons.end()) {
+      current = it->second.object.lock();
+      if (current != nullptr && current->alive()) return ErrorCode::AlreadyExists;
+      state_->singletons.erase(it);  // its object died (or is dead for sharing): the id is free
+    }
+    state_->singletons.emplace(id, RegistryState::Singleton{object, object.get(), owner});
+    object->registry_ = state_;
+    object->singleton_ = true;
   }
-  auto it = state_->singletons.find(id);
-  if (it != state_->singletons.end()) {
-    current = it->second.object.lock();
-    if (current != nullptr && current->alive()) return ErrorCode::AlreadyExists;
-    state_->singletons.erase(it);  // its object died (or is dead for sharing): the id is free
-  }
-  state_->singletons.emplace(id, RegistryState::Singleton{object, object.get(), owner});
-  object->registry_ = state_;
-  object->singleton_ = true;
+  if (listener_) listener_(id, object);
   return std::nullopt;
 }
 

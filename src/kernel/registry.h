@@ -6,6 +6,7 @@
 #include <array>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <variant>
@@ -93,6 +94,12 @@ class Registry {
   // Drops every singleton `owner` registered (its process ended).
   void releaseSingletons(ProcessId owner);
 
+  // Called after each successful registerSingleton, outside the registry's lock, on the
+  // registering process's worker. Set once, before any process runs.
+  using SingletonListener =
+      std::function<void(const SingletonId& id, const std::shared_ptr<Shareable>& object)>;
+  void onSingleton(SingletonListener listener) { listener_ = std::move(listener); }
+
   std::size_t sharedCount() const;     // shared ids in the table (tests: back to baseline)
   std::size_t singletonCount() const;  // singleton entries whose object is alive
 
@@ -105,6 +112,7 @@ class Registry {
   static void forget(RegistryState& state, const Shareable& object);
 
   std::shared_ptr<RegistryState> state_;
+  SingletonListener listener_;
 };
 
 }  // namespace selium::kernel

@@ -42,19 +42,7 @@ void ChildLauncher::close() {
 }
 
 int32_t ChildLauncher::abiReason(engine::ExitReason reason) {
-  switch (reason) {
-    case engine::ExitReason::Normal:
-      return SELIUM_EXIT_NORMAL;
-    case engine::ExitReason::Error:
-      return SELIUM_EXIT_ERROR;
-    case engine::ExitReason::Trap:
-      return SELIUM_EXIT_TRAP;
-    case engine::ExitReason::Terminated:
-      return SELIUM_EXIT_TERMINATED;
-    case engine::ExitReason::Failed:
-      return SELIUM_EXIT_FAILED;
-  }
-  return SELIUM_EXIT_FAILED;
+  return engine::abiExitReason(reason);
 }
 
 void ChildLauncher::launch(kernel::ProcessId parent, kernel::StartRequest request,
@@ -150,6 +138,7 @@ void ChildLauncher::start(Job& job) {
   request.log_uri = job.request.log_uri;
   request.env = std::move(job.request.env);
   request.resources = std::move(job.resources);
+  request.parent = job.parent;
   // The handle hears the exit however soon it comes (even before spawn returns).
   request.on_exit = [state = job.state](const engine::ProcessExit& exit) {
     state->ended({abiReason(exit.reason), exit.status, exit.message});

@@ -22,6 +22,7 @@
 #include "kernel/drivers/log/log_driver.h"
 #include "runtime/cli.h"
 #include "runtime/launcher.h"
+#include "runtime/log_uri.h"
 #include "util/log.h"
 
 namespace selium::runtime {
@@ -169,7 +170,18 @@ int Server::run() {
   engine::EngineOptions engine_options = runtimeEngineOptions(options_);
   engine_options.launcher = &launcher;
   engine_options.network.certs_dir = work_dir_.certs;
+  // log_uri: published in Atlas as each process starts, or once Atlas registers. Outlives the
+  // engine, whose registry calls it.
+  LogUriPublisher publisher;
+  engine_options.on_start = [&publisher, logged = engine_options.on_start](kernel::Process& p) {
+    if (logged) logged(p);
+    publisher.publish(p);
+  };
   engine::Engine engine(std::move(engine_options));
+  engine.registry().onSingleton([&publisher](const kernel::Registry::SingletonId& id,
+                                             const std::shared_ptr<kernel::Shareable>& object) {
+    publisher.registered(id, object);
+  });
   launcher.setEngine(&engine);
   int exit_code = kExitOk;
   bool shutting_down = false;

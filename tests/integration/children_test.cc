@@ -10,6 +10,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -262,6 +263,70 @@ TEST_F(ChildrenTest, ExitingWhileHoldingEveryKindOfHandleReleasesThem) {
   ASSERT_TRUE(child_exit.has_value());
   EXPECT_EQ(child_exit->reason, ExitReason::Terminated);
   EXPECT_EQ(kernel::Resource::liveCount(), baseline_resources_);
+}
+
+// A process hands out its lifetime; whoever attaches it learns the pid it names and, once the
+// process ends, that it ended.
+TEST_F(ChildrenTest, ALifetimeTellsWhenItsProcessEnds) {
+  auto watched = runFor(request("lifetime_watch", {}, channelCaps()), "lifetime");
+  EXPECT_GT(intField(watched, "child"), 0);
+  EXPECT_EQ(intField(watched, "named"), intField(watched, "child"));
+  EXPECT_EQ(intField(watched, "ended"), intField(watched, "child"));
+}
+
+TEST_F(ChildrenTest, AParentListsAndAttachesItsChildren) {
+  auto listed = runFor(request("list_children", {u32(3)}), "listed");
+  EXPECT_EQ(uintField(listed, "count"), 3u);  // its children only: not itself, not others
+  EXPECT_EQ(uintField(listed, "found"), 3u);
+  EXPECT_TRUE(std::get<bool>(*field(listed, "parent_ok")));
+  EXPECT_EQ(textField(listed, "path"), "children.wasm");
+  EXPECT_EQ(intField(listed, "stopped_reason"), SELIUM_EXIT_TERMINATED);
+}
+
+// Only a descendant can be attached, unless the caller holds SessionLifecycle.
+TEST_F(ChildrenTest, AttachingAProcessItDidNotStartNeedsSessionLifecycle) {
+  kernel::ProcessId other = spawnOk(*engine_, request("spin"));
+  auto denied =
+      runFor(request("attach_pid", {{ParamKind::U64, ArgValue{uint64_t{other}}}}), "attach");
+  EXPECT_EQ(textField(denied, "result"), "PermissionDenied");
+  EXPECT_THAT(textField(denied, "message"), HasSubstr("SessionLifecycle"));
+  auto allowed = runFor(request("attach_pid", {{ParamKind::U64, ArgValue{uint64_t{other}}}},
+                                {Capability::SessionLifecycle}),
+                        "attach");
+  EXPECT_EQ(textField(allowed, "result"), "ok");
+  auto missing = runFor(request("attach_pid", {{ParamKind::U64, ArgValue{uint64_t{999999}}}},
+                                {Capability::SessionLifecycle}),
+                        "attach");
+  EXPECT_EQ(textField(missing, "result"), "NotFound");
+  ASSERT_TRUE(engine_->stop(other));
+  ASSERT_TRUE(recorder_.waitExit(other, 60s).has_value());
+  // The directory forgets processes that ended.
+  EXPECT_EQ(engine_->directory().size(), 0u);
+}
+
+// Every attempt to widen a session is refused; narrowing a session narrows those made from it.
+TEST_F(ChildrenTest, SessionsOnlyNarrow) {
+  kernel::ProcessId pid = spawnOk(
+      *engine_, request("sessions", {}, {Capability::SessionLifecycle, Capability::ChannelReader}));
+  auto exit = recorder_.waitExit(pid, 60s);
+  ASSERT_TRUE(exit.has_value());
+  std::map<std::string, std::pair<std::string, std::string>> steps;
+  for (const auto& r : recorder_.logsOf(pid)) {
+    if (r.message == "step")
+      steps[textField(r, "name")] = {textField(r, "result"), textField(r, "message")};
+  }
+  EXPECT_EQ(exit->status, 0) << dumpLogs(recorder_, pid);
+  EXPECT_GE(steps.size(), 30u);
+  EXPECT_EQ(steps["root widens"].first, "PermissionDenied");
+  EXPECT_THAT(steps["root widens"].second, HasSubstr("ChannelWriter"));
+  EXPECT_THAT(steps["child resource outside the set"].second,
+              HasSubstr("ChannelReader on resource 4"));
+  EXPECT_THAT(steps["start granting a set capability"].second,
+              HasSubstr("not entitled to grant ChannelReader"));
+  EXPECT_EQ(steps["attach the started"].first, "ok");
+  EXPECT_EQ(steps["attach an outsider"].first, "PermissionDenied");
+  EXPECT_EQ(steps["child attach after the parent's revoke"].first, "PermissionDenied");
+  EXPECT_EQ(steps["share a session"].first, "Unsupported");
 }
 
 }  // namespace

@@ -214,7 +214,6 @@ TEST_F(SwitchboardTest, ADroppedEndpointIsUnwired) {
   engine_->stop(sub);
 }
 
-#ifdef SELIUM_SWITCHBOARD_LIFETIME_TEST
 // When a process ends, the Switchboard removes its endpoints and their wiring.
 TEST_F(SwitchboardTest, EndpointsVanishWhenTheirProcessEnds) {
   kernel::ProcessId holder = start("hold", {utf8("meters")});
@@ -224,11 +223,6 @@ TEST_F(SwitchboardTest, EndpointsVanishWhenTheirProcessEnds) {
   ASSERT_TRUE(engine_->stop(holder));
   finished(pub, "alone");
 }
-#else
-TEST_F(SwitchboardTest, EndpointsVanishWhenTheirProcessEnds) {
-  GTEST_SKIP() << "needs the lifetime hostcalls (process_lifetime, lifetime_wait)";
-}
-#endif
 
 }  // namespace
 }  // namespace selium::engine

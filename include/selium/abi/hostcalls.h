@@ -57,13 +57,26 @@ enum {
   SELIUM_KIND_QUIC_LISTENER = 9,    /* quic_listen */
   SELIUM_KIND_QUIC_CONNECTION = 10, /* quic_accept / quic_connect */
   SELIUM_KIND_HTTP_CLIENT = 11,     /* http_connect */
-  SELIUM_KIND_HTTP_EXCHANGE = 12    /* http_send: a request sent and its response */
+  SELIUM_KIND_HTTP_EXCHANGE = 12,   /* http_send: a request sent and its response */
+  SELIUM_KIND_LIFETIME = 13,        /* process_lifetime: a process's life, to wait for its end */
+  SELIUM_KIND_SESSION = 14          /* session_create */
 };
+
+/* The largest session request (session_create) and the entitlements and resources it may hold;
+ * a session holds at most SELIUM_SESSION_MAX_RESOURCES resources in all. */
+#define SELIUM_SESSION_REQUEST_MAX_BYTES (1u << 20)
+#define SELIUM_SESSION_MAX_RESOURCES 65536u
+/* process_attach / session_*: "no resource" (the capability as a whole). */
+#define SELIUM_SESSION_ANY (-1)
 
 /* Networking (schemas/net.fbs). HttpListen.tls: plain HTTP, or TLS with the work dir's
  * certs/server.crt and server.key. */
 #define SELIUM_TLS_NONE 0
 #define SELIUM_TLS_DEFAULT (-1)
+/* QuicListen.tls only: the work dir's certs/server.crt and server.key, and client certificates
+ * REQUIRED and verified against certs/ca.crt: a client without one, or with one another CA
+ * signed, fails the handshake and is never accepted (the control plane's listener). */
+#define SELIUM_TLS_DEFAULT_MUTUAL (-2)
 /* Request and response bodies are byte streams over channels: a body reader's frames are pieces
  * of the body in order (their boundaries mean nothing), then -EndOfStream once the body is
  * complete, or -Closed if it was cut short (the client went away). A body writer's frames are
@@ -240,6 +253,47 @@ enum { SELIUM_CLOCK_WALL = 0, SELIUM_CLOCK_MONOTONIC = 1 };
    * oldest record still held (256 KiB ring); one that falls behind gets -Lagged. The process      \
    * never waits for readers. -NotFound until it has started, -Closed once it has ended. */        \
   X(process_log_open, SELIUM_CAP_ProcessLifecycle, int32_t, (selium_handle_t process))             \
+  /* A handle on this process's own life (kind LIFETIME): share it, and whoever attaches it can    \
+   * wait for this process to end (lifetime_wait). It grants nothing else. */                      \
+  X(process_lifetime, SELIUM_CAP_NONE, int32_t, (void))                                            \
+  /* -WouldBlock while the process of the lifetime runs (waker recorded; one waiting task per      \
+   * handle); its pid once it has ended. */                                                        \
+  X(lifetime_wait, SELIUM_CAP_NONE, int64_t, (selium_handle_t lifetime, int32_t waker))            \
+  /* The pid of the process a lifetime names. */                                                   \
+  X(lifetime_pid, SELIUM_CAP_NONE, int64_t, (selium_handle_t lifetime))                            \
+  /* Writes a FlatBuffers selium.abi.ProcessList (schemas/process.fbs) of the running processes    \
+   * this process may see (every one with SessionLifecycle, else its descendants) into buf if it   \
+   * fits in cap bytes; returns its full length either way. */                                     \
+  X(process_list, SELIUM_CAP_ProcessLifecycle, int32_t, (uint32_t buf, uint32_t cap))              \
+  /* A process handle on the running process `pid`: one of this process's descendants, or any      \
+   * process with SessionLifecycle. -NotFound: no such process runs. */                            \
+  X(process_attach, SELIUM_CAP_ProcessLifecycle, int32_t, (int64_t pid))                           \
+  /* A session (kind SESSION): entitlements (capability -> any resource, or a set of resource ids) \
+   * within those of `parent` (a session handle, or -1: this process's own capabilities, any       \
+   * resource), from a FlatBuffers selium.abi.SessionRequest. Widening is -PermissionDenied. */    \
+  X(session_create, SELIUM_CAP_SessionLifecycle, int32_t,                                          \
+    (selium_handle_t parent, uint32_t request, uint32_t request_len))                              \
+  /* 0 if the session (and every session above it) entitles `capability` on `resource`             \
+   * (SELIUM_SESSION_ANY: on any resource), else -PermissionDenied. */                             \
+  X(session_check, SELIUM_CAP_SessionLifecycle, int32_t,                                           \
+    (selium_handle_t session, uint32_t capability, int64_t resource))                              \
+  /* Adds an entitlement, which the session's parent must cover (SELIUM_SESSION_ANY: any). */      \
+  X(session_grant, SELIUM_CAP_SessionLifecycle, int32_t,                                           \
+    (selium_handle_t session, uint32_t capability, int64_t resource))                              \
+  /* Removes an entitlement: one resource, or the capability (SELIUM_SESSION_ANY). Sessions        \
+   * made from this one narrow with it. */                                                         \
+  X(session_revoke, SELIUM_CAP_SessionLifecycle, int32_t,                                          \
+    (selium_handle_t session, uint32_t capability, int64_t resource))                              \
+  /* process_start under the session: it must entitle ProcessLifecycle and, on any resource, every \
+   * capability the request grants. The child joins the session's ProcessLifecycle resources (and  \
+   * those of the sessions above it). */                                                           \
+  X(session_start, SELIUM_CAP_SessionLifecycle, int32_t,                                           \
+    (selium_handle_t session, uint32_t request, uint32_t request_len))                             \
+  /* process_attach limited by the session: its ProcessLifecycle entitlement must cover `pid`. */  \
+  X(session_attach, SELIUM_CAP_SessionLifecycle, int32_t, (selium_handle_t session, int64_t pid))  \
+  /* process_list limited to the processes the session's ProcessLifecycle covers. */               \
+  X(session_list, SELIUM_CAP_SessionLifecycle, int32_t,                                            \
+    (selium_handle_t session, uint32_t buf, uint32_t cap))                                         \
   /* A TLS server configuration from a FlatBuffers selium.abi.TlsServerConfig (schemas/net.fbs):   \
    * certificate chain, key, optional client CA, ALPN. Checked now: a bad PEM, a key that does not \
    * match its certificate, an expired certificate is -InvalidArgument with the reason. */         \

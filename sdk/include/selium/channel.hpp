@@ -49,6 +49,8 @@ enum class Kind : int32_t {
   QuicConnection = SELIUM_KIND_QUIC_CONNECTION,
   HttpClient = SELIUM_KIND_HTTP_CLIENT,
   HttpExchange = SELIUM_KIND_HTTP_EXCHANGE,
+  Lifetime = SELIUM_KIND_LIFETIME,
+  Session = SELIUM_KIND_SESSION,
 };
 
 // An owned handle of any kind: closed when destroyed. Move-only.

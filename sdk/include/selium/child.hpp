@@ -12,6 +12,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -106,6 +107,9 @@ struct Exit {
 class ChildProcess {
  public:
   explicit ChildProcess(Handle handle) noexcept : handle_(std::move(handle)) {}
+  // A handle on the running process `pid`: one this process (or one it started, and so on)
+  // started, or any with SessionLifecycle. NotFound if it does not run.
+  static Result<ChildProcess> attach(int64_t pid) noexcept;
   // Finishes when the child has ended.
   Task<Result<Exit>> exit();
   // Stops it (it ends with SELIUM_EXIT_TERMINATED).
@@ -118,6 +122,55 @@ class ChildProcess {
   Handle& handle() noexcept { return handle_; }
 
  private:
+  Handle handle_;
+};
+
+// A running process as process_list shows it.
+struct ProcessInfo {
+  int64_t pid = 0;
+  int64_t parent = 0;  // 0: started by the runtime
+  std::string module;
+  std::string entrypoint;
+  bool stopping = false;
+  uint64_t started_unix_ms = 0;
+  uint64_t uptime_ms = 0;
+  std::string log_uri;
+  std::vector<selium_capability_t> capabilities;
+};
+
+// The running processes this process may see: every one with SessionLifecycle, else those it
+// started (and those they started, and so on). Ascending pid.
+Result<std::vector<ProcessInfo>> listProcesses();
+// The same from a ProcessList FlatBuffer (process_list, session_list).
+Result<std::vector<ProcessInfo>> decodeProcessList(std::span<const uint8_t> bytes);
+
+namespace detail {
+// Calls a list hostcall (process_list, session_list) with a buffer until the list fits.
+Result<std::vector<uint8_t>> readProcessList(
+    const std::function<int32_t(uint8_t* buf, uint32_t cap)>& call);
+}  // namespace detail
+
+// A process's life, to learn when it ends; needs no capability. A service that keeps state for
+// the processes it serves asks each client for its lifetime's shared id, attaches it, and waits:
+//
+//   auto id = selium::Lifetime::self()->share();          // client: send *id to the service
+//   auto life = selium::Lifetime::attach(id);             // service
+//   co_await life->ended();                               // the client has ended: clean up
+class Lifetime {
+ public:
+  // This process's own life.
+  static Result<Lifetime> self() noexcept;
+  // Another process's, from the shared id of its lifetime.
+  static Result<Lifetime> attach(SharedId id) noexcept;
+  Result<SharedId> share() const noexcept { return handle_.share(); }
+  // The pid of the process it names.
+  int64_t pid() const noexcept;
+  // Finishes with that pid once the process has ended. One task at a time per Lifetime.
+  Task<Result<int64_t>> ended();
+  const Handle& handle() const noexcept { return handle_; }
+
+ private:
+  explicit Lifetime(Handle handle) noexcept : handle_(std::move(handle)) {}
   Handle handle_;
 };
 

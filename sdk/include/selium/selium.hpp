@@ -12,5 +12,6 @@
 #include "selium/quic.hpp"
 #include "selium/result.hpp"
 #include "selium/selium.h"
+#include "selium/session.hpp"
 #include "selium/task.hpp"
 #include "selium/time.hpp"

@@ -338,3 +338,231 @@ SELIUM_ENTRYPOINT(typed) {
   if (!exit) co_return fail("child failed", exit.error());
   co_return exit->ok() ? 0 : 6;
 }
+
+// Lifetimes, the process directory and sessions (docs/processes.md):
+//   send_lifetime(resource w)      writes its lifetime's shared id (i64 LE) on writer w, then
+//                                  yields for ever.
+//   lifetime_watch()               starts send_lifetime, attaches the lifetime it sends, stops the
+//                                  child and waits on the lifetime: Info "lifetime" {child, named,
+//                                  ended}. Status 0.
+//   list_children(u32 n)           starts n spin() children, lists processes, attaches one child
+//                                  by pid and stops it through that handle: Info "listed" {count,
+//                                  found (children listed), parent_ok (each lists this process as
+//                                  parent), path, stopped_reason}. Stops the rest. Status 0.
+//   attach_pid(u64 pid)            process_attach(pid): Info "attach" {result, message}.
+//   sessions()                     tries every way to widen a session, and the narrowing ones:
+//                                  Info "step" {name, result, message} for each; status = the
+//                                  number of steps whose result was not the one expected.
+namespace {
+
+int64_t getI64(std::span<const uint8_t> in) {
+  uint64_t v = 0;
+  for (int i = 0; i < 8 && i < static_cast<int>(in.size()); ++i) v |= uint64_t{in[i]} << (8 * i);
+  return static_cast<int64_t>(v);
+}
+
+selium::Result<selium::ChildProcess> startSpin() {
+  return selium::ProcessBuilder(std::string(kModule)).entrypoint("spin").start();
+}
+
+// Waits (yielding) until the child has a pid.
+selium::Task<int64_t> pidOf(const selium::ChildProcess& child) {
+  for (int i = 0; i < 100000; ++i) {
+    auto pid = child.pid();
+    if (pid) co_return *pid;
+    co_await selium::yield();
+  }
+  co_return -1;
+}
+
+}  // namespace
+
+SELIUM_ENTRYPOINT(send_lifetime, (resource, w)) {
+  selium::Writer writer{selium::Handle(static_cast<selium_handle_t>(w.value))};
+  auto life = selium::Lifetime::self();
+  if (!life) co_return fail("lifetime failed", life.error());
+  auto id = life->share();
+  if (!id) co_return fail("share failed", id.error());
+  std::vector<uint8_t> frame;
+  for (int i = 0; i < 8; ++i) frame.push_back(static_cast<uint8_t>(uint64_t(*id) >> (8 * i)));
+  auto written = co_await writer.write(frame);
+  if (!written) co_return fail("write failed", written.error());
+  for (;;) co_await selium::yield();
+}
+
+SELIUM_ENTRYPOINT(lifetime_watch) {
+  auto channel = selium::Channel::create(4096);
+  if (!channel) co_return fail("create failed", channel.error());
+  auto reader = channel->reader();
+  auto writer = channel->writer();
+  if (!reader || !writer) co_return fail("open failed", reader ? writer.error() : reader.error());
+  auto child = selium::ProcessBuilder(std::string(kModule))
+                   .entrypoint("send_lifetime")
+                   .capability(SELIUM_CAP_ChannelWriter)
+                   .arg(selium::Arg::resource(writer->handle()))
+                   .start();
+  if (!child) co_return fail("start failed", child.error());
+  auto frame = co_await reader->read();
+  if (!frame) co_return fail("read failed", frame.error());
+  auto life = selium::Lifetime::attach(getI64(*frame));
+  if (!life) co_return fail("attach failed", life.error());
+  int64_t child_pid = co_await pidOf(*child);
+  int64_t named = life->pid();
+  if (auto stopped = child->stop(); !stopped) co_return fail("stop failed", stopped.error());
+  auto ended = co_await life->ended();
+  if (!ended) co_return fail("ended failed", ended.error());
+  kLog.info("lifetime", {{"child", child_pid}, {"named", named}, {"ended", *ended}});
+  co_return 0;
+}
+
+SELIUM_ENTRYPOINT(list_children, (u32, n)) {
+  std::vector<selium::ChildProcess> children;
+  std::vector<int64_t> pids;
+  for (uint32_t i = 0; i < n; ++i) {
+    auto child = startSpin();
+    if (!child) co_return fail("start failed", child.error());
+    pids.push_back(co_await pidOf(*child));
+    children.push_back(std::move(*child));
+  }
+  auto listed = selium::listProcesses();
+  if (!listed) co_return fail("list failed", listed.error());
+  uint32_t found = 0;
+  bool parent_ok = true;
+  std::string module;
+  for (const selium::ProcessInfo& info : *listed) {
+    for (int64_t pid : pids) {
+      if (info.pid == pid) {
+        ++found;
+        parent_ok = parent_ok && info.parent == selium::processId() && info.entrypoint == "spin";
+        module = info.module;
+      }
+    }
+  }
+  auto attached = selium::ChildProcess::attach(pids.at(0));
+  if (!attached) co_return fail("attach failed", attached.error());
+  if (auto stopped = attached->stop(); !stopped) co_return fail("stop failed", stopped.error());
+  auto exit = co_await children.at(0).exit();
+  if (!exit) co_return fail("wait failed", exit.error());
+  kLog.info("listed", {{"count", static_cast<uint64_t>(listed->size())},
+                       {"found", found},
+                       {"parent_ok", parent_ok},
+                       {"path", module},
+                       {"stopped_reason", exit->reason}});
+  for (auto& child : children) (void)child.stop();
+  co_return 0;
+}
+
+SELIUM_ENTRYPOINT(attach_pid, (u64, pid)) {
+  auto attached = selium::ChildProcess::attach(static_cast<int64_t>(pid));
+  kLog.info("attach", {{"result", attached ? std::string_view("ok") : attached.error().name()},
+                       {"message", attached ? std::string() : selium::lastError()}});
+  co_return 0;
+}
+
+namespace {
+
+struct Steps {
+  int32_t failed = 0;
+  // Logs the step; counts it failed unless `code` is the expected outcome (0: success).
+  void check(std::string_view name, int32_t code, int32_t expected) {
+    kLog.info("step", {{"name", name},
+                       {"result", code == 0 ? std::string_view("ok")
+                                            : selium::Error::fromResult(code).name()},
+                       {"message", code == 0 ? std::string() : selium::lastError()}});
+    if (code != expected) ++failed;
+  }
+  template <typename T>
+  void check(std::string_view name, const selium::Result<T>& result, int32_t expected) {
+    check(name, result ? 0 : result.error().result(), expected);
+  }
+};
+
+constexpr int32_t kDenied = -SELIUM_ERR_PermissionDenied;
+constexpr int32_t kInvalid = -SELIUM_ERR_InvalidArgument;
+
+}  // namespace
+
+// Run with ProcessLifecycle, SessionLifecycle and ChannelReader (not ChannelWriter).
+SELIUM_ENTRYPOINT(sessions) {
+  Steps steps;
+  using selium::SessionBuilder;
+  // A session can hold only what the process holds.
+  steps.check("root widens", SessionBuilder().entitleAny(SELIUM_CAP_ChannelWriter).create(),
+              kDenied);
+  steps.check("root widens by resource",
+              SessionBuilder().entitle(SELIUM_CAP_ChannelWriter, {7}).create(), kDenied);
+  steps.check("unknown capability", SessionBuilder().entitleAny(999).create(), kInvalid);
+  auto root = SessionBuilder()
+                  .entitle(SELIUM_CAP_ProcessLifecycle)
+                  .entitle(SELIUM_CAP_ChannelReader, {1, 2, 3})
+                  .create();
+  steps.check("root", root, 0);
+  if (!root) co_return steps.failed;
+  // A session made from another holds only what that one covers.
+  steps.check("child any over a set",
+              SessionBuilder().entitleAny(SELIUM_CAP_ChannelReader).create(&*root), kDenied);
+  steps.check("child resource outside the set",
+              SessionBuilder().entitle(SELIUM_CAP_ChannelReader, {4}).create(&*root), kDenied);
+  steps.check("child capability the parent lacks",
+              SessionBuilder().entitle(SELIUM_CAP_TimeRead).create(&*root), kDenied);
+  auto child = SessionBuilder()
+                   .entitle(SELIUM_CAP_ProcessLifecycle)
+                   .entitle(SELIUM_CAP_ChannelReader, {2})
+                   .create(&*root);
+  steps.check("child", child, 0);
+  if (!child) co_return steps.failed;
+  steps.check("grant beyond the parent", child->grant(SELIUM_CAP_ChannelReader, 9), kDenied);
+  steps.check("grant any beyond the parent", child->grant(SELIUM_CAP_ChannelReader), kDenied);
+  steps.check("grant within the parent", child->grant(SELIUM_CAP_ChannelReader, 3), 0);
+  steps.check("covers 3", child->covers(SELIUM_CAP_ChannelReader, 3) ? 0 : kDenied, 0);
+  steps.check("covers 1", child->covers(SELIUM_CAP_ChannelReader, 1) ? 0 : kDenied, kDenied);
+  // Starting: ProcessLifecycle needed, and each capability granted on any resource.
+  steps.check("start granting a set capability",
+              child->start(selium::ProcessBuilder(std::string(kModule))
+                               .entrypoint("spin")
+                               .capability(SELIUM_CAP_ChannelReader)),
+              kDenied);
+  auto no_start = SessionBuilder().entitle(SELIUM_CAP_ChannelReader, {2}).create(&*root);
+  steps.check("session without ProcessLifecycle", no_start, 0);
+  if (no_start) {
+    steps.check("start without ProcessLifecycle",
+                no_start->start(selium::ProcessBuilder(std::string(kModule)).entrypoint("spin")),
+                kDenied);
+  }
+  auto started = child->start(selium::ProcessBuilder(std::string(kModule)).entrypoint("spin"));
+  steps.check("start", started, 0);
+  if (!started) co_return steps.failed;
+  int64_t pid = co_await pidOf(*started);
+  auto outsider = startSpin();  // started by the process, not through a session
+  steps.check("outsider", outsider, 0);
+  if (!outsider) co_return steps.failed;
+  int64_t outsider_pid = co_await pidOf(*outsider);
+  steps.check("attach the started", child->attach(pid), 0);
+  steps.check("parent attaches what its child started", root->attach(pid), 0);
+  steps.check("attach an outsider", child->attach(outsider_pid), kDenied);
+  auto listed = child->list();
+  steps.check("list", listed, 0);
+  if (listed) {
+    bool only = listed->size() == 1 && listed->front().pid == pid;
+    steps.check("list shows only the started", only ? 0 : kInvalid, 0);
+  }
+  // Narrowing the parent narrows the child.
+  steps.check("revoke one resource of a set", root->revoke(SELIUM_CAP_ChannelReader, 3), 0);
+  steps.check("child no longer covers 3", child->covers(SELIUM_CAP_ChannelReader, 3) ? 0 : kDenied,
+              kDenied);
+  steps.check("revoke ProcessLifecycle from the parent", root->revoke(SELIUM_CAP_ProcessLifecycle),
+              0);
+  steps.check("child attach after the parent's revoke", child->attach(pid), kDenied);
+  steps.check("child start after the parent's revoke",
+              child->start(selium::ProcessBuilder(std::string(kModule)).entrypoint("spin")),
+              kDenied);
+  auto any = SessionBuilder().entitleAny(SELIUM_CAP_ChannelReader).create();
+  steps.check("any", any, 0);
+  if (any) {
+    steps.check("revoke one resource of any", any->revoke(SELIUM_CAP_ChannelReader, 5), kInvalid);
+    steps.check("share a session", any->handle().share(), -SELIUM_ERR_Unsupported);
+  }
+  (void)started->stop();
+  (void)outsider->stop();
+  co_return steps.failed;
+}

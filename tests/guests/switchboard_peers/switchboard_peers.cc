@@ -351,12 +351,10 @@ SELIUM_ENTRYPOINT(bad_requests) {
                       std::nullopt,
                       0,
                       0};
-#if __has_include(<selium/session.hpp>)
   auto lifetime = selium::Lifetime::self();
   auto lifetime_id =
       lifetime ? lifetime->share() : selium::Result<selium::SharedId>(lifetime.error());
   if (lifetime_id) good.lifetime = static_cast<uint64_t>(*lifetime_id);
-#endif
   (void)co_await rawRequest(wire::encode({3, reply_to, good}), true);
   std::string registered = co_await answerOf(*reader);
   kLog.info("bad answered",

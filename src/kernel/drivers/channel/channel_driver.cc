@@ -226,6 +226,38 @@ std::unique_ptr<Resource> makeWriterResource(std::shared_ptr<ChannelWriter> writ
   return std::make_unique<WriterHandle>(std::make_shared<WriterObject>(std::move(writer)));
 }
 
+std::shared_ptr<Channel> channelOf(const std::shared_ptr<Shareable>& object) {
+  if (auto* channel = dynamic_cast<ChannelObject*>(object.get())) return channel->channel;
+  if (auto* writer = dynamic_cast<WriterObject*>(object.get())) return writer->writer->channel();
+  return nullptr;
+}
+
+namespace {
+
+class LogFollower final : public Shareable {
+ public:
+  explicit LogFollower(std::shared_ptr<LogStream> stream) : stream_(std::move(stream)) {}
+  HandleKind kind() const override { return HandleKind::Reader; }
+  std::unique_ptr<Resource> attach(Process&) override {
+    std::shared_ptr<Channel> channel = stream_->channel();
+    if (channel == nullptr || channel->closed()) return nullptr;  // the process has ended
+    return makeReaderResource(ChannelReader::open(std::move(channel), Strength::Weak));
+  }
+  bool alive() const override {
+    std::shared_ptr<Channel> channel = stream_->channel();
+    return channel != nullptr && !channel->closed();
+  }
+
+ private:
+  const std::shared_ptr<LogStream> stream_;
+};
+
+}  // namespace
+
+std::shared_ptr<Shareable> makeLogFollower(std::shared_ptr<LogStream> stream) {
+  return std::make_shared<LogFollower>(std::move(stream));
+}
+
 std::variant<std::shared_ptr<void>, int32_t> chargeChannelBudget(CallContext& ctx,
                                                                  std::size_t bytes,
                                                                  const std::string& what) {

@@ -14,12 +14,21 @@ namespace selium::kernel {
 class Channel;
 class ChannelReader;
 class ChannelWriter;
+class LogStream;
+class Shareable;
 enum class Backpressure : uint8_t;
 // A reader handle's resource for `reader` (process_log_open hands out log stream readers; the
 // net driver, body readers).
 std::unique_ptr<Resource> makeReaderResource(std::shared_ptr<ChannelReader> reader);
 // A writer handle's resource for `writer` (the net driver's body writers).
 std::unique_ptr<Resource> makeWriterResource(std::shared_ptr<ChannelWriter> writer);
+// The channel of a shared object that is a channel or a writer (what a singleton names), or
+// nullptr.
+std::shared_ptr<Channel> channelOf(const std::shared_ptr<Shareable>& object);
+// A shareable object of kind Reader for a process's log stream: each attach gives the attacher
+// a new weak reader of its own (as process_log_open does), never a writer. Published in Atlas
+// under a process's log_uri.
+std::shared_ptr<Shareable> makeLogFollower(std::shared_ptr<LogStream> stream);
 // Charges `bytes` to the calling process's channel budget (what channels and HTTP bodies hold):
 // a token that gives them back when released, or the error result (LimitExceeded, last error set
 // naming `what`) to return.

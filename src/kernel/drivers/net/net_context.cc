@@ -25,6 +25,29 @@ Result<std::shared_ptr<const net::tls::ServerConfig>> NetContext::defaultHttpsCo
   return https_default_;
 }
 
+Result<std::shared_ptr<const net::tls::ServerConfig>> NetContext::defaultMutualQuicConfig() {
+  std::lock_guard lock(mutex_);
+  if (mutual_default_) return mutual_default_;
+  if (!options_.certs_dir) {
+    return Error{
+        "no default TLS certificate: this runtime has no work dir certs/ (give a TLS "
+        "server configuration)"};
+  }
+  auto loaded = net::tls::loadDefaultServerConfig(*options_.certs_dir, {});
+  if (!loaded) return loaded.error();
+  net::tls::ServerMaterial material = (*loaded)->material();
+  if (material.client_ca_pem.empty()) {
+    return Error{
+        "client certificates cannot be verified: " + (*options_.certs_dir / "ca.crt").string() +
+        " is missing (selium-runtime generate-certs writes it)"};
+  }
+  material.require_client_auth = true;
+  auto mutual = net::tls::ServerConfig::create(std::move(material));
+  if (!mutual) return mutual.error();
+  mutual_default_ = *mutual;
+  return mutual_default_;
+}
+
 Result<std::shared_ptr<const net::tls::ClientConfig>> NetContext::defaultClientConfig(
     std::vector<std::string> alpn) {
   if (!options_.certs_dir) {

@@ -34,6 +34,10 @@ class NetContext {
   // certs/server.crt + server.key (ALPN h2 and http/1.1), loaded on first use; a failure (missing
   // or bad files) is not cached, so fixing the files fixes the next bind.
   Result<std::shared_ptr<const net::tls::ServerConfig>> defaultHttpsConfig();
+  // certs/server.crt + server.key with client certificates required and verified against
+  // certs/ca.crt (required too), no ALPN: QuicListen.tls SELIUM_TLS_DEFAULT_MUTUAL. Loaded on
+  // first use; a failure is not cached.
+  Result<std::shared_ptr<const net::tls::ServerConfig>> defaultMutualQuicConfig();
   // certs/ca.crt as the roots (+ client.crt/client.key when present), for clients given none.
   Result<std::shared_ptr<const net::tls::ClientConfig>> defaultClientConfig(
       std::vector<std::string> alpn);
@@ -53,6 +57,7 @@ class NetContext {
   NetOptions options_;
   std::mutex mutex_;
   std::shared_ptr<const net::tls::ServerConfig> https_default_;
+  std::shared_ptr<const net::tls::ServerConfig> mutual_default_;
 };
 
 }  // namespace selium::kernel

@@ -416,10 +416,10 @@ Result<QuicListenRequest> decodeQuicListen(std::span<const uint8_t> bytes) {
   if (out.address.empty()) out.address = "0.0.0.0";
   out.port = in.port();
   out.tls = in.tls();
-  if (out.tls < SELIUM_TLS_DEFAULT) {
+  if (out.tls < SELIUM_TLS_DEFAULT_MUTUAL) {
     return Error{"tls " + std::to_string(out.tls) +
                  " is neither a TLS server configuration handle nor 0 / -1 (the work dir's "
-                 "certificates)"};
+                 "certificates) / -2 (the same, client certificates required)"};
   }
   applyQuicLimits(in.limits(), out.limits, /*listener=*/true);
   return out;

@@ -88,7 +88,9 @@ struct QuicListenRequest {
   std::string domain;   // lower-case; empty: any
   std::string address;  // as given; "0.0.0.0" when empty
   uint16_t port = 0;
-  int32_t tls = 0;  // a TLS server configuration handle, or <= 0: the work dir's certificates
+  // A TLS server configuration handle; 0 / SELIUM_TLS_DEFAULT: the work dir's certificates;
+  // SELIUM_TLS_DEFAULT_MUTUAL: the same, client certificates required (certs/ca.crt).
+  int32_t tls = 0;
   net::quic::Limits limits;
 };
 Result<QuicListenRequest> decodeQuicListen(std::span<const uint8_t> bytes);

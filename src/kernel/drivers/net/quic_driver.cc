@@ -742,7 +742,12 @@ int32_t quic_listen(CallContext& ctx, GuestIn request) {
         "address \"" + util::escapeControl(req.address.substr(0, 200)) + "\" is not an IP address");
   }
   PortTls tls;
-  if (req.tls <= 0) {
+  if (req.tls == SELIUM_TLS_DEFAULT_MUTUAL) {
+    // The work dir's certificate; clients must present one certs/ca.crt signed.
+    auto loaded = ctx.process.network().defaultMutualQuicConfig();
+    if (!loaded) return fail(ctx, ErrorCode::InvalidArgument, loaded.error().message);
+    tls.config = *loaded;
+  } else if (req.tls <= 0) {
     // The work dir's certificate, without the HTTPS ALPN list: QUIC listeners use none.
     auto loaded = ctx.process.network().defaultHttpsConfig();
     if (!loaded) return fail(ctx, ErrorCode::InvalidArgument, loaded.error().message);

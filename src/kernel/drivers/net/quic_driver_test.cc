@@ -10,7 +10,10 @@
 #include <string>
 #include <vector>
 
+#include "kernel/drivers/net/net_context.h"
 #include "kernel/drivers/net/net_messages.h"
+#include "support/temp_dir.h"
+#include "util/certs.h"
 
 namespace selium::kernel::netmsg {
 namespace {
@@ -53,6 +56,9 @@ TEST(QuicMessagesTest, DecodesAListenRequestWithBoundedLimits) {
   EXPECT_EQ(r->limits.max_connections, 7u);
   EXPECT_EQ(r->limits.max_streams_per_connection, kMaxQuicStreams);
   EXPECT_EQ(r->limits.idle_timeout, std::chrono::hours(1));
+  auto mutual = decodeQuicListen(quicListen("", "", 7000, SELIUM_TLS_DEFAULT_MUTUAL));
+  ASSERT_TRUE(mutual.ok()) << mutual.error().message;
+  EXPECT_EQ(mutual->tls, SELIUM_TLS_DEFAULT_MUTUAL);
   auto defaults = decodeQuicListen(quicListen("", "::1", 0, 5));
   ASSERT_TRUE(defaults.ok());
   EXPECT_EQ(defaults->limits.max_connections, net::quic::Limits{}.max_connections);
@@ -62,7 +68,7 @@ TEST(QuicMessagesTest, DecodesAListenRequestWithBoundedLimits) {
 TEST(QuicMessagesTest, RefusesBadListenRequests) {
   EXPECT_THAT(decodeQuicListen(quicListen("not a name", "", 1, 0)).error().message,
               HasSubstr("is not a DNS name"));
-  EXPECT_THAT(decodeQuicListen(quicListen("", "", 1, -2)).error().message, HasSubstr("tls -2"));
+  EXPECT_THAT(decodeQuicListen(quicListen("", "", 1, -3)).error().message, HasSubstr("tls -3"));
   const std::vector<uint8_t> garbage = {1, 2, 3, 4, 5, 6, 7, 8, 9};
   EXPECT_THAT(decodeQuicListen(garbage).error().message,
               HasSubstr("not a valid selium.abi.QuicListen"));
@@ -107,6 +113,31 @@ TEST(QuicMessagesTest, EncodesConnectionInfo) {
   EXPECT_EQ(info->server_name()->str(), "localhost");
   EXPECT_EQ(info->alpn()->str(), "h3");
   EXPECT_EQ(info->peer_subject()->str(), "CN=client");
+}
+
+// SELIUM_TLS_DEFAULT_MUTUAL's configuration: the work dir's certificate with client certificates
+// required against certs/ca.crt, and refused (naming the file) without a CA to verify them.
+TEST(QuicMessagesTest, MutualDefaultRequiresClientCertificatesFromTheWorkDirCa) {
+  selium::testing::TempDir dir("quic-mutual");
+  util::CertOptions options;
+  options.output_dir = dir.path() / "certs";
+  ASSERT_TRUE(util::generateCerts(options).ok());
+  NetContext context(NetOptions{dir.path() / "certs"});
+  auto mutual = context.defaultMutualQuicConfig();
+  ASSERT_TRUE(mutual.ok()) << mutual.error().message;
+  EXPECT_TRUE((*mutual)->material().require_client_auth);
+  EXPECT_NE((*mutual)->material().client_ca_pem.find("BEGIN CERTIFICATE"), std::string::npos);
+  EXPECT_TRUE((*mutual)->material().alpn.empty());
+  // The plain default still does not require them.
+  auto plain = context.defaultHttpsConfig();
+  ASSERT_TRUE(plain.ok());
+  EXPECT_FALSE((*plain)->material().require_client_auth);
+
+  std::filesystem::remove(dir.path() / "certs" / "ca.crt");
+  NetContext without_ca(NetOptions{dir.path() / "certs"});
+  auto refused = without_ca.defaultMutualQuicConfig();
+  ASSERT_FALSE(refused.ok());
+  EXPECT_THAT(refused.error().message, HasSubstr("ca.crt"));
 }
 
 }  // namespace

@@ -1,0 +1,269 @@
+// Atlas (modules/atlas) with real clients (tests/guests/atlas_client) in an in-process engine
+// with two workers: insert/get/lookup/remove through the SDK client, ownership of entries,
+// cleanup when an owner ends, many clients at once, malformed requests answered with errors,
+// clients of an ended Atlas, one Atlas per runtime, and the capabilities each side needs.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "engine/engine.h"
+#include "support/engine_recorder.h"
+
+namespace selium::engine {
+namespace {
+
+using kernel::ArgValue;
+using kernel::Capability;
+using kernel::EntrypointArg;
+using kernel::ParamKind;
+using ::testing::HasSubstr;
+using namespace std::chrono_literals;
+
+EntrypointArg u32(uint32_t v) { return {ParamKind::U32, ArgValue{uint64_t{v}}}; }
+EntrypointArg u64(uint64_t v) { return {ParamKind::U64, ArgValue{v}}; }
+EntrypointArg utf8(std::string v) { return {ParamKind::Utf8, ArgValue{std::move(v)}}; }
+
+enum class Clock { No, Yes };
+
+class AtlasTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    baseline_resources_ = kernel::Resource::liveCount();
+    EngineOptions options;
+    options.workers = 2;
+    options.log_sink = [this](const kernel::Process& p, const kernel::GuestLogRecord& r) {
+      recorder_.record(p, r);
+    };
+    options.on_exit = [this](const ProcessExit& e) { recorder_.exited(e); };
+    engine_ = std::make_unique<Engine>(std::move(options));
+    auto server = engine_->load(readModule("selium_atlas_server.wasm"), "selium_atlas_server.wasm");
+    ASSERT_TRUE(server.ok()) << server.error().message;
+    server_ = *server;
+    auto client = engine_->load(readModule("atlas_client.wasm"), "atlas_client.wasm");
+    ASSERT_TRUE(client.ok()) << client.error().message;
+    client_ = *client;
+  }
+  void TearDown() override {
+    engine_->shutdown(10s);
+    engine_.reset();
+    EXPECT_EQ(kernel::Resource::liveCount(), baseline_resources_);
+  }
+
+  SpawnRequest atlasRequest() {
+    SpawnRequest r;
+    r.module = server_;
+    r.entrypoint = "start";
+    for (Capability c : {Capability::ChannelLifecycle, Capability::ChannelReader,
+                         Capability::ChannelWriter, Capability::SingletonRegistry}) {
+      r.capabilities.add(c);
+    }
+    return r;
+  }
+
+  // Starts the Atlas and waits until it serves.
+  kernel::ProcessId startAtlas() {
+    kernel::ProcessId pid = spawnOk(*engine_, atlasRequest());
+    EXPECT_TRUE(recorder_.waitLogCount(pid, "atlas serving", 1, 30s)) << dumpLogs(recorder_, pid);
+    return pid;
+  }
+
+  SpawnRequest client(std::string entry, std::vector<EntrypointArg> args = {},
+                      Clock clock = Clock::No) {
+    SpawnRequest r;
+    r.module = client_;
+    r.entrypoint = std::move(entry);
+    r.args = std::move(args);
+    for (Capability c : {Capability::SingletonLookup, Capability::ChannelLifecycle,
+                         Capability::ChannelReader, Capability::ChannelWriter}) {
+      r.capabilities.add(c);
+    }
+    if (clock == Clock::Yes) r.capabilities.add(Capability::TimeRead);
+    return r;
+  }
+
+  // Runs to its exit; expects `status` and returns the record `message` it logged.
+  kernel::GuestLogRecord runFor(SpawnRequest r, const std::string& message, int32_t status = 0) {
+    kernel::ProcessId pid = spawnOk(*engine_, std::move(r));
+    return waitFor(pid, message, status);
+  }
+  kernel::GuestLogRecord waitFor(kernel::ProcessId pid, const std::string& message,
+                                 int32_t status = 0) {
+    auto exit = recorder_.waitExit(pid, 60s);
+    EXPECT_TRUE(exit.has_value()) << "process did not end" << dumpLogs(recorder_, pid);
+    if (exit) {
+      EXPECT_EQ(exit->status, status) << exit->message << dumpLogs(recorder_, pid);
+    }
+    return recordOf(recorder_, pid, message);
+  }
+
+  Recorder recorder_;
+  std::unique_ptr<Engine> engine_;
+  std::shared_ptr<const Module> server_;
+  std::shared_ptr<const Module> client_;
+  std::size_t baseline_resources_ = 0;
+};
+
+TEST_F(AtlasTest, InsertGetLookupRemoveThroughTheClient) {
+  kernel::ProcessId atlas = startAtlas();
+  auto done = runFor(client("basic"), "basic done");
+  EXPECT_EQ(intField(done, "failed"), 0);
+  EXPECT_THAT(textField(done, "bad_pattern_detail"),
+              HasSubstr("atlas error: uri error: URI must use Selium scheme: \"sel://\": the "
+                        "scheme is \"http\""));
+  EXPECT_FALSE(recorder_.waitExit(atlas, 0ms).has_value()) << "the Atlas must keep serving";
+}
+
+TEST_F(AtlasTest, AnotherProcessMayNotReplaceOrRemoveAnEntry) {
+  startAtlas();
+  const std::string uri = "sel://shared/billing.app/invoices:rpc";
+  kernel::ProcessId holder = spawnOk(*engine_, client("hold", {utf8(uri), u64(11)}));
+  ASSERT_TRUE(recorder_.waitLogCount(holder, "held", 1, 30s)) << dumpLogs(recorder_, holder);
+  auto contended = runFor(client("contend", {utf8(uri), u64(22)}), "contended");
+  EXPECT_EQ(textField(contended, "insert_error"), "PermissionDenied");
+  EXPECT_EQ(textField(contended, "remove_error"), "PermissionDenied");
+  EXPECT_THAT(
+      textField(contended, "detail"),
+      HasSubstr("atlas error: " + uri + " is registered by process " + std::to_string(holder)));
+  EXPECT_EQ(uintField(contended, "value"), 11u);  // unchanged
+}
+
+TEST_F(AtlasTest, EntriesVanishWhenTheirOwnerEnds) {
+  kernel::ProcessId atlas = startAtlas();
+  const std::string uri = "sel://cleanup/team/worker";
+  kernel::ProcessId holder = spawnOk(*engine_, client("hold", {utf8(uri), u64(11)}));
+  ASSERT_TRUE(recorder_.waitLogCount(holder, "held", 1, 30s)) << dumpLogs(recorder_, holder);
+  ASSERT_TRUE(engine_->stop(holder));
+  ASSERT_TRUE(recorder_.waitExit(holder, 30s).has_value());
+  // The Atlas notices the end and drops the entry; then the URI is free for another process.
+  ASSERT_TRUE(recorder_.waitLogCount(atlas, "owner ended: its entries removed", 1, 30s))
+      << dumpLogs(recorder_, atlas);
+  auto removed = recordOf(recorder_, atlas, "owner ended: its entries removed");
+  EXPECT_EQ(uintField(removed, "owner"), holder);
+  EXPECT_EQ(uintField(removed, "entries"), 1u);
+  EXPECT_EQ(uintField(removed, "left"), 0u);
+  runFor(client("await_gone", {utf8(uri), u64(33)}, Clock::Yes), "taken over");
+  // await_gone has ended too, so its entry went with it.
+  ASSERT_TRUE(recorder_.waitLogCount(atlas, "owner ended: its entries removed", 2, 30s));
+  auto after = runFor(client("lookup_all", {utf8("sel://cleanup")}), "looked up");
+  EXPECT_EQ(uintField(after, "count"), 0u);
+}
+
+// Eight clients on both workers, each with more calls in flight than its slots.
+TEST_F(AtlasTest, ManyClientsAtOnce) {
+  kernel::ProcessId atlas = startAtlas();
+  constexpr uint32_t kClients = 8;
+  constexpr uint32_t kEntries = 40;
+  std::vector<kernel::ProcessId> clients;
+  for (uint32_t c = 0; c < kClients; ++c) {
+    clients.push_back(spawnOk(*engine_, client("churn", {u32(c), u32(kEntries)})));
+  }
+  for (kernel::ProcessId pid : clients) {
+    auto done = waitFor(pid, "churn done");
+    EXPECT_EQ(uintField(done, "removed"), kEntries);
+  }
+  auto after = runFor(client("lookup_all", {utf8("sel://many")}), "looked up");
+  EXPECT_EQ(uintField(after, "count"), 0u);
+  EXPECT_FALSE(recorder_.waitExit(atlas, 0ms).has_value());
+}
+
+// Entries many owners hold at once come back from one lookup in URI text order.
+TEST_F(AtlasTest, LookupSpansOwnersInUriOrder) {
+  startAtlas();
+  std::vector<std::pair<std::string, uint64_t>> held = {
+      {"sel://order/z", 3}, {"sel://order/a/x.app", 1}, {"sel://order/m", 2}, {"sel://other/a", 9}};
+  for (const auto& [uri, id] : held) {
+    kernel::ProcessId pid = spawnOk(*engine_, client("hold", {utf8(uri), u64(id)}));
+    ASSERT_TRUE(recorder_.waitLogCount(pid, "held", 1, 30s)) << dumpLogs(recorder_, pid);
+  }
+  auto found = runFor(client("lookup_all", {utf8("sel://order")}), "looked up");
+  EXPECT_EQ(textField(found, "ids"), "1,2,3");
+  auto app = runFor(client("lookup_all", {utf8("sel://order/x.app")}), "looked up");
+  EXPECT_EQ(textField(app, "ids"), "1");
+}
+
+TEST_F(AtlasTest, MalformedRequestsGetErrorReplies) {
+  kernel::ProcessId atlas = startAtlas();
+  auto done = runFor(client("malformed"), "malformed done");
+  EXPECT_EQ(uintField(done, "replies"), 7u);
+  EXPECT_EQ(intField(done, "failed"), 0);
+  // Undecodable requests (four answered, junk dropped) and a reply were logged, and the Atlas
+  // serves on.
+  EXPECT_TRUE(recorder_.waitLogCount(atlas, "bad request", 5, 10s)) << dumpLogs(recorder_, atlas);
+  EXPECT_TRUE(recorder_.waitLogCount(atlas, "not a request", 1, 10s));
+  auto basic = runFor(client("basic"), "basic done");
+  EXPECT_EQ(intField(basic, "failed"), 0);
+}
+
+// A client that never reads its replies loses them; nobody else notices.
+TEST_F(AtlasTest, AClientThatStopsReadingStallsNobody) {
+  kernel::ProcessId atlas = startAtlas();
+  constexpr uint32_t kRequests = 3000;  // a 1 KiB reply channel holds a few dozen replies
+  kernel::ProcessId staller = spawnOk(*engine_, client("stall", {u32(kRequests)}));
+  ASSERT_TRUE(recorder_.waitLogCount(staller, "stalled", 1, 60s)) << dumpLogs(recorder_, staller);
+  auto stalled = recordOf(recorder_, staller, "stalled");
+  EXPECT_EQ(uintField(stalled, "sent"), kRequests);
+  EXPECT_EQ(intField(stalled, "failed"), 0);
+  auto basic = runFor(client("basic"), "basic done");
+  EXPECT_EQ(intField(basic, "failed"), 0);
+  EXPECT_TRUE(recorder_.waitLogCount(atlas, "reply lost", 1, 10s));
+  auto lost = recordOf(recorder_, atlas, "reply lost");
+  EXPECT_EQ(textField(lost, "error"), "WouldBlock");
+  EXPECT_EQ(textField(lost, "detail"), "the client's reply channel is full");
+  EXPECT_FALSE(recorder_.waitExit(atlas, 0ms).has_value());
+}
+
+TEST_F(AtlasTest, ClientsOfAnEndedAtlasGetClosed) {
+  kernel::ProcessId atlas = startAtlas();
+  kernel::ProcessId outlive = spawnOk(*engine_, client("outlive", {}, Clock::Yes));
+  ASSERT_TRUE(recorder_.waitLogCount(outlive, "connected", 1, 30s)) << dumpLogs(recorder_, outlive);
+  ASSERT_TRUE(engine_->stop(atlas));
+  auto gone = waitFor(outlive, "atlas gone");
+  EXPECT_EQ(textField(gone, "error"), "Closed");
+  EXPECT_THAT(textField(gone, "detail"),
+              HasSubstr("the Atlas service (process " + std::to_string(atlas) + ") has ended"));
+  // And a client that connects once it has gone finds no Atlas.
+  ASSERT_TRUE(recorder_.waitExit(atlas, 30s).has_value());
+  auto late = runFor(client("basic"), "cannot connect", 2);
+  EXPECT_EQ(textField(late, "error"), "NotFound");
+}
+
+TEST_F(AtlasTest, OnlyOneAtlasRuns) {
+  startAtlas();
+  kernel::ProcessId second = spawnOk(*engine_, atlasRequest());
+  auto exit = recorder_.waitExit(second, 30s);
+  ASSERT_TRUE(exit.has_value());
+  EXPECT_EQ(exit->status, 1);
+  auto refused = recordOf(recorder_, second, "another Atlas is running");
+  EXPECT_EQ(textField(refused, "error"), "AlreadyExists");
+}
+
+TEST_F(AtlasTest, TheAtlasNeedsItsCapabilities) {
+  SpawnRequest r = atlasRequest();
+  r.capabilities = {};
+  for (Capability c :
+       {Capability::ChannelLifecycle, Capability::ChannelReader, Capability::ChannelWriter}) {
+    r.capabilities.add(c);
+  }
+  kernel::ProcessId pid = spawnOk(*engine_, std::move(r));
+  auto refused = waitFor(pid, "cannot register the Atlas singletons", 1);
+  EXPECT_EQ(textField(refused, "error"), "PermissionDenied");
+}
+
+TEST_F(AtlasTest, ClientsNeedSingletonLookup) {
+  startAtlas();
+  SpawnRequest r = client("basic");
+  r.capabilities = {};
+  for (Capability c :
+       {Capability::ChannelLifecycle, Capability::ChannelReader, Capability::ChannelWriter}) {
+    r.capabilities.add(c);
+  }
+  auto refused = runFor(std::move(r), "cannot connect", 2);
+  EXPECT_EQ(textField(refused, "error"), "PermissionDenied");
+}
+
+}  // namespace
+}  // namespace selium::engine
