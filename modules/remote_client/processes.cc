@@ -123,6 +123,7 @@ Task<Outcome<Started>> ProcessTable::start(const SessionRights& rights,
   builder.entrypoint(entrypoint);
   for (uint32_t cap : req.capabilities) builder.capability(cap);
   if (!req.log_uri.empty()) builder.logUri(req.log_uri);
+  builder.followLogs();  // `selium logs` and --attach read from the first record
   // Resource arguments name channels by shared id: this process attaches them for the start
   // (the child gets its own handles), then lets them go.
   std::vector<Handle> attached;

@@ -41,6 +41,7 @@ std::vector<uint8_t> ProcessBuilder::request() const {
   request.add_capabilities(caps);
   request.add_args(args_vec);
   if (!log_uri_.empty()) request.add_log_uri(uri);
+  if (follow_logs_) request.add_follow_logs(true);
   request.add_env(env_vec);
   builder.Finish(request.Finish());
   return {builder.GetBufferPointer(), builder.GetBufferPointer() + builder.GetSize()};

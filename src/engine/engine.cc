@@ -555,6 +555,7 @@ Result<Spawned> Engine::spawn(SpawnRequest request) {
     owners_[pid] = target;
     // Made here, not on the worker, so logChannel finds it as soon as spawn has returned.
     log_stream = std::make_shared<kernel::LogStream>();
+    if (request.follow_logs) (void)log_stream->channel();
     log_streams_[pid] = log_stream;
   }
   kernel::ProcessDirectory::Entry entry;

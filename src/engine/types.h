@@ -78,6 +78,8 @@ struct SpawnRequest {
   // Engine::spawn looks each Resource arg's value up as a shared id in the engine's registry
   // (`resource:ID` in a --module spec).
   std::vector<std::shared_ptr<kernel::Shareable>> resources;
+  // Start the log stream at spawn, so a follower reads from the first record.
+  bool follow_logs = false;
   // The process that started it (process_start), or 0: the runtime.
   kernel::ProcessId parent = 0;
   // Called once when this process ends, however it ends (after EngineOptions::on_exit), on a

@@ -148,6 +148,7 @@ Result<StartRequest> decodeStartRequest(std::span<const uint8_t> bytes) {
       out.args.push_back(std::move(*arg));
     }
   }
+  out.follow_logs = in->follow_logs();
   if (in->log_uri() != nullptr) {
     std::string uri(view(in->log_uri()));
     if (uri.empty()) return Error{"log_uri must not be empty (leave it out instead)"};

@@ -22,6 +22,7 @@ struct StartRequest {
   // them into resources.
   std::vector<EntrypointArg> args;
   std::optional<std::string> log_uri;
+  bool follow_logs = false;  // start the log stream before the child runs
   std::vector<std::string> env;
 };
 

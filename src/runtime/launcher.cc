@@ -136,6 +136,7 @@ void ChildLauncher::start(Job& job) {
   request.args = std::move(job.request.args);
   request.capabilities = job.request.capabilities;
   request.log_uri = job.request.log_uri;
+  request.follow_logs = job.request.follow_logs;
   request.env = std::move(job.request.env);
   request.resources = std::move(job.resources);
   request.parent = job.parent;

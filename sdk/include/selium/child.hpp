@@ -197,6 +197,12 @@ class ProcessBuilder {
     env_.push_back(std::move(name_value));
     return *this;
   }
+  // Starts the child's log stream before it runs, so logs() reads it from its first record
+  // (otherwise the stream starts when first opened, and earlier records are not kept).
+  ProcessBuilder& followLogs() {
+    follow_logs_ = true;
+    return *this;
+  }
   // The FlatBuffers StartRequest this builder describes (schemas/process.fbs).
   std::vector<uint8_t> request() const;
   // Starts the child: PermissionDenied for a capability this process lacks, InvalidArgument for
@@ -210,6 +216,7 @@ class ProcessBuilder {
   std::vector<Arg> args_;
   std::string log_uri_;
   std::vector<std::string> env_;
+  bool follow_logs_ = false;
 };
 
 }  // namespace selium
