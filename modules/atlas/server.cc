@@ -123,6 +123,11 @@ void Server::handleRequest(Message request) {
     // Who asks: the process the request's lifetime names.
     auto attached = selium::Lifetime::attach(static_cast<selium::SharedId>(request.lifetime));
     int64_t pid = attached ? attached->pid() : 0;
+    if (!attached && attached.error() == selium::ErrorCode::NotFound && request.replyChannel == 0) {
+      // The runtime published a log_uri for a process that has ended since: nothing to keep.
+      kLog.debug("log_uri of an ended process", {{"lifetime", request.lifetime}});
+      return;
+    }
     if (!attached || pid <= 0) {
       std::string why = attached ? selium::lastError() : std::string(attached.error().name());
       reply(request.replyChannel,
