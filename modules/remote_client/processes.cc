@@ -208,11 +208,13 @@ Outcome<Attached> ProcessTable::attach(uint64_t pid, const SessionRights& rights
   if (!session.value) return Outcome<Attached>{std::nullopt, session.error};
   auto process = (*session.value)->attach(static_cast<int64_t>(pid));
   if (!process) {
-    return Outcome<Attached>{
-        std::nullopt, "no process " + number(pid) + " that client \"" + rights.name +
-                          "\" may see (it sees the processes it started" +
-                          (rights.all_processes ? std::string(" and every other") : std::string()) +
-                          ")"};
+    if (process.error() == ErrorCode::NotFound) {
+      return Outcome<Attached>{std::nullopt, "no process " + number(pid) + " is running"};
+    }
+    return Outcome<Attached>{std::nullopt, "process " + number(pid) + " is not one client \"" +
+                                               rights.name +
+                                               "\" may see: it sees only the processes it "
+                                               "started"};
   }
   std::shared_ptr<ProcessEntry> entry;
   if (auto it = started_.find(pid); it != started_.end()) entry = it->second;

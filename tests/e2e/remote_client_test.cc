@@ -518,7 +518,8 @@ TEST_F(RemoteClientE2E, SessionsLimitCapabilitiesAndWhatAClientSeesAndStops) {
   EXPECT_THAT(viewer_stop.err, HasSubstr("lacks ProcessLifecycle"));
   SubprocessResult cross_stop = cli({"stop", std::to_string(theirs)});
   EXPECT_EQ(cross_stop.exit_code, 1);
-  EXPECT_THAT(cross_stop.err, HasSubstr("no process " + std::to_string(theirs)));
+  EXPECT_THAT(cross_stop.err, HasSubstr("process " + std::to_string(theirs) +
+                                        " is not one client \"client.localhost\" may see"));
   EXPECT_THAT(followUntilTick(theirs, viewer), HasSubstr("tick n="));
   SubprocessResult viewer_channel = cli({"channel", "create"}, viewer);
   EXPECT_EQ(viewer_channel.exit_code, 1);
