@@ -6,6 +6,7 @@
 
 #include <flatbuffers/flatbuffers.h>
 
+#include <cstring>
 #include <memory>
 #include <optional>
 #include <string>
@@ -111,7 +112,14 @@ Result<std::vector<EntitlementRequest>> decodeSessionRequest(std::span<const uin
           return Error{"the request names more than " +
                        std::to_string(SELIUM_SESSION_MAX_RESOURCES) + " resources, the limit"};
         }
-        entitlement.resources.assign(ids->begin(), ids->end());
+        // The verifier does not check the 8-byte alignment of the elements: copy them out.
+        const uint8_t* at = ids->Data();
+        entitlement.resources.resize(ids->size());
+        for (std::size_t j = 0; j < ids->size(); ++j) {
+          uint64_t id = 0;
+          std::memcpy(&id, at + j * sizeof(uint64_t), sizeof(uint64_t));
+          entitlement.resources[j] = flatbuffers::EndianScalar(id);
+        }
       }
       out.push_back(std::move(entitlement));
     }
