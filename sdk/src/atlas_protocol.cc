@@ -253,7 +253,15 @@ Decoded decode(std::span<const uint8_t> bytes, std::size_t max_bytes) {
     case tagOf<wire::LookupResponse>(): {
       const auto* r = root->payload_as<wire::LookupResponse>();
       m.kind = MessageKind::LookupResponse;
-      if (r->ids() != nullptr) m.ids.assign(r->ids()->begin(), r->ids()->end());
+      if (const auto* ids = r->ids(); ids != nullptr) {
+        // The verifier does not check the 8-byte alignment of the elements: copy them out.
+        m.ids.resize(ids->size());
+        for (std::size_t i = 0; i < ids->size(); ++i) {
+          uint64_t id = 0;
+          std::memcpy(&id, ids->Data() + i * sizeof(uint64_t), sizeof(uint64_t));
+          m.ids[i] = flatbuffers::EndianScalar(id);
+        }
+      }
       break;
     }
     case tagOf<wire::OkResponse>():
