@@ -2,8 +2,9 @@
 // (core/graph.h) and tells each endpoint which channels to use (docs/switchboard.md). It is only
 // the control plane: wired endpoints talk over channels directly.
 //
-//   start()   registers its request channel as the singleton "selium.switchboard" and serves
-//             requests until the process is stopped. Logs "switchboard ready" {channel}.
+//   start()   registers a writer of its request channel as the singleton "selium.switchboard"
+//             (and its lifetime as "selium.switchboard.lifetime") and serves requests until the
+//             process is stopped. Logs "switchboard ready" {channel}.
 //
 // Capabilities: ChannelLifecycle, ChannelReader, ChannelWriter, SingletonRegistry, TimeRead.
 //
@@ -170,9 +171,20 @@ Task<int32_t> Service::run() {
   if (!channel) co_return channel.error().result();
   auto shared = channel->share();
   if (!shared) co_return shared.error().result();
-  auto registered = registerSingleton(singletonId("selium.switchboard"), channel->handle());
+  auto lifetime = Lifetime::self();
+  if (!lifetime) co_return lifetime.error().result();
+  // Clients get a weak writer, never the channel: a channel handle would let any client with
+  // ChannelLifecycle (which endpoints hold) drain or delete it.
+  auto requests = channel->writer(Strength::Weak);
+  if (!requests) co_return requests.error().result();
+  // The lifetime first: a client that finds the request writer also finds the lifetime, and
+  // its calls fail rather than wait for ever once this process has ended.
+  auto registered = registerSingleton(singletonId(kLifetimeSingletonName), lifetime->handle());
+  if (registered) registered = registerSingleton(singletonId(kSingletonName), requests->handle());
   if (!registered) {
-    kLog.error("cannot register the singleton \"selium.switchboard\"",
+    kLog.error(registered.error() == ErrorCode::AlreadyExists
+                   ? "another Switchboard is running"
+                   : "cannot register the Switchboard's singletons",
                {{"error", registered.error().name()}, {"detail", lastError()}});
     co_return registered.error().result();
   }

@@ -29,8 +29,8 @@ constexpr uint32_t kUpdatesCapacity = 256 * 1024;
 constexpr uint32_t kMinCapacity = 1024;
 constexpr uint32_t kMaxCapacity = 16 * 1024 * 1024;
 constexpr std::size_t kMaxRetiring = 64;
-constexpr std::size_t kMaxUnrouted = 256;
-constexpr std::size_t kMaxUnroutedBytes = 1024 * 1024;
+constexpr std::size_t kMaxHeld = 256;
+constexpr std::size_t kMaxHeldBytes = 1024 * 1024;
 
 Failure hostFailure(std::string_view what, Error error) {
   std::string detail = lastError();
@@ -64,6 +64,8 @@ std::optional<Result<std::vector<uint8_t>>> tryRead(const Reader& reader) {
 using Slot = std::optional<Result<std::vector<uint8_t>>>;
 
 Task<void> readInto(Reader* reader, Slot* out) { out->emplace(co_await reader->read()); }
+
+Task<void> untilSet(Event& event) { co_await event.wait(); }
 
 // An async mutex for one writer handle that several tasks use (a handle has one waiter).
 class Gate {
@@ -102,13 +104,73 @@ Result<void> trySend(const Writer& writer, std::span<const uint8_t> frame) {
   return Result<void>();
 }
 
+namespace {
+
+// Whether the Switchboard still runs: a task watches its lifetime, so that calls that wait for
+// the Switchboard (registrations, wiring, connects) fail once it has ended instead of waiting
+// for ever. Wired endpoints go on talking without it.
+struct ServiceWatch {
+  explicit ServiceWatch(Lifetime l) noexcept : service(std::move(l)) {}
+  Lifetime service;
+  Event gone;       // set once the Switchboard has ended (or cannot be watched)
+  std::string why;  // names it
+  Event stop;       // the connection went: stop watching
+};
+
+Task<void> untilEnded(Lifetime& lifetime, std::optional<Result<int64_t>>& out) {
+  out.emplace(co_await lifetime.ended());
+}
+
+Task<void> watchService(std::shared_ptr<ServiceWatch> w) {
+  std::optional<Result<int64_t>> ended;
+  std::vector<Task<void>> tasks;
+  tasks.push_back(untilEnded(w->service, ended));
+  tasks.push_back(untilSet(w->stop));
+  if (co_await race(std::move(tasks)) != 0) co_return;  // the connection went first
+  if (ended && *ended) {
+    w->why = "the Switchboard (process " + decimal(static_cast<uint64_t>(**ended)) + ") has ended";
+  } else {
+    w->why = hostFailure("cannot watch the Switchboard's lifetime",
+                         ended ? ended->error() : Error(ErrorCode::Internal))
+                 .message;
+  }
+  w->gone.set();
+}
+
+template <typename T>
+Task<void> finishInto(Task<T> task, std::optional<T>& out) {
+  out.emplace(co_await std::move(task));
+}
+
+}  // namespace
+
 struct Connection {
-  explicit Connection(Writer w) noexcept : requests(std::move(w)) {}
-  Writer requests;  // strong: requests are never lost, they wait for room
+  Connection(Writer w, std::shared_ptr<ServiceWatch> s) noexcept
+      : requests(std::move(w)), service(std::move(s)) {}
+  ~Connection() { service->stop.set(); }
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  Writer requests;  // Park: a request waits for room rather than being lost
   Gate writing;
   SharedId lifetime = 0;
   std::optional<Lifetime> lifetime_handle;
   uint64_t next_request = 1;
+  std::shared_ptr<ServiceWatch> service;
+
+  Failure gone() const { return Failure{ErrorCode::Closed, service->why}; }
+
+  // Runs `task` unless the Switchboard ends first: then nothing.
+  template <typename T>
+  Task<std::optional<T>> unlessGone(Task<T> task) {
+    std::optional<T> out;
+    if (service->gone.isSet()) co_return out;
+    std::vector<Task<void>> tasks;
+    tasks.push_back(finishInto(std::move(task), out));
+    tasks.push_back(untilSet(service->gone));
+    (void)co_await race(std::move(tasks));
+    co_return out;  // the task's result if it finished, even together with the end
+  }
 
   // Sends one request (tasks take turns on the writer).
   Task<Result<void>> send(const wire::Message& message) {
@@ -143,6 +205,7 @@ struct Endpoint::State {
   Reader updates_reader{Handle()};
   SharedId updates_id = 0;
   std::optional<Channel> own;
+  SharedId own_id = 0;               // Client: the reply channel, its credential in requests
   std::optional<Writer> own_writer;  // Publisher, Fanout
   std::optional<Reader> own_reader;  // Server (requests), Client (replies)
   uint64_t generation = 0;
@@ -161,9 +224,11 @@ struct Endpoint::State {
   bool reading = false;
   Event progress;  // set (and reset) whenever the reading task has dispatched something
   Gate writing;    // Client: tasks take turns writing requests
-  // Server: replies to clients not wired yet (their update is on its way), oldest first.
-  std::deque<std::pair<EndpointId, std::vector<uint8_t>>> unrouted;
-  std::size_t unrouted_bytes = 0;
+  // Server: requests whose reply channel is not wired to it yet (the update wiring their
+  // client is on its way), oldest first.
+  std::deque<rpc::RequestHead> held_heads;
+  std::deque<std::vector<uint8_t>> held;
+  std::size_t held_bytes = 0;
 
   std::string describe() const {
     std::string out = std::string(kindName(kind));
@@ -249,21 +314,44 @@ struct Endpoint::State {
     generation = wiring.generation;
     applyInbound(wiring.inbound);
     applyOutbound(wiring.outbound);
-    // Held replies whose client is wired now go; the others wait for the next update, the
-    // oldest going when the hold is full.
-    for (auto it = unrouted.begin(); it != unrouted.end();) {
-      auto route = std::find_if(outbound.begin(), outbound.end(),
-                                [&](const Outbound& o) { return o.peer == it->first; });
-      if (route == outbound.end() || !route->writer) {
-        ++it;
-        continue;
-      }
-      auto sent = trySend(*route->writer, it->second);
-      if (!sent)
-        kLog.debug("held reply lost", {{"client", it->first}, {"error", sent.error().name()}});
-      unrouted_bytes -= it->second.size();
-      it = unrouted.erase(it);
+  }
+
+  // Server: the client whose reply channel is `reply`, when the Switchboard has wired it here.
+  const Outbound* clientOf(uint64_t reply) const {
+    auto route = std::find_if(outbound.begin(), outbound.end(),
+                              [&](const Outbound& o) { return o.channel_id == reply; });
+    return route == outbound.end() || !route->writer ? nullptr : &*route;
+  }
+
+  // Server: the oldest held request whose client is wired now.
+  std::optional<RawRequest> takeHeld() {
+    for (std::size_t i = 0; i < held.size(); ++i) {
+      const Outbound* client = clientOf(held_heads[i].reply);
+      if (client == nullptr) continue;
+      RawRequest out{client->peer, held_heads[i].reply, held_heads[i].correlation,
+                     std::move(held[i])};
+      held_bytes -= out.payload.size();
+      held.erase(held.begin() + static_cast<std::ptrdiff_t>(i));
+      held_heads.erase(held_heads.begin() + static_cast<std::ptrdiff_t>(i));
+      return out;
     }
+    return std::nullopt;
+  }
+
+  // Server: keeps a request from a reply channel not wired yet, the oldest going when full.
+  void hold(rpc::RequestHead head, std::vector<uint8_t> payload) {
+    while (!held.empty() &&
+           (held.size() >= kMaxHeld || held_bytes + payload.size() > kMaxHeldBytes)) {
+      kLog.warn("dropped a request from a reply channel never wired to this server",
+                {{"endpoint", id}, {"bytes", held.front().size()}});
+      held_bytes -= held.front().size();
+      held.pop_front();
+      held_heads.pop_front();
+    }
+    if (payload.size() > kMaxHeldBytes) return;
+    held_bytes += payload.size();
+    held_heads.push_back(head);
+    held.push_back(std::move(payload));
   }
 
   // Handles one frame of the updates channel.
@@ -289,6 +377,15 @@ struct Endpoint::State {
   }
 
   Task<Outcome<void>> waitUpdate() { co_return onUpdate(co_await updates_reader.read()); }
+
+  // Waits for the next update from the Switchboard (a Client also handles replies meanwhile);
+  // fails Closed once the Switchboard has ended.
+  Task<Outcome<void>> wiringStep() {
+    auto step =
+        co_await connection->unlessGone(kind == EndpointKind::Client ? clientStep() : waitUpdate());
+    if (!step) co_return connection->gone();
+    co_return std::move(*step);
+  }
 
   std::size_t peers() const {
     return kind == EndpointKind::Subscriber ? inbound.size() : outbound.size();
@@ -384,6 +481,7 @@ Task<Outcome<std::unique_ptr<Endpoint>>> Endpoint::open(std::shared_ptr<Connecti
                                                       " bytes; at most " + decimal(kMaxNameBytes) +
                                                       " are allowed"};
   }
+  if (connection->service->gone.isSet()) co_return connection->gone();
   auto state = std::make_unique<State>();
   State& s = *state;
   s.connection = connection;
@@ -411,6 +509,7 @@ Task<Outcome<std::unique_ptr<Endpoint>>> Endpoint::open(std::shared_ptr<Connecti
     auto shared = s.own->share();
     if (!shared) co_return hostFailure("sharing the channel of " + s.describe(), shared.error());
     own_id = *shared;
+    s.own_id = own_id;
     if (kind == EndpointKind::Publisher || kind == EndpointKind::Fanout) {
       auto writer = s.own->writer();
       if (!writer) co_return hostFailure("writing the channel of " + s.describe(), writer.error());
@@ -439,7 +538,9 @@ Task<Outcome<std::unique_ptr<Endpoint>>> Endpoint::open(std::shared_ptr<Connecti
   // The answer comes on the updates channel; a wiring update may come first.
   std::vector<wire::Wiring> early;
   while (s.id == 0) {
-    auto frame = co_await s.updates_reader.read();
+    auto answer = co_await connection->unlessGone(s.updates_reader.read());
+    if (!answer) co_return connection->gone();
+    auto& frame = *answer;
     if (!frame) co_return hostFailure("waiting for the Switchboard's answer", frame.error());
     wire::Decoded decoded = wire::decode(*frame);
     if (!decoded.ok())
@@ -470,7 +571,7 @@ Task<Outcome<void>> Endpoint::ready(std::size_t peers) {
   if (auto drained = s.drainUpdates(); !drained) co_return drained;
   // A subscriber whose producers already went is ready too while their messages remain.
   while (s.peers() + s.retiring.size() < std::max<std::size_t>(peers, 1)) {
-    auto step = s.kind == EndpointKind::Client ? co_await s.clientStep() : co_await s.waitUpdate();
+    auto step = co_await s.wiringStep();
     if (!step) co_return step;
   }
   co_return Outcome<void>();
@@ -481,7 +582,7 @@ Task<Outcome<std::size_t>> Endpoint::rewired() {
   uint64_t before = s.generation;
   if (auto drained = s.drainUpdates(); !drained) co_return drained.error();
   while (s.generation == before) {
-    auto step = s.kind == EndpointKind::Client ? co_await s.clientStep() : co_await s.waitUpdate();
+    auto step = co_await s.wiringStep();
     if (!step) co_return step.error();
   }
   co_return s.peers();
@@ -558,6 +659,7 @@ Task<Outcome<RawRequest>> Endpoint::accept() {
   State& s = *state_;
   for (;;) {
     if (auto drained = s.drainUpdates(); !drained) co_return drained.error();
+    if (auto ready = s.takeHeld()) co_return std::move(*ready);
     std::optional<Result<std::vector<uint8_t>>> got = tryRead(*s.own_reader);
     if (!got) {
       Slot update, request;
@@ -576,44 +678,36 @@ Task<Outcome<RawRequest>> Endpoint::accept() {
     std::vector<uint8_t>& frame = **got;
     auto head = rpc::decodeRequest(frame);
     if (!head) {
-      // No client id to answer: nothing can be replied.
+      // No reply channel to answer: nothing can be replied.
       kLog.warn("dropped a request without a valid header",
                 {{"endpoint", s.id}, {"bytes", frame.size()}});
       continue;
     }
-    // The update wiring this client was written before its request: apply it now, while no
-    // task waits on the updates channel, so that reply() finds the client.
-    if (auto drained = s.drainUpdates(); !drained) co_return drained.error();
     frame.erase(frame.begin(), frame.begin() + rpc::kRequestHeader);
-    co_return RawRequest{head->client, head->correlation, std::move(frame)};
+    // Replies go only to reply channels the Switchboard wired here. The update wiring a new
+    // client may still be on its way: apply what has come, and hold the request until it does.
+    if (auto drained = s.drainUpdates(); !drained) co_return drained.error();
+    if (const Outbound* client = s.clientOf(head->reply)) {
+      co_return RawRequest{client->peer, head->reply, head->correlation, std::move(frame)};
+    }
+    s.hold(*head, std::move(frame));
   }
 }
 
-Outcome<void> Endpoint::respond(EndpointId client, uint64_t correlation, bool ok,
+Outcome<void> Endpoint::respond(EndpointId client, uint64_t reply, uint64_t correlation, bool ok,
                                 std::span<const uint8_t> payload) {
   State& s = *state_;
-  auto find = [&] {
-    return std::find_if(s.outbound.begin(), s.outbound.end(),
-                        [&](const Outbound& o) { return o.peer == client; });
-  };
-  auto route = find();
-  if (route == s.outbound.end()) {
+  const Outbound* route = s.clientOf(reply);
+  if (route == nullptr) {
     if (auto drained = s.drainUpdates(); !drained) return drained;
-    route = find();
+    route = s.clientOf(reply);
+  }
+  if (route == nullptr) {
+    return Failure{ErrorCode::NotFound, "client endpoint " + decimal(client) +
+                                            " is no longer wired to " + s.describe()};
   }
   std::vector<uint8_t> frame =
       rpc::encodeReply({correlation, ok ? rpc::Status::Ok : rpc::Status::Error}, payload);
-  if (route == s.outbound.end() || !route->writer) {
-    // A new client's request can come before the update that wires it to this server: hold
-    // the reply (bounded) until that update is applied.
-    if (s.unrouted.size() >= kMaxUnrouted || s.unrouted_bytes + frame.size() > kMaxUnroutedBytes) {
-      return Failure{ErrorCode::NotFound,
-                     "client endpoint " + decimal(client) + " is not wired to " + s.describe()};
-    }
-    s.unrouted_bytes += frame.size();
-    s.unrouted.emplace_back(client, std::move(frame));
-    return Outcome<void>();
-  }
   auto sent = trySend(*route->writer, frame);
   if (!sent) {
     return hostFailure(
@@ -638,7 +732,8 @@ Task<Outcome<std::vector<uint8_t>>> Endpoint::call(std::vector<uint8_t> payload)
     ~Forget() { s->pending.erase(correlation); }
   } forget{&s, correlation};
   std::shared_ptr<Writer> writer = s.outbound.front().writer;
-  std::vector<uint8_t> frame = rpc::encodeRequest({s.id, correlation}, payload);
+  std::vector<uint8_t> frame =
+      rpc::encodeRequest({static_cast<uint64_t>(s.own_id), correlation}, payload);
   {
     co_await s.writing.acquire();
     GateLock lock{&s.writing};
@@ -656,22 +751,29 @@ Task<Outcome<std::vector<uint8_t>>> Endpoint::call(std::vector<uint8_t> payload)
 
 switchboard::Outcome<Switchboard> Switchboard::connect() {
   using switchboard::Failure;
-  auto handle = lookupSingleton(singletonId("selium.switchboard"), Kind::Channel);
+  using switchboard::detail::hostFailure;
+  auto handle = lookupSingleton(singletonId(switchboard::kSingletonName), Kind::Writer);
   if (!handle) {
-    return switchboard::detail::hostFailure(
-        "the Switchboard is not reachable (singleton \"selium.switchboard\")", handle.error());
+    return hostFailure("the Switchboard is not reachable (singleton \"selium.switchboard\")",
+                       handle.error());
   }
-  Channel requests(std::move(*handle));
-  auto writer = requests.writer();
-  if (!writer)
-    return switchboard::detail::hostFailure("writing to the Switchboard", writer.error());
-  auto connection = std::make_shared<switchboard::detail::Connection>(std::move(*writer));
+  // Registered before the request writer: found whenever the writer is.
+  auto service_handle = lookupSingleton(singletonId(switchboard::kLifetimeSingletonName),
+                                        static_cast<Kind>(SELIUM_KIND_LIFETIME));
+  if (!service_handle) return hostFailure("the Switchboard's lifetime", service_handle.error());
+  // The singleton gives a handle; a Lifetime is attached from a shared id.
+  auto service_id = service_handle->share();
+  if (!service_id) return hostFailure("sharing the Switchboard's lifetime", service_id.error());
+  auto service = Lifetime::attach(*service_id);
+  if (!service) return hostFailure("attaching the Switchboard's lifetime", service.error());
+  auto watch = std::make_shared<switchboard::detail::ServiceWatch>(std::move(*service));
+  spawn(switchboard::detail::watchService(watch));
+  auto connection =
+      std::make_shared<switchboard::detail::Connection>(Writer(std::move(*handle)), watch);
   auto lifetime = Lifetime::self();
-  if (!lifetime)
-    return switchboard::detail::hostFailure("this process's lifetime", lifetime.error());
+  if (!lifetime) return hostFailure("this process's lifetime", lifetime.error());
   auto shared = lifetime->share();
-  if (!shared)
-    return switchboard::detail::hostFailure("sharing this process's lifetime", shared.error());
+  if (!shared) return hostFailure("sharing this process's lifetime", shared.error());
   connection->lifetime = *shared;
   connection->lifetime_handle = std::move(*lifetime);
   return Switchboard(std::move(connection));
@@ -680,6 +782,7 @@ switchboard::Outcome<Switchboard> Switchboard::connect() {
 Task<switchboard::Outcome<void>> Switchboard::connectIds(EndpointId from, EndpointId to) {
   using switchboard::Failure;
   using switchboard::detail::hostFailure;
+  if (connection_->service->gone.isSet()) co_return connection_->gone();
   auto replies = Channel::create(4096);
   if (!replies) co_return hostFailure("creating a reply channel", replies.error());
   auto reader = replies->reader();
@@ -691,7 +794,9 @@ Task<switchboard::Outcome<void>> Switchboard::connectIds(EndpointId from, Endpoi
       request_id, static_cast<uint64_t>(*shared), switchboard::wire::Connect{from, to}});
   if (!sent) co_return hostFailure("sending a connect to the Switchboard", sent.error());
   for (;;) {
-    auto frame = co_await reader->read();
+    auto answer = co_await connection_->unlessGone(reader->read());
+    if (!answer) co_return connection_->gone();
+    auto& frame = *answer;
     if (!frame) co_return hostFailure("waiting for the Switchboard's answer", frame.error());
     auto decoded = switchboard::wire::decode(*frame);
     if (!decoded.ok() || decoded.message.request_id != request_id) continue;

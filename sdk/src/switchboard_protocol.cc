@@ -297,8 +297,7 @@ uint64_t getLe(std::span<const uint8_t> in, std::size_t at, int bytes) noexcept 
 std::vector<uint8_t> encodeRequest(RequestHead head, std::span<const uint8_t> payload) {
   std::vector<uint8_t> out;
   out.reserve(kRequestHeader + payload.size());
-  putLe(out, head.client, 4);
-  putLe(out, 0, 4);
+  putLe(out, head.reply, 8);
   putLe(out, head.correlation, 8);
   out.insert(out.end(), payload.begin(), payload.end());
   return out;
@@ -314,11 +313,9 @@ std::vector<uint8_t> encodeReply(ReplyHead head, std::span<const uint8_t> payloa
 }
 
 std::optional<RequestHead> decodeRequest(std::span<const uint8_t> frame) noexcept {
-  if (frame.size() < kRequestHeader || getLe(frame, 4, 4) != 0) return std::nullopt;
-  RequestHead head;
-  head.client = static_cast<EndpointId>(getLe(frame, 0, 4));
-  head.correlation = getLe(frame, 8, 8);
-  if (head.client == 0) return std::nullopt;
+  if (frame.size() < kRequestHeader) return std::nullopt;
+  RequestHead head{getLe(frame, 0, 8), getLe(frame, 8, 8)};
+  if (head.reply == 0 || head.reply > uint64_t{INT64_MAX}) return std::nullopt;  // not a shared id
   return head;
 }
 

@@ -60,8 +60,10 @@ class SwitchboardTest : public ::testing::Test {
         << dump(switchboard_);
   }
   void TearDown() override {
-    // The Switchboard served everything without ending.
-    EXPECT_FALSE(recorder_.exits().count(switchboard_)) << dump(switchboard_);
+    // The Switchboard served everything without ending (unless the test stopped it).
+    if (!switchboard_stopped_) {
+      EXPECT_FALSE(recorder_.exits().count(switchboard_)) << dump(switchboard_);
+    }
     engine_->shutdown(10s);
     engine_.reset();
     EXPECT_EQ(kernel::Resource::liveCount(), baseline_resources_);
@@ -101,6 +103,7 @@ class SwitchboardTest : public ::testing::Test {
   std::unique_ptr<Engine> engine_;
   std::shared_ptr<const Module> peers_;
   kernel::ProcessId switchboard_ = 0;
+  bool switchboard_stopped_ = false;
   std::size_t baseline_resources_ = 0;
 };
 
@@ -222,6 +225,48 @@ TEST_F(SwitchboardTest, EndpointsVanishWhenTheirProcessEnds) {
   logged(pub, "wired");
   ASSERT_TRUE(engine_->stop(holder));
   finished(pub, "alone");
+}
+
+// A client cannot have replies sent anywhere but its own reply channel: requests naming reply
+// channels the Switchboard did not wire to the server are never answered (and never reach the
+// server's code), while other clients' calls and the forger's own request go on as normal.
+TEST_F(SwitchboardTest, ForgedReplyChannelsGetNoReply) {
+  kernel::ProcessId server = start("serve", {utf8("calc")});
+  logged(server, "serving");
+  kernel::ProcessId victim = start("call", {utf8("calc"), u32(5), u32(2000), u32(8)});
+  auto forged = finished(start("forge", {utf8("calc")}), "forged");
+  EXPECT_EQ(uintField(forged, "sent"), 2u * 602u);  // 0, 2^63 (never decode) and 1..600
+  EXPECT_EQ(uintField(forged, "total"), 42u);
+  auto called = finished(victim, "called");
+  EXPECT_EQ(uintField(called, "ok"), 2000u) << textField(called, "error");
+  EXPECT_EQ(uintField(called, "wrong"), 0u);
+  // The server held the forged requests (bounded) and let the oldest go, never replying.
+  EXPECT_TRUE(recorder_.waitLogCount(
+      server, "dropped a request from a reply channel never wired to this server", 1, 10s))
+      << dump(server);
+  EXPECT_TRUE(recorder_.waitLogCount(server, "dropped a request without a valid header", 2, 10s))
+      << dump(server);
+}
+
+// Clients get a writer of the Switchboard's request channel, never the channel itself (which
+// would let them drain or delete it).
+TEST_F(SwitchboardTest, ClientsCannotTakeTheRequestChannel) {
+  auto grab = finished(start("grab", {}), "grab");
+  EXPECT_NE(textField(grab, "channel"), "taken");
+}
+
+// Calls that wait on the Switchboard fail, naming it, once it has ended: they do not wait for
+// ever.
+TEST_F(SwitchboardTest, CallsWaitingOnAnEndedSwitchboardFail) {
+  kernel::ProcessId waiter = start("outlive", {utf8("nobody.publishes")});
+  logged(waiter, "registered");
+  switchboard_stopped_ = true;
+  ASSERT_TRUE(engine_->stop(switchboard_));
+  auto outlived = finished(waiter, "outlived");
+  EXPECT_THAT(textField(outlived, "ready"),
+              HasSubstr("the Switchboard (process " + std::to_string(switchboard_) + ") has ended"));
+  EXPECT_EQ(uintField(outlived, "ready_code"), static_cast<uint64_t>(SELIUM_ERR_Closed));
+  EXPECT_THAT(textField(outlived, "register"), HasSubstr("Switchboard"));
 }
 
 }  // namespace

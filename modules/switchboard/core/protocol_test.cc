@@ -135,16 +135,18 @@ TEST(SwitchboardProtocol, TooManyLinksAreRefused) {
 
 TEST(SwitchboardRpc, HeadersRoundTripAndShortFramesAreRefused) {
   std::vector<uint8_t> payload = {9, 8, 7};
-  auto req = rpc::encodeRequest({12, 0x1122334455667788}, payload);
+  auto req = rpc::encodeRequest({0x0102030405060708, 0x1122334455667788}, payload);
   ASSERT_EQ(req.size(), rpc::kRequestHeader + 3);
+  EXPECT_EQ(req[0], 0x08);  // little-endian
   auto head = rpc::decodeRequest(req);
   ASSERT_TRUE(head);
-  EXPECT_EQ(head->client, 12u);
+  EXPECT_EQ(head->reply, 0x0102030405060708u);
   EXPECT_EQ(head->correlation, 0x1122334455667788u);
   EXPECT_FALSE(rpc::decodeRequest(std::span(req).first(15)));
-  req[4] = 1;  // reserved must be 0
-  EXPECT_FALSE(rpc::decodeRequest(req));
-  EXPECT_FALSE(rpc::decodeRequest(rpc::encodeRequest({0, 1}, payload)));  // no client 0
+  // The reply channel must be a shared id: 1 to 2^63 - 1.
+  EXPECT_FALSE(rpc::decodeRequest(rpc::encodeRequest({0, 1}, payload)));
+  EXPECT_FALSE(rpc::decodeRequest(rpc::encodeRequest({uint64_t{1} << 63, 1}, payload)));
+  EXPECT_TRUE(rpc::decodeRequest(rpc::encodeRequest({uint64_t{INT64_MAX}, 1}, payload)));
   auto rep = rpc::encodeReply({77, rpc::Status::Error}, payload);
   auto rhead = rpc::decodeReply(rep);
   ASSERT_TRUE(rhead);

@@ -179,9 +179,11 @@ std::string decimal(uint64_t n);
 // Writes one frame without ever waiting: Dropped when the channel has no room now.
 Result<void> trySend(const Writer& writer, std::span<const uint8_t> frame);
 
-// A request as the Server received it: who asked, which of its requests, the payload.
+// A request as the Server received it: who asked (the client endpoint the Switchboard wired to
+// the reply channel the request names), which of its requests, the payload.
 struct RawRequest {
   EndpointId client = 0;
+  uint64_t reply = 0;  // the client's reply channel (its shared id)
   uint64_t correlation = 0;
   std::vector<uint8_t> payload;
 };
@@ -209,7 +211,7 @@ class Endpoint {
   Task<Outcome<std::vector<uint8_t>>> call(std::vector<uint8_t> payload);  // Client
   Task<Outcome<RawRequest>> accept();                                      // Server
   // Server: never waits; a full reply channel drops the reply (Dropped).
-  Outcome<void> respond(EndpointId client, uint64_t correlation, bool ok,
+  Outcome<void> respond(EndpointId client, uint64_t reply, uint64_t correlation, bool ok,
                         std::span<const uint8_t> payload);
 
  private:
@@ -326,12 +328,14 @@ class Subscriber : public switchboard::detail::EndpointBase {
   }
 };
 
-// A request a Server received; reply with Server::reply.
+// A request a Server received; reply with Server::reply. `client` is the endpoint the
+// Switchboard wired to the reply channel the request came with: a client cannot claim another's.
 template <typename Req>
 struct RpcRequest {
   EndpointId client = 0;
   uint64_t correlation = 0;
   Req value;
+  uint64_t reply = 0;  // where the reply goes (the client's reply channel)
 };
 
 template <SwitchboardMessage Req, SwitchboardMessage Rep>
@@ -345,11 +349,13 @@ class Server : public switchboard::detail::EndpointBase {
       auto raw = co_await core_->accept();
       if (!raw) co_return raw.error();
       std::optional<Req> value = MessageTraits<Req>::decode(raw->payload);
-      if (value) co_return RpcRequest<Req>{raw->client, raw->correlation, std::move(*value)};
+      if (value) {
+        co_return RpcRequest<Req>{raw->client, raw->correlation, std::move(*value), raw->reply};
+      }
       std::string message = "the request of " + switchboard::detail::decimal(raw->payload.size()) +
                             " bytes did not decode as the server's request schema";
       (void)core_->respond(
-          raw->client, raw->correlation, false,
+          raw->client, raw->reply, raw->correlation, false,
           std::span(reinterpret_cast<const uint8_t*>(message.data()), message.size()));
     }
   }
@@ -357,12 +363,12 @@ class Server : public switchboard::detail::EndpointBase {
   // NotFound if it is gone.
   switchboard::Outcome<void> reply(const RpcRequest<Req>& request, const Rep& reply) {
     std::vector<uint8_t> bytes = MessageTraits<Rep>::encode(reply);
-    return core_->respond(request.client, request.correlation, true, bytes);
+    return core_->respond(request.client, request.reply, request.correlation, true, bytes);
   }
   // An error reply: the client's request() fails with this message.
   switchboard::Outcome<void> replyError(const RpcRequest<Req>& request, std::string_view message) {
     return core_->respond(
-        request.client, request.correlation, false,
+        request.client, request.reply, request.correlation, false,
         std::span(reinterpret_cast<const uint8_t*>(message.data()), message.size()));
   }
 };

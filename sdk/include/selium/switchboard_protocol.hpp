@@ -32,6 +32,11 @@ std::string_view kindName(EndpointKind kind) noexcept;
 // 32 lowercase hex digits.
 std::string schemaHex(const SchemaId& schema);
 
+// The singletons the Switchboard registers: a writer of its request channel, and its lifetime
+// (clients watch it so that calls waiting on the Switchboard fail once it has ended).
+inline constexpr std::string_view kSingletonName = "selium.switchboard";
+inline constexpr std::string_view kLifetimeSingletonName = "selium.switchboard.lifetime";
+
 // Limits every peer is held to (the decoder refuses more; the Switchboard refuses endpoints that
 // would make an update exceed them).
 inline constexpr std::size_t kMaxNameBytes = 256;
@@ -102,15 +107,18 @@ Decoded decode(std::span<const uint8_t> bytes);
 }  // namespace wire
 
 // RPC data frames (Client -> Server request, Server -> Client reply). Little-endian headers:
-//   request: u32 client endpoint id, u32 reserved (0), u64 correlation id, then the payload
+//   request: u64 the client's reply channel (its shared id), u64 correlation id, then the payload
 //   reply:   u64 correlation id, u32 status (0 ok, 1 error: the payload is a UTF-8 message)
+// The reply channel's shared id is the client's credential: the server routes a reply only to a
+// channel the Switchboard wired to it, and only the client (and the Switchboard) know that id, so
+// a client cannot have replies sent to another one.
 namespace rpc {
 inline constexpr std::size_t kRequestHeader = 16;
 inline constexpr std::size_t kReplyHeader = 12;
 enum class Status : uint32_t { Ok = 0, Error = 1 };
 
 struct RequestHead {
-  EndpointId client = 0;
+  uint64_t reply = 0;  // the client's reply channel: a shared id, 1 to 2^63 - 1
   uint64_t correlation = 0;
 };
 struct ReplyHead {

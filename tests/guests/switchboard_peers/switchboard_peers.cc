@@ -38,6 +38,17 @@
 //   watch(utf8 name)
 //       Publisher<Item>: waits for a subscriber (info "wired" {peers}), sends item 7, then waits
 //       until it has no peer left. Info "alone".
+//   forge(utf8 name)
+//       Registers a Client<Sum, Total> by hand, then writes requests straight into the server's
+//       channel naming reply channels that are not its own (1 to 600, 0 and 2^63), then one
+//       request of its own (40 + 2). Info "forged" {sent, total} (the reply to its own).
+//   outlive(utf8 name)
+//       Subscriber<Item> with no producer: info "registered", then ready() until the
+//       Switchboard ends; then a new registration. Info "outlived" {ready, register} (the two
+//       failure messages).
+//   grab()
+//       Tries to take the Switchboard's request channel (not only a writer) from its singleton.
+//       Info "grab" {channel} ("taken" or the error's name).
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -301,12 +312,10 @@ namespace {
 // One raw request to the Switchboard; the answer (its payload's message or endpoint id).
 selium::Task<std::string> rawRequest(std::vector<uint8_t> frame, bool expect_answer) {
   auto handle =
-      selium::lookupSingleton(selium::singletonId("selium.switchboard"), selium::Kind::Channel);
+      selium::lookupSingleton(selium::singletonId("selium.switchboard"), selium::Kind::Writer);
   if (!handle) co_return "no switchboard";
-  selium::Channel requests(std::move(*handle));
-  auto writer = requests.writer();
-  if (!writer) co_return "no writer";
-  auto sent = co_await writer->write(frame);
+  selium::Writer writer(std::move(*handle));
+  auto sent = co_await writer.write(frame);
   if (!sent) co_return "not sent";
   (void)expect_answer;
   co_return "sent";
@@ -401,5 +410,102 @@ SELIUM_ENTRYPOINT(watch, (utf8, name)) {
     if (!peers) co_return failed("rewired", peers.error());
   }
   kLog.info("alone");
+  co_return 0;
+}
+
+namespace {
+// Reads WiringUpdate/answers from `updates` until one wires the endpoint to a server: the
+// server's channel (0 on failure).
+selium::Task<uint64_t> serverChannel(selium::Reader& updates) {
+  namespace wire = selium::switchboard::wire;
+  for (;;) {
+    auto frame = co_await updates.read();
+    if (!frame) co_return 0;
+    auto decoded = wire::decode(*frame);
+    if (!decoded.ok()) co_return 0;
+    if (auto* f = std::get_if<wire::Failure>(&decoded.message.payload)) {
+      kLog.error("refused", {{"error", f->message}});
+      co_return 0;
+    }
+    auto* wiring = std::get_if<wire::Wiring>(&decoded.message.payload);
+    if (wiring != nullptr && !wiring->outbound.empty()) co_return wiring->outbound.front().channel;
+  }
+}
+}  // namespace
+
+SELIUM_ENTRYPOINT(forge, (utf8, name)) {
+  namespace wire = selium::switchboard::wire;
+  namespace rpc = selium::switchboard::rpc;
+  auto updates = selium::Channel::create(256 * 1024);
+  auto replies = selium::Channel::create(64 * 1024, selium::Backpressure::Drop);
+  if (!updates || !replies) co_return 1;
+  auto updates_reader = updates->reader();
+  auto replies_reader = replies->reader();
+  auto updates_id = updates->share();
+  auto replies_id = replies->share();
+  auto lifetime = selium::Lifetime::self();
+  if (!updates_reader || !replies_reader || !updates_id || !replies_id || !lifetime) co_return 1;
+  auto lifetime_id = lifetime->share();
+  if (!lifetime_id) co_return 1;
+  wire::Register client{selium::EndpointKind::Client,
+                        std::string(name),
+                        selium::schemaId(Sum::kSchemaName),
+                        selium::schemaId(Total::kSchemaName),
+                        static_cast<uint64_t>(*replies_id),
+                        static_cast<uint64_t>(*lifetime_id)};
+  (void)co_await rawRequest(wire::encode({1, static_cast<uint64_t>(*updates_id), client}), true);
+  uint64_t server = co_await serverChannel(*updates_reader);
+  if (server == 0) co_return failed("wiring", Failure{selium::ErrorCode::Internal, "no server"});
+  auto channel = selium::Channel::attach(static_cast<selium::SharedId>(server));
+  if (!channel) co_return failed("attach", Failure{channel.error().code(), "server channel"});
+  auto writer = channel->writer();
+  if (!writer) co_return failed("writer", Failure{writer.error().code(), "server channel"});
+  auto payload = Sum::encode(Sum{1, 1});
+  uint64_t sent = 0;
+  std::vector<uint64_t> forged_replies = {0, uint64_t{1} << 63};
+  for (uint64_t r = 1; r <= 600; ++r) forged_replies.push_back(r);
+  for (uint64_t reply : forged_replies) {
+    if (reply == static_cast<uint64_t>(*replies_id)) continue;
+    for (uint64_t correlation = 1; correlation <= 2; ++correlation) {
+      auto written = co_await writer->write(rpc::encodeRequest({reply, correlation}, payload));
+      if (!written) co_return failed("forge", Failure{written.error().code(), "write"});
+      ++sent;
+    }
+  }
+  auto own = co_await writer->write(
+      rpc::encodeRequest({static_cast<uint64_t>(*replies_id), 77}, Sum::encode(Sum{40, 2})));
+  if (!own) co_return failed("own request", Failure{own.error().code(), "write"});
+  auto frame = co_await replies_reader->read();
+  if (!frame) co_return failed("own reply", Failure{frame.error().code(), "read"});
+  auto head = rpc::decodeReply(*frame);
+  if (!head || head->correlation != 77 || head->status != rpc::Status::Ok) {
+    co_return failed("own reply", Failure{selium::ErrorCode::Internal, "not the reply to 77"});
+  }
+  auto total = Total::decode(std::span(*frame).subspan(rpc::kReplyHeader));
+  if (!total) co_return failed("own reply", Failure{selium::ErrorCode::Internal, "undecodable"});
+  kLog.info("forged", {{"sent", sent}, {"total", total->value}});
+  co_return 0;
+}
+
+SELIUM_ENTRYPOINT(outlive, (utf8, name)) {
+  auto sb = board();
+  if (!sb) co_return 1;
+  auto sub = co_await sb->subscriber<Item>(std::string(name));
+  if (!sub) co_return failed("register", sub.error());
+  kLog.info("registered", {{"endpoint", sub->id()}});
+  auto ready = co_await sub->ready();
+  if (ready) co_return failed("ready", Failure{selium::ErrorCode::Internal, "wired"});
+  auto again = co_await sb->publisher<Item>(std::string(name) + ".again");
+  if (again) co_return failed("register again", Failure{selium::ErrorCode::Internal, "accepted"});
+  kLog.info("outlived", {{"ready", ready.error().message},
+                         {"ready_code", static_cast<int64_t>(ready.error().code)},
+                         {"register", again.error().message}});
+  co_return 0;
+}
+
+SELIUM_ENTRYPOINT(grab) {
+  auto handle =
+      selium::lookupSingleton(selium::singletonId("selium.switchboard"), selium::Kind::Channel);
+  kLog.info("grab", {{"channel", handle ? std::string_view("taken") : handle.error().name()}});
   co_return 0;
 }
