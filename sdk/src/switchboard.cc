@@ -703,8 +703,8 @@ Outcome<void> Endpoint::respond(EndpointId client, uint64_t reply, uint64_t corr
     route = s.clientOf(reply);
   }
   if (route == nullptr) {
-    return Failure{ErrorCode::NotFound, "client endpoint " + decimal(client) +
-                                            " is no longer wired to " + s.describe()};
+    return Failure{ErrorCode::NotFound,
+                   "client endpoint " + decimal(client) + " is no longer wired to " + s.describe()};
   }
   std::vector<uint8_t> frame =
       rpc::encodeReply({correlation, ok ? rpc::Status::Ok : rpc::Status::Error}, payload);

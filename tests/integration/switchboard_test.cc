@@ -263,8 +263,9 @@ TEST_F(SwitchboardTest, CallsWaitingOnAnEndedSwitchboardFail) {
   switchboard_stopped_ = true;
   ASSERT_TRUE(engine_->stop(switchboard_));
   auto outlived = finished(waiter, "outlived");
-  EXPECT_THAT(textField(outlived, "ready"),
-              HasSubstr("the Switchboard (process " + std::to_string(switchboard_) + ") has ended"));
+  EXPECT_THAT(
+      textField(outlived, "ready"),
+      HasSubstr("the Switchboard (process " + std::to_string(switchboard_) + ") has ended"));
   EXPECT_EQ(uintField(outlived, "ready_code"), static_cast<uint64_t>(SELIUM_ERR_Closed));
   EXPECT_THAT(textField(outlived, "register"), HasSubstr("Switchboard"));
 }

@@ -447,12 +447,9 @@ SELIUM_ENTRYPOINT(forge, (utf8, name)) {
   if (!updates_reader || !replies_reader || !updates_id || !replies_id || !lifetime) co_return 1;
   auto lifetime_id = lifetime->share();
   if (!lifetime_id) co_return 1;
-  wire::Register client{selium::EndpointKind::Client,
-                        std::string(name),
-                        selium::schemaId(Sum::kSchemaName),
-                        selium::schemaId(Total::kSchemaName),
-                        static_cast<uint64_t>(*replies_id),
-                        static_cast<uint64_t>(*lifetime_id)};
+  wire::Register client{selium::EndpointKind::Client,       std::string(name),
+                        selium::schemaId(Sum::kSchemaName), selium::schemaId(Total::kSchemaName),
+                        static_cast<uint64_t>(*replies_id), static_cast<uint64_t>(*lifetime_id)};
   (void)co_await rawRequest(wire::encode({1, static_cast<uint64_t>(*updates_id), client}), true);
   uint64_t server = co_await serverChannel(*updates_reader);
   if (server == 0) co_return failed("wiring", Failure{selium::ErrorCode::Internal, "no server"});
