@@ -33,11 +33,11 @@ using remote::SessionRights;
 constexpr log::Logger kLog{"selium.remote_client"};
 
 // Bounds: connections at once; streams (requests) at once per connection; a connection silent
-// this long is closed (streaming clients send an empty keep-alive frame every 10 s); a request
+// this long is closed (streaming clients send an empty keep-alive frame every 3 s); a request
 // must arrive this soon after its stream opens; a stop waits this long for the process to end.
 constexpr uint32_t kMaxConnections = 256;
 constexpr uint32_t kMaxStreamsPerConnection = 16;
-constexpr uint32_t kIdleTimeoutMs = 30000;
+constexpr uint32_t kIdleTimeoutMs = 10000;
 constexpr auto kRequestTimeout = 10s;
 constexpr auto kStopTimeout = 10s;
 constexpr std::size_t kMaxChannelsPerClient = 64;

@@ -21,7 +21,7 @@ namespace {
 using namespace std::chrono_literals;
 
 constexpr uint32_t kDefaultCapacity = 64 * 1024;
-constexpr auto kKeepAlive = 10s;
+constexpr auto kKeepAlive = 3s;
 
 std::string footer() {
   return "\nThe server is the Remote Client module (selium_remote_client_server.wasm) run by\n"
