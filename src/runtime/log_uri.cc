@@ -61,10 +61,14 @@ void LogUriPublisher::publish(kernel::Process& process) {
   }
   log::debug("log_uri waits for Atlas", {{"pid", process.id()}, {"log_uri", publication.uri}});
   std::lock_guard lock(mutex_);
-  if (pending_.size() >= kMaxPending) {
+  if (pending_.size() >= max_pending_) {
+    // Processes that ended need nothing published: forget them before anyone still running.
+    std::erase_if(pending_, [](const Publication& p) { return p.lifetime.expired(); });
+  }
+  if (pending_.size() >= max_pending_) {
     log::warn(
         "log_uri not published: too many wait for Atlas to run",
-        {{"pid", pending_.front().pid}, {"log_uri", pending_.front().uri}, {"limit", kMaxPending}});
+        {{"pid", pending_.front().pid}, {"log_uri", pending_.front().uri}, {"limit", max_pending_}});
     pending_.pop_front();
   }
   pending_.push_back(std::move(publication));

@@ -20,8 +20,11 @@ namespace selium::runtime {
 
 class LogUriPublisher {
  public:
-  // Publications kept while Atlas is not running; past it the oldest is forgotten (logged).
+  // Publications kept while Atlas is not running; past it those of processes that have ended
+  // are dropped, then the oldest (logged).
   static constexpr std::size_t kMaxPending = 4096;
+
+  explicit LogUriPublisher(std::size_t max_pending = kMaxPending) : max_pending_(max_pending) {}
 
   // EngineOptions::on_start: publishes `process`'s log stream if it has a log_uri. Never fails
   // the process: a URI Atlas would refuse, or an Atlas too busy to take it, is logged.
@@ -39,6 +42,7 @@ class LogUriPublisher {
   };
   void send(const std::shared_ptr<kernel::Shareable>& atlas, const Publication& publication);
 
+  const std::size_t max_pending_;
   std::mutex mutex_;
   std::deque<Publication> pending_;
 };
