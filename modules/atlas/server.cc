@@ -67,12 +67,9 @@ int32_t writeOnce(uint64_t reply_channel, std::span<const uint8_t> bytes) {
   if (!channel) return channel.error().result();
   auto writer = channel->writer(selium::Strength::Weak);
   if (!writer) return writer.error().result();
-  selium_handle_t handle = writer->handle().get();
-  // Any waker will do: a -WouldBlock is withdrawn at once, so it never fires.
-  int32_t result = selium_channel_write(handle, SELIUM_ADDR(bytes.data()),
-                                        static_cast<uint32_t>(bytes.size()), 0);
-  if (result == -SELIUM_ERR_WouldBlock) (void)selium_handle_cancel_wait(handle);
-  return result;  // the writer and channel handles close here
+  // One attempt (SELIUM_WAKER_NONE); the writer and channel handles close on return.
+  return selium_channel_write(writer->handle().get(), SELIUM_ADDR(bytes.data()),
+                              static_cast<uint32_t>(bytes.size()), SELIUM_WAKER_NONE);
 }
 
 void Server::reply(uint64_t reply_channel, const Message& message) {

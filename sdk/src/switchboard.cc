@@ -22,8 +22,6 @@ std::string decimal(uint64_t n) {
 namespace {
 
 constexpr log::Logger kLog{"selium.switchboard"};
-// A waker token no task holds (the executor ignores it); non-waiting calls withdraw it at once.
-constexpr int32_t kNoWaker = 0x7fffffff;
 // Updates name up to kMaxLinks peers each way (about 32 bytes a link).
 constexpr uint32_t kUpdatesCapacity = 256 * 1024;
 constexpr uint32_t kMinCapacity = 1024;
@@ -38,19 +36,14 @@ Failure hostFailure(std::string_view what, Error error) {
                                    (detail.empty() ? "" : " (" + detail + ")")};
 }
 
-// Reads one frame without waiting: nothing when none is there, or another task of this process
-// is waiting on the reader (it gets the frame instead).
+// Reads one frame without waiting (SELIUM_WAKER_NONE): nothing when none is there.
 std::optional<Result<std::vector<uint8_t>>> tryRead(const Reader& reader) {
   selium_handle_t handle = reader.handle().get();
   std::vector<uint8_t> buffer(512);
   for (;;) {
     int32_t rc = selium_channel_read(handle, SELIUM_ADDR(buffer.data()),
-                                     static_cast<uint32_t>(buffer.size()), kNoWaker);
-    if (rc == -SELIUM_ERR_WouldBlock) {
-      (void)selium_handle_cancel_wait(handle);
-      return std::nullopt;
-    }
-    if (rc == -SELIUM_ERR_InvalidArgument) return std::nullopt;  // another task waits on it
+                                     static_cast<uint32_t>(buffer.size()), SELIUM_WAKER_NONE);
+    if (rc == -SELIUM_ERR_WouldBlock) return std::nullopt;
     if (rc < 0) return Result<std::vector<uint8_t>>(Error::fromResult(rc));
     if (static_cast<std::size_t>(rc) > buffer.size()) {
       buffer.resize(static_cast<std::size_t>(rc));  // the frame stays next: read it again
@@ -95,11 +88,8 @@ struct GateLock {
 Result<void> trySend(const Writer& writer, std::span<const uint8_t> frame) {
   selium_handle_t handle = writer.handle().get();
   int32_t rc = selium_channel_write(handle, SELIUM_ADDR(frame.data()),
-                                    static_cast<uint32_t>(frame.size()), kNoWaker);
-  if (rc == -SELIUM_ERR_WouldBlock) {
-    (void)selium_handle_cancel_wait(handle);
-    return Error(ErrorCode::Dropped);
-  }
+                                    static_cast<uint32_t>(frame.size()), SELIUM_WAKER_NONE);
+  if (rc == -SELIUM_ERR_WouldBlock) return Error(ErrorCode::Dropped);
   if (rc < 0) return Error::fromResult(rc);
   return Result<void>();
 }

@@ -135,6 +135,10 @@ enum { SELIUM_CLOCK_WALL = 0, SELIUM_CLOCK_MONOTONIC = 1 };
 #define SELIUM_POLL_DONE 1
 /* The waker passed to selium_poll right after the entrypoint returns. */
 #define SELIUM_WAKER_START (-1)
+/* A waker for channel_read, channel_read_batch, channel_write and channel_write_batch that asks
+ * them not to wait: -WouldBlock then records nothing, and is also the answer when another task
+ * of the process is waiting on the handle (its wait is left as it was). */
+#define SELIUM_WAKER_NONE (-2)
 
 /* X(name, capability, result type, parameter list)
  * Reading and writing through reader and writer handles (channel_read*, channel_reader_lost,

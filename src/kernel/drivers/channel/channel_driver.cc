@@ -209,6 +209,18 @@ int32_t writeError(CallContext& ctx, int32_t handle, ChannelWriter& writer, Chan
   return fail(ctx, ErrorCode::Internal, "unexpected channel write status");
 }
 
+// SELIUM_WAKER_NONE: a call that does not wait arms `none` (the caller's own waiter, which
+// unregisters when the call returns) instead of the handle's, so a task waiting on the handle
+// keeps its wait.
+template <typename H>
+Waiter& waiterFor(H& handle, int32_t waker, Waiter& none) {
+  return waker == SELIUM_WAKER_NONE ? none : handle.waiter;
+}
+
+Waker wakerFor(CallContext& ctx, int32_t waker) {
+  return waker == SELIUM_WAKER_NONE ? Waker{} : ctx.process.waker(waker);
+}
+
 // The length of the first frame of a batch (for messages); 0 if it has none.
 std::size_t firstFrameLength(std::span<const uint8_t> batch) {
   if (batch.size() < Channel::kBatchHeader) return 0;
@@ -348,7 +360,9 @@ int32_t channel_read(CallContext& ctx, int32_t reader, GuestOut buf, int32_t wak
   auto* handle = find<ReaderHandle>(ctx, reader, "reader", error);
   if (handle == nullptr) return error;
   if (!requireCapability(ctx, handle->reader().channel()->readCapability())) return kDenied;
-  ReadResult result = handle->reader().read(buf.bytes, handle->waiter, ctx.process.waker(waker));
+  Waiter none;
+  Waiter& waiter = waiterFor(*handle, waker, none);
+  ReadResult result = handle->reader().read(buf.bytes, waiter, wakerFor(ctx, waker));
   return readResult(ctx, reader, handle->reader(), result, buf.bytes.size());
 }
 
@@ -357,8 +371,9 @@ int32_t channel_read_batch(CallContext& ctx, int32_t reader, GuestOut buf, int32
   auto* handle = find<ReaderHandle>(ctx, reader, "reader", error);
   if (handle == nullptr) return error;
   if (!requireCapability(ctx, handle->reader().channel()->readCapability())) return kDenied;
-  ReadResult result =
-      handle->reader().readBatch(buf.bytes, handle->waiter, ctx.process.waker(waker));
+  Waiter none;
+  Waiter& waiter = waiterFor(*handle, waker, none);
+  ReadResult result = handle->reader().readBatch(buf.bytes, waiter, wakerFor(ctx, waker));
   return readResult(ctx, reader, handle->reader(), result, buf.bytes.size());
 }
 
@@ -395,7 +410,9 @@ int32_t channel_write(CallContext& ctx, int32_t writer, GuestIn data, int32_t wa
   auto* handle = find<WriterHandle>(ctx, writer, "writer", error);
   if (handle == nullptr) return error;
   if (!requireCapability(ctx, handle->writer().channel()->writeCapability())) return kDenied;
-  WriteResult result = handle->writer().write(data.bytes, handle->waiter, ctx.process.waker(waker));
+  Waiter none;
+  Waiter& waiter = waiterFor(*handle, waker, none);
+  WriteResult result = handle->writer().write(data.bytes, waiter, wakerFor(ctx, waker));
   if (result.status == ChannelStatus::Ok) return 0;
   return writeError(ctx, writer, handle->writer(), result.status, data.bytes.size());
 }
@@ -405,8 +422,9 @@ int32_t channel_write_batch(CallContext& ctx, int32_t writer, GuestIn batch, int
   auto* handle = find<WriterHandle>(ctx, writer, "writer", error);
   if (handle == nullptr) return error;
   if (!requireCapability(ctx, handle->writer().channel()->writeCapability())) return kDenied;
-  WriteResult result =
-      handle->writer().writeBatch(batch.bytes, handle->waiter, ctx.process.waker(waker));
+  Waiter none;
+  Waiter& waiter = waiterFor(*handle, waker, none);
+  WriteResult result = handle->writer().writeBatch(batch.bytes, waiter, wakerFor(ctx, waker));
   if (result.frames > 0) return static_cast<int32_t>(result.frames);
   if (result.status == ChannelStatus::Ok) {
     return fail(ctx, ErrorCode::InvalidArgument, "empty batch: it holds no frame");

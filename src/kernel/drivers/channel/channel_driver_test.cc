@@ -744,6 +744,37 @@ TEST_F(ChannelDriverTest, ASecondTaskReadingAWaitingReaderIsInvalidArgumentNotAL
   EXPECT_EQ(g.next(reader), "two");
 }
 
+// SELIUM_WAKER_NONE: a read or write that must not wait gets -WouldBlock, records nothing, and
+// leaves another task's wait on the handle as it was.
+TEST_F(ChannelDriverTest, AWakerOfNoneNeverWaitsAndLeavesAnotherTasksWait) {
+  Guest& g = guest();
+  int32_t channel = g.create(64);
+  int32_t writer = g.openWriter(channel);
+  int32_t reader = g.openReader(channel);
+  EXPECT_EQ(g.read(reader, nullptr, 4096, SELIUM_WAKER_NONE), -SELIUM_ERR_WouldBlock);
+  EXPECT_EQ(g.readBatch(reader, nullptr, 4096, SELIUM_WAKER_NONE), -SELIUM_ERR_WouldBlock);
+  // Nothing was recorded: a task may wait on the reader with any token.
+  EXPECT_EQ(g.read(reader, nullptr, 4096, 1), -SELIUM_ERR_WouldBlock);
+  // While it waits, a non-waiting read is not refused, and does not take its wait.
+  EXPECT_EQ(g.read(reader, nullptr, 4096, SELIUM_WAKER_NONE), -SELIUM_ERR_WouldBlock);
+  EXPECT_EQ(g.write(writer, "one"), 0);
+  EXPECT_TRUE(wokeWith(g.pid(), 1));
+  EXPECT_EQ(g.read(reader, nullptr, 4096, SELIUM_WAKER_NONE), 3);
+  EXPECT_EQ(g.read(reader, nullptr, 4096, SELIUM_WAKER_NONE), -SELIUM_ERR_WouldBlock);
+
+  // Writes: a full Park channel.
+  for (int i = 0; i < 4; ++i) ASSERT_EQ(g.write(writer, frameText(i)), 0);
+  EXPECT_EQ(g.write(writer, "a", SELIUM_WAKER_NONE), -SELIUM_ERR_WouldBlock);
+  EXPECT_EQ(g.writeBatch(writer, batchOf({"a"}), SELIUM_WAKER_NONE), -SELIUM_ERR_WouldBlock);
+  EXPECT_EQ(g.write(writer, "a", 2), -SELIUM_ERR_WouldBlock);  // not Busy: nothing recorded
+  EXPECT_EQ(g.write(writer, "b", SELIUM_WAKER_NONE), -SELIUM_ERR_WouldBlock);
+  EXPECT_EQ(g.next(reader), frameText(0));
+  EXPECT_TRUE(wokeWith(g.pid(), 2));  // the waiting write kept its wait
+  EXPECT_EQ(g.write(writer, "a", 2), 0);
+  EXPECT_EQ(g.next(reader), frameText(1));
+  EXPECT_EQ(g.write(writer, "c", SELIUM_WAKER_NONE), 0);  // room now: written
+}
+
 TEST_F(ChannelDriverTest, ASecondTaskWritingAParkedWriterIsInvalidArgument) {
   Guest& g = guest();
   int32_t channel = g.create(64);
