@@ -66,9 +66,10 @@ void LogUriPublisher::publish(kernel::Process& process) {
     std::erase_if(pending_, [](const Publication& p) { return p.lifetime.expired(); });
   }
   if (pending_.size() >= max_pending_) {
-    log::warn(
-        "log_uri not published: too many wait for Atlas to run",
-        {{"pid", pending_.front().pid}, {"log_uri", pending_.front().uri}, {"limit", max_pending_}});
+    log::warn("log_uri not published: too many wait for Atlas to run",
+              {{"pid", pending_.front().pid},
+               {"log_uri", pending_.front().uri},
+               {"limit", max_pending_}});
     pending_.pop_front();
   }
   pending_.push_back(std::move(publication));
