@@ -8,8 +8,9 @@
 //       from sb_load_balancer.wasm, logs Info "listening" {address, port, workers}, then turns
 //       every request into a Job on the fanout "examples.sb_load_balancer.jobs" and answers it
 //       with the worker's Answer from "examples.sb_load_balancer.answers". 413 for a body over
-//       16 KiB, 504 when no answer came within 10 s, 503 once every worker has ended. Status 1
-//       if it cannot listen, reach the Switchboard or start a worker, 2 if accepting fails.
+//       16 KiB, 504 when no answer came within 10 s, 503 once every worker has ended. It waits
+//       up to 5 s for the Switchboard to start. Status 1 if it cannot reach the Switchboard,
+//       listen or start a worker, 2 if accepting fails.
 //   balance_crashing(utf8 address, u16 port, u32 workers)
 //       as balance, but the workers trap on a request for the path /crash, before answering it.
 //   work(u32 index)
@@ -334,6 +335,16 @@ selium::Task<void> expire(std::shared_ptr<Balancer> b) {
   }
 }
 
+// Connects to the Switchboard, waiting up to 5 s for it while it is still starting (module
+// specs start together).
+selium::Task<selium::Switchboard::Outcome<selium::Switchboard>> connectSwitchboard() {
+  for (int poll = 0;; ++poll) {
+    auto board = selium::Switchboard::connect();
+    if (board || board.error().code != selium::ErrorCode::NotFound || poll == 500) co_return board;
+    if (!co_await selium::sleep(10ms)) co_return board;
+  }
+}
+
 selium::Task<void> stopAll(Balancer& b) {
   for (auto& worker : b.workers) (void)worker.stop();
   for (auto& worker : b.workers) (void)co_await worker.exit();
@@ -347,7 +358,7 @@ selium::Task<int32_t> runBalancer(std::string_view address, uint16_t port, uint3
     kLog.error("a balancer needs at least one worker");
     co_return 1;
   }
-  auto board = selium::Switchboard::connect();
+  auto board = co_await connectSwitchboard();
   if (!board) co_return refused("the Switchboard is not running", board.error());
   selium::EndpointOptions options;
   options.capacity = kChannelBytes;
