@@ -235,6 +235,26 @@ TEST_F(AtlasServiceE2E, TheServiceRefusesWhatIsNotASelUri) {
   EXPECT_EQ(exited["status"], 1);
 }
 
+// The entry belongs to the process that inserted it: a second service of the same URI is
+// refused while the first runs, and the first keeps serving.
+TEST_F(AtlasServiceE2E, ASecondServiceCannotTakeARegisteredUri) {
+  const std::string serve = greeterSpec("serve", "utf8:" + std::string(kGreeterUri));
+  auto runtime = start({std::string(kAtlasSpec), serve, serve,
+                        greeterSpec("client", "utf8:" + std::string(kGreeterUri) + ",u32:5")});
+  json refused = runtime->record("cannot register the service");
+  ASSERT_FALSE(refused.is_null()) << runtime->stop().out;
+  EXPECT_EQ(refused["error"], "PermissionDenied");
+  EXPECT_THAT(refused.value("detail", ""), ::testing::HasSubstr("is registered by process"));
+  json serving = runtime->record("serving");
+  ASSERT_FALSE(serving.is_null());
+  EXPECT_EQ(runtime->records("serving", 2, {}, 0ms).size(), 1u);
+  json done = runtime->record("client done");
+  ASSERT_FALSE(done.is_null());
+  EXPECT_EQ(done["requests"], 5);
+  json found = runtime->record("found");
+  EXPECT_EQ(found["writer"], serving["writer"]);
+}
+
 // ---- sb_load_balancer ----
 
 // One HTTP/1.1 exchange over a fresh loopback connection.
