@@ -11,7 +11,7 @@
 //       loop: starts per second and per-op latency, against the same starts and stops done by an
 //       engine in this process (module read from disk, loaded, spawned, stopped).
 //
-//   control_plane_bench [--runs 40] [--ops 40] [--clients 1,4,16] [--cli PATH]
+//   control_plane_bench [--runs 40] [--ops 40] [--clients 1,4,16] [--cli PATH] [--runtime PATH]
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/prctl.h>
@@ -50,7 +50,9 @@ struct Options {
   int runs = 40;
   int ops = 40;
   std::vector<int> clients = {1, 4, 16};
-  std::string cli = SELIUM_CLI_BIN;  // the `selium` binary timed (another build's, to compare)
+  // The binaries run (another build's, to compare before and after a change).
+  std::string cli = SELIUM_CLI_BIN;
+  std::string runtime = SELIUM_RUNTIME_BIN;
 };
 
 Options parseOptions(int argc, char** argv) {
@@ -71,8 +73,11 @@ Options parseOptions(int argc, char** argv) {
       for (std::string item; std::getline(list, item, ',');) o.clients.push_back(std::stoi(item));
     } else if (arg == "--cli") {
       o.cli = value();
+    } else if (arg == "--runtime") {
+      o.runtime = value();
     } else {
-      die("usage: control_plane_bench [--runs N] [--ops N] [--clients K,K,...] [--cli PATH]");
+      die("usage: control_plane_bench [--runs N] [--ops N] [--clients K,K,...] [--cli PATH] "
+          "[--runtime PATH]");
     }
   }
   if (o.runs < 1 || o.ops < 1 || o.clients.empty()) die("counts must be positive");
@@ -98,10 +103,10 @@ std::string readText(const fs::path& path) {
 // records written to work/runtime.log (a file, so the runtime never waits on this benchmark).
 class Runtime {
  public:
-  explicit Runtime(const fs::path& work) : log_(work / "runtime.log") {
+  Runtime(const std::string& binary, const fs::path& work) : log_(work / "runtime.log") {
     const std::string system_caps = "capabilities=ChannelLifecycle,ChannelReader,ChannelWriter,";
     const std::vector<std::string> argv = {
-        SELIUM_RUNTIME_BIN,
+        binary,
         "-w",
         work.string(),
         "--log-format",
@@ -408,7 +413,8 @@ void benchList(const Options& o, uint16_t runtime_port, const fs::path& certs) {
   std::printf(
       "\nSplit of the median `selium list` (runtime): %.1f ms = start-up %.1f ms (--version) + "
       "connect %.1f + request %.1f + close %.1f (fresh process) + %.1f ms rest (argument parsing, "
-      "output, exit). Target <= 50 ms wall: %s (%.2fx the target). `selium list` against the "
+      "output; medians do not add up exactly, so the rest may come out below 0). Target <= 50 ms "
+      "wall: %s (%.2fx the target). `selium list` against the "
       "host-only server: %.2fx the runtime's wall time.\n\n",
       wall, start, median(cold_connect[0].v), median(cold_request[0].v), median(cold_close[0].v),
       wall - start - parts, wall <= 50.0 ? "met" : "missed", wall / 50.0,
@@ -587,7 +593,7 @@ int run(const Options& o) {
   cert_options.output_dir = work / "certs";
   if (auto written = util::generateCerts(cert_options); !written) die(written.error().message);
   {
-    Runtime runtime(work);
+    Runtime runtime(o.runtime, work);
     const uint16_t port = runtime.waitListening();
     benchList(o, port, work / "certs");
     benchStarts(o, port, work / "certs");
