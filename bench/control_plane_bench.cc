@@ -431,37 +431,22 @@ struct OpStats {
   double perSecond() const { return static_cast<double>(ops) / seconds; }
 };
 
-// `clients` connections at once (one thread each, connected before the clock starts), each
-// starting kStartModule and stopping it `ops` times through the control plane.
-OpStats controlPlaneOps(int clients, int ops, uint16_t port, const fs::path& certs) {
-  std::vector<std::unique_ptr<cli::Client>> connections;
-  for (int i = 0; i < clients; ++i) connections.push_back(connectOrDie(port, certs));
+// Runs `clients` threads at once, each doing `ops` times: start() -> a process, then stop(it);
+// the clock starts when every thread is ready. `start` and `stop` get the thread's index.
+template <typename Start, typename Stop>
+OpStats timeOps(int clients, int ops, const Start& start, const Stop& stop) {
   std::vector<OpStats> each(static_cast<std::size_t>(clients));
   std::barrier ready(clients + 1);
   std::vector<std::thread> threads;
   for (int c = 0; c < clients; ++c) {
     threads.emplace_back([&, c] {
-      cli::Client& client = *connections[static_cast<std::size_t>(c)];
       OpStats& mine = each[static_cast<std::size_t>(c)];
       ready.arrive_and_wait();
       for (int i = 0; i < ops; ++i) {
-        control::StartRequest start;
-        start.module = kStartModule;
-        start.entrypoint = "start";
         const Clock::time_point t0 = Clock::now();
-        auto call = client.open({0, start}, false);
-        if (!call) die("start: " + call.error());
-        auto started = client.response(**call, kTimeout);
-        if (!started) die("start: " + started.error());
-        const auto* pid = std::get_if<control::StartResponse>(&started->body);
-        if (pid == nullptr) die("start: the server refused or answered without a pid");
+        const uint64_t pid = start(c);
         const Clock::time_point t1 = Clock::now();
-        auto stop = client.open({0, control::StopRequest{pid->pid}}, false);
-        if (!stop) die("stop: " + stop.error());
-        auto stopped = client.response(**stop, kTimeout);
-        if (!stopped || !std::holds_alternative<control::OkResponse>(stopped->body)) {
-          die("stop of process " + std::to_string(pid->pid) + " failed");
-        }
+        stop(c, pid);
         const Clock::time_point t2 = Clock::now();
         mine.start_ms.push_back(msBetween(t0, t1));
         mine.stop_ms.push_back(msBetween(t1, t2));
@@ -479,6 +464,36 @@ OpStats controlPlaneOps(int clients, int ops, uint16_t port, const fs::path& cer
   }
   all.ops = all.start_ms.size();
   return all;
+}
+
+// Through the control plane: one connection per client (connected before the clock starts); a
+// start waits for the StartResponse (the pid), a stop for the OkResponse (the process ended).
+OpStats controlPlaneOps(int clients, int ops, uint16_t port, const fs::path& certs) {
+  std::vector<std::unique_ptr<cli::Client>> connections;
+  for (int i = 0; i < clients; ++i) connections.push_back(connectOrDie(port, certs));
+  auto start = [&](int c) -> uint64_t {
+    cli::Client& client = *connections[static_cast<std::size_t>(c)];
+    control::StartRequest request;
+    request.module = kStartModule;
+    request.entrypoint = "start";
+    auto call = client.open({0, request}, false);
+    if (!call) die("start: " + call.error());
+    auto started = client.response(**call, kTimeout);
+    if (!started) die("start: " + started.error());
+    const auto* pid = std::get_if<control::StartResponse>(&started->body);
+    if (pid == nullptr) die("start: the server refused or answered without a pid");
+    return pid->pid;
+  };
+  auto stop = [&](int c, uint64_t pid) {
+    cli::Client& client = *connections[static_cast<std::size_t>(c)];
+    auto call = client.open({0, control::StopRequest{pid}}, false);
+    if (!call) die("stop: " + call.error());
+    auto stopped = client.response(**call, kTimeout);
+    if (!stopped || !std::holds_alternative<control::OkResponse>(stopped->body)) {
+      die("stop of process " + std::to_string(pid) + " failed");
+    }
+  };
+  return timeOps(clients, ops, start, stop);
 }
 
 // Exits of the reference engine's processes, by pid (any reason: stopped ones end Terminated).
@@ -503,47 +518,26 @@ class Exits {
   std::set<kernel::ProcessId> ended_;
 };
 
-// The same starts and stops without the control plane: `clients` threads each read the module
-// from disk, load it (the engine shares compiled modules by content, as the runtime's launcher
-// does), spawn it and wait until it has started, then stop it and wait for its exit report.
+// The same starts and stops without the control plane, by an engine in this process: read the
+// module from disk, load it (the engine shares compiled modules by content, as the runtime's
+// launcher does), spawn it and wait until it has started; then stop it and wait for its exit.
 OpStats localOps(engine::Engine& engine, Exits& exits, int clients, int ops) {
-  std::vector<OpStats> each(static_cast<std::size_t>(clients));
-  std::barrier ready(clients + 1);
-  std::vector<std::thread> threads;
-  for (int c = 0; c < clients; ++c) {
-    threads.emplace_back([&, c] {
-      OpStats& mine = each[static_cast<std::size_t>(c)];
-      ready.arrive_and_wait();
-      for (int i = 0; i < ops; ++i) {
-        const Clock::time_point t0 = Clock::now();
-        auto module = engine.load(readGuest(kStartModule), kStartModule);
-        if (!module) die("load: " + module.error().message);
-        engine::SpawnRequest request;
-        request.module = *module;
-        request.entrypoint = "start";
-        auto spawned = engine.spawn(std::move(request));
-        if (!spawned) die("spawn: " + spawned.error().message);
-        if (Status s = spawned->started.get(); !s) die("start: " + s.error().message);
-        const Clock::time_point t1 = Clock::now();
-        if (!engine.stop(spawned->pid)) die("stop: no process " + std::to_string(spawned->pid));
-        exits.wait(spawned->pid);
-        const Clock::time_point t2 = Clock::now();
-        mine.start_ms.push_back(msBetween(t0, t1));
-        mine.stop_ms.push_back(msBetween(t1, t2));
-      }
-    });
-  }
-  ready.arrive_and_wait();
-  const Clock::time_point began = Clock::now();
-  for (auto& t : threads) t.join();
-  OpStats all;
-  all.seconds = nanosBetween(began, Clock::now()) / 1e9;
-  for (const OpStats& s : each) {
-    all.start_ms.insert(all.start_ms.end(), s.start_ms.begin(), s.start_ms.end());
-    all.stop_ms.insert(all.stop_ms.end(), s.stop_ms.begin(), s.stop_ms.end());
-  }
-  all.ops = all.start_ms.size();
-  return all;
+  auto start = [&](int) -> uint64_t {
+    auto module = engine.load(readGuest(kStartModule), kStartModule);
+    if (!module) die("load: " + module.error().message);
+    engine::SpawnRequest request;
+    request.module = *module;
+    request.entrypoint = "start";
+    auto spawned = engine.spawn(std::move(request));
+    if (!spawned) die("spawn: " + spawned.error().message);
+    if (Status s = spawned->started.get(); !s) die("start: " + s.error().message);
+    return spawned->pid;
+  };
+  auto stop = [&](int, uint64_t pid) {
+    if (!engine.stop(pid)) die("stop: no process " + std::to_string(pid));
+    exits.wait(pid);
+  };
+  return timeOps(clients, ops, start, stop);
 }
 
 void benchStarts(const Options& o, uint16_t port, const fs::path& certs) {
