@@ -1,5 +1,6 @@
 #include "processes.h"
 
+#include <algorithm>
 #include <charconv>
 
 namespace selium::remote {
@@ -9,7 +10,15 @@ namespace {
 constexpr log::Logger kLog{"selium.remote_client"};
 // How long start waits for a module to load before giving up on reporting its pid.
 constexpr auto kStartTimeout = std::chrono::seconds(30);
-constexpr auto kStartPoll = std::chrono::milliseconds(2);
+// The pid is polled (nothing wakes a parent when its child starts): first soon, since a module
+// already compiled starts in a fraction of a millisecond, then less and less often. (A fixed
+// 2 ms poll made every start through the control plane take at least 2 ms.)
+constexpr auto kFirstStartPoll = std::chrono::microseconds(50);
+constexpr auto kMaxStartPoll = std::chrono::milliseconds(2);
+// A child that ends at once may end before the runtime has recorded its pid (the launcher does
+// when the spawn returns, and the exit can come first): an ended child without a pid gets this
+// long for it to appear. One that never ran (its module could not load) never gets one.
+constexpr auto kEndedPidGrace = std::chrono::milliseconds(100);
 
 std::string number(uint64_t value) {
   char buf[24];
@@ -155,21 +164,28 @@ Task<Outcome<Started>> ProcessTable::start(const SessionRights& rights,
 
   // The pid exists once the module has loaded; a module that cannot load ends instead.
   const auto deadline = monotonicNow() + kStartTimeout;
+  std::chrono::nanoseconds poll = kFirstStartPoll;
+  std::optional<std::chrono::nanoseconds> pid_grace_end;  // set once the child has ended
   for (;;) {
     if (auto pid = entry->child.pid()) {
       entry->pid = static_cast<uint64_t>(*pid);
       break;
     }
     if (entry->ended) {
-      co_return Outcome<Started>{std::nullopt,
-                                 "cannot start " + req.module + ": " + entry->exit_message};
+      if (!pid_grace_end) {
+        pid_grace_end = monotonicNow() + kEndedPidGrace;
+      } else if (monotonicNow() > *pid_grace_end) {
+        co_return Outcome<Started>{std::nullopt,
+                                   "cannot start " + req.module + ": " + entry->exit_message};
+      }
     }
     if (monotonicNow() > deadline) {
       (void)entry->child.stop();
       co_return Outcome<Started>{std::nullopt,
                                  "cannot start " + req.module + ": it did not start within 30 s"};
     }
-    (void)co_await selium::sleep(kStartPoll);
+    (void)co_await selium::sleep(poll);
+    poll = std::min<std::chrono::nanoseconds>(poll * 2, kMaxStartPoll);
   }
   if (auto logs = entry->child.logs()) entry->log_keepalive.emplace(std::move(*logs));
   Started started{entry->pid, std::nullopt};

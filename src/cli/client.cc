@@ -168,9 +168,13 @@ Client::~Client() { close(); }
 void Client::close() {
   keep_alive_.reset();
   if (connection_ && !connection_->isClosed()) {
+    // The CONNECTION_CLOSE is sent within close() (net/quic sends it synchronously); poll() runs
+    // what is ready on the loop without waiting. (This used to run the loop for 50 ms, a third of
+    // every `selium` run's wall time.) Should the socket have refused the datagram, the server
+    // drops the connection at its idle timeout instead.
     connection_->close(0, "done");
-    // Let the CONNECTION_CLOSE leave (bounded).
-    runUntil([] { return false; }, std::chrono::milliseconds(50));
+    loop_.poll();
+    if (loop_.stopped()) loop_.restart();
   }
 }
 

@@ -693,7 +693,15 @@ void ConnectionImpl::writeAll() {
     }
     if (++sent >= burst) break;
   }
-  ngtcp2_conn_update_pkt_tx_time(conn_, ts);
+  // Pacing waits for an RTT sample. Before one, ngtcp2 0.12 spaces packets by the initial RTT
+  // (333 ms): after a client's first Initial it held the client's next flight ~27 ms, even after
+  // the server's answer brought a real RTT (the delay was fixed when the Initial left), which made
+  // every handshake take ~25 ms on loopback. Until then the amplification limit and the initial
+  // congestion window (RFC 9002 7.2, 7.7) bound the handshake's bursts; the bytes sent meanwhile
+  // are still paced by the first update after it (ngtcp2 keeps counting them).
+  ngtcp2_conn_stat stat;
+  ngtcp2_conn_get_conn_stat(conn_, &stat);
+  if (stat.first_rtt_sample_ts != UINT64_MAX) ngtcp2_conn_update_pkt_tx_time(conn_, ts);
   armTimer();
 }
 
