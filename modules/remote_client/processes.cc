@@ -15,10 +15,6 @@ constexpr auto kStartTimeout = std::chrono::seconds(30);
 // 2 ms poll made every start through the control plane take at least 2 ms.)
 constexpr auto kFirstStartPoll = std::chrono::microseconds(50);
 constexpr auto kMaxStartPoll = std::chrono::milliseconds(2);
-// A child that ends at once may end before the runtime has recorded its pid (the launcher does
-// when the spawn returns, and the exit can come first): an ended child without a pid gets this
-// long for it to appear. One that never ran (its module could not load) never gets one.
-constexpr auto kEndedPidGrace = std::chrono::milliseconds(100);
 
 std::string number(uint64_t value) {
   char buf[24];
@@ -165,19 +161,15 @@ Task<Outcome<Started>> ProcessTable::start(const SessionRights& rights,
   // The pid exists once the module has loaded; a module that cannot load ends instead.
   const auto deadline = monotonicNow() + kStartTimeout;
   std::chrono::nanoseconds poll = kFirstStartPoll;
-  std::optional<std::chrono::nanoseconds> pid_grace_end;  // set once the child has ended
   for (;;) {
     if (auto pid = entry->child.pid()) {
       entry->pid = static_cast<uint64_t>(*pid);
       break;
     }
+    // A child that ended without a pid never ran (the runtime records the pid before the exit).
     if (entry->ended) {
-      if (!pid_grace_end) {
-        pid_grace_end = monotonicNow() + kEndedPidGrace;
-      } else if (monotonicNow() > *pid_grace_end) {
-        co_return Outcome<Started>{std::nullopt,
-                                   "cannot start " + req.module + ": " + entry->exit_message};
-      }
+      co_return Outcome<Started>{std::nullopt,
+                                 "cannot start " + req.module + ": " + entry->exit_message};
     }
     if (monotonicNow() > deadline) {
       (void)entry->child.stop();

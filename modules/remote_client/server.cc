@@ -33,12 +33,12 @@ using remote::SessionRights;
 constexpr log::Logger kLog{"selium.remote_client"};
 
 // Bounds: connections at once; streams (requests) at once per connection; a connection silent
-// this long is closed (streaming clients send an empty keep-alive frame every 3 s); a request
+// this long is closed (the CLI sends a QUIC PING after 3 s without sending); a request
 // must arrive this soon after its stream opens; a stop waits this long for the process to end.
 constexpr uint32_t kMaxConnections = 256;
 constexpr uint32_t kMaxStreamsPerConnection = 16;
 constexpr uint32_t kIdleTimeoutMs = 10000;
-constexpr auto kRequestTimeout = 10s;
+constexpr auto kRequestTimeout = 5s;  // under the idle timeout, so the error is sent
 constexpr auto kStopTimeout = 10s;
 constexpr std::size_t kMaxChannelsPerClient = 64;
 
@@ -422,7 +422,7 @@ Task<void> serveStream(std::shared_ptr<ClientConnection> client, QuicStream stre
     const std::size_t winner = co_await race(std::move(tasks));
     if (!bytes) {
       if (winner == 1) {
-        co_await sendError(stream.writer, 0, "no request arrived within 10 s");
+        co_await sendError(stream.writer, 0, "no request arrived within 5 s");
       } else if (winner == 0 && !in.error().empty()) {
         co_await sendError(stream.writer, 0, "bad request frame: " + in.error());
       }

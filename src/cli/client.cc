@@ -121,7 +121,8 @@ control::Outcome<std::unique_ptr<Client>> Client::connect(const ConnectOptions& 
   net::quic::Limits limits;
   limits.handshake_timeout = options.timeout;
   limits.idle_timeout = std::chrono::milliseconds(30000);
-  limits.max_streams_per_connection = 0;  // the server opens none
+  limits.keep_alive = std::chrono::milliseconds(3000);  // the server closes after 10 s idle
+  limits.max_streams_per_connection = 0;                // the server opens none
   std::optional<control::Outcome<std::shared_ptr<net::quic::Connection>>> result;
   net::quic::Endpoint::connect(
       client->loop_, options.host, options.port, std::move(tls), limits,

@@ -140,8 +140,10 @@ void ChildLauncher::start(Job& job) {
   request.env = std::move(job.request.env);
   request.resources = std::move(job.resources);
   request.parent = job.parent;
-  // The handle hears the exit however soon it comes (even before spawn returns).
+  // The handle hears the exit however soon it comes (even before spawn returns), and learns the
+  // pid first: a parent that sees the exit always sees the pid too.
   request.on_exit = [state = job.state](const engine::ProcessExit& exit) {
+    (void)state->started(exit.pid);
     state->ended({abiReason(exit.reason), exit.status, exit.message});
   };
   if (auto checked = engine->check(request); !checked) return fail(job, checked.error().message);

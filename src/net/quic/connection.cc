@@ -247,6 +247,10 @@ Status ConnectionImpl::create(bool server, const udp::endpoint& remote, const ng
                                                  &params, nullptr, this);
   if (rv != 0) return Error{"creating the QUIC connection: " + errorText(rv)};
   ngtcp2_conn_set_tls_native_handle(conn_, session_.get());
+  if (limits_.keep_alive.count() > 0) {
+    ngtcp2_conn_set_keep_alive_timeout(
+        conn_, static_cast<ngtcp2_duration>(limits_.keep_alive.count()) * NGTCP2_MILLISECONDS);
+  }
   return Ok{};
 }
 

@@ -63,6 +63,9 @@ struct Limits {
   // uses them, but HTTP/3 peers refuse to talk without 3 (control and QPACK streams).
   uint64_t peer_uni_streams = 0;
   std::chrono::milliseconds idle_timeout{30000};
+  // After this long without sending, a PING goes (0: never): keeps a connection open while the
+  // peer, whose idle timeout may be shorter, works on a long request.
+  std::chrono::milliseconds keep_alive{0};
   std::chrono::milliseconds handshake_timeout{10000};
   // Server: with this many handshakes under way, a client's first Initial is answered with a
   // Retry (a stateless token bound to its address) and only an Initial carrying a valid token

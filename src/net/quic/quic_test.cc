@@ -478,6 +478,27 @@ TEST_F(QuicTest, IdleTimeoutClosesBothSides) {
   EXPECT_TRUE(runUntil(loop_, [&] { return (*endpoint)->connectionCount() == 0; }));
 }
 
+// A client's keep-alive PINGs hold open a connection its server would close as idle, and the
+// connection still carries streams afterwards.
+TEST_F(QuicTest, KeepAliveHoldsAConnectionThePeerWouldCloseAsIdle) {
+  Limits server_limits;
+  server_limits.idle_timeout = std::chrono::milliseconds(500);
+  EchoServer& server = echoServer(serverTls(), server_limits);
+  Limits client_limits;
+  client_limits.keep_alive = std::chrono::milliseconds(100);
+  auto connection = connect(port(server), clientTls(), client_limits);
+  ASSERT_TRUE(connection);
+  std::optional<std::string> closed;
+  connection->onClosed([&](std::string reason) { closed = reason; });
+  // Four idle timeouts without a stream.
+  const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(2000);
+  (void)runUntil(loop_, [&] { return closed || std::chrono::steady_clock::now() > until; });
+  EXPECT_FALSE(closed) << *closed;
+  auto reply = exchange(connection, "still here");
+  ASSERT_TRUE(reply);
+  EXPECT_EQ(reply->data, "still here");
+}
+
 TEST_F(QuicTest, ConnectionLimitRefusesTheNextClient) {
   Limits limits;
   limits.max_connections = 1;
