@@ -23,6 +23,7 @@
 //                                 `poison` (0: none). Info "worker done".
 //
 // Every process needs the Switchboard (selium_switchboard_server.wasm) running in the runtime.
+#include <algorithm>
 #include <cstdint>
 #include <optional>
 #include <span>

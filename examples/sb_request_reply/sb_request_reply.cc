@@ -36,6 +36,9 @@ constexpr selium::log::Logger kLog{"examples.sb_request_reply"};
 constexpr std::string_view kModule = "sb_request_reply.wasm";
 // Requests each client keeps in flight at once: replies may come back in any order.
 constexpr uint32_t kInFlight = 4;
+// Requests the server answers before it yields its worker thread: under a steady stream of
+// requests recv() never waits, and the loop would hold the thread for as long as the stream lasts.
+constexpr uint64_t kRequestsPerYield = 64;
 
 std::vector<uint8_t> bytesOf(const flatbuffers::FlatBufferBuilder& builder) {
   return {builder.GetBufferPointer(), builder.GetBufferPointer() + builder.GetSize()};
@@ -237,7 +240,8 @@ SELIUM_ENTRYPOINT(serve, (utf8, service)) {
   if (!server) co_return failed("cannot register the server", server.error());
   kLog.info("serving", {{"service", service}, {"endpoint", server->id()}});
   uint64_t served = 0;
-  for (;;) {
+  for (uint64_t received = 1;; ++received) {
+    if (received % kRequestsPerYield == 0) co_await selium::yield();
     // A request that does not decode as EchoRequest never gets here: the SDK answers it with an
     // error reply.
     auto request = co_await server->recv();
