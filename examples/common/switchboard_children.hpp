@@ -1,13 +1,14 @@
 // What the Switchboard examples (sb_request_reply, sb_pipeline) share: reaching the Switchboard
-// when it may still be starting, starting a child that is a Switchboard endpoint, and watching,
-// describing and stopping children. Header-only: each example includes it by a relative path,
-// so its folder stays a stand-alone project.
+// when it may still be starting, starting a child that is a Switchboard endpoint, watching,
+// describing and stopping children, and logging failures. Header-only: each example includes it by
+// a relative path, so its folder stays a stand-alone project.
 #pragma once
 
 #include <chrono>
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -86,6 +87,18 @@ inline selium::Task<selium::Exit> exitOf(selium::ChildProcess& child) {
 inline selium::Task<void> stopAll(std::vector<selium::ChildProcess>& children) {
   for (selium::ChildProcess& child : children) (void)child.stop();
   for (selium::ChildProcess& child : children) (void)co_await exitOf(child);
+}
+
+// Logs `what` failed and why; the exit status for it, 1.
+inline int32_t logFailure(const selium::log::Logger& log, std::string_view what,
+                          const selium::switchboard::Failure& failure) {
+  log.error(what, {{"error", failure.message}});
+  return 1;
+}
+inline int32_t logFailure(const selium::log::Logger& log, std::string_view what,
+                          selium::Error error) {
+  log.error(what, {{"error", error.name()}, {"detail", selium::lastError()}});
+  return 1;
 }
 
 // A child that ended, and which (its index in the vector watched).

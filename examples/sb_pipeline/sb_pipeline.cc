@@ -30,10 +30,10 @@
 #include <string>
 #include <vector>
 
-#include <flatbuffers/flatbuffers.h>
 #include <selium/selium.hpp>
 #include <selium/switchboard.hpp>
 
+#include "../common/flatbuffers_codec.hpp"
 #include "../common/switchboard_children.hpp"
 #include "jobs_generated.h"
 
@@ -54,18 +54,6 @@ constexpr uint32_t kMaxWorkers = 256;
 // worker (and every process waiting for it) until the whole run was over.
 constexpr uint64_t kMessagesPerYield = 64;
 
-std::vector<uint8_t> bytesOf(const flatbuffers::FlatBufferBuilder& builder) {
-  return {builder.GetBufferPointer(), builder.GetBufferPointer() + builder.GetSize()};
-}
-
-// The root table T of `bytes` once the verifier has checked them; null if they are not one.
-template <typename T>
-const T* verifiedRoot(std::span<const uint8_t> bytes) {
-  flatbuffers::Verifier verifier(bytes.data(), bytes.size());
-  if (!verifier.VerifyBuffer<T>(nullptr)) return nullptr;
-  return flatbuffers::GetRoot<T>(bytes.data());
-}
-
 // The message types: each names its FlatBuffers table (its schema id derives from that name) and
 // codes itself, as selium::MessageTraits expects.
 struct Job {
@@ -77,10 +65,10 @@ struct Job {
   static std::vector<uint8_t> encode(const Job& j) {
     flatbuffers::FlatBufferBuilder builder(64);
     builder.Finish(fb::CreateJob(builder, j.seq, j.value, j.stop));
-    return bytesOf(builder);
+    return examples::bytesOf(builder);
   }
   static std::optional<Job> decode(std::span<const uint8_t> bytes) {
-    const auto* j = verifiedRoot<fb::Job>(bytes);
+    const auto* j = examples::verifiedRoot<fb::Job>(bytes);
     if (j == nullptr) return std::nullopt;
     return Job{j->seq(), j->value(), j->stop()};
   }
@@ -97,23 +85,20 @@ struct JobResult {
   static std::vector<uint8_t> encode(const JobResult& r) {
     flatbuffers::FlatBufferBuilder builder(64);
     builder.Finish(fb::CreateJobResult(builder, r.worker, r.seq, r.square, r.done, r.jobs));
-    return bytesOf(builder);
+    return examples::bytesOf(builder);
   }
   static std::optional<JobResult> decode(std::span<const uint8_t> bytes) {
-    const auto* r = verifiedRoot<fb::JobResult>(bytes);
+    const auto* r = examples::verifiedRoot<fb::JobResult>(bytes);
     if (r == nullptr) return std::nullopt;
     return JobResult{r->worker(), r->seq(), r->square(), r->done(), r->jobs()};
   }
 };
 
 int32_t failed(std::string_view what, const Failure& failure) {
-  kLog.error(what, {{"error", failure.message}});
-  return 1;
+  return examples::logFailure(kLog, what, failure);
 }
-
 int32_t failed(std::string_view what, selium::Error error) {
-  kLog.error(what, {{"error", error.name()}, {"detail", selium::lastError()}});
-  return 1;
+  return examples::logFailure(kLog, what, error);
 }
 
 // ---- the collector ----

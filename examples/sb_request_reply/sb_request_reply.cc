@@ -20,10 +20,10 @@
 #include <string>
 #include <vector>
 
-#include <flatbuffers/flatbuffers.h>
 #include <selium/selium.hpp>
 #include <selium/switchboard.hpp>
 
+#include "../common/flatbuffers_codec.hpp"
 #include "../common/switchboard_children.hpp"
 #include "echo_generated.h"
 
@@ -40,18 +40,6 @@ constexpr uint32_t kInFlight = 4;
 // requests recv() never waits, and the loop would hold the thread for as long as the stream lasts.
 constexpr uint64_t kRequestsPerYield = 64;
 
-std::vector<uint8_t> bytesOf(const flatbuffers::FlatBufferBuilder& builder) {
-  return {builder.GetBufferPointer(), builder.GetBufferPointer() + builder.GetSize()};
-}
-
-// The root table T of `bytes` once the verifier has checked them; null if they are not one.
-template <typename T>
-const T* verifiedRoot(std::span<const uint8_t> bytes) {
-  flatbuffers::Verifier verifier(bytes.data(), bytes.size());
-  if (!verifier.VerifyBuffer<T>(nullptr)) return nullptr;
-  return flatbuffers::GetRoot<T>(bytes.data());
-}
-
 std::string textOf(const flatbuffers::String* text) { return text ? text->str() : std::string(); }
 
 // The message types: each names its FlatBuffers table (its schema id derives from that name) and
@@ -65,10 +53,10 @@ struct EchoRequest {
   static std::vector<uint8_t> encode(const EchoRequest& r) {
     flatbuffers::FlatBufferBuilder builder(64 + r.text.size());
     builder.Finish(fb::CreateEchoRequestDirect(builder, r.client, r.seq, r.text.c_str()));
-    return bytesOf(builder);
+    return examples::bytesOf(builder);
   }
   static std::optional<EchoRequest> decode(std::span<const uint8_t> bytes) {
-    const auto* r = verifiedRoot<fb::EchoRequest>(bytes);
+    const auto* r = examples::verifiedRoot<fb::EchoRequest>(bytes);
     if (r == nullptr) return std::nullopt;
     return EchoRequest{r->client(), r->seq(), textOf(r->text())};
   }
@@ -84,10 +72,10 @@ struct EchoReply {
   static std::vector<uint8_t> encode(const EchoReply& r) {
     flatbuffers::FlatBufferBuilder builder(64 + r.text.size());
     builder.Finish(fb::CreateEchoReplyDirect(builder, r.client, r.seq, r.text.c_str(), r.served));
-    return bytesOf(builder);
+    return examples::bytesOf(builder);
   }
   static std::optional<EchoReply> decode(std::span<const uint8_t> bytes) {
-    const auto* r = verifiedRoot<fb::EchoReply>(bytes);
+    const auto* r = examples::verifiedRoot<fb::EchoReply>(bytes);
     if (r == nullptr) return std::nullopt;
     return EchoReply{r->client(), r->seq(), textOf(r->text()), r->served()};
   }
@@ -97,13 +85,10 @@ using EchoServer = selium::Server<EchoRequest, EchoReply>;
 using EchoClient = selium::Client<EchoRequest, EchoReply>;
 
 int32_t failed(std::string_view what, const Failure& failure) {
-  kLog.error(what, {{"error", failure.message}});
-  return 1;
+  return examples::logFailure(kLog, what, failure);
 }
-
 int32_t failed(std::string_view what, selium::Error error) {
-  kLog.error(what, {{"error", error.name()}, {"detail", selium::lastError()}});
-  return 1;
+  return examples::logFailure(kLog, what, error);
 }
 
 std::string upper(std::string_view text) {
