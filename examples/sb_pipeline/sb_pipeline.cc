@@ -24,6 +24,7 @@
 //
 // Every process needs the Switchboard (selium_switchboard_server.wasm) running in the runtime.
 #include <algorithm>
+#include <chrono>
 #include <cstdint>
 #include <optional>
 #include <span>
@@ -53,6 +54,10 @@ constexpr uint32_t kMaxWorkers = 256;
 // when messages are there and channels have room, so without this a busy loop would hold its
 // worker (and every process waiting for it) until the whole run was over.
 constexpr uint64_t kMessagesPerYield = 64;
+// The collector gives up when no result has come for this long (TimeRead): a run ends, it never
+// hangs. Generous: results come every few microseconds while workers work.
+constexpr std::chrono::milliseconds kStallLimit{10'000};
+constexpr std::chrono::milliseconds kStallCheck{500};
 
 // The message types: each names its FlatBuffers table (its schema id derives from that name) and
 // codes itself, as selium::MessageTraits expects.
@@ -117,6 +122,7 @@ struct Collected {
   std::vector<bool> done;          // each worker's done result came in
   uint32_t workers_done = 0;
   uint64_t read = 0;        // messages read (or tried)
+  uint64_t progress = 0;    // results and done results read: the watchdog's clock
   uint64_t results = 0;     // results of jobs 1..items, duplicates included
   uint64_t duplicates = 0;  // results of a job already answered
   uint64_t wrong = 0;       // a wrong square, a job or worker out of range, an undecodable result
@@ -138,6 +144,7 @@ selium::Task<void> collect(selium::Subscriber<JobResult>& subscriber, Collected&
       c.failure = result.error();
       co_return;
     }
+    ++c.progress;
     if (result->worker >= c.done.size()) {
       ++c.wrong;
       continue;
@@ -164,6 +171,61 @@ selium::Task<void> collect(selium::Subscriber<JobResult>& subscriber, Collected&
   }
 }
 
+// Finishes when the collector has read nothing for kStallLimit: a run must end, never hang
+// (a worker that can no longer be reached, results that never come).
+selium::Task<void> stalled(const Collected& c) {
+  uint64_t seen = c.progress;
+  for (auto quiet = std::chrono::milliseconds(0); quiet < kStallLimit;) {
+    if (!co_await selium::sleep(kStallCheck)) co_return;
+    quiet = c.progress == seen ? quiet + kStallCheck : std::chrono::milliseconds(0);
+    seen = c.progress;
+  }
+}
+
+selium::Task<void> pause(std::chrono::milliseconds duration) {
+  (void)co_await selium::sleep(duration);
+}
+
+// Waits for every child to end, counting those that ended normally with status 0.
+selium::Task<void> awaitChildren(std::vector<selium::ChildProcess>& children, uint32_t workers,
+                                 uint32_t& ok) {
+  for (std::size_t i = 0; i < children.size(); ++i) {
+    selium::Exit exit = co_await examples::exitOf(children[i]);
+    if (exit.ok()) {
+      ++ok;
+    } else {
+      kLog.warn("child failed", {{"child", i < workers ? "worker" : "producer"},
+                                 {"index", i},
+                                 {"reason", examples::reasonName(exit.reason)},
+                                 {"status", exit.status},
+                                 {"detail", exit.message}});
+    }
+  }
+}
+
+// Which workers the collector is still waiting for, and how many results it had from each.
+std::string waitingFor(const Collected& c) {
+  std::string out;
+  for (std::size_t w = 0; w < c.done.size(); ++w) {
+    if (c.done[w]) continue;
+    out += (out.empty() ? "" : ", ") + std::string("worker ") + decimal(w) + " (" +
+           decimal(c.answered[w]) + " results)";
+  }
+  return out;
+}
+
+// Waits until `producer` is wired to no subscriber any more. A producer stays until its
+// subscribers have read everything and let go, rather than ending as soon as it has sent: see
+// "Producers stay until their subscribers let go" in the README.
+template <typename Producer>
+selium::Task<selium::switchboard::Outcome<void>> untilAlone(Producer& producer) {
+  while (producer.peers() > 0) {
+    auto rewired = co_await producer.rewired();
+    if (!rewired) co_return rewired.error();
+  }
+  co_return selium::switchboard::Outcome<void>();
+}
+
 selium::Task<int32_t> runPipeline(uint32_t workers, uint32_t items, uint32_t poison) {
   if (workers == 0 || workers > kMaxWorkers) {
     kLog.error("a pipeline needs 1 to 256 workers", {{"workers", workers}});
@@ -181,8 +243,9 @@ selium::Task<int32_t> runPipeline(uint32_t workers, uint32_t items, uint32_t poi
   std::string results_name = prefix + ".results";
 
   // Subscribed before any worker starts: no worker waits long for a reader of its results.
-  auto results = co_await board->subscriber<JobResult>(results_name);
-  if (!results) co_return failed("cannot subscribe to the results", results.error());
+  auto subscribed = co_await board->subscriber<JobResult>(results_name);
+  if (!subscribed) co_return failed("cannot subscribe to the results", subscribed.error());
+  std::optional<selium::Subscriber<JobResult>> results(std::move(*subscribed));
 
   // children[0..workers) are the workers, children[workers] the producer.
   std::vector<selium::ChildProcess> children;
@@ -213,7 +276,16 @@ selium::Task<int32_t> runPipeline(uint32_t workers, uint32_t items, uint32_t poi
   std::vector<selium::Task<void>> outcome;
   outcome.push_back(collect(*results, c));
   outcome.push_back(examples::firstFailure(children, ended));
-  if (co_await selium::race(std::move(outcome)) == 1) {
+  outcome.push_back(stalled(c));
+  std::size_t first = co_await selium::race(std::move(outcome));
+  if (first == 2) {
+    kLog.error(
+        "no result for 10 s: giving up",
+        {{"results", c.results}, {"workers_done", c.workers_done}, {"waiting_for", waitingFor(c)}});
+    co_await examples::stopAll(children);
+    co_return 1;
+  }
+  if (first == 1) {
     kLog.error("a child ended before the work was done",
                {{"child", ended->index < workers ? "worker" : "producer"},
                 {"index", ended->index},
@@ -230,19 +302,17 @@ selium::Task<int32_t> runPipeline(uint32_t workers, uint32_t items, uint32_t poi
     co_return status;
   }
 
-  // Every worker is done, and so is the producer, which sent their stop jobs.
+  // Every worker is done. Letting go of the results lets the workers end, and then the producer
+  // (see untilAlone).
+  results.reset();
   uint32_t children_ok = 0;
-  for (std::size_t i = 0; i < children.size(); ++i) {
-    selium::Exit exit = co_await examples::exitOf(children[i]);
-    if (exit.ok()) {
-      ++children_ok;
-    } else {
-      kLog.warn("child failed", {{"child", i < workers ? "worker" : "producer"},
-                                 {"index", i},
-                                 {"reason", examples::reasonName(exit.reason)},
-                                 {"status", exit.status},
-                                 {"detail", exit.message}});
-    }
+  std::vector<selium::Task<void>> ending;
+  ending.push_back(awaitChildren(children, workers, children_ok));
+  ending.push_back(pause(kStallLimit));
+  if (co_await selium::race(std::move(ending)) == 1) {
+    kLog.error("the children did not end within 10 s of the last result", {});
+    co_await examples::stopAll(children);
+    co_return 1;
   }
   uint64_t missing = 0;
   for (uint64_t seq = 1; seq <= items; ++seq) missing += c.seen[seq] ? 0 : 1;
@@ -298,14 +368,20 @@ SELIUM_ENTRYPOINT(produce, (utf8, jobs), (u32, items), (u32, workers)) {
     if (!sent) co_return failed("cannot send a stop job", sent.error());
   }
   kLog.info("produced", {{"jobs", items}, {"workers", workers}, {"endpoint", fanout->id()}});
+  // Stay until every worker has let go of the jobs (each unsubscribes after its stop job): the
+  // fanout then goes with nothing left in it for anyone.
+  if (auto left = co_await untilAlone(*fanout); !left) {
+    co_return failed("cannot wait for the workers to finish", left.error());
+  }
   co_return 0;
 }
 
 SELIUM_ENTRYPOINT(work, (utf8, jobs), (utf8, results), (u32, index), (u32, poison)) {
   auto board = co_await examples::connectSwitchboard();
   if (!board) co_return failed("cannot reach the Switchboard", board.error());
-  auto subscriber = co_await board->subscriber<Job>(std::string(jobs));
-  if (!subscriber) co_return failed("cannot subscribe to the jobs", subscriber.error());
+  auto subscribed = co_await board->subscriber<Job>(std::string(jobs));
+  if (!subscribed) co_return failed("cannot subscribe to the jobs", subscribed.error());
+  std::optional<selium::Subscriber<Job>> subscriber(std::move(*subscribed));
   auto publisher = co_await board->publisher<JobResult>(std::string(results));
   if (!publisher) co_return failed("cannot register the results publisher", publisher.error());
   uint64_t done = 0;
@@ -323,10 +399,16 @@ SELIUM_ENTRYPOINT(work, (utf8, jobs), (utf8, results), (u32, index), (u32, poiso
     if (!sent) co_return failed("cannot publish a result", sent.error());
     ++done;
   }
+  subscriber.reset();  // unsubscribes: once all workers have, the producer may go
   // The last word, after every result on the same channel: the collector has them all by then.
   auto sent = co_await publisher->send(JobResult{index, 0, 0, true, done});
   if (!sent) co_return failed("cannot publish the done result", sent.error());
   kLog.info("worker done", {{"index", index}, {"jobs", done}});
+  // Stay until the collector has let go of the results (it unsubscribes once every worker is
+  // done): this publisher then goes with nothing left in it unread.
+  if (auto left = co_await untilAlone(*publisher); !left) {
+    co_return failed("cannot wait for the collector to finish", left.error());
+  }
   co_return 0;
 }
 
