@@ -361,15 +361,17 @@ TEST_F(SwitchboardExamplesE2E, PipelineWorkerTrapFailsTheRunAndStopsTheOthers) {
   r.expectNothingLeftRunning(1);
 }
 
+// Refused before it looks for the Switchboard, so none runs here.
 TEST_F(SwitchboardExamplesE2E, PipelineRefusesZeroWorkers) {
-  ExampleRun r = run({pipelineSpec("run", "params=u32,u32;args=0,10")}, "run");
+  ExampleRun r =
+      run({pipelineSpec("run", "params=u32,u32;args=0,10")}, "run", 1, WithSwitchboard::No);
   ASSERT_GE(r.orchestrator, 0);
   json exit = exitOf(r, r.orchestrator);
   EXPECT_EQ(exit["reason"], "error");
   EXPECT_EQ(exit["status"], 1);
   EXPECT_EQ(r.guest("a pipeline needs 1 to 256 workers").size(), 1u);
   EXPECT_TRUE(r.childrenOf(r.orchestrator).empty());
-  r.expectNothingLeftRunning(1);
+  r.expectNothingLeftRunning();
 }
 
 }  // namespace
