@@ -5,6 +5,7 @@
 #   selium_add_guest(trivial RAW SOURCES t.cc EXPORTS add)     # no SDK: exports listed by hand
 #   selium_add_guest(tool COMMAND SOURCES main.c)              # WASI command: main(), printf...
 #   selium_add_guest(lib REACTOR SOURCES lib.c EXPORTS run)    # WASI reactor: _initialize + run
+#   selium_guest_schemas(hello SCHEMAS messages.fbs)            # flatc: messages_generated.h
 #
 # A guest is a wasm "reactor" module <name>.wasm (no _start; the host calls its exports). SDK
 # guests export their SELIUM_ENTRYPOINTs, selium_alloc and, when they use tasks, selium_poll,
@@ -55,6 +56,7 @@ if(SELIUM_SDK_AVAILABLE)
   find_path(SELIUM_FLATBUFFERS_INCLUDE flatbuffers/flatbuffers.h
     PATHS /usr/include /usr/local/include NO_CMAKE_FIND_ROOT_PATH NO_DEFAULT_PATH REQUIRED)
   set(_selium_sdk_gen "${CMAKE_BINARY_DIR}/selium_sdk_gen")
+  set(SELIUM_SDK_GEN_DIR "${_selium_sdk_gen}")
   file(MAKE_DIRECTORY "${_selium_sdk_gen}")
   file(CREATE_LINK "${SELIUM_FLATBUFFERS_INCLUDE}/flatbuffers" "${_selium_sdk_gen}/flatbuffers"
     SYMBOLIC)
@@ -159,6 +161,36 @@ function(selium_add_guest name)
   if(ARG_LIBRARIES)
     target_link_libraries(${name} PRIVATE ${ARG_LIBRARIES})
   endif()
+endfunction()
+
+# selium_guest_schemas(<target> SCHEMAS <file.fbs>...): a guest's own FlatBuffers schemas (its
+# message types, e.g. for the Switchboard). flatc generates <file>_generated.h for each into a
+# folder of the target's, and the target may then include it and <flatbuffers/flatbuffers.h>.
+# Relative paths are taken from the current source folder. Needs the SDK (a C++ project).
+function(selium_guest_schemas target)
+  cmake_parse_arguments(ARG "" "" "SCHEMAS" ${ARGN})
+  if(NOT SELIUM_SDK_AVAILABLE)
+    message(FATAL_ERROR "selium_guest_schemas(${target}): needs a C++ project (the SDK)")
+  endif()
+  if(NOT ARG_SCHEMAS)
+    message(FATAL_ERROR "selium_guest_schemas(${target}): SCHEMAS is required")
+  endif()
+  set(gen "${CMAKE_CURRENT_BINARY_DIR}/${target}_schemas")
+  set(headers)
+  foreach(schema IN LISTS ARG_SCHEMAS)
+    get_filename_component(path "${schema}" ABSOLUTE BASE_DIR "${CMAKE_CURRENT_SOURCE_DIR}")
+    get_filename_component(stem "${schema}" NAME_WE)
+    add_custom_command(
+      OUTPUT "${gen}/${stem}_generated.h"
+      COMMAND "${SELIUM_FLATC}" --cpp -o "${gen}" "${path}"
+      DEPENDS "${path}"
+      COMMENT "flatc: ${stem}.fbs for ${target}"
+      VERBATIM)
+    list(APPEND headers "${gen}/${stem}_generated.h")
+  endforeach()
+  target_sources(${target} PRIVATE ${headers})
+  # The SDK's generated folder holds the link to the FlatBuffers headers (never /usr/include).
+  target_include_directories(${target} PRIVATE "${gen}" "${SELIUM_SDK_GEN_DIR}")
 endfunction()
 
 # selium_add_wat_guests(<target> DIR <dir> MODULES <name>...): hand-written modules

@@ -13,7 +13,7 @@
 #include <string>
 #include <vector>
 
-#include "subprocess.h"
+#include "example_run.h"
 #include "support/temp_dir.h"
 
 namespace selium::testing {
@@ -28,55 +28,6 @@ constexpr std::string_view kRequestReplyCaps =
     "SingletonRegistry,SingletonLookup,TimeRead";
 constexpr std::string_view kPipelineCaps =
     "capabilities=ProcessLifecycle,ChannelLifecycle,ChannelReader,ChannelWriter";
-
-// Generous: a loaded machine may be slow to start processes. Nothing here measures time.
-constexpr auto kOrchestratorTimeout = 90s;
-
-// Every record one runtime run printed, and what the orchestrator (the only spec) did.
-struct ExampleRun {
-  int exit_code = -1;
-  int64_t orchestrator = -1;  // its pid
-  std::vector<json> records;
-
-  std::vector<json> withMessage(std::string_view message) const {
-    std::vector<json> found;
-    for (const json& r : records) {
-      if (r.value("message", "") == message) found.push_back(r);
-    }
-    return found;
-  }
-  // The fields of the one record with `message` and this pid (null if there is not one).
-  json fieldsOf(std::string_view message, int64_t pid) const {
-    json found;
-    int count = 0;
-    for (const json& r : withMessage(message)) {
-      if (r["fields"].value("pid", int64_t{-1}) == pid) {
-        found = r["fields"];
-        ++count;
-      }
-    }
-    return count == 1 ? found : json();
-  }
-  std::vector<int64_t> childrenOf(int64_t parent) const {
-    std::vector<int64_t> pids;
-    for (const json& r : withMessage("child process spawned")) {
-      if (r["fields"]["parent"] == parent) pids.push_back(r["fields"]["pid"].get<int64_t>());
-    }
-    return pids;
-  }
-  std::string entrypointOf(int64_t pid) const {
-    json started = fieldsOf("process started", pid);
-    return started.is_null() ? "" : started.value("entrypoint", "");
-  }
-  // The guest records of `message` (target selium.guest.<guest_target>).
-  std::vector<json> guest(std::string_view message) const {
-    std::vector<json> found;
-    for (const json& r : withMessage(message)) {
-      if (r.value("target", "").starts_with("selium.guest")) found.push_back(r["fields"]);
-    }
-    return found;
-  }
-};
 
 class ExamplesE2E : public ::testing::Test {
  protected:
@@ -93,45 +44,14 @@ class ExamplesE2E : public ::testing::Test {
   // Runs the runtime with one spec until that process has exited, then stops the runtime (a
   // server never exits by itself) and returns every record it printed.
   ExampleRun runExample(const std::string& spec) {
-    std::vector<std::string> args = {
-        SELIUM_RUNTIME_BIN, "-w", work_.string(), "--log-format", "json", "--workers", "4",
-        "--module",         spec};
-    Subprocess runtime(SubprocessOptions{args, {}, temp_.path()});
-    ExampleRun run;
     // The spec's process is the first to start, before any of its children.
-    auto exited = runtime.waitForLine(
-        [&run](std::string_view line) {
-          json record = json::parse(line, nullptr, /*allow_exceptions=*/false);
-          if (record.is_discarded() || !record.contains("fields")) return false;
-          if (run.orchestrator < 0 && record["message"] == "process started") {
-            run.orchestrator = record["fields"]["pid"].get<int64_t>();
-          }
-          return record["message"] == "process exited" &&
-                 record["fields"]["pid"] == run.orchestrator;
-        },
-        kOrchestratorTimeout);
-    runtime.signal(SIGTERM);
-    SubprocessResult result = runtime.wait(30s);
-    EXPECT_TRUE(exited.has_value()) << "the orchestrator never exited; the runtime printed:\n"
-                                    << result.out << result.err;
-    EXPECT_FALSE(result.timed_out);
-    run.exit_code = result.exit_code;
-    for (const std::string& line : result.outLines()) {
-      json record = json::parse(line, nullptr, /*allow_exceptions=*/false);
-      EXPECT_FALSE(record.is_discarded()) << "not a JSON record: " << line;
-      if (!record.is_discarded()) run.records.push_back(std::move(record));
-    }
-    return run;
+    return selium::testing::runExample(
+        {SELIUM_RUNTIME_BIN, work_, temp_.path(), {spec}, [](const json&) { return true; }});
   }
 
   // The runtime had nothing left to stop when it was told to shut down: every process the
   // orchestrator started had ended.
-  static void expectNothingLeftRunning(const ExampleRun& run) {
-    auto shutdown = run.withMessage("shutdown requested; stopping processes");
-    ASSERT_EQ(shutdown.size(), 1u);
-    EXPECT_EQ(shutdown[0]["fields"]["processes"], 0);
-    EXPECT_EQ(run.exit_code, 0);
-  }
+  static void expectNothingLeftRunning(const ExampleRun& run) { run.expectNothingLeftRunning(); }
 
   TempDir temp_{"e2e-examples"};
   fs::path work_;
