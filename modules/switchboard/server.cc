@@ -96,7 +96,7 @@ struct Record {
   std::optional<Reader> shared_reader;  // Fanout: the cursor its subscribers share
   uint64_t shared_reader_id = 0;
   std::shared_ptr<Outbox> outbox;
-  std::vector<wire::Link> inbound, outbound;
+  std::vector<wire::Link> inbound, outbound, retired;
   uint64_t generation = 0;
 };
 
@@ -107,9 +107,12 @@ struct FlowReader {
   uint64_t id = 0;
 };
 
+// A cursor of a producer that went, kept open for the subscribers it was wired to.
 struct Lingering {
   Reader reader;
   std::chrono::nanoseconds until;
+  wire::Link link;                      // {producer, 0, the cursor's shared id}
+  std::vector<EndpointId> subscribers;  // listed in their updates' `retired` while it lingers
 };
 
 struct Watch {
@@ -145,8 +148,10 @@ class Service {
   void reconcile(const std::set<EndpointId>& ids);
   std::optional<uint64_t> flowReader(EndpointId publisher, EndpointId subscriber);
   std::size_t endpointsOf(int64_t pid) const;
-  // Keeps `reader` open for kLinger more (a janitor task closes it then).
-  void linger(Reader reader);
+  // Keeps the cursor `reader_id` of `producer` open for kLinger more for `subscribers` (a
+  // janitor task closes it then).
+  void linger(Reader reader, EndpointId producer, uint64_t reader_id,
+              std::vector<EndpointId> subscribers);
   Task<void> janitor();
 
   Graph graph_;
@@ -342,20 +347,24 @@ void Service::onConnect(const wire::Message& message, const wire::Connect& reque
 void Service::remove(EndpointId id) {
   std::set<EndpointId> touched = graph_.neighbourhood(id);
   touched.erase(id);
+  std::vector<EndpointId> subscribers = graph_.wiresOf(id).outbound;
   graph_.remove(id);
   auto found = records_.find(id);
   if (found != records_.end()) {
     found->second.outbox->closed = true;
     found->second.outbox->wake.set();
-    // Subscribers of a producer that went away may not have attached their cursors yet: what it
-    // sent before it went is still theirs. A subscriber's own cursors close at once (so they no
-    // longer hold its producers back).
-    if (found->second.shared_reader) linger(std::move(*found->second.shared_reader));
+    // Subscribers of a producer that went away may not have attached their cursors yet, or even
+    // heard of them: what it sent before it went is still theirs. A subscriber's own cursors
+    // close at once (so they no longer hold its producers back).
+    if (found->second.shared_reader) {
+      linger(std::move(*found->second.shared_reader), id, found->second.shared_reader_id,
+             subscribers);
+    }
     records_.erase(found);
   }
   for (auto it = flow_readers_.begin(); it != flow_readers_.end();) {
     if (it->first.first == id) {
-      linger(std::move(it->second.reader));
+      linger(std::move(it->second.reader), id, it->second.id, {it->first.second});
       it = flow_readers_.erase(it);
     } else if (it->first.second == id) {
       it = flow_readers_.erase(it);
@@ -376,11 +385,13 @@ void Service::processEnded(int64_t pid) {
   watches_.erase(pid);
 }
 
-void Service::linger(Reader reader) {
+void Service::linger(Reader reader, EndpointId producer, uint64_t reader_id,
+                     std::vector<EndpointId> subscribers) {
   auto clock = now(Clock::Monotonic);
   if (!clock) return;  // no clock: close it now
   if (lingering_.size() >= kMaxLingering) lingering_.pop_front();
-  lingering_.push_back(Lingering{std::move(reader), *clock + kLinger});
+  lingering_.push_back(Lingering{std::move(reader), *clock + kLinger,
+                                 wire::Link{producer, 0, reader_id}, std::move(subscribers)});
   if (!janitor_running_) {
     janitor_running_ = true;
     spawn(janitor());
@@ -424,7 +435,7 @@ void Service::reconcile(const std::set<EndpointId>& ids) {
     if (found == records_.end()) continue;
     Record& record = found->second;
     Wires wires = graph_.wiresOf(id);
-    std::vector<wire::Link> inbound, outbound;
+    std::vector<wire::Link> inbound, outbound, retired;
     switch (record.spec.kind) {
       case EndpointKind::Publisher:
       case EndpointKind::Fanout:
@@ -437,6 +448,14 @@ void Service::reconcile(const std::set<EndpointId>& ids) {
             inbound.push_back({peer, 0, source.shared_reader_id});
           } else if (auto reader = flowReader(peer, id)) {
             inbound.push_back({peer, 0, *reader});
+          }
+        }
+        // Producers that went: their cursors while they linger (newest first, within bounds).
+        for (auto it = lingering_.rbegin(); it != lingering_.rend() && retired.size() < kMaxLinks;
+             ++it) {
+          if (std::find(it->subscribers.begin(), it->subscribers.end(), id) !=
+              it->subscribers.end()) {
+            retired.push_back(it->link);
           }
         }
         // Cursors of publishers no longer wired to this subscriber go.
@@ -452,13 +471,15 @@ void Service::reconcile(const std::set<EndpointId>& ids) {
         }
         break;
     }
-    if (record.generation != 0 && inbound == record.inbound && outbound == record.outbound) {
+    if (record.generation != 0 && inbound == record.inbound && outbound == record.outbound &&
+        retired == record.retired) {
       continue;
     }
     record.inbound = std::move(inbound);
     record.outbound = std::move(outbound);
+    record.retired = std::move(retired);
     ++record.generation;
-    wire::Wiring wiring{id, record.generation, record.inbound, record.outbound};
+    wire::Wiring wiring{id, record.generation, record.inbound, record.outbound, record.retired};
     record.outbox->wiring = wire::encode({0, 0, std::move(wiring)});
     record.outbox->wake.set();
   }

@@ -26,7 +26,7 @@ constexpr log::Logger kLog{"selium.switchboard"};
 constexpr uint32_t kUpdatesCapacity = 256 * 1024;
 constexpr uint32_t kMinCapacity = 1024;
 constexpr uint32_t kMaxCapacity = 16 * 1024 * 1024;
-constexpr std::size_t kMaxRetiring = 64;
+constexpr std::size_t kMaxRetiring = kMaxLinks;
 constexpr std::size_t kMaxHeld = 256;
 constexpr std::size_t kMaxHeldBytes = 1024 * 1024;
 
@@ -299,10 +299,28 @@ struct Endpoint::State {
     inbound = std::move(next);
   }
 
+  // Cursors of producers that went, which an update this endpoint never saw may have wired: the
+  // ones not attached yet are read until empty too (one already emptied reads empty again).
+  void applyRetired(const std::vector<wire::Link>& links) {
+    auto known = [&](const std::vector<Inbound>& list, uint64_t reader) {
+      return std::any_of(list.begin(), list.end(),
+                         [&](const Inbound& i) { return i.reader_id == reader; });
+    };
+    for (const wire::Link& link : links) {
+      if (known(inbound, link.reader) || known(retiring, link.reader)) continue;
+      if (retiring.size() >= kMaxRetiring) break;
+      auto reader = Reader::attach(static_cast<SharedId>(link.reader));
+      if (!reader) continue;  // closed since: nothing left to read
+      retiring.push_back(
+          Inbound{link.peer, link.reader, std::make_shared<Reader>(std::move(*reader))});
+    }
+  }
+
   void apply(const wire::Wiring& wiring) {
     if (wiring.endpoint_id != id || wiring.generation <= generation) return;
     generation = wiring.generation;
     applyInbound(wiring.inbound);
+    applyRetired(wiring.retired);
     applyOutbound(wiring.outbound);
   }
 

@@ -110,8 +110,9 @@ Encoded encodePayload(flatbuffers::FlatBufferBuilder& fbb, const Payload& payloa
   if (auto* w = std::get_if<Wiring>(&payload)) {
     auto in = links(fbb, w->inbound);
     auto out = links(fbb, w->outbound);
+    auto retired = links(fbb, w->retired);
     return {Tag::Wiring,
-            fb::CreateWiringUpdate(fbb, w->endpoint_id, w->generation, in, out).Union()};
+            fb::CreateWiringUpdate(fbb, w->endpoint_id, w->generation, in, out, retired).Union()};
   }
   return {Tag::None, {}};
 }
@@ -229,6 +230,7 @@ std::string decodePayload(const fb::Message& m, Payload& out) {
       wiring.generation = w->generation();
       if (auto e = readLinks(w->inbound(), "inbound", wiring.inbound); !e.empty()) return e;
       if (auto e = readLinks(w->outbound(), "outbound", wiring.outbound); !e.empty()) return e;
+      if (auto e = readLinks(w->retired(), "retired", wiring.retired); !e.empty()) return e;
       out = std::move(wiring);
       return {};
     }

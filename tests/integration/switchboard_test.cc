@@ -270,5 +270,19 @@ TEST_F(SwitchboardTest, CallsWaitingOnAnEndedSwitchboardFail) {
   EXPECT_THAT(textField(outlived, "register"), HasSubstr("Switchboard"));
 }
 
+// A producer that sends and ends while its subscriber cannot take updates: the Switchboard
+// keeps only the newest wiring for the subscriber, which no longer has the producer, yet lists
+// the producer's cursor as retired, so every message it sent is still delivered.
+TEST_F(SwitchboardTest, MessagesOfAProducerThatEndedReachASubscriberThatMissedItsWiring) {
+  kernel::ProcessId ghost = start("ghost", {utf8("late.items"), utf8("late.go")});
+  logged(ghost, "full");
+  finished(start("publish", {utf8("late.items"), u32(50), u32(1)}), "published");
+  finished(start("publish", {utf8("late.go"), u32(1), u32(1)}), "published");
+  auto got = finished(ghost, "ghost");
+  EXPECT_EQ(uintField(got, "received"), 50u);
+  EXPECT_EQ(uintField(got, "sum"), sumTo(50));
+  EXPECT_EQ(uintField(got, "retired"), 1u);
+}
+
 }  // namespace
 }  // namespace selium::engine

@@ -48,7 +48,7 @@ TEST(SwitchboardProtocol, EveryOtherPayloadRoundTrips) {
   EXPECT_NE(std::get_if<wire::Ok>(&d.message.payload), nullptr);
   d = roundTrip({1, 0, wire::Failure{"bad things"}});
   EXPECT_EQ(std::get_if<wire::Failure>(&d.message.payload)->message, "bad things");
-  wire::Wiring w{9, 3, {{1, 0, 55}}, {{2, 66, 0}, {3, 67, 0}}};
+  wire::Wiring w{9, 3, {{1, 0, 55}}, {{2, 66, 0}, {3, 67, 0}}, {{4, 0, 77}}};
   d = roundTrip({0, 0, w});
   ASSERT_TRUE(d.ok());
   auto* got = std::get_if<wire::Wiring>(&d.message.payload);
@@ -56,6 +56,7 @@ TEST(SwitchboardProtocol, EveryOtherPayloadRoundTrips) {
   EXPECT_EQ(got->generation, 3u);
   EXPECT_EQ(got->inbound, w.inbound);
   EXPECT_EQ(got->outbound, w.outbound);
+  EXPECT_EQ(got->retired, w.retired);
 }
 
 TEST(SwitchboardProtocol, GarbageHasNoEnvelope) {

@@ -80,6 +80,7 @@ struct Wiring {
   uint64_t generation = 0;
   std::vector<Link> inbound;
   std::vector<Link> outbound;
+  std::vector<Link> retired;  // Subscriber: cursors of producers that went (read until empty)
 };
 
 using Payload = std::variant<Register, Unregister, Connect, Registered, Ok, Failure, Wiring>;

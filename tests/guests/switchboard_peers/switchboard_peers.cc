@@ -46,6 +46,11 @@
 //       Subscriber<Item> with no producer: info "registered", then ready() until the
 //       Switchboard ends; then a new registration. Info "outlived" {ready, register} (the two
 //       failure messages).
+//   ghost(utf8 name, utf8 go)
+//       Registers a Subscriber<Item> of `name` by hand and fills its updates channel so that the
+//       Switchboard cannot write to it (info "full"); waits for an item on a Subscriber of `go`;
+//       then empties the channel, applies the newest wiring (inbound and retired cursors) and
+//       reads every item. Info "ghost" {received, sum, retired}.
 //   grab()
 //       Tries to take the Switchboard's request channel (not only a writer) from its singleton.
 //       Info "grab" {channel} ("taken" or the error's name).
@@ -504,5 +509,73 @@ SELIUM_ENTRYPOINT(grab) {
   auto handle =
       selium::lookupSingleton(selium::singletonId("selium.switchboard"), selium::Kind::Channel);
   kLog.info("grab", {{"channel", handle ? std::string_view("taken") : handle.error().name()}});
+  co_return 0;
+}
+
+SELIUM_ENTRYPOINT(ghost, (utf8, name), (utf8, go)) {
+  namespace wire = selium::switchboard::wire;
+  auto sb = board();
+  if (!sb) co_return 1;
+  auto updates = selium::Channel::create(4096);
+  if (!updates) co_return 1;
+  auto updates_reader = updates->reader();
+  auto updates_writer = updates->writer();
+  auto updates_id = updates->share();
+  auto lifetime = selium::Lifetime::self();
+  if (!updates_reader || !updates_writer || !updates_id || !lifetime) co_return 1;
+  auto lifetime_id = lifetime->share();
+  if (!lifetime_id) co_return 1;
+  wire::Register request{selium::EndpointKind::Subscriber,
+                         std::string(name),
+                         selium::schemaId(Item::kSchemaName),
+                         std::nullopt,
+                         0,
+                         static_cast<uint64_t>(*lifetime_id)};
+  (void)co_await rawRequest(wire::encode({1, static_cast<uint64_t>(*updates_id), request}), true);
+  std::string answer = co_await answerOf(*updates_reader);
+  if (answer.rfind("registered ", 0) != 0) {
+    co_return failed("register", Failure{selium::ErrorCode::Internal, answer});
+  }
+  // Full: the Switchboard keeps only the newest wiring for it from now on.
+  std::vector<uint8_t> junk(256, 0xee);
+  while (selium::switchboard::detail::trySend(*updates_writer, junk)) {
+  }
+  auto go_sub = co_await sb->subscriber<Item>(std::string(go));
+  if (!go_sub) co_return failed("go", go_sub.error());
+  kLog.info("full");
+  auto signal = co_await go_sub->recv();
+  if (!signal) co_return failed("go recv", signal.error());
+  // The newest wiring: the first update after the junk, written once there is room again.
+  std::optional<wire::Wiring> wiring;
+  bool after_junk = false;
+  while (!wiring) {
+    auto frame = co_await updates_reader->read();
+    if (!frame) co_return failed("updates", Failure{frame.error().code(), "read"});
+    auto decoded = wire::decode(*frame);
+    if (!decoded.ok()) {
+      after_junk = true;
+    } else if (auto* w = std::get_if<wire::Wiring>(&decoded.message.payload); w && after_junk) {
+      wiring = std::move(*w);
+    }
+  }
+  if (!wiring) co_return failed("wiring", Failure{selium::ErrorCode::Internal, "no update"});
+  std::vector<wire::Link> links = wiring->inbound;
+  links.insert(links.end(), wiring->retired.begin(), wiring->retired.end());
+  Tally tally;
+  for (const wire::Link& link : links) {
+    auto reader = selium::Reader::attach(static_cast<selium::SharedId>(link.reader));
+    if (!reader) continue;
+    for (;;) {
+      std::vector<uint8_t> buffer(64);
+      int32_t rc = selium_channel_read(reader->handle().get(), SELIUM_ADDR(buffer.data()),
+                                       static_cast<uint32_t>(buffer.size()), SELIUM_WAKER_NONE);
+      if (rc < 0) break;  // empty (or ended)
+      auto item = Item::decode(std::span(buffer).first(static_cast<std::size_t>(rc)));
+      if (item) tally.add(item->value);
+    }
+  }
+  kLog.info("ghost", {{"received", tally.count},
+                      {"sum", tally.sum},
+                      {"retired", static_cast<uint64_t>(wiring->retired.size())}});
   co_return 0;
 }
