@@ -31,6 +31,10 @@ constexpr uint32_t kMaxCapacity = 16 * 1024 * 1024;
 constexpr std::size_t kMaxRetiring = 64;
 constexpr std::size_t kMaxUnrouted = 256;
 constexpr std::size_t kMaxUnroutedBytes = 1024 * 1024;
+// Endpoints that are wired look at their updates channel once every this many messages sent,
+// received or requested (and a Subscriber, Server or Client whenever it waits): a rewiring is
+// noticed within that many messages, and the messages between cost no hostcalls for it.
+constexpr uint32_t kUpdateCheckEvery = 64;
 
 Failure hostFailure(std::string_view what, Error error) {
   std::string detail = lastError();
@@ -39,25 +43,32 @@ Failure hostFailure(std::string_view what, Error error) {
 }
 
 // Reads one frame without waiting: nothing when none is there, or another task of this process
-// is waiting on the reader (it gets the frame instead).
+// is waiting on the reader (it gets the frame instead). Small frames are read onto the stack
+// first, so finding nothing allocates nothing.
 std::optional<Result<std::vector<uint8_t>>> tryRead(const Reader& reader) {
   selium_handle_t handle = reader.handle().get();
-  std::vector<uint8_t> buffer(512);
+  uint8_t small[512];
+  std::span<uint8_t> into(small);
+  std::vector<uint8_t> large;
   for (;;) {
-    int32_t rc = selium_channel_read(handle, SELIUM_ADDR(buffer.data()),
-                                     static_cast<uint32_t>(buffer.size()), kNoWaker);
+    int32_t rc = selium_channel_read(handle, SELIUM_ADDR(into.data()),
+                                     static_cast<uint32_t>(into.size()), kNoWaker);
     if (rc == -SELIUM_ERR_WouldBlock) {
       (void)selium_handle_cancel_wait(handle);
       return std::nullopt;
     }
     if (rc == -SELIUM_ERR_InvalidArgument) return std::nullopt;  // another task waits on it
     if (rc < 0) return Result<std::vector<uint8_t>>(Error::fromResult(rc));
-    if (static_cast<std::size_t>(rc) > buffer.size()) {
-      buffer.resize(static_cast<std::size_t>(rc));  // the frame stays next: read it again
+    auto length = static_cast<std::size_t>(rc);
+    if (length > into.size()) {
+      large.resize(length);  // the frame stays next: read it again
+      into = large;
       continue;
     }
-    buffer.resize(static_cast<std::size_t>(rc));
-    return Result<std::vector<uint8_t>>(std::move(buffer));
+    if (into.data() == small)
+      return Result<std::vector<uint8_t>>(std::vector<uint8_t>(small, small + length));
+    large.resize(length);
+    return Result<std::vector<uint8_t>>(std::move(large));
   }
 }
 
@@ -164,6 +175,10 @@ struct Endpoint::State {
   // Server: replies to clients not wired yet (their update is on its way), oldest first.
   std::deque<std::pair<EndpointId, std::vector<uint8_t>>> unrouted;
   std::size_t unrouted_bytes = 0;
+  uint32_t unchecked = 0;  // messages since the updates channel was last looked at
+
+  // Whether a message call that need not wait should look at the updates channel now.
+  bool updateCheckDue() { return ++unchecked >= kUpdateCheckEvery; }
 
   std::string describe() const {
     std::string out = std::string(kindName(kind));
@@ -281,6 +296,7 @@ struct Endpoint::State {
 
   // Applies every update waiting, without waiting.
   Outcome<void> drainUpdates() {
+    unchecked = 0;
     while (auto frame = tryRead(updates_reader)) {
       auto applied = onUpdate(std::move(*frame));
       if (!applied) return applied;
@@ -319,8 +335,21 @@ struct Endpoint::State {
       auto applied = onUpdate(std::move(*update));
       if (!applied) co_return applied;
     }
-    if (reply) co_return onReply(std::move(*reply));
-    co_return Outcome<void>();
+    if (!reply) co_return Outcome<void>();
+    auto handled = onReply(std::move(*reply));
+    // With other requests in flight, their replies may be there already: hand them out too
+    // before the waiting tasks look, rather than one race per reply.
+    while (handled && awaitingReplies()) {
+      auto more = tryRead(*own_reader);
+      if (!more) break;
+      handled = onReply(std::move(*more));
+    }
+    co_return handled;
+  }
+
+  bool awaitingReplies() const {
+    return std::any_of(pending.begin(), pending.end(),
+                       [](const auto& p) { return !p.second->result; });
   }
 
   Outcome<void> onReply(Result<std::vector<uint8_t>> reply) {
@@ -489,8 +518,10 @@ Task<Outcome<std::size_t>> Endpoint::rewired() {
 
 Task<Outcome<void>> Endpoint::publish(std::vector<uint8_t> frame) {
   State& s = *state_;
-  auto wired = co_await ready(1);
-  if (!wired) co_return wired;
+  if (s.peers() == 0 || s.updateCheckDue()) {
+    auto wired = co_await ready(1);
+    if (!wired) co_return wired;
+  }
   auto written = co_await s.own_writer->write(frame);
   if (!written) co_return hostFailure("sending a message of " + s.describe(), written.error());
   co_return Outcome<void>();
@@ -504,14 +535,18 @@ Task<Outcome<std::vector<uint8_t>>> Endpoint::receive() {
       s.stash.pop_front();
       co_return frame;
     }
-    if (auto drained = s.drainUpdates(); !drained) co_return drained.error();
+    if (s.inbound.empty() || s.updateCheckDue()) {
+      if (auto drained = s.drainUpdates(); !drained) co_return drained.error();
+    }
     while (!s.retiring.empty()) {
       auto got = tryRead(*s.retiring.front().reader);
       if (got && *got) co_return std::move(**got);
       s.retiring.erase(s.retiring.begin());  // empty (or ended): done with it
     }
-    auto wired = co_await ready(1);
-    if (!wired) co_return wired.error();
+    if (s.inbound.empty()) {
+      auto wired = co_await ready(1);
+      if (!wired) co_return wired.error();
+    }
     // Whatever is there already, taking the inbound channels in turn.
     std::size_t n = s.inbound.size();
     std::optional<std::size_t> broken;
@@ -557,7 +592,9 @@ Task<Outcome<std::vector<uint8_t>>> Endpoint::receive() {
 Task<Outcome<RawRequest>> Endpoint::accept() {
   State& s = *state_;
   for (;;) {
-    if (auto drained = s.drainUpdates(); !drained) co_return drained.error();
+    if (s.updateCheckDue()) {
+      if (auto drained = s.drainUpdates(); !drained) co_return drained.error();
+    }
     std::optional<Result<std::vector<uint8_t>>> got = tryRead(*s.own_reader);
     if (!got) {
       Slot update, request;
@@ -581,9 +618,13 @@ Task<Outcome<RawRequest>> Endpoint::accept() {
                 {{"endpoint", s.id}, {"bytes", frame.size()}});
       continue;
     }
-    // The update wiring this client was written before its request: apply it now, while no
+    // The update wiring a new client was written before its request: apply it now, while no
     // task waits on the updates channel, so that reply() finds the client.
-    if (auto drained = s.drainUpdates(); !drained) co_return drained.error();
+    bool routed = std::any_of(s.outbound.begin(), s.outbound.end(),
+                              [&](const Outbound& o) { return o.peer == head->client; });
+    if (!routed) {
+      if (auto drained = s.drainUpdates(); !drained) co_return drained.error();
+    }
     frame.erase(frame.begin(), frame.begin() + rpc::kRequestHeader);
     co_return RawRequest{head->client, head->correlation, std::move(frame)};
   }
@@ -626,8 +667,10 @@ Outcome<void> Endpoint::respond(EndpointId client, uint64_t correlation, bool ok
 
 Task<Outcome<std::vector<uint8_t>>> Endpoint::call(std::vector<uint8_t> payload) {
   State& s = *state_;
-  auto wired = co_await ready(1);
-  if (!wired) co_return wired.error();
+  if (s.outbound.empty() || s.updateCheckDue()) {
+    auto wired = co_await ready(1);
+    if (!wired) co_return wired.error();
+  }
   uint64_t correlation = s.next_correlation++;
   auto pending = std::make_shared<Pending>();
   pending->server = s.outbound.front().peer;
