@@ -547,9 +547,10 @@ Task<Outcome<std::vector<uint8_t>>> Endpoint::receive() {
       auto wired = co_await ready(1);
       if (!wired) co_return wired.error();
     }
-    // Whatever is there already, taking the inbound channels in turn.
+    // Whatever is there already, taking the inbound channels in turn. `broken` is a reader
+    // whose channel ended, by identity: an update applied below may reorder the inbound list.
     std::size_t n = s.inbound.size();
-    std::optional<std::size_t> broken;
+    std::shared_ptr<Reader> broken;
     for (std::size_t k = 0; k < n && !broken; ++k) {
       std::size_t i = (s.next_inbound + k) % n;
       auto got = tryRead(*s.inbound[i].reader);
@@ -558,14 +559,17 @@ Task<Outcome<std::vector<uint8_t>>> Endpoint::receive() {
         s.next_inbound = i + 1;
         co_return std::move(**got);
       }
-      broken = i;
+      broken = s.inbound[i].reader;
     }
     if (!broken) {
       std::vector<Slot> slots(n + 1);
+      std::vector<std::shared_ptr<Reader>> raced;
       std::vector<Task<void>> tasks;
       tasks.push_back(readInto(&s.updates_reader, &slots[0]));
-      for (std::size_t i = 0; i < n; ++i)
-        tasks.push_back(readInto(s.inbound[i].reader.get(), &slots[i + 1]));
+      for (std::size_t i = 0; i < n; ++i) {
+        raced.push_back(s.inbound[i].reader);
+        tasks.push_back(readInto(raced.back().get(), &slots[i + 1]));
+      }
       (void)co_await race(std::move(tasks));
       // Several reads may have completed before the race ended: keep every frame.
       if (slots[0]) {
@@ -577,15 +581,20 @@ Task<Outcome<std::vector<uint8_t>>> Endpoint::receive() {
         if (*slots[i]) {
           s.stash.push_back(std::move(**slots[i]));
         } else if (!broken) {
-          broken = i - 1;
+          broken = raced[i - 1];
         }
       }
       if (!s.stash.empty()) continue;
       if (!broken) continue;
     }
     // A producer's channel ended (drained or deleted): read the others until the update comes.
-    kLog.debug("an inbound channel ended", {{"endpoint", s.id}, {"peer", s.inbound[*broken].peer}});
-    s.inbound.erase(s.inbound.begin() + static_cast<std::ptrdiff_t>(*broken));
+    // (If the update came already, the reader is retiring instead, and goes once read empty.)
+    auto ended = std::find_if(s.inbound.begin(), s.inbound.end(),
+                              [&](const Inbound& i) { return i.reader == broken; });
+    if (ended != s.inbound.end()) {
+      kLog.debug("an inbound channel ended", {{"endpoint", s.id}, {"peer", ended->peer}});
+      s.inbound.erase(ended);
+    }
   }
 }
 
