@@ -25,6 +25,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "engine/engine.h"
@@ -76,7 +77,8 @@ class ExitRecorder {
   void record(const engine::ProcessExit& exit) {
     Clock::time_point now = Clock::now();
     std::lock_guard lock(mutex_);
-    if (exit.reason != engine::ExitReason::Normal) {
+    if (exit.reason != engine::ExitReason::Normal &&
+        !(exit.reason == engine::ExitReason::Terminated && stoppable_.count(exit.pid) > 0)) {
       die("process " + std::to_string(exit.pid) + " (" + exit.module + ") ended " +
           std::string(engine::exitReasonName(exit.reason)) + ": " + exit.message);
     }
@@ -94,6 +96,13 @@ class ExitRecorder {
     std::lock_guard lock(mutex_);
     track_each_ = on;
     pending_.clear();
+  }
+
+  // A process the benchmark leaves running (a service): its termination by a stop or the
+  // engine's shutdown is not a failure.
+  void mayBeTerminated(kernel::ProcessId pid) {
+    std::lock_guard lock(mutex_);
+    stoppable_.insert(pid);
   }
 
   // When `pid` ended; dies if it does not end within `bound`.
@@ -130,6 +139,7 @@ class ExitRecorder {
   std::condition_variable changed_;
   bool track_each_ = true;
   std::unordered_map<kernel::ProcessId, Clock::time_point> pending_;
+  std::unordered_set<kernel::ProcessId> stoppable_;
   uint64_t ended_ = 0;
   uint64_t wanted_ = 0;  // the count waitEnded() waits for
   Clock::time_point last_{};

@@ -13,7 +13,6 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
-#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -22,15 +21,14 @@
 
 #include "bench_util.h"
 #include "frame_queue.h"
+#include "guest_harness.h"
 
 namespace selium::bench {
 namespace {
 
 namespace fs = std::filesystem;
-using kernel::ArgValue;
 using kernel::Capability;
 using kernel::EntrypointArg;
-using kernel::ParamKind;
 
 struct Options {
   uint64_t frames = 4'000'000;       // 32-byte frames per batched case
@@ -183,110 +181,22 @@ std::string rateText(const Flow& f, double per_second) {
 
 enum class Api { Sdk, Raw };
 
-// One engine with the two channel guests loaded, recording what the benchmark waits for: the
-// records "ready", "rtt" and "moved", every exit (stamped on the worker), and the worker thread of
-// every process (to check placement).
-class Harness {
+// One engine with the two channel guests loaded, keeping the records "ready", "rtt" and
+// "moved".
+class Harness : public GuestHarness {
  public:
-  Harness(std::size_t workers, const fs::path& cache) {
-    engine::EngineOptions options;
-    options.workers = workers;
-    options.compile_cache_dir = cache;
-    options.on_exit = [this](const engine::ProcessExit& e) { exits.record(e); };
-    options.on_start = [this](kernel::Process& p) {
-      std::lock_guard lock(mutex_);
-      threads_[p.id()] = std::this_thread::get_id();
-    };
-    options.log_sink = [this](const kernel::Process& p, const kernel::GuestLogRecord& r) {
-      if (r.level >= log::Level::Warn) {
-        std::fprintf(stderr, "guest %llu: %s\n", static_cast<unsigned long long>(p.id()),
-                     r.message.c_str());
-      }
-      if (r.message != "ready" && r.message != "rtt" && r.message != "moved") return;
-      std::lock_guard lock(mutex_);
-      records_[{p.id(), r.message}] = r;
-      changed_.notify_all();
-    };
-    engine_ = std::make_unique<engine::Engine>(std::move(options));
+  Harness(std::size_t workers, const fs::path& cache)
+      : GuestHarness(workers, cache, {"ready", "rtt", "moved"}) {
     sdk = load("bench_channels.wasm");
     raw = load("bench_channels_raw.wasm");
-  }
-  ~Harness() {
-    if (!engine_->shutdown(std::chrono::seconds(10))) die("engine did not shut down");
-  }
-
-  // Waits until V8 has tiered every loaded module up to TurboFan (the compile cache entry is
-  // written then), unless the code came from the cache already.
-  void awaitTurbofan() {
-    Clock::time_point deadline = Clock::now() + std::chrono::minutes(5);
-    for (;;) {
-      engine::EngineStats s = engine_->stats();
-      if (s.cache_hits + s.cache_writes + s.cache_write_failures >= 2) return;
-      if (Clock::now() > deadline) die("TurboFan tier-up did not finish within 5 minutes");
-      std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    }
-  }
-
-  kernel::ProcessId spawn(const std::shared_ptr<const engine::Module>& module,
-                          const std::string& entry, std::vector<EntrypointArg> args,
-                          std::initializer_list<Capability> caps) {
-    engine::SpawnRequest request;
-    request.module = module;
-    request.entrypoint = entry;
-    request.args = std::move(args);
-    for (Capability c : caps) request.capabilities.add(c);
-    auto spawned = engine_->spawn(std::move(request));
-    if (!spawned) die("spawn " + entry + ": " + spawned.error().message);
-    return spawned->pid;
-  }
-
-  // The record `message` of `pid`; dies if it does not come within a minute.
-  kernel::GuestLogRecord waitRecord(kernel::ProcessId pid, const std::string& message) {
-    std::unique_lock lock(mutex_);
-    auto key = std::make_pair(pid, message);
-    if (!changed_.wait_for(lock, std::chrono::minutes(1),
-                           [&] { return records_.count(key) > 0; })) {
-      die("process " + std::to_string(pid) + " never logged \"" + message + "\"");
-    }
-    kernel::GuestLogRecord r = records_[key];
-    records_.erase(key);
-    return r;
-  }
-
-  std::thread::id threadOf(kernel::ProcessId pid) {
-    std::lock_guard lock(mutex_);
-    return threads_.at(pid);
   }
 
   std::shared_ptr<const engine::Module> sdk;
   std::shared_ptr<const engine::Module> raw;
-  ExitRecorder exits;
-
- private:
-  std::shared_ptr<const engine::Module> load(const char* name) {
-    auto loaded = engine_->load(readGuest(name), name);
-    if (!loaded) die(loaded.error().message);
-    return *loaded;
-  }
-
-  std::unique_ptr<engine::Engine> engine_;
-  std::mutex mutex_;
-  std::condition_variable changed_;
-  std::map<std::pair<kernel::ProcessId, std::string>, kernel::GuestLogRecord> records_;
-  std::map<kernel::ProcessId, std::thread::id> threads_;
 };
 
-uint64_t uintField(const kernel::GuestLogRecord& r, std::string_view key) {
-  for (const log::Field& f : r.fields) {
-    if (f.key != key) continue;
-    if (const auto* u = std::get_if<uint64_t>(&f.value)) return *u;
-    if (const auto* i = std::get_if<int64_t>(&f.value)) return static_cast<uint64_t>(*i);
-  }
-  die("record \"" + r.message + "\" has no integer field " + std::string(key));
-}
-
-EntrypointArg u32(uint64_t v) { return {ParamKind::U32, ArgValue{v}}; }
-EntrypointArg resource(uint64_t shared_id) { return {ParamKind::Resource, ArgValue{shared_id}}; }
+EntrypointArg u32(uint64_t v) { return u32Arg(v); }
+EntrypointArg resource(uint64_t shared_id) { return resourceArg(shared_id); }
 
 // How the first reader and the first writer of a raw run moved their frames (their "moved"
 // records): channel calls made, and how many of them found nothing to read or no room.

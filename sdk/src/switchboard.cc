@@ -29,6 +29,10 @@ constexpr uint32_t kMaxCapacity = 16 * 1024 * 1024;
 constexpr std::size_t kMaxRetiring = kMaxLinks;
 constexpr std::size_t kMaxHeld = 256;
 constexpr std::size_t kMaxHeldBytes = 1024 * 1024;
+// Endpoints that are wired look at their updates channel once every this many messages sent,
+// received or requested (and a Subscriber, Server or Client whenever it waits): a rewiring is
+// noticed within that many messages, and the messages between cost no hostcalls for it.
+constexpr uint32_t kUpdateCheckEvery = 64;
 
 Failure hostFailure(std::string_view what, Error error) {
   std::string detail = lastError();
@@ -36,21 +40,28 @@ Failure hostFailure(std::string_view what, Error error) {
                                    (detail.empty() ? "" : " (" + detail + ")")};
 }
 
-// Reads one frame without waiting (SELIUM_WAKER_NONE): nothing when none is there.
+// Reads one frame without waiting (SELIUM_WAKER_NONE): nothing when none is there. Small
+// frames are read onto the stack first, so finding nothing allocates nothing.
 std::optional<Result<std::vector<uint8_t>>> tryRead(const Reader& reader) {
   selium_handle_t handle = reader.handle().get();
-  std::vector<uint8_t> buffer(512);
+  uint8_t small[512];
+  std::span<uint8_t> into(small);
+  std::vector<uint8_t> large;
   for (;;) {
-    int32_t rc = selium_channel_read(handle, SELIUM_ADDR(buffer.data()),
-                                     static_cast<uint32_t>(buffer.size()), SELIUM_WAKER_NONE);
+    int32_t rc = selium_channel_read(handle, SELIUM_ADDR(into.data()),
+                                     static_cast<uint32_t>(into.size()), SELIUM_WAKER_NONE);
     if (rc == -SELIUM_ERR_WouldBlock) return std::nullopt;
     if (rc < 0) return Result<std::vector<uint8_t>>(Error::fromResult(rc));
-    if (static_cast<std::size_t>(rc) > buffer.size()) {
-      buffer.resize(static_cast<std::size_t>(rc));  // the frame stays next: read it again
+    auto length = static_cast<std::size_t>(rc);
+    if (length > into.size()) {
+      large.resize(length);  // the frame stays next: read it again
+      into = large;
       continue;
     }
-    buffer.resize(static_cast<std::size_t>(rc));
-    return Result<std::vector<uint8_t>>(std::move(buffer));
+    if (into.data() == small)
+      return Result<std::vector<uint8_t>>(std::vector<uint8_t>(small, small + length));
+    large.resize(length);
+    return Result<std::vector<uint8_t>>(std::move(large));
   }
 }
 
@@ -219,6 +230,10 @@ struct Endpoint::State {
   std::deque<rpc::RequestHead> held_heads;
   std::deque<std::vector<uint8_t>> held;
   std::size_t held_bytes = 0;
+  uint32_t unchecked = 0;  // messages since the updates channel was last looked at
+
+  // Whether a message call that need not wait should look at the updates channel now.
+  bool updateCheckDue() { return ++unchecked >= kUpdateCheckEvery; }
 
   std::string describe() const {
     std::string out = std::string(kindName(kind));
@@ -377,6 +392,7 @@ struct Endpoint::State {
 
   // Applies every update waiting, without waiting.
   Outcome<void> drainUpdates() {
+    unchecked = 0;
     while (auto frame = tryRead(updates_reader)) {
       auto applied = onUpdate(std::move(*frame));
       if (!applied) return applied;
@@ -424,8 +440,21 @@ struct Endpoint::State {
       auto applied = onUpdate(std::move(*update));
       if (!applied) co_return applied;
     }
-    if (reply) co_return onReply(std::move(*reply));
-    co_return Outcome<void>();
+    if (!reply) co_return Outcome<void>();
+    auto handled = onReply(std::move(*reply));
+    // With other requests in flight, their replies may be there already: hand them out too
+    // before the waiting tasks look, rather than one race per reply.
+    while (handled && awaitingReplies()) {
+      auto more = tryRead(*own_reader);
+      if (!more) break;
+      handled = onReply(std::move(*more));
+    }
+    co_return handled;
+  }
+
+  bool awaitingReplies() const {
+    return std::any_of(pending.begin(), pending.end(),
+                       [](const auto& p) { return !p.second->result; });
   }
 
   Outcome<void> onReply(Result<std::vector<uint8_t>> reply) {
@@ -598,8 +627,10 @@ Task<Outcome<std::size_t>> Endpoint::rewired() {
 
 Task<Outcome<void>> Endpoint::publish(std::vector<uint8_t> frame) {
   State& s = *state_;
-  auto wired = co_await ready(1);
-  if (!wired) co_return wired;
+  if (s.peers() == 0 || s.updateCheckDue()) {
+    auto wired = co_await ready(1);
+    if (!wired) co_return wired;
+  }
   auto written = co_await s.own_writer->write(frame);
   if (!written) co_return hostFailure("sending a message of " + s.describe(), written.error());
   co_return Outcome<void>();
@@ -613,17 +644,22 @@ Task<Outcome<std::vector<uint8_t>>> Endpoint::receive() {
       s.stash.pop_front();
       co_return frame;
     }
-    if (auto drained = s.drainUpdates(); !drained) co_return drained.error();
+    if (s.inbound.empty() || s.updateCheckDue()) {
+      if (auto drained = s.drainUpdates(); !drained) co_return drained.error();
+    }
     while (!s.retiring.empty()) {
       auto got = tryRead(*s.retiring.front().reader);
       if (got && *got) co_return std::move(**got);
       s.retiring.erase(s.retiring.begin());  // empty (or ended): done with it
     }
-    auto wired = co_await ready(1);
-    if (!wired) co_return wired.error();
-    // Whatever is there already, taking the inbound channels in turn.
+    if (s.inbound.empty()) {
+      auto wired = co_await ready(1);
+      if (!wired) co_return wired.error();
+    }
+    // Whatever is there already, taking the inbound channels in turn. `broken` is a reader
+    // whose channel ended, by identity: an update applied below may reorder the inbound list.
     std::size_t n = s.inbound.size();
-    std::optional<std::size_t> broken;
+    std::shared_ptr<Reader> broken;
     for (std::size_t k = 0; k < n && !broken; ++k) {
       std::size_t i = (s.next_inbound + k) % n;
       auto got = tryRead(*s.inbound[i].reader);
@@ -632,14 +668,17 @@ Task<Outcome<std::vector<uint8_t>>> Endpoint::receive() {
         s.next_inbound = i + 1;
         co_return std::move(**got);
       }
-      broken = i;
+      broken = s.inbound[i].reader;
     }
     if (!broken) {
       std::vector<Slot> slots(n + 1);
+      std::vector<std::shared_ptr<Reader>> raced;
       std::vector<Task<void>> tasks;
       tasks.push_back(readInto(&s.updates_reader, &slots[0]));
-      for (std::size_t i = 0; i < n; ++i)
-        tasks.push_back(readInto(s.inbound[i].reader.get(), &slots[i + 1]));
+      for (std::size_t i = 0; i < n; ++i) {
+        raced.push_back(s.inbound[i].reader);
+        tasks.push_back(readInto(raced.back().get(), &slots[i + 1]));
+      }
       (void)co_await race(std::move(tasks));
       // Several reads may have completed before the race ended: keep every frame.
       if (slots[0]) {
@@ -651,22 +690,29 @@ Task<Outcome<std::vector<uint8_t>>> Endpoint::receive() {
         if (*slots[i]) {
           s.stash.push_back(std::move(**slots[i]));
         } else if (!broken) {
-          broken = i - 1;
+          broken = raced[i - 1];
         }
       }
       if (!s.stash.empty()) continue;
       if (!broken) continue;
     }
     // A producer's channel ended (drained or deleted): read the others until the update comes.
-    kLog.debug("an inbound channel ended", {{"endpoint", s.id}, {"peer", s.inbound[*broken].peer}});
-    s.inbound.erase(s.inbound.begin() + static_cast<std::ptrdiff_t>(*broken));
+    // (If the update came already, the reader is retiring instead, and goes once read empty.)
+    auto ended = std::find_if(s.inbound.begin(), s.inbound.end(),
+                              [&](const Inbound& i) { return i.reader == broken; });
+    if (ended != s.inbound.end()) {
+      kLog.debug("an inbound channel ended", {{"endpoint", s.id}, {"peer", ended->peer}});
+      s.inbound.erase(ended);
+    }
   }
 }
 
 Task<Outcome<RawRequest>> Endpoint::accept() {
   State& s = *state_;
   for (;;) {
-    if (auto drained = s.drainUpdates(); !drained) co_return drained.error();
+    if (s.updateCheckDue()) {
+      if (auto drained = s.drainUpdates(); !drained) co_return drained.error();
+    }
     if (auto ready = s.takeHeld()) co_return std::move(*ready);
     std::optional<Result<std::vector<uint8_t>>> got = tryRead(*s.own_reader);
     if (!got) {
@@ -694,8 +740,12 @@ Task<Outcome<RawRequest>> Endpoint::accept() {
     frame.erase(frame.begin(), frame.begin() + rpc::kRequestHeader);
     // Replies go only to reply channels the Switchboard wired here. The update wiring a new
     // client may still be on its way: apply what has come, and hold the request until it does.
-    if (auto drained = s.drainUpdates(); !drained) co_return drained.error();
-    if (const Outbound* client = s.clientOf(head->reply)) {
+    const Outbound* client = s.clientOf(head->reply);
+    if (client == nullptr) {
+      if (auto drained = s.drainUpdates(); !drained) co_return drained.error();
+      client = s.clientOf(head->reply);
+    }
+    if (client != nullptr) {
       co_return RawRequest{client->peer, head->reply, head->correlation, std::move(frame)};
     }
     s.hold(*head, std::move(frame));
@@ -728,8 +778,10 @@ Outcome<void> Endpoint::respond(EndpointId client, uint64_t reply, uint64_t corr
 
 Task<Outcome<std::vector<uint8_t>>> Endpoint::call(std::vector<uint8_t> payload) {
   State& s = *state_;
-  auto wired = co_await ready(1);
-  if (!wired) co_return wired.error();
+  if (s.outbound.empty() || s.updateCheckDue()) {
+    auto wired = co_await ready(1);
+    if (!wired) co_return wired.error();
+  }
   uint64_t correlation = s.next_correlation++;
   auto pending = std::make_shared<Pending>();
   pending->server = s.outbound.front().peer;
