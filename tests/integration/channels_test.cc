@@ -9,40 +9,21 @@
 #include <vector>
 
 #include "engine/engine.h"
-#include "support/engine_recorder.h"
+#include "support/engine_fixture.h"
 
 namespace selium::engine {
 namespace {
 
-using kernel::ArgValue;
 using kernel::Capability;
 using kernel::EntrypointArg;
-using kernel::ParamKind;
 using namespace std::chrono_literals;
 
-EntrypointArg u32(uint32_t v) { return {ParamKind::U32, ArgValue{uint64_t{v}}}; }
-EntrypointArg i64(int64_t v) { return {ParamKind::I64, ArgValue{v}}; }
-EntrypointArg utf8(std::string v) { return {ParamKind::Utf8, ArgValue{std::move(v)}}; }
-
-class ChannelsTest : public ::testing::Test {
+class ChannelsTest : public EngineFixture {
  protected:
   void SetUp() override {
-    baseline_resources_ = kernel::Resource::liveCount();
-    EngineOptions options;
-    options.workers = 2;
-    options.log_sink = [this](const kernel::Process& p, const kernel::GuestLogRecord& r) {
-      recorder_.record(p, r);
-    };
-    options.on_exit = [this](const ProcessExit& e) { recorder_.exited(e); };
-    engine_ = std::make_unique<Engine>(std::move(options));
-    auto module = engine_->load(readModule("channels.wasm"), "channels.wasm");
-    ASSERT_TRUE(module.ok()) << module.error().message;
-    module_ = *module;
-  }
-  void TearDown() override {
-    engine_->shutdown(10s);
-    engine_.reset();
-    EXPECT_EQ(kernel::Resource::liveCount(), baseline_resources_);
+    startEngine();
+    module_ = loadGuest("channels.wasm");
+    ASSERT_TRUE(module_);
   }
 
   SpawnRequest request(std::string entry, std::vector<EntrypointArg> args,
@@ -77,12 +58,8 @@ class ChannelsTest : public ::testing::Test {
   kernel::GuestLogRecord recordOf(kernel::ProcessId pid, const std::string& message) {
     return engine::recordOf(recorder_, pid, message);
   }
-  std::string dump(kernel::ProcessId pid) { return dumpLogs(recorder_, pid); }
 
-  Recorder recorder_;
-  std::unique_ptr<Engine> engine_;
   std::shared_ptr<const Module> module_;
-  std::size_t baseline_resources_ = 0;
 };
 
 TEST_F(ChannelsTest, OneProcessPipesFramesInOrder) {
