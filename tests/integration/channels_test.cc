@@ -55,6 +55,22 @@ class ChannelsTest : public EngineFixture {
     return recordOf(pid, message);
   }
 
+  // Starts `writers` processes that each write `frames` frames into `channel`.
+  std::vector<kernel::ProcessId> produce(int64_t channel, uint32_t writers, uint32_t frames) {
+    std::vector<kernel::ProcessId> pids;
+    for (uint32_t w = 0; w < writers; ++w) {
+      pids.push_back(spawnOk(*engine_, request("produce", {i64(channel), u32(w), u32(frames)})));
+    }
+    return pids;
+  }
+
+  // Waits for `pid` to end; a fatal failure unless it does, a failure unless with status 0.
+  void expectEndsWithZero(kernel::ProcessId pid, std::chrono::milliseconds timeout) {
+    auto exit = recorder_.waitExit(pid, timeout);
+    ASSERT_TRUE(exit.has_value());
+    EXPECT_EQ(exit->status, 0) << dump(pid);
+  }
+
   kernel::GuestLogRecord recordOf(kernel::ProcessId pid, const std::string& message) {
     return engine::recordOf(recorder_, pid, message);
   }
@@ -84,18 +100,10 @@ TEST_F(ChannelsTest, ManyWritersOnBothWorkersIntoOneReader) {
   ASSERT_TRUE(recorder_.waitLogCount(consumer, "ready", 1));
   auto channel = static_cast<int64_t>(uintField(recordOf(consumer, "ready"), "channel"));
   EXPECT_GT(channel, 0);
-  std::vector<kernel::ProcessId> writers;
-  for (uint32_t w = 0; w < kWriters; ++w) {
-    writers.push_back(spawnOk(*engine_, request("produce", {i64(channel), u32(w), u32(kFrames)})));
+  for (kernel::ProcessId pid : produce(channel, kWriters, kFrames)) {
+    ASSERT_NO_FATAL_FAILURE(expectEndsWithZero(pid, 60s));
   }
-  for (kernel::ProcessId pid : writers) {
-    auto exit = recorder_.waitExit(pid, 60s);
-    ASSERT_TRUE(exit.has_value());
-    EXPECT_EQ(exit->status, 0) << dump(pid);
-  }
-  auto exit = recorder_.waitExit(consumer, 60s);
-  ASSERT_TRUE(exit.has_value());
-  EXPECT_EQ(exit->status, 0) << dump(consumer);
+  ASSERT_NO_FATAL_FAILURE(expectEndsWithZero(consumer, 60s));
   EXPECT_EQ(uintField(recordOf(consumer, "consumed"), "frames"), uint64_t{kWriters} * kFrames);
 }
 
@@ -110,9 +118,7 @@ TEST_F(ChannelsTest, EveryReaderSeesTheSameOrder) {
   kernel::ProcessId second =
       spawnOk(*engine_, request("watch", {i64(channel), u32(kWriters), u32(kFrames)}));
   ASSERT_TRUE(recorder_.waitLogCount(second, "watching", 1));
-  for (uint32_t w = 0; w < kWriters; ++w) {
-    spawnOk(*engine_, request("produce", {i64(channel), u32(w), u32(kFrames)}));
-  }
+  produce(channel, kWriters, kFrames);
   ASSERT_TRUE(recorder_.waitExit(first, 60s).has_value());
   ASSERT_TRUE(recorder_.waitExit(second, 60s).has_value());
   EXPECT_EQ(uintField(recordOf(first, "consumed"), "order"),
@@ -137,19 +143,11 @@ TEST_F(ChannelsTest, EightWritersOfAMillionFramesIntoTwoStrongReaders) {
   kernel::ProcessId second =
       spawnOk(*engine_, request("watch", {i64(channel), u32(kWriters), u32(kFrames)}));
   ASSERT_TRUE(recorder_.waitLogCount(second, "watching", 1));
-  std::vector<kernel::ProcessId> writers;
-  for (uint32_t w = 0; w < kWriters; ++w) {
-    writers.push_back(spawnOk(*engine_, request("produce", {i64(channel), u32(w), u32(kFrames)})));
-  }
-  for (kernel::ProcessId pid : writers) {
-    auto exit = recorder_.waitExit(pid, 300s);
-    ASSERT_TRUE(exit.has_value());
-    EXPECT_EQ(exit->status, 0) << dump(pid);
+  for (kernel::ProcessId pid : produce(channel, kWriters, kFrames)) {
+    ASSERT_NO_FATAL_FAILURE(expectEndsWithZero(pid, 300s));
   }
   for (kernel::ProcessId pid : {first, second}) {
-    auto exit = recorder_.waitExit(pid, 300s);
-    ASSERT_TRUE(exit.has_value());
-    EXPECT_EQ(exit->status, 0) << dump(pid);
+    ASSERT_NO_FATAL_FAILURE(expectEndsWithZero(pid, 300s));
     EXPECT_EQ(uintField(recordOf(pid, "consumed"), "frames"), uint64_t{kWriters} * kFrames);
   }
   EXPECT_EQ(uintField(recordOf(first, "consumed"), "order"),
