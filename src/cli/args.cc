@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <limits>
+#include <optional>
 
 namespace selium::cli {
 
@@ -22,24 +23,41 @@ std::string lowerCase(std::string_view s) {
   return out;
 }
 
-struct KindName {
+struct KindAlias {
   std::string_view name;
   ArgKind kind;
 };
-constexpr KindName kKinds[] = {
-    {"i8", ArgKind::I8},           {"u8", ArgKind::U8},        {"i16", ArgKind::I16},
-    {"u16", ArgKind::U16},         {"i32", ArgKind::I32},      {"u32", ArgKind::U32},
-    {"i64", ArgKind::I64},         {"u64", ArgKind::U64},      {"f32", ArgKind::F32},
-    {"f64", ArgKind::F64},         {"utf8", ArgKind::Utf8},    {"utf-8", ArgKind::Utf8},
-    {"string", ArgKind::Utf8},     {"str", ArgKind::Utf8},     {"text", ArgKind::Utf8},
-    {"buffer", ArgKind::Buffer},   {"bytes", ArgKind::Buffer}, {"byte", ArgKind::Buffer},
-    {"data", ArgKind::Buffer},     {"hex", ArgKind::Hex},      {"resource", ArgKind::Resource},
-    {"handle", ArgKind::Resource},
+// Names module specs accept besides the canonical ones (control::argKindName), by kind.
+constexpr KindAlias kAliases[] = {
+    {"string", ArgKind::Utf8}, {"str", ArgKind::Utf8},        {"text", ArgKind::Utf8},
+    {"utf-8", ArgKind::Utf8},  {"bytes", ArgKind::Buffer},    {"byte", ArgKind::Buffer},
+    {"data", ArgKind::Buffer}, {"handle", ArgKind::Resource},
 };
 
-const char* kTypeList =
-    "i8 u8 i16 u16 i32 u32 i64 u64 f32 f64 utf8 buffer hex resource (aliases: string str text "
-    "utf-8, bytes byte data, handle)";
+std::optional<ArgKind> kindNamed(std::string_view name) {
+  for (uint8_t i = 0; i < control::kArgKindCount; ++i) {
+    if (control::argKindName(static_cast<ArgKind>(i)) == name) return static_cast<ArgKind>(i);
+  }
+  for (const KindAlias& alias : kAliases) {
+    if (alias.name == name) return alias.kind;
+  }
+  return std::nullopt;
+}
+
+// "i8 u8 … resource (aliases: string str text utf-8, bytes byte data, handle)".
+std::string typeList() {
+  std::string out;
+  for (uint8_t i = 0; i < control::kArgKindCount; ++i) {
+    if (i > 0) out += ' ';
+    out += control::argKindName(static_cast<ArgKind>(i));
+  }
+  out += " (aliases:";
+  for (std::size_t i = 0; i < std::size(kAliases); ++i) {
+    out += i > 0 && kAliases[i].kind != kAliases[i - 1].kind ? ", " : " ";
+    out += kAliases[i].name;
+  }
+  return out + ")";
+}
 
 std::string argName(std::size_t index) { return "argument " + std::to_string(index); }
 
@@ -80,16 +98,13 @@ Outcome<Arg> parseArg(std::string_view text, std::size_t index) {
   const std::size_t colon = text.find(':');
   std::optional<ArgKind> kind;
   if (colon != std::string_view::npos) {
-    const std::string type = lowerCase(text.substr(0, colon));
-    for (const KindName& k : kKinds) {
-      if (k.name == type) kind = k.kind;
-    }
+    kind = kindNamed(lowerCase(text.substr(0, colon)));
   }
   if (!kind) {
     return Out::failure(
         argName(index) + " \"" + std::string(text) +
         "\" is missing a type: prefix the value with TYPE:, e.g. utf8:" + std::string(text) +
-        " or u32:" + std::string(text) + " (types: " + kTypeList + ")");
+        " or u32:" + std::string(text) + " (types: " + typeList() + ")");
   }
   const std::string_view value = text.substr(colon + 1);
   const std::string label = argName(index) + " (" + std::string(control::argKindName(*kind)) +

@@ -44,6 +44,22 @@ TEST(CliArgs, ParsesEveryTypeAndItsAliasesAnyCase) {
   EXPECT_TRUE(parseArg("utf8:", 1)->bytes.empty());
 }
 
+// The kinds are the ABI's (SELIUM_PARAM_KINDS): each parses by its name to its number, and an
+// untyped value's error lists them all with the aliases.
+TEST(CliArgs, KnowsEveryAbiKindByItsName) {
+#define SELIUM_EXPECT_KIND_(name, id)                  \
+  {                                                    \
+    auto a = parseArg(#name ":10", 1);                 \
+    ASSERT_TRUE(a.ok()) << #name << ": " << a.error(); \
+    EXPECT_EQ(static_cast<int>(a->kind), id) << #name; \
+  }
+  SELIUM_PARAM_KINDS(SELIUM_EXPECT_KIND_)
+#undef SELIUM_EXPECT_KIND_
+  EXPECT_THAT(parseArg("hello", 1).error(),
+              HasSubstr("(types: i8 u8 i16 u16 i32 u32 i64 u64 f32 f64 utf8 buffer hex resource "
+                        "(aliases: string str text utf-8, bytes byte data, handle))"));
+}
+
 TEST(CliArgs, RefusesUntypedAndOutOfRangeValuesNamingTheArgument) {
   EXPECT_THAT(parseArg("hello", 3).error(), HasSubstr("argument 3 \"hello\" is missing a type"));
   EXPECT_THAT(parseArg("hello", 3).error(), HasSubstr("utf8:hello"));

@@ -10,6 +10,11 @@
 
 namespace selium::control {
 
+// schemas/control.fbs numbers its ArgKind as the ABI does (encode and decode cast between them).
+static_assert(static_cast<uint8_t>(wire::ArgKind::MAX) + 1 == kArgKindCount &&
+              static_cast<uint8_t>(wire::ArgKind::Resource) ==
+                  static_cast<uint8_t>(ArgKind::Resource));
+
 namespace {
 
 constexpr char kIdentifier[] = "RMCL";
@@ -72,7 +77,7 @@ bool decodeArg(const wire::Arg* in, std::size_t index, Arg& out, std::string& er
     return false;
   }
   const auto kind = static_cast<uint8_t>(in->kind());
-  if (kind > static_cast<uint8_t>(ArgKind::Resource)) {
+  if (kind >= kArgKindCount) {
     error = where + ".kind " + number(kind) + " is not an argument kind";
     return false;
   }
@@ -255,11 +260,14 @@ std::optional<std::vector<uint8_t>> FrameDecoder::next() {
 // ---- Names -----------------------------------------------------------------------------------
 
 std::string_view argKindName(ArgKind kind) {
-  static constexpr std::string_view kNames[] = {"i8",   "u8",     "i16", "u16",     "i32",
-                                                "u32",  "i64",    "u64", "f32",     "f64",
-                                                "utf8", "buffer", "hex", "resource"};
-  const auto i = static_cast<std::size_t>(kind);
-  return i < std::size(kNames) ? kNames[i] : std::string_view("unknown");
+  switch (static_cast<uint8_t>(kind)) {
+#define SELIUM_ARG_KIND_NAME_(name, id) \
+  case id:                              \
+    return #name;
+    SELIUM_PARAM_KINDS(SELIUM_ARG_KIND_NAME_)
+#undef SELIUM_ARG_KIND_NAME_
+  }
+  return "unknown";
 }
 
 std::string_view requestName(const RequestBody& body) {

@@ -16,6 +16,8 @@
 #include <variant>
 #include <vector>
 
+#include "selium/abi/entrypoints.h"
+
 namespace selium::control {
 
 // Bounds. A request frame is at most kMaxRequestBytes; a response (a process list) at most
@@ -86,25 +88,30 @@ class FrameDecoder {
 
 // ---- Messages --------------------------------------------------------------------------------
 
-// Argument kinds: the module-spec kinds (SELIUM_PARAM_KIND_*).
+// Argument kinds: the module-spec parameter kinds, numbered and named as the guest ABI has them
+// (SELIUM_PARAM_KINDS, selium/abi/entrypoints.h); the wire carries the number.
 enum class ArgKind : uint8_t {
-  I8 = 0,
-  U8,
-  I16,
-  U16,
-  I32,
-  U32,
-  I64,
-  U64,
-  F32,
-  F64,
-  Utf8,
-  Buffer,
-  Hex,
-  Resource
+  I8 = SELIUM_PARAM_KIND_i8,
+  U8 = SELIUM_PARAM_KIND_u8,
+  I16 = SELIUM_PARAM_KIND_i16,
+  U16 = SELIUM_PARAM_KIND_u16,
+  I32 = SELIUM_PARAM_KIND_i32,
+  U32 = SELIUM_PARAM_KIND_u32,
+  I64 = SELIUM_PARAM_KIND_i64,
+  U64 = SELIUM_PARAM_KIND_u64,
+  F32 = SELIUM_PARAM_KIND_f32,
+  F64 = SELIUM_PARAM_KIND_f64,
+  Utf8 = SELIUM_PARAM_KIND_utf8,
+  Buffer = SELIUM_PARAM_KIND_buffer,
+  Hex = SELIUM_PARAM_KIND_hex,
+  Resource = SELIUM_PARAM_KIND_resource,
 };
-std::string_view argKindName(ArgKind kind);
+inline constexpr uint8_t kArgKindCount = SELIUM_PARAM_KIND_COUNT;
+static_assert(static_cast<uint8_t>(ArgKind::Resource) + 1 == kArgKindCount,
+              "every kind of SELIUM_PARAM_KINDS needs an ArgKind");
 
+// The kind's name in module specs and the ABI ("i8" … "resource"); "unknown" out of range.
+std::string_view argKindName(ArgKind kind);
 struct Arg {
   ArgKind kind = ArgKind::U32;
   int64_t int_value = 0;       // I8..I64

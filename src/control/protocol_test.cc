@@ -172,6 +172,24 @@ TEST(ControlRequest, RefusesBadFieldsNamingThemAndKeepsTheRequestId) {
   expectError({52, SubscribeRequest{uint64_t{1} << 63}}, "not a shared id");
 }
 
+// The argument kinds are the ABI's: named as SELIUM_PARAM_KINDS names them; none past the last.
+TEST(ControlRequest, ArgumentKindsAreTheAbiKinds) {
+#define SELIUM_EXPECT_KIND_NAME_(name, id) EXPECT_EQ(argKindName(static_cast<ArgKind>(id)), #name);
+  SELIUM_PARAM_KINDS(SELIUM_EXPECT_KIND_NAME_)
+#undef SELIUM_EXPECT_KIND_NAME_
+  EXPECT_EQ(argKindName(static_cast<ArgKind>(kArgKindCount)), "unknown");
+  StartRequest past;
+  past.module = "m.wasm";
+  Arg arg;
+  arg.kind = static_cast<ArgKind>(kArgKindCount);
+  past.args.push_back(arg);
+  auto decoded = decodeRequest(encodeRequest({53, past}));
+  const RequestError* error = std::get_if<RequestError>(&decoded);
+  ASSERT_NE(error, nullptr);
+  EXPECT_THAT(error->message, HasSubstr("args[0].kind " + std::to_string(kArgKindCount) +
+                                        " is not an argument kind"));
+}
+
 TEST(ControlRequest, RefusesBytesThatAreNotARequest) {
   EXPECT_THAT(requestError({}), HasSubstr("file identifier"));
   EXPECT_THAT(requestError(bytesOf("garbage garbage garbage")), HasSubstr("file identifier"));

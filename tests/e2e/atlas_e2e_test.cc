@@ -2,19 +2,15 @@
 // and a client started side by side, with the capabilities docs/atlas.md lists.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-#include <signal.h>
 
-#include <filesystem>
 #include <string>
 #include <vector>
 
-#include "subprocess.h"
-#include "support/temp_dir.h"
+#include "runtime_fixture.h"
 
 namespace selium::testing {
 namespace {
 
-namespace fs = std::filesystem;
 using ::testing::AllOf;
 using ::testing::HasSubstr;
 using namespace std::chrono_literals;
@@ -26,80 +22,62 @@ constexpr std::string_view kClientSpec =
     "path=atlas_client.wasm;entrypoint=basic_when_ready;capabilities=SingletonLookup,"
     "ChannelLifecycle,ChannelReader,ChannelWriter,TimeRead";
 
-class AtlasE2E : public ::testing::Test {
+class AtlasE2E : public RuntimeTest {
  protected:
-  void SetUp() override {
-    work_ = temp_.path() / "work";
-    fs::create_directories(work_ / "modules");
-    for (const char* guest : {"selium_atlas_server.wasm", "atlas_client.wasm"}) {
-      fs::copy_file(fs::path(SELIUM_GUEST_DIR) / guest, work_ / "modules" / guest);
-    }
+  AtlasE2E() : RuntimeTest("atlas_e2e") {
+    addModule("selium_atlas_server.wasm");
+    addModule("atlas_client.wasm");
   }
-  std::unique_ptr<Subprocess> start(std::vector<std::string> args) {
-    args.insert(args.begin(), {SELIUM_RUNTIME_BIN, "-w", work_.string()});
-    return std::make_unique<Subprocess>(SubprocessOptions{args, {}, temp_.path()});
+  // A runtime with the text log; each test checks the exit itself.
+  std::unique_ptr<RuntimeProcess> start(std::vector<std::string> modules) {
+    return startRuntime(RuntimeOptions{.modules = std::move(modules),
+                                       .log_format = LogFormat::Text,
+                                       .exit_check = ExitCheck::AnyStatus});
   }
-  static auto lineWith(std::vector<std::string> parts) {
-    return [parts = std::move(parts)](std::string_view line) {
-      for (const std::string& part : parts) {
-        if (line.find(part) == std::string_view::npos) return false;
-      }
-      return true;
-    };
-  }
-
-  TempDir temp_{"atlas_e2e"};
-  fs::path work_;
 };
 
 TEST_F(AtlasE2E, ServiceAndClientFromModuleSpecs) {
-  auto p = start({"--module", std::string(kAtlasSpec), "--module", std::string(kClientSpec)});
+  auto p = start({std::string(kAtlasSpec), std::string(kClientSpec)});
   auto serving =
-      p->waitForLine(lineWith({"atlas serving", "module=selium_atlas_server.wasm"}), 60s);
+      p->waitForLine(lineContaining({"atlas serving", "module=selium_atlas_server.wasm"}), 60s);
   ASSERT_TRUE(serving.has_value()) << "the Atlas never served";
-  p->rewind();
-  auto done = p->waitForLine(lineWith({"basic done", "module=atlas_client.wasm"}), 60s);
+  auto done = p->waitForLine(lineContaining({"basic done", "module=atlas_client.wasm"}), 60s);
   ASSERT_TRUE(done.has_value()) << "the client never finished";
   EXPECT_THAT(*done, HasSubstr("failed=0"));
-  p->rewind();
   auto exited = p->waitForLine(
-      lineWith({"process exited", "module=atlas_client.wasm", "reason=normal"}), 60s);
+      lineContaining({"process exited", "module=atlas_client.wasm", "reason=normal"}), 60s);
   ASSERT_TRUE(exited.has_value());
   EXPECT_THAT(*exited, HasSubstr("status=0"));
-  p->signal(SIGTERM);
-  auto r = p->wait(30s);
+  auto r = p->stop();
   EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
 }
 
 TEST_F(AtlasE2E, TwoAtlasesCannotBothRun) {
-  auto p = start({"--module", std::string(kAtlasSpec), "--module", std::string(kAtlasSpec)});
-  auto refused = p->waitForLine(lineWith({"another Atlas is running"}), 60s);
+  auto p = start({std::string(kAtlasSpec), std::string(kAtlasSpec)});
+  auto refused = p->waitForLine(lineContaining({"another Atlas is running"}), 60s);
   ASSERT_TRUE(refused.has_value());
   EXPECT_THAT(*refused, HasSubstr("AlreadyExists"));
-  p->signal(SIGTERM);
-  (void)p->wait(30s);
+  (void)p->stop();
 }
 
 // A process started with a log_uri has its log stream published in Atlas by the runtime, even
 // when it starts before Atlas has registered; a reader attached from the entry reads its records
 // and the entry cannot be attached as a writer.
 TEST_F(AtlasE2E, ALogUriPublishesTheLogStream) {
-  auto p = start({"--module",
-                  "path=atlas_client.wasm;entrypoint=chatter;capabilities=TimeRead;"
-                  "log_uri=sel://tests/logs.app/chatter",
-                  "--module", std::string(kAtlasSpec), "--module",
-                  "path=atlas_client.wasm;entrypoint=follow_log;capabilities=SingletonLookup,"
-                  "ChannelLifecycle,ChannelReader,ChannelWriter,TimeRead;"
-                  "args=utf8:sel://tests/logs.app/chatter"});
-  auto followed = p->waitForLine(lineWith({"followed", "module=atlas_client.wasm"}), 60s);
+  auto p =
+      start({"path=atlas_client.wasm;entrypoint=chatter;capabilities=TimeRead;"
+             "log_uri=sel://tests/logs.app/chatter",
+             std::string(kAtlasSpec),
+             "path=atlas_client.wasm;entrypoint=follow_log;capabilities=SingletonLookup,"
+             "ChannelLifecycle,ChannelReader,ChannelWriter,TimeRead;"
+             "args=utf8:sel://tests/logs.app/chatter"});
+  auto followed = p->waitForLine(lineContaining({"followed", "module=atlas_client.wasm"}), 60s);
   if (!followed) {
-    p->signal(SIGTERM);
-    auto r = p->wait(30s);
+    auto r = p->stop();
     FAIL() << "the follower never read the published stream\n" << r.out << r.err;
   }
   EXPECT_THAT(*followed, HasSubstr("writer_error=InvalidHandle"));
-  p->signal(SIGTERM);
-  auto r = p->wait(30s);
+  auto r = p->stop();
   EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
 }
 

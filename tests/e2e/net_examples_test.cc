@@ -20,8 +20,7 @@
 #include <string>
 #include <vector>
 
-#include "subprocess.h"
-#include "support/temp_dir.h"
+#include "runtime_fixture.h"
 
 namespace selium::testing {
 namespace {
@@ -31,8 +30,7 @@ using nlohmann::json;
 using ::testing::HasSubstr;
 using namespace std::chrono_literals;
 
-// Generous: a loaded machine may be slow to start processes. Nothing here measures time.
-constexpr auto kStartTimeout = 60s;
+// Generous: a loaded machine may be slow to run processes. Nothing here measures time.
 constexpr auto kCurlWait = 60s;  // curl's own --max-time is 30 s
 
 constexpr std::string_view kHttpCaps =
@@ -58,24 +56,9 @@ std::string findProgram(std::string_view name) {
   return std::string(name);
 }
 
-std::string readFile(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), {}};
-}
-
 void writeFile(const fs::path& path, std::string_view bytes) {
   std::ofstream(path, std::ios::binary)
       .write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-}
-
-std::string hexOf(std::string_view bytes) {
-  constexpr char kDigits[] = "0123456789abcdef";
-  std::string out;
-  for (unsigned char c : bytes) {
-    out += kDigits[c >> 4];
-    out += kDigits[c & 0xf];
-  }
-  return out;
 }
 
 std::string randomBytes(std::size_t n, uint32_t seed) {
@@ -145,104 +128,13 @@ class CurlRun {
   fs::path head_;
 };
 
-// The runtime serving one module spec, with its JSON log records.
-class Runtime {
- public:
-  Runtime(const fs::path& work, const fs::path& cwd, const std::string& spec)
-      : process_(SubprocessOptions{{SELIUM_RUNTIME_BIN, "-w", work.string(), "--log-format", "json",
-                                    "--workers", "4", "--module", spec},
-                                   {},
-                                   cwd}) {}
-  ~Runtime() {
-    if (!stopped_) (void)stop();
-  }
-
-  // The fields of the first guest record with `message` that `match` accepts (null json at the
-  // deadline).
-  json waitForGuest(std::string_view message, const std::function<bool(const json&)>& match = {},
-                    std::chrono::milliseconds timeout = kStartTimeout) {
-    json found;
-    process_.rewind();
-    process_.waitForLine(
-        [&](std::string_view line) {
-          json record = json::parse(line, nullptr, /*allow_exceptions=*/false);
-          if (record.is_discarded() || !record.contains("fields")) return false;
-          if (record.value("message", "") != message) return false;
-          if (!record.value("target", "").starts_with("selium.guest")) return false;
-          if (match && !match(record["fields"])) return false;
-          found = record["fields"];
-          return true;
-        },
-        timeout);
-    return found;
-  }
-
-  // The first runtime record with `message` (null json at the deadline).
-  json waitForRecord(std::string_view message, std::chrono::milliseconds timeout) {
-    json found;
-    process_.rewind();
-    process_.waitForLine(
-        [&](std::string_view line) {
-          json record = json::parse(line, nullptr, /*allow_exceptions=*/false);
-          if (record.is_discarded() || record.value("message", "") != message) return false;
-          found = record.contains("fields") ? record["fields"] : json::object();
-          return true;
-        },
-        timeout);
-    return found;
-  }
-
-  // The port of the example's "listening" record; 0 (and a test failure) if it never listened.
-  uint16_t waitListening() {
-    json listening = waitForGuest("listening");
-    if (listening.is_null() || !listening.contains("port")) {
-      ADD_FAILURE() << "the example never logged \"listening\"; the runtime printed:\n"
-                    << stop().out;
-      return 0;
-    }
-    return listening["port"].get<uint16_t>();
-  }
-
-  // Stops the runtime (SIGTERM) and returns what it printed.
-  SubprocessResult stop() {
-    stopped_ = true;
-    process_.signal(SIGTERM);
-    SubprocessResult result = process_.wait(30s);
-    EXPECT_FALSE(result.timed_out);
-    EXPECT_EQ(result.exit_code, 0) << result.out << result.err;
-    return result;
-  }
-
- private:
-  Subprocess process_;
-  bool stopped_ = false;
-};
-
-class NetExamplesE2E : public ::testing::Test {
+class NetExamplesE2E : public RuntimeTest {
  protected:
-  void SetUp() override {
-    work_ = temp_.path() / "work";
-    fs::create_directories(work_ / "modules");
-    fs::create_directories(temp_.path() / "curl");
-  }
+  NetExamplesE2E() : RuntimeTest("e2e-net-examples") {}
+  void SetUp() override { fs::create_directories(temp_.path() / "curl"); }
 
-  void addModule(const std::string& guest) {
-    fs::copy_file(fs::path(SELIUM_GUEST_DIR) / guest, work_ / "modules" / guest,
-                  fs::copy_options::overwrite_existing);
-  }
-
-  std::unique_ptr<Runtime> start(const std::string& spec) {
-    return std::make_unique<Runtime>(work_, temp_.path(), spec);
-  }
-
-  // Makes a CA with server and client certificates in `dir` (selium-runtime generate-certs).
-  void generateCerts(const fs::path& dir) {
-    SubprocessResult r = runProcess(
-        SubprocessOptions{
-            {SELIUM_RUNTIME_BIN, "generate-certs", "--output-dir", dir.string()}, {}, temp_.path()},
-        60s);
-    ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
-    ASSERT_TRUE(fs::exists(dir / "client.key"));
+  std::unique_ptr<RuntimeProcess> start(const std::string& spec) {
+    return startRuntime({.modules = {spec}, .workers = 4});
   }
 
   std::unique_ptr<CurlRun> startCurl(const std::vector<std::string>& args) {
@@ -267,8 +159,6 @@ class NetExamplesE2E : public ::testing::Test {
     return path;
   }
 
-  TempDir temp_{"e2e-net-examples"};
-  fs::path work_;
   std::string curl_ = findProgram("curl");
   int curls_ = 0;
 };
@@ -307,7 +197,7 @@ class HttpJsonE2E : public NetExamplesE2E {
     EXPECT_EQ(a.body, "{\"error\":" + std::string(message) + "}\n") << "for body " << body;
   }
 
-  std::unique_ptr<Runtime> runtime_;
+  std::unique_ptr<RuntimeProcess> runtime_;
   uint16_t port_ = 0;
 };
 
@@ -595,7 +485,7 @@ TEST_F(HttpsMtlsE2E, RefusesAKeyThatDoesNotMatchItsCertificate) {
   ASSERT_FALSE(refused.is_null()) << runtime->stop().out;
   EXPECT_EQ(refused["error"], "InvalidArgument");
   EXPECT_FALSE(refused.value("detail", "").empty());
-  json exited = runtime->waitForRecord("process exited", kStartTimeout);
+  json exited = runtime->waitForRecord("process exited");
   ASSERT_FALSE(exited.is_null());
   EXPECT_EQ(exited["status"], 1);
   EXPECT_TRUE(runtime->waitForGuest("listening", {}, 0ms).is_null());
@@ -754,7 +644,7 @@ TEST_F(LoadBalancerE2E, RefusesZeroWorkers) {
   auto runtime = start(balancerSpec("balance", 0));
   json refused = runtime->waitForGuest("a balancer needs at least one worker");
   ASSERT_FALSE(refused.is_null()) << runtime->stop().out;
-  json exited = runtime->waitForRecord("process exited", kStartTimeout);
+  json exited = runtime->waitForRecord("process exited");
   ASSERT_FALSE(exited.is_null());
   EXPECT_EQ(exited["status"], 1);
 }

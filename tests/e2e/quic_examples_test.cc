@@ -18,8 +18,7 @@
 #include <string>
 #include <vector>
 
-#include "subprocess.h"
-#include "support/temp_dir.h"
+#include "runtime_fixture.h"
 
 namespace selium::testing {
 namespace {
@@ -29,8 +28,7 @@ using nlohmann::json;
 using ::testing::HasSubstr;
 using namespace std::chrono_literals;
 
-// Generous: a loaded machine may be slow to start processes. Nothing here measures time.
-constexpr auto kStartTimeout = 60s;
+// Generous: a loaded machine may be slow to run processes. Nothing here measures time.
 constexpr auto kClientTimeout = 120s;
 
 constexpr std::string_view kServerCaps =
@@ -41,155 +39,34 @@ constexpr std::string_view kClientCaps = "capabilities=NetQuicConnect,NetQuicRea
 
 constexpr const char* kSampleClient = "/usr/bin/gtlsclient";
 
-std::string readFile(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), {}};
-}
-
-std::string hexOf(std::string_view bytes) {
-  constexpr char kDigits[] = "0123456789abcdef";
-  std::string out;
-  for (unsigned char c : bytes) {
-    out += kDigits[c >> 4];
-    out += kDigits[c & 0xf];
-  }
-  return out;
-}
-
-json parseRecord(std::string_view line) {
-  return json::parse(line, nullptr, /*allow_exceptions=*/false);
-}
-
-bool isGuestRecord(const json& record, std::string_view message) {
-  return !record.is_discarded() && record.contains("fields") &&
-         record.value("message", "") == message &&
-         record.value("target", "").starts_with("selium.guest");
-}
-
-// A runtime serving one module spec, with its JSON log records.
-class Runtime {
- public:
-  Runtime(const fs::path& work, const fs::path& cwd, const std::string& spec)
-      : process_(SubprocessOptions{{SELIUM_RUNTIME_BIN, "-w", work.string(), "--log-format", "json",
-                                    "--log-level", "debug", "--workers", "2", "--module", spec},
-                                   {},
-                                   cwd}) {}
-  ~Runtime() {
-    if (!stopped_) (void)stop();
-  }
-
-  // The fields of the first guest record with `message` that `match` accepts (null json at the
-  // deadline).
-  json waitForGuest(std::string_view message, const std::function<bool(const json&)>& match = {},
-                    std::chrono::milliseconds timeout = kStartTimeout) {
-    json found;
-    process_.rewind();
-    process_.waitForLine(
-        [&](std::string_view line) {
-          json record = parseRecord(line);
-          if (!isGuestRecord(record, message)) return false;
-          if (match && !match(record["fields"])) return false;
-          found = record["fields"];
-          return true;
-        },
-        timeout);
-    return found;
-  }
-
-  // The fields of the runtime's "process exited" record for the first process (null json at the
-  // deadline): the spec's process is pid 1.
-  json waitForExit(std::chrono::milliseconds timeout) {
-    json found;
-    process_.rewind();
-    process_.waitForLine(
-        [&](std::string_view line) {
-          json record = parseRecord(line);
-          if (record.is_discarded() || record.value("message", "") != "process exited") {
-            return false;
-          }
-          found = record.value("fields", json::object());
-          return true;
-        },
-        timeout);
-    return found;
-  }
-
-  uint16_t waitListening() {
-    json listening = waitForGuest("listening");
-    if (listening.is_null() || !listening.contains("port")) {
-      ADD_FAILURE() << "the example never logged \"listening\"; the runtime printed:\n"
-                    << stop().out;
-      return 0;
-    }
-    return listening["port"].get<uint16_t>();
-  }
-
-  // Every guest record with `message` printed so far.
-  std::vector<json> guestRecords(std::string_view message) {
-    std::vector<json> out;
-    process_.rewind();
-    process_.waitForLine(
-        [&](std::string_view line) {
-          json record = parseRecord(line);
-          if (isGuestRecord(record, message)) out.push_back(record["fields"]);
-          return false;
-        },
-        200ms);
-    return out;
-  }
-
-  // Stops the runtime (SIGTERM) and returns what it printed.
-  SubprocessResult stop() {
-    stopped_ = true;
-    process_.signal(SIGTERM);
-    SubprocessResult result = process_.wait(30s);
-    EXPECT_FALSE(result.timed_out);
-    EXPECT_EQ(result.exit_code, 0) << result.out << result.err;
-    return result;
-  }
-
- private:
-  Subprocess process_;
-  bool stopped_ = false;
-};
-
-class QuicEchoE2E : public ::testing::Test {
+class QuicEchoE2E : public RuntimeTest {
  protected:
+  QuicEchoE2E() : RuntimeTest("e2e-quic-examples") {}
   void SetUp() override {
-    server_work_ = temp_.path() / "server";
-    fs::create_directories(server_work_ / "modules");
-    fs::copy_file(fs::path(SELIUM_GUEST_DIR) / "quic_echo.wasm",
-                  server_work_ / "modules" / "quic_echo.wasm");
-    generateCerts(server_work_ / "certs");
+    addModule("quic_echo.wasm");
+    generateCerts(certs());
   }
 
-  void generateCerts(const fs::path& dir) {
-    SubprocessResult r = runProcess(
-        SubprocessOptions{
-            {SELIUM_RUNTIME_BIN, "generate-certs", "--output-dir", dir.string()}, {}, temp_.path()},
-        60s);
-    ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
-    ASSERT_TRUE(fs::exists(dir / "client.key"));
+  // A runtime of quic_echo.wasm with the debug log.
+  std::unique_ptr<RuntimeProcess> start(const fs::path& work, const std::string& spec) {
+    return startRuntime(
+        work, {.modules = {"path=quic_echo.wasm;" + spec}, .log_level = "debug", .workers = 2});
   }
 
-  fs::path certs() const { return server_work_ / "certs"; }
+  fs::path certs() const { return work_ / "certs"; }
   std::string hexFile(const std::string& name) const { return hexOf(readFile(certs() / name)); }
 
-  std::unique_ptr<Runtime> serve(std::string_view domain = "") {
-    return std::make_unique<Runtime>(server_work_, temp_.path(),
-                                     "path=quic_echo.wasm;entrypoint=serve;" +
-                                         std::string(kServerCaps) +
-                                         ";args=utf8:127.0.0.1,u16:0,utf8:" + std::string(domain));
+  std::unique_ptr<RuntimeProcess> serve(std::string_view domain = "") {
+    return start(work_, "entrypoint=serve;" + std::string(kServerCaps) +
+                            ";args=utf8:127.0.0.1,u16:0,utf8:" + std::string(domain));
   }
 
   // serve_tls with the work dir's server certificate; `client_ca` empty: no client certificates.
-  std::unique_ptr<Runtime> serveTls(bool client_ca, std::string_view alpn) {
-    return std::make_unique<Runtime>(
-        server_work_, temp_.path(),
-        "path=quic_echo.wasm;entrypoint=serve_tls;" + std::string(kTlsServerCaps) +
-            ";args=utf8:127.0.0.1,u16:0,utf8:,hex:" + hexFile("server.crt") +
-            ",hex:" + hexFile("server.key") + ",hex:" + (client_ca ? hexFile("ca.crt") : "") +
-            ",utf8:" + std::string(alpn));
+  std::unique_ptr<RuntimeProcess> serveTls(bool client_ca, std::string_view alpn) {
+    return start(work_, "entrypoint=serve_tls;" + std::string(kTlsServerCaps) +
+                            ";args=utf8:127.0.0.1,u16:0,utf8:,hex:" + hexFile("server.crt") +
+                            ",hex:" + hexFile("server.key") + ",hex:" +
+                            (client_ca ? hexFile("ca.crt") : "") + ",utf8:" + std::string(alpn));
   }
 
   // What one run of the example's client saw.
@@ -205,31 +82,26 @@ class QuicEchoE2E : public ::testing::Test {
   // told not to) the client certificate.
   ClientRun runClient(uint16_t port, uint32_t streams, uint32_t bytes,
                       bool client_certificate = true, std::string_view host = "localhost") {
-    const fs::path work = temp_.path() / ("client" + std::to_string(clients_++));
-    fs::create_directories(work / "modules");
+    const fs::path work = makeWorkDir("client" + std::to_string(clients_++), {"quic_echo.wasm"});
     fs::create_directories(work / "certs");
-    fs::copy_file(fs::path(SELIUM_GUEST_DIR) / "quic_echo.wasm",
-                  work / "modules" / "quic_echo.wasm");
     fs::copy_file(certs() / "ca.crt", work / "certs" / "ca.crt");
     if (client_certificate) {
       fs::copy_file(certs() / "client.crt", work / "certs" / "client.crt");
       fs::copy_file(certs() / "client.key", work / "certs" / "client.key");
     }
-    Runtime runtime(work, temp_.path(),
-                    "path=quic_echo.wasm;entrypoint=client;" + std::string(kClientCaps) +
+    auto runtime =
+        start(work, "entrypoint=client;" + std::string(kClientCaps) +
                         ";args=utf8:" + std::string(host) + ",u16:" + std::to_string(port) +
                         ",u32:" + std::to_string(streams) + ",u32:" + std::to_string(bytes));
     ClientRun run;
-    run.exited = runtime.waitForExit(kClientTimeout);
-    run.done = runtime.waitForGuest("done", {}, 1s);
-    run.connected = runtime.waitForGuest("connected", {}, 1s);
-    run.failures = runtime.guestRecords("stream failed");
-    run.output = runtime.stop().out;
+    run.exited = runtime->waitForRecord("process exited", kClientTimeout);
+    run.done = runtime->waitForGuest("done", {}, 1s);
+    run.connected = runtime->waitForGuest("connected", {}, 1s);
+    run.failures = runtime->guestRecords("stream failed");
+    run.output = runtime->stop().out;
     return run;
   }
 
-  TempDir temp_{"e2e-quic-examples"};
-  fs::path server_work_;
   int clients_ = 0;
 };
 

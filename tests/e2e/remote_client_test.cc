@@ -19,8 +19,7 @@
 
 #include "cli/client.h"
 #include "control/protocol.h"
-#include "subprocess.h"
-#include "support/temp_dir.h"
+#include "runtime_fixture.h"
 
 namespace selium::testing {
 namespace {
@@ -31,8 +30,7 @@ using ::testing::HasSubstr;
 using ::testing::Not;
 using namespace std::chrono_literals;
 
-// Generous: a loaded machine may be slow to start processes. Nothing here measures time.
-constexpr auto kStartTimeout = 60s;
+// Generous: a loaded machine may be slow to run processes. Nothing here measures time.
 constexpr auto kCliTimeout = 90s;
 
 constexpr std::string_view kServerCaps =
@@ -40,101 +38,15 @@ constexpr std::string_view kServerCaps =
     "NetQuicBind,"
     "NetQuicAccept,NetQuicRead,NetQuicWrite,TimeRead";
 
-json parseRecord(std::string_view line) {
-  return json::parse(line, nullptr, /*allow_exceptions=*/false);
-}
-
-bool isGuestRecord(const json& record, std::string_view message) {
-  return !record.is_discarded() && record.contains("fields") &&
-         record.value("message", "") == message &&
-         record.value("target", "").starts_with("selium.guest");
-}
-
-// A runtime serving the Remote Client module, with its JSON log records.
-class Runtime {
- public:
-  Runtime(const fs::path& work, const fs::path& cwd, const std::string& policy)
-      : process_(SubprocessOptions{
-            {SELIUM_RUNTIME_BIN, "-w", work.string(), "--log-format", "json", "--log-level",
-             "debug", "--workers", "2", "--module",
-             "path=selium_remote_client_server.wasm;entrypoint=start;" + std::string(kServerCaps) +
-                 ";args=utf8:127.0.0.1,u16:0,utf8:" + policy},
-            {},
-            cwd}) {}
-  ~Runtime() {
-    if (!stopped_) (void)stop();
-  }
-
-  json waitForGuest(std::string_view message, const std::function<bool(const json&)>& match = {},
-                    std::chrono::milliseconds timeout = kStartTimeout) {
-    json found;
-    process_.rewind();
-    process_.waitForLine(
-        [&](std::string_view line) {
-          json record = parseRecord(line);
-          if (!isGuestRecord(record, message)) return false;
-          if (match && !match(record["fields"])) return false;
-          found = record["fields"];
-          return true;
-        },
-        timeout);
-    return found;
-  }
-
-  std::vector<json> guestRecords(std::string_view message) {
-    std::vector<json> out;
-    process_.rewind();
-    process_.waitForLine(
-        [&](std::string_view line) {
-          json record = parseRecord(line);
-          if (isGuestRecord(record, message)) out.push_back(record["fields"]);
-          return false;
-        },
-        200ms);
-    return out;
-  }
-
-  uint16_t waitListening() {
-    json listening = waitForGuest("listening");
-    if (listening.is_null() || !listening.contains("port")) {
-      ADD_FAILURE() << "the module never logged \"listening\"; the runtime printed:\n"
-                    << stop().out;
-      return 0;
-    }
-    return listening["port"].get<uint16_t>();
-  }
-
-  SubprocessResult stop() {
-    stopped_ = true;
-    process_.signal(SIGTERM);
-    SubprocessResult result = process_.wait(30s);
-    EXPECT_FALSE(result.timed_out);
-    return result;
-  }
-
- private:
-  Subprocess process_;
-  bool stopped_ = false;
-};
-
-class RemoteClientE2E : public ::testing::Test {
+class RemoteClientE2E : public RuntimeTest {
  protected:
+  RemoteClientE2E() : RuntimeTest("e2e-remote-client") {}
   void SetUp() override {
-    work_ = temp_.path() / "work";
-    fs::create_directories(work_ / "modules");
     for (const char* module :
          {"selium_remote_client_server.wasm", "sleeper.wasm", "echo_args.wasm", "ticker.wasm"}) {
-      fs::copy_file(fs::path(SELIUM_GUEST_DIR) / module, work_ / "modules" / module);
+      addModule(module);
     }
     generateCerts(work_ / "certs");
-  }
-
-  void generateCerts(const fs::path& dir) {
-    SubprocessResult r = runProcess(
-        SubprocessOptions{
-            {SELIUM_RUNTIME_BIN, "generate-certs", "--output-dir", dir.string()}, {}, temp_.path()},
-        60s);
-    ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
   }
 
   // A cert dir for a client named `cn`, signed by the work dir's CA (openssl).
@@ -186,8 +98,14 @@ class RemoteClientE2E : public ::testing::Test {
         cliArgv(std::move(args), cert_dir.value_or(work_ / "certs")), {}, temp_.path()});
   }
 
+  // Serves the Remote Client module with the session `policy`.
   void serve(const std::string& policy = "client.localhost=*") {
-    runtime_ = std::make_unique<Runtime>(work_, temp_.path(), policy);
+    runtime_ = startRuntime(
+        {.modules = {"path=selium_remote_client_server.wasm;entrypoint=start;" +
+                     std::string(kServerCaps) + ";args=utf8:127.0.0.1,u16:0,utf8:" + policy},
+         .log_level = "debug",
+         .workers = 2,
+         .exit_check = ExitCheck::AnyStatus});
     port_ = runtime_->waitListening();
     ASSERT_NE(port_, 0);
   }
@@ -243,9 +161,7 @@ class RemoteClientE2E : public ::testing::Test {
     return false;
   }
 
-  TempDir temp_{"e2e-remote-client"};
-  fs::path work_;
-  std::unique_ptr<Runtime> runtime_;
+  std::unique_ptr<RuntimeProcess> runtime_;
   uint16_t port_ = 0;
 };
 

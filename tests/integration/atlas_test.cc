@@ -11,46 +11,26 @@
 #include <vector>
 
 #include "engine/engine.h"
-#include "support/engine_recorder.h"
+#include "support/engine_fixture.h"
 
 namespace selium::engine {
 namespace {
 
-using kernel::ArgValue;
 using kernel::Capability;
 using kernel::EntrypointArg;
-using kernel::ParamKind;
 using ::testing::HasSubstr;
 using namespace std::chrono_literals;
 
-EntrypointArg u32(uint32_t v) { return {ParamKind::U32, ArgValue{uint64_t{v}}}; }
-EntrypointArg u64(uint64_t v) { return {ParamKind::U64, ArgValue{v}}; }
-EntrypointArg utf8(std::string v) { return {ParamKind::Utf8, ArgValue{std::move(v)}}; }
-
 enum class Clock { No, Yes };
 
-class AtlasTest : public ::testing::Test {
+class AtlasTest : public EngineFixture {
  protected:
   void SetUp() override {
-    baseline_resources_ = kernel::Resource::liveCount();
-    EngineOptions options;
-    options.workers = 2;
-    options.log_sink = [this](const kernel::Process& p, const kernel::GuestLogRecord& r) {
-      recorder_.record(p, r);
-    };
-    options.on_exit = [this](const ProcessExit& e) { recorder_.exited(e); };
-    engine_ = std::make_unique<Engine>(std::move(options));
-    auto server = engine_->load(readModule("selium_atlas_server.wasm"), "selium_atlas_server.wasm");
-    ASSERT_TRUE(server.ok()) << server.error().message;
-    server_ = *server;
-    auto client = engine_->load(readModule("atlas_client.wasm"), "atlas_client.wasm");
-    ASSERT_TRUE(client.ok()) << client.error().message;
-    client_ = *client;
-  }
-  void TearDown() override {
-    engine_->shutdown(10s);
-    engine_.reset();
-    EXPECT_EQ(kernel::Resource::liveCount(), baseline_resources_);
+    startEngine();
+    server_ = loadGuest("selium_atlas_server.wasm");
+    ASSERT_TRUE(server_);
+    client_ = loadGuest("atlas_client.wasm");
+    ASSERT_TRUE(client_);
   }
 
   SpawnRequest atlasRequest() {
@@ -67,7 +47,7 @@ class AtlasTest : public ::testing::Test {
   // Starts the Atlas and waits until it serves.
   kernel::ProcessId startAtlas() {
     kernel::ProcessId pid = spawnOk(*engine_, atlasRequest());
-    EXPECT_TRUE(recorder_.waitLogCount(pid, "atlas serving", 1, 30s)) << dumpLogs(recorder_, pid);
+    EXPECT_TRUE(recorder_.waitLogCount(pid, "atlas serving", 1, 30s)) << dump(pid);
     return pid;
   }
 
@@ -92,19 +72,11 @@ class AtlasTest : public ::testing::Test {
   }
   kernel::GuestLogRecord waitFor(kernel::ProcessId pid, const std::string& message,
                                  int32_t status = 0) {
-    auto exit = recorder_.waitExit(pid, 60s);
-    EXPECT_TRUE(exit.has_value()) << "process did not end" << dumpLogs(recorder_, pid);
-    if (exit) {
-      EXPECT_EQ(exit->status, status) << exit->message << dumpLogs(recorder_, pid);
-    }
-    return recordOf(recorder_, pid, message);
+    return exitRecord(pid, message, status);
   }
 
-  Recorder recorder_;
-  std::unique_ptr<Engine> engine_;
   std::shared_ptr<const Module> server_;
   std::shared_ptr<const Module> client_;
-  std::size_t baseline_resources_ = 0;
 };
 
 TEST_F(AtlasTest, InsertGetLookupRemoveThroughTheClient) {
@@ -121,7 +93,7 @@ TEST_F(AtlasTest, AnotherProcessMayNotReplaceOrRemoveAnEntry) {
   startAtlas();
   const std::string uri = "sel://shared/billing.app/invoices:rpc";
   kernel::ProcessId holder = spawnOk(*engine_, client("hold", {utf8(uri), u64(11)}));
-  ASSERT_TRUE(recorder_.waitLogCount(holder, "held", 1, 30s)) << dumpLogs(recorder_, holder);
+  ASSERT_TRUE(recorder_.waitLogCount(holder, "held", 1, 30s)) << dump(holder);
   auto contended = runFor(client("contend", {utf8(uri), u64(22)}), "contended");
   EXPECT_EQ(textField(contended, "insert_error"), "PermissionDenied");
   EXPECT_EQ(textField(contended, "remove_error"), "PermissionDenied");
@@ -135,12 +107,12 @@ TEST_F(AtlasTest, EntriesVanishWhenTheirOwnerEnds) {
   kernel::ProcessId atlas = startAtlas();
   const std::string uri = "sel://cleanup/team/worker";
   kernel::ProcessId holder = spawnOk(*engine_, client("hold", {utf8(uri), u64(11)}));
-  ASSERT_TRUE(recorder_.waitLogCount(holder, "held", 1, 30s)) << dumpLogs(recorder_, holder);
+  ASSERT_TRUE(recorder_.waitLogCount(holder, "held", 1, 30s)) << dump(holder);
   ASSERT_TRUE(engine_->stop(holder));
   ASSERT_TRUE(recorder_.waitExit(holder, 30s).has_value());
   // The Atlas notices the end and drops the entry; then the URI is free for another process.
   ASSERT_TRUE(recorder_.waitLogCount(atlas, "owner ended: its entries removed", 1, 30s))
-      << dumpLogs(recorder_, atlas);
+      << dump(atlas);
   auto removed = recordOf(recorder_, atlas, "owner ended: its entries removed");
   EXPECT_EQ(uintField(removed, "owner"), holder);
   EXPECT_EQ(uintField(removed, "entries"), 1u);
@@ -177,7 +149,7 @@ TEST_F(AtlasTest, LookupSpansOwnersInUriOrder) {
       {"sel://order/z", 3}, {"sel://order/a/x.app", 1}, {"sel://order/m", 2}, {"sel://other/a", 9}};
   for (const auto& [uri, id] : held) {
     kernel::ProcessId pid = spawnOk(*engine_, client("hold", {utf8(uri), u64(id)}));
-    ASSERT_TRUE(recorder_.waitLogCount(pid, "held", 1, 30s)) << dumpLogs(recorder_, pid);
+    ASSERT_TRUE(recorder_.waitLogCount(pid, "held", 1, 30s)) << dump(pid);
   }
   auto found = runFor(client("lookup_all", {utf8("sel://order")}), "looked up");
   EXPECT_EQ(textField(found, "ids"), "1,2,3");
@@ -192,7 +164,7 @@ TEST_F(AtlasTest, MalformedRequestsGetErrorReplies) {
   EXPECT_EQ(intField(done, "failed"), 0);
   // Undecodable requests (four answered, junk dropped) and a reply were logged, and the Atlas
   // serves on.
-  EXPECT_TRUE(recorder_.waitLogCount(atlas, "bad request", 5, 10s)) << dumpLogs(recorder_, atlas);
+  EXPECT_TRUE(recorder_.waitLogCount(atlas, "bad request", 5, 10s)) << dump(atlas);
   EXPECT_TRUE(recorder_.waitLogCount(atlas, "not a request", 1, 10s));
   auto basic = runFor(client("basic"), "basic done");
   EXPECT_EQ(intField(basic, "failed"), 0);
@@ -203,7 +175,7 @@ TEST_F(AtlasTest, AClientThatStopsReadingStallsNobody) {
   kernel::ProcessId atlas = startAtlas();
   constexpr uint32_t kRequests = 3000;  // a 1 KiB reply channel holds a few dozen replies
   kernel::ProcessId staller = spawnOk(*engine_, client("stall", {u32(kRequests)}));
-  ASSERT_TRUE(recorder_.waitLogCount(staller, "stalled", 1, 60s)) << dumpLogs(recorder_, staller);
+  ASSERT_TRUE(recorder_.waitLogCount(staller, "stalled", 1, 60s)) << dump(staller);
   auto stalled = recordOf(recorder_, staller, "stalled");
   EXPECT_EQ(uintField(stalled, "sent"), kRequests);
   EXPECT_EQ(intField(stalled, "failed"), 0);
@@ -219,7 +191,7 @@ TEST_F(AtlasTest, AClientThatStopsReadingStallsNobody) {
 TEST_F(AtlasTest, ClientsOfAnEndedAtlasGetClosed) {
   kernel::ProcessId atlas = startAtlas();
   kernel::ProcessId outlive = spawnOk(*engine_, client("outlive", {}, Clock::Yes));
-  ASSERT_TRUE(recorder_.waitLogCount(outlive, "connected", 1, 30s)) << dumpLogs(recorder_, outlive);
+  ASSERT_TRUE(recorder_.waitLogCount(outlive, "connected", 1, 30s)) << dump(outlive);
   ASSERT_TRUE(engine_->stop(atlas));
   auto gone = waitFor(outlive, "atlas gone");
   EXPECT_EQ(textField(gone, "error"), "Closed");

@@ -9,40 +9,21 @@
 #include <vector>
 
 #include "engine/engine.h"
-#include "support/engine_recorder.h"
+#include "support/engine_fixture.h"
 
 namespace selium::engine {
 namespace {
 
-using kernel::ArgValue;
 using kernel::Capability;
 using kernel::EntrypointArg;
-using kernel::ParamKind;
 using namespace std::chrono_literals;
 
-EntrypointArg u32(uint32_t v) { return {ParamKind::U32, ArgValue{uint64_t{v}}}; }
-EntrypointArg i64(int64_t v) { return {ParamKind::I64, ArgValue{v}}; }
-EntrypointArg utf8(std::string v) { return {ParamKind::Utf8, ArgValue{std::move(v)}}; }
-
-class ChannelsTest : public ::testing::Test {
+class ChannelsTest : public EngineFixture {
  protected:
   void SetUp() override {
-    baseline_resources_ = kernel::Resource::liveCount();
-    EngineOptions options;
-    options.workers = 2;
-    options.log_sink = [this](const kernel::Process& p, const kernel::GuestLogRecord& r) {
-      recorder_.record(p, r);
-    };
-    options.on_exit = [this](const ProcessExit& e) { recorder_.exited(e); };
-    engine_ = std::make_unique<Engine>(std::move(options));
-    auto module = engine_->load(readModule("channels.wasm"), "channels.wasm");
-    ASSERT_TRUE(module.ok()) << module.error().message;
-    module_ = *module;
-  }
-  void TearDown() override {
-    engine_->shutdown(10s);
-    engine_.reset();
-    EXPECT_EQ(kernel::Resource::liveCount(), baseline_resources_);
+    startEngine();
+    module_ = loadGuest("channels.wasm");
+    ASSERT_TRUE(module_);
   }
 
   SpawnRequest request(std::string entry, std::vector<EntrypointArg> args,
@@ -74,15 +55,27 @@ class ChannelsTest : public ::testing::Test {
     return recordOf(pid, message);
   }
 
+  // Starts `writers` processes that each write `frames` frames into `channel`.
+  std::vector<kernel::ProcessId> produce(int64_t channel, uint32_t writers, uint32_t frames) {
+    std::vector<kernel::ProcessId> pids;
+    for (uint32_t w = 0; w < writers; ++w) {
+      pids.push_back(spawnOk(*engine_, request("produce", {i64(channel), u32(w), u32(frames)})));
+    }
+    return pids;
+  }
+
+  // Waits for `pid` to end; a fatal failure unless it does, a failure unless with status 0.
+  void expectEndsWithZero(kernel::ProcessId pid, std::chrono::milliseconds timeout) {
+    auto exit = recorder_.waitExit(pid, timeout);
+    ASSERT_TRUE(exit.has_value());
+    EXPECT_EQ(exit->status, 0) << dump(pid);
+  }
+
   kernel::GuestLogRecord recordOf(kernel::ProcessId pid, const std::string& message) {
     return engine::recordOf(recorder_, pid, message);
   }
-  std::string dump(kernel::ProcessId pid) { return dumpLogs(recorder_, pid); }
 
-  Recorder recorder_;
-  std::unique_ptr<Engine> engine_;
   std::shared_ptr<const Module> module_;
-  std::size_t baseline_resources_ = 0;
 };
 
 TEST_F(ChannelsTest, OneProcessPipesFramesInOrder) {
@@ -107,18 +100,10 @@ TEST_F(ChannelsTest, ManyWritersOnBothWorkersIntoOneReader) {
   ASSERT_TRUE(recorder_.waitLogCount(consumer, "ready", 1));
   auto channel = static_cast<int64_t>(uintField(recordOf(consumer, "ready"), "channel"));
   EXPECT_GT(channel, 0);
-  std::vector<kernel::ProcessId> writers;
-  for (uint32_t w = 0; w < kWriters; ++w) {
-    writers.push_back(spawnOk(*engine_, request("produce", {i64(channel), u32(w), u32(kFrames)})));
+  for (kernel::ProcessId pid : produce(channel, kWriters, kFrames)) {
+    ASSERT_NO_FATAL_FAILURE(expectEndsWithZero(pid, 60s));
   }
-  for (kernel::ProcessId pid : writers) {
-    auto exit = recorder_.waitExit(pid, 60s);
-    ASSERT_TRUE(exit.has_value());
-    EXPECT_EQ(exit->status, 0) << dump(pid);
-  }
-  auto exit = recorder_.waitExit(consumer, 60s);
-  ASSERT_TRUE(exit.has_value());
-  EXPECT_EQ(exit->status, 0) << dump(consumer);
+  ASSERT_NO_FATAL_FAILURE(expectEndsWithZero(consumer, 60s));
   EXPECT_EQ(uintField(recordOf(consumer, "consumed"), "frames"), uint64_t{kWriters} * kFrames);
 }
 
@@ -133,9 +118,7 @@ TEST_F(ChannelsTest, EveryReaderSeesTheSameOrder) {
   kernel::ProcessId second =
       spawnOk(*engine_, request("watch", {i64(channel), u32(kWriters), u32(kFrames)}));
   ASSERT_TRUE(recorder_.waitLogCount(second, "watching", 1));
-  for (uint32_t w = 0; w < kWriters; ++w) {
-    spawnOk(*engine_, request("produce", {i64(channel), u32(w), u32(kFrames)}));
-  }
+  produce(channel, kWriters, kFrames);
   ASSERT_TRUE(recorder_.waitExit(first, 60s).has_value());
   ASSERT_TRUE(recorder_.waitExit(second, 60s).has_value());
   EXPECT_EQ(uintField(recordOf(first, "consumed"), "order"),
@@ -160,19 +143,11 @@ TEST_F(ChannelsTest, EightWritersOfAMillionFramesIntoTwoStrongReaders) {
   kernel::ProcessId second =
       spawnOk(*engine_, request("watch", {i64(channel), u32(kWriters), u32(kFrames)}));
   ASSERT_TRUE(recorder_.waitLogCount(second, "watching", 1));
-  std::vector<kernel::ProcessId> writers;
-  for (uint32_t w = 0; w < kWriters; ++w) {
-    writers.push_back(spawnOk(*engine_, request("produce", {i64(channel), u32(w), u32(kFrames)})));
-  }
-  for (kernel::ProcessId pid : writers) {
-    auto exit = recorder_.waitExit(pid, 300s);
-    ASSERT_TRUE(exit.has_value());
-    EXPECT_EQ(exit->status, 0) << dump(pid);
+  for (kernel::ProcessId pid : produce(channel, kWriters, kFrames)) {
+    ASSERT_NO_FATAL_FAILURE(expectEndsWithZero(pid, 300s));
   }
   for (kernel::ProcessId pid : {first, second}) {
-    auto exit = recorder_.waitExit(pid, 300s);
-    ASSERT_TRUE(exit.has_value());
-    EXPECT_EQ(exit->status, 0) << dump(pid);
+    ASSERT_NO_FATAL_FAILURE(expectEndsWithZero(pid, 300s));
     EXPECT_EQ(uintField(recordOf(pid, "consumed"), "frames"), uint64_t{kWriters} * kFrames);
   }
   EXPECT_EQ(uintField(recordOf(first, "consumed"), "order"),

@@ -17,26 +17,20 @@
 
 #include "engine/engine.h"
 #include "runtime/launcher.h"
-#include "support/engine_recorder.h"
+#include "support/engine_fixture.h"
 #include "support/temp_dir.h"
 
 namespace selium::engine {
 namespace {
 
-using kernel::ArgValue;
 using kernel::Capability;
 using kernel::EntrypointArg;
-using kernel::ParamKind;
 using ::testing::HasSubstr;
 using namespace std::chrono_literals;
 
-EntrypointArg u32(uint32_t v) { return {ParamKind::U32, ArgValue{uint64_t{v}}}; }
-EntrypointArg utf8(std::string v) { return {ParamKind::Utf8, ArgValue{std::move(v)}}; }
-
-class ChildrenTest : public ::testing::Test {
+class ChildrenTest : public EngineFixture {
  protected:
   void SetUp() override {
-    baseline_resources_ = kernel::Resource::liveCount();
     // A modules/ of its own: children.wasm, and a symlink that leads out of it.
     std::filesystem::create_directory(work_.path() / "modules");
     std::filesystem::copy_file(std::filesystem::path(SELIUM_GUEST_DIR) / "children.wasm",
@@ -46,24 +40,17 @@ class ChildrenTest : public ::testing::Test {
     launcher_ = std::make_unique<runtime::ChildLauncher>(
         runtime::ChildLauncher::Options{std::filesystem::canonical(work_.path() / "modules")});
     EngineOptions options;
-    options.workers = 2;
     options.launcher = launcher_.get();
-    options.log_sink = [this](const kernel::Process& p, const kernel::GuestLogRecord& r) {
-      recorder_.record(p, r);
-    };
-    options.on_exit = [this](const ProcessExit& e) { recorder_.exited(e); };
-    engine_ = std::make_unique<Engine>(std::move(options));
+    startEngine(std::move(options));
     launcher_->setEngine(engine_.get());
-    auto module = engine_->load(readModule("children.wasm"), "children.wasm");
-    ASSERT_TRUE(module.ok()) << module.error().message;
-    module_ = *module;
+    module_ = loadGuest("children.wasm");
+    ASSERT_TRUE(module_);
   }
   void TearDown() override {
     launcher_->close();
-    engine_->shutdown(10s);
-    engine_.reset();
+    stopEngine();
     launcher_.reset();
-    EXPECT_EQ(kernel::Resource::liveCount(), baseline_resources_);
+    EngineFixture::TearDown();
   }
 
   SpawnRequest request(std::string entry, std::vector<EntrypointArg> args = {},
@@ -82,13 +69,7 @@ class ChildrenTest : public ::testing::Test {
 
   // Runs to its exit; expects `status` and returns the record `message` it logged.
   kernel::GuestLogRecord runFor(SpawnRequest r, const std::string& message, int32_t status = 0) {
-    kernel::ProcessId pid = spawnOk(*engine_, std::move(r));
-    auto exit = recorder_.waitExit(pid, 60s);
-    EXPECT_TRUE(exit.has_value()) << "process did not end";
-    if (exit) {
-      EXPECT_EQ(exit->status, status) << exit->message << dumpLogs(recorder_, pid);
-    }
-    return recordOf(recorder_, pid, message);
+    return exitRecord(spawnOk(*engine_, std::move(r)), message, status);
   }
 
   // The process that logged `message` (0 and a test failure if none did).
@@ -103,11 +84,8 @@ class ChildrenTest : public ::testing::Test {
   }
 
   selium::testing::TempDir work_{"children"};
-  Recorder recorder_;
   std::unique_ptr<runtime::ChildLauncher> launcher_;
-  std::unique_ptr<Engine> engine_;
   std::shared_ptr<const Module> module_;
-  std::size_t baseline_resources_ = 0;
 };
 
 // A parent holding only ProcessLifecycle can grant that and nothing else; holding a capability,
@@ -120,7 +98,7 @@ TEST_F(ChildrenTest, AParentGrantsOnlyCapabilitiesItHolds) {
     kernel::ProcessId pid = spawnOk(*engine_, request("grant", {u32(cap)}));
     auto exit = recorder_.waitExit(pid, 60s);
     ASSERT_TRUE(exit.has_value());
-    EXPECT_EQ(exit->status, held ? 0 : 10) << dumpLogs(recorder_, pid);
+    EXPECT_EQ(exit->status, held ? 0 : 10) << dump(pid);
     if (!held) {
       auto denied = recordOf(recorder_, pid, "denied");
       EXPECT_THAT(textField(denied, "message"), HasSubstr(std::string(kernel::capabilityName(c))));
@@ -128,7 +106,7 @@ TEST_F(ChildrenTest, AParentGrantsOnlyCapabilitiesItHolds) {
       kernel::ProcessId granted = spawnOk(*engine_, request("grant", {u32(cap)}, {c}));
       auto granted_exit = recorder_.waitExit(granted, 60s);
       ASSERT_TRUE(granted_exit.has_value());
-      EXPECT_EQ(granted_exit->status, 0) << dumpLogs(recorder_, granted);
+      EXPECT_EQ(granted_exit->status, 0) << dump(granted);
     }
   }
 }
@@ -148,7 +126,7 @@ TEST_F(ChildrenTest, EveryArgumentKindReachesTheChild) {
   kernel::ProcessId pid = spawnOk(*engine_, request("typed"));
   auto exit = recorder_.waitExit(pid, 60s);
   ASSERT_TRUE(exit.has_value());
-  EXPECT_EQ(exit->status, 0) << dumpLogs(recorder_, pid);
+  EXPECT_EQ(exit->status, 0) << dump(pid);
   auto typed = recordOf(recorder_, whoLogged("typed"), "typed");
   EXPECT_EQ(intField(typed, "a"), -5);
   EXPECT_EQ(uintField(typed, "b"), 200u);
@@ -251,7 +229,7 @@ TEST_F(ChildrenTest, ExitingWhileHoldingEveryKindOfHandleReleasesThem) {
   auto exit = recorder_.waitExit(pid, 60s);
   ASSERT_TRUE(exit.has_value());
   EXPECT_EQ(exit->reason, ExitReason::Error);
-  EXPECT_EQ(exit->status, 7) << dumpLogs(recorder_, pid);
+  EXPECT_EQ(exit->status, 7) << dump(pid);
   auto child =
       static_cast<kernel::ProcessId>(intField(recordOf(recorder_, pid, "holding"), "child"));
   ASSERT_GT(child, 0u);
@@ -286,17 +264,14 @@ TEST_F(ChildrenTest, AParentListsAndAttachesItsChildren) {
 // Only a descendant can be attached, unless the caller holds SessionLifecycle.
 TEST_F(ChildrenTest, AttachingAProcessItDidNotStartNeedsSessionLifecycle) {
   kernel::ProcessId other = spawnOk(*engine_, request("spin"));
-  auto denied =
-      runFor(request("attach_pid", {{ParamKind::U64, ArgValue{uint64_t{other}}}}), "attach");
+  auto denied = runFor(request("attach_pid", {u64(other)}), "attach");
   EXPECT_EQ(textField(denied, "result"), "PermissionDenied");
   EXPECT_THAT(textField(denied, "message"), HasSubstr("SessionLifecycle"));
-  auto allowed = runFor(request("attach_pid", {{ParamKind::U64, ArgValue{uint64_t{other}}}},
-                                {Capability::SessionLifecycle}),
-                        "attach");
+  auto allowed =
+      runFor(request("attach_pid", {u64(other)}, {Capability::SessionLifecycle}), "attach");
   EXPECT_EQ(textField(allowed, "result"), "ok");
-  auto missing = runFor(request("attach_pid", {{ParamKind::U64, ArgValue{uint64_t{999999}}}},
-                                {Capability::SessionLifecycle}),
-                        "attach");
+  auto missing =
+      runFor(request("attach_pid", {u64(999999)}, {Capability::SessionLifecycle}), "attach");
   EXPECT_EQ(textField(missing, "result"), "NotFound");
   ASSERT_TRUE(engine_->stop(other));
   ASSERT_TRUE(recorder_.waitExit(other, 60s).has_value());
@@ -315,7 +290,7 @@ TEST_F(ChildrenTest, SessionsOnlyNarrow) {
     if (r.message == "step")
       steps[textField(r, "name")] = {textField(r, "result"), textField(r, "message")};
   }
-  EXPECT_EQ(exit->status, 0) << dumpLogs(recorder_, pid);
+  EXPECT_EQ(exit->status, 0) << dump(pid);
   EXPECT_GE(steps.size(), 30u);
   EXPECT_EQ(steps["root widens"].first, "PermissionDenied");
   EXPECT_THAT(steps["root widens"].second, HasSubstr("ChannelWriter"));

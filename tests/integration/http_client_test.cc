@@ -27,23 +27,18 @@
 #include "engine/engine.h"
 #include "net/tls/testing/test_pki.h"
 #include "subprocess.h"
-#include "support/engine_recorder.h"
+#include "support/engine_fixture.h"
 #include "support/temp_dir.h"
 #include "util/certs.h"
 
 namespace selium::engine {
 namespace {
 
-using kernel::ArgValue;
 using kernel::Capability;
 using kernel::EntrypointArg;
-using kernel::ParamKind;
 using ::testing::HasSubstr;
 using namespace std::chrono_literals;
 namespace fs = std::filesystem;
-
-EntrypointArg u32(uint32_t v) { return {ParamKind::U32, ArgValue{uint64_t{v}}}; }
-EntrypointArg utf8(std::string v) { return {ParamKind::Utf8, ArgValue{std::move(v)}}; }
 
 std::string field(const kernel::GuestLogRecord& record, const std::string& key) {
   for (const auto& f : record.fields) {
@@ -127,32 +122,14 @@ class Nginx {
   std::unique_ptr<testing::Subprocess> process_;
 };
 
-class HttpClientTest : public ::testing::Test {
+class HttpClientTest : public EngineFixture {
  protected:
   void SetUp() override {
-    baseline_resources_ = kernel::Resource::liveCount();
-    util::CertOptions certs;
-    certs.output_dir = work_.path() / "certs";
-    auto written = util::generateCerts(certs);
-    ASSERT_TRUE(written.ok()) << written.error().message;
-    EngineOptions options;
-    options.workers = 2;
-    options.network.certs_dir = work_.path() / "certs";
-    options.log_sink = [this](const kernel::Process& p, const kernel::GuestLogRecord& r) {
-      recorder_.record(p, r);
-    };
-    options.on_exit = [this](const ProcessExit& e) { recorder_.exited(e); };
-    engine_ = std::make_unique<Engine>(std::move(options));
+    startEngine(optionsWithCerts(work_.path() / "certs"));
     for (const char* name : {"http.wasm", "http_client.wasm"}) {
-      auto module = engine_->load(readModule(name), name);
-      ASSERT_TRUE(module.ok()) << module.error().message;
-      modules_.push_back(*module);
+      modules_.push_back(loadGuest(name));
+      ASSERT_TRUE(modules_.back());
     }
-  }
-  void TearDown() override {
-    engine_->shutdown(10s);
-    engine_.reset();
-    EXPECT_EQ(kernel::Resource::liveCount(), baseline_resources_);
   }
 
   static std::vector<Capability> serverCaps() {
@@ -168,19 +145,14 @@ class HttpClientTest : public ::testing::Test {
 
   kernel::ProcessId spawn(std::size_t module, std::string entry, std::vector<EntrypointArg> args,
                           std::vector<Capability> caps) {
-    SpawnRequest r;
-    r.module = modules_[module];
-    r.entrypoint = std::move(entry);
-    r.args = std::move(args);
-    for (Capability c : caps) r.capabilities.add(c);
-    return spawnOk(*engine_, std::move(r));
+    return spawnOk(*engine_, request(modules_[module], std::move(entry), std::move(args), caps));
   }
 
   // A guest HTTP server (tests/guests/http serve): its port.
   uint16_t serve(uint32_t tls) {
     kernel::ProcessId pid = spawn(0, "serve", {utf8("127.0.0.1"), u32(tls), u32(0)}, serverCaps());
     if (!recorder_.waitLogCount(pid, "listening", 1, 20s)) {
-      ADD_FAILURE() << "the server never listened" << dumpLogs(recorder_, pid);
+      ADD_FAILURE() << "the server never listened" << dump(pid);
       return 0;
     }
     return static_cast<uint16_t>(std::stoi(field(recordOf(recorder_, pid, "listening"), "port")));
@@ -193,13 +165,13 @@ class HttpClientTest : public ::testing::Test {
     if (pid_out != nullptr) *pid_out = pid;
     auto exit = recorder_.waitExit(pid, 60s);
     if (!exit) {
-      ADD_FAILURE() << "the client never ended" << dumpLogs(recorder_, pid);
+      ADD_FAILURE() << "the client never ended" << dump(pid);
       return -1;
     }
     last_ = pid;
     // Log records travel apart from the exit: wait for the last one the guest writes.
     if (!recorder_.waitLogCount(pid, exit->status == 0 ? "done" : "failed", 1, 10s)) {
-      ADD_FAILURE() << "no closing log record" << dumpLogs(recorder_, pid);
+      ADD_FAILURE() << "no closing log record" << dump(pid);
     }
     return exit->status;
   }
@@ -211,14 +183,11 @@ class HttpClientTest : public ::testing::Test {
     }
     return out;
   }
-  std::string logs() { return dumpLogs(recorder_, last_); }
+  std::string logs() { return dump(last_); }
 
   selium::testing::TempDir work_{"http-client"};
-  Recorder recorder_;
-  std::unique_ptr<Engine> engine_;
   std::vector<std::shared_ptr<const Module>> modules_;
   kernel::ProcessId last_ = 0;
-  std::size_t baseline_resources_ = 0;
 };
 
 TEST_F(HttpClientTest, GetsOverPlainHttpReusingTheConnection) {
@@ -362,7 +331,7 @@ TEST_F(HttpClientTest, FailuresNameTheirCause) {
       spawn(0, "serve_tls",
             {utf8("localhost"), u32(0), utf8(leaf.cert_pem), utf8(leaf.key_pem), utf8(""), u32(0)},
             serverCaps());
-  ASSERT_TRUE(recorder_.waitLogCount(server, "listening", 1, 20s)) << dumpLogs(recorder_, server);
+  ASSERT_TRUE(recorder_.waitLogCount(server, "listening", 1, 20s)) << dump(server);
   const auto port =
       static_cast<uint32_t>(std::stoi(field(recordOf(recorder_, server, "listening"), "port")));
   EXPECT_EQ(run("get", {utf8("localhost"), u32(port), u32(1), utf8("/"), u32(1)}), 1);

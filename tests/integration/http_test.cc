@@ -27,22 +27,17 @@
 #include "net/http/http_test_support.h"
 #include "net/tls/testing/test_pki.h"
 #include "subprocess.h"
-#include "support/engine_recorder.h"
+#include "support/engine_fixture.h"
 #include "support/temp_dir.h"
 #include "util/certs.h"
 
 namespace selium::engine {
 namespace {
 
-using kernel::ArgValue;
 using kernel::Capability;
 using kernel::EntrypointArg;
-using kernel::ParamKind;
 using ::testing::HasSubstr;
 using namespace std::chrono_literals;
-
-EntrypointArg u32(uint32_t v) { return {ParamKind::U32, ArgValue{uint64_t{v}}}; }
-EntrypointArg utf8(std::string v) { return {ParamKind::Utf8, ArgValue{std::move(v)}}; }
 
 std::string fieldText(const kernel::GuestLogRecord& record, const std::string& key) {
   for (const auto& f : record.fields) {
@@ -59,30 +54,12 @@ struct Curl {
   std::string err;
 };
 
-class HttpTest : public ::testing::Test {
+class HttpTest : public EngineFixture {
  protected:
   void SetUp() override {
-    baseline_resources_ = kernel::Resource::liveCount();
-    util::CertOptions certs;
-    certs.output_dir = work_.path() / "certs";
-    auto written = util::generateCerts(certs);
-    ASSERT_TRUE(written.ok()) << written.error().message;
-    EngineOptions options;
-    options.workers = 2;
-    options.network.certs_dir = work_.path() / "certs";
-    options.log_sink = [this](const kernel::Process& p, const kernel::GuestLogRecord& r) {
-      recorder_.record(p, r);
-    };
-    options.on_exit = [this](const ProcessExit& e) { recorder_.exited(e); };
-    engine_ = std::make_unique<Engine>(std::move(options));
-    auto module = engine_->load(readModule("http.wasm"), "http.wasm");
-    ASSERT_TRUE(module.ok()) << module.error().message;
-    module_ = *module;
-  }
-  void TearDown() override {
-    engine_->shutdown(10s);
-    engine_.reset();
-    EXPECT_EQ(kernel::Resource::liveCount(), baseline_resources_);
+    startEngine(optionsWithCerts(work_.path() / "certs"));
+    module_ = loadGuest("http.wasm");
+    ASSERT_TRUE(module_);
   }
 
   static std::vector<Capability> plainCaps() {
@@ -102,12 +79,7 @@ class HttpTest : public ::testing::Test {
 
   kernel::ProcessId spawn(std::string entry, std::vector<EntrypointArg> args,
                           std::vector<Capability> caps) {
-    SpawnRequest r;
-    r.module = module_;
-    r.entrypoint = std::move(entry);
-    r.args = std::move(args);
-    for (Capability c : caps) r.capabilities.add(c);
-    return spawnOk(*engine_, std::move(r));
+    return spawnOk(*engine_, request(module_, std::move(entry), std::move(args), caps));
   }
 
   // Starts serve() and returns its port (0 and a failure if it never listened).
@@ -120,7 +92,7 @@ class HttpTest : public ::testing::Test {
 
   uint16_t portOf(kernel::ProcessId pid, const std::string& message) {
     if (!recorder_.waitLogCount(pid, message, 1, 20s)) {
-      ADD_FAILURE() << "no \"" << message << "\" from " << pid << dumpLogs(recorder_, pid);
+      ADD_FAILURE() << "no \"" << message << "\" from " << pid << dump(pid);
       return 0;
     }
     auto record = recordOf(recorder_, pid, message);
@@ -130,7 +102,7 @@ class HttpTest : public ::testing::Test {
         if (auto* v = std::get_if<int64_t>(&f.value)) return static_cast<uint16_t>(*v);
       }
     }
-    ADD_FAILURE() << "no port field" << dumpLogs(recorder_, pid);
+    ADD_FAILURE() << "no port field" << dump(pid);
     return 0;
   }
 
@@ -169,10 +141,7 @@ class HttpTest : public ::testing::Test {
   }
 
   selium::testing::TempDir work_{"http"};
-  Recorder recorder_;
-  std::unique_ptr<Engine> engine_;
   std::shared_ptr<const Module> module_;
-  std::size_t baseline_resources_ = 0;
 };
 
 TEST_F(HttpTest, AnswersPlainHttpAndKeepsTheConnectionAlive) {
@@ -438,7 +407,7 @@ TEST_F(HttpTest, ProcessesAcceptingOnOnePortEachTakeOneRequest) {
   ASSERT_EQ(portOf(second, "joined"), port);
   auto a = curl({"-v", url(port, "/")});
   auto b = curl({"-v", url(port, "/")});
-  ASSERT_EQ(a.exit_code, 0) << a.err << dumpLogs(recorder_, first) << dumpLogs(recorder_, second);
+  ASSERT_EQ(a.exit_code, 0) << a.err << dump(first) << dump(second);
   ASSERT_EQ(b.exit_code, 0) << b.err;
   std::set<std::string> answers = {a.out, b.out};
   EXPECT_EQ(answers, (std::set<std::string>{"worker " + std::to_string(first) + "\n",
@@ -458,7 +427,7 @@ TEST_F(HttpTest, AProcessOpensAtMostItsShareOfSockets) {
   {
     // Every port-0 bind opens a socket: the 1,025th is refused; closing them gives them back.
     kernel::ProcessId pid = spawn("listen_many", {u32(1100)}, plainCaps());
-    ASSERT_TRUE(recorder_.waitExit(pid, 60s).has_value()) << dumpLogs(recorder_, pid);
+    ASSERT_TRUE(recorder_.waitExit(pid, 60s).has_value()) << dump(pid);
     auto record = recordOf(recorder_, pid, "listened");
     EXPECT_EQ(fieldText(record, "error"), "LimitExceeded");
     EXPECT_THAT(fieldText(record, "message"), HasSubstr("over its limit of 1024"));

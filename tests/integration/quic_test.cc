@@ -21,24 +21,18 @@
 #include "engine/engine.h"
 #include "net/quic/quic.h"
 #include "net/quic/test_support.h"
-#include "support/engine_recorder.h"
+#include "support/engine_fixture.h"
 #include "support/temp_dir.h"
 #include "util/certs.h"
 
 namespace selium::engine {
 namespace {
 
-using kernel::ArgValue;
 using kernel::Capability;
 using kernel::EntrypointArg;
-using kernel::ParamKind;
 using ::testing::HasSubstr;
 using namespace std::chrono_literals;
 namespace quic = net::quic;
-
-EntrypointArg u32(uint32_t v) { return {ParamKind::U32, ArgValue{uint64_t{v}}}; }
-EntrypointArg u64(uint64_t v) { return {ParamKind::U64, ArgValue{v}}; }
-EntrypointArg utf8(std::string v) { return {ParamKind::Utf8, ArgValue{std::move(v)}}; }
 
 std::vector<Capability> serverCaps() {
   return {Capability::NetQuicBind, Capability::NetQuicAccept, Capability::NetQuicRead,
@@ -70,33 +64,18 @@ class EndlessProducer : public net::ByteProducer {
   uint64_t produced = 0;
 };
 
-class QuicTest : public ::testing::Test {
+class QuicTest : public EngineFixture {
  protected:
   void SetUp() override {
-    baseline_resources_ = kernel::Resource::liveCount();
-    util::CertOptions certs;
-    certs.output_dir = certsDir();
-    auto written = util::generateCerts(certs);
-    ASSERT_TRUE(written.ok()) << written.error().message;
-    EngineOptions options;
-    options.workers = 2;
-    options.network.certs_dir = certsDir();
-    options.log_sink = [this](const kernel::Process& p, const kernel::GuestLogRecord& r) {
-      recorder_.record(p, r);
-    };
-    options.on_exit = [this](const ProcessExit& e) { recorder_.exited(e); };
-    engine_ = std::make_unique<Engine>(std::move(options));
-    auto module = engine_->load(readModule("quic.wasm"), "quic.wasm");
-    ASSERT_TRUE(module.ok()) << module.error().message;
-    module_ = *module;
+    startEngine(optionsWithCerts(certsDir()));
+    module_ = loadGuest("quic.wasm");
+    ASSERT_TRUE(module_);
   }
   void TearDown() override {
     connections_.clear();
     loop_.restart();
     loop_.poll();
-    engine_->shutdown(10s);
-    engine_.reset();
-    EXPECT_EQ(kernel::Resource::liveCount(), baseline_resources_);
+    EngineFixture::TearDown();
   }
 
   std::filesystem::path certsDir() const { return work_.path() / "certs"; }
@@ -106,17 +85,12 @@ class QuicTest : public ::testing::Test {
 
   kernel::ProcessId spawn(std::string entry, std::vector<EntrypointArg> args,
                           std::vector<Capability> caps) {
-    SpawnRequest r;
-    r.module = module_;
-    r.entrypoint = std::move(entry);
-    r.args = std::move(args);
-    for (Capability c : caps) r.capabilities.add(c);
-    return spawnOk(*engine_, std::move(r));
+    return spawnOk(*engine_, request(module_, std::move(entry), std::move(args), caps));
   }
 
   uint16_t portOf(kernel::ProcessId pid) {
     if (!recorder_.waitLogCount(pid, "listening", 1, 20s)) {
-      ADD_FAILURE() << "no \"listening\" from " << pid << dumpLogs(recorder_, pid);
+      ADD_FAILURE() << "no \"listening\" from " << pid << dump(pid);
       return 0;
     }
     return static_cast<uint16_t>(uintField(recordOf(recorder_, pid, "listening"), "port"));
@@ -159,10 +133,7 @@ class QuicTest : public ::testing::Test {
   }
 
   selium::testing::TempDir work_{"quic"};
-  Recorder recorder_;
-  std::unique_ptr<Engine> engine_;
   std::shared_ptr<const Module> module_;
-  std::size_t baseline_resources_ = 0;
   boost::asio::io_context loop_;
   std::vector<std::shared_ptr<quic::Connection>> connections_;
 };
@@ -172,8 +143,8 @@ TEST_F(QuicTest, AGuestClientEchoesManyStreamsABigOneAndAReset) {
   ASSERT_NE(port, 0);
   kernel::ProcessId client = spawn("client", {u32(port), u32(50), u32(4u << 20)}, clientCaps());
   auto exit = recorder_.waitExit(client, 120s);
-  ASSERT_TRUE(exit) << dumpLogs(recorder_, client);
-  EXPECT_EQ(exit->status, 0) << dumpLogs(recorder_, client);
+  ASSERT_TRUE(exit) << dump(client);
+  EXPECT_EQ(exit->status, 0) << dump(client);
   auto done = recordOf(recorder_, client, "client done");
   EXPECT_EQ(uintField(done, "streams"), 50u);
   EXPECT_EQ(uintField(done, "big"), 4u << 20);
@@ -229,7 +200,7 @@ TEST_F(QuicTest, AStreamResetBeforeItsFirstByteStillReachesTheGuest) {
       "", quic::testing::BytesProducer::Then::Abort));
   ASSERT_TRUE(quic::testing::runUntil(
       loop_, [&] { return recorder_.waitLogCount(server, "stream ended early", 1, 0ms); }, 20s))
-      << dumpLogs(recorder_, server);
+      << dump(server);
   EXPECT_EQ(textField(recordOf(recorder_, server, "stream ended early"), "error"), "Closed");
   // The connection goes on serving.
   auto echo = exchange(*connection, "after the reset");
@@ -276,7 +247,7 @@ TEST_F(QuicTest, AStreamHandedToAnotherProcessIsAnsweredThere) {
       question, quic::testing::BytesProducer::Then::End));
   ASSERT_TRUE(quic::testing::runUntil(
       loop_, [&] { return recorder_.waitLogCount(server, "handoff", 1, 0ms); }, 20s))
-      << dumpLogs(recorder_, server);
+      << dump(server);
   auto handoff = recordOf(recorder_, server, "handoff");
   kernel::ProcessId worker =
       spawn("answer", {u64(uintField(handoff, "reader")), u64(uintField(handoff, "writer"))},
@@ -317,7 +288,7 @@ TEST_F(QuicTest, AConnectThatFailsVerificationSaysWhyOnItsStreamCalls) {
   kernel::ProcessId client = spawn("connect_wrong_name", {u32(port)}, caps);
   auto exit = recorder_.waitExit(client, 30s);
   ASSERT_TRUE(exit);
-  EXPECT_EQ(exit->status, 0) << dumpLogs(recorder_, client);
+  EXPECT_EQ(exit->status, 0) << dump(client);
   auto failed = recordOf(recorder_, client, "connect failed");
   EXPECT_EQ(textField(failed, "error"), "Closed");
   EXPECT_THAT(textField(failed, "message"),
@@ -349,7 +320,7 @@ TEST_F(QuicTest, EveryCapabilityIsEnforced) {
     auto ended = recorder_.waitExit(pid, 30s);
     EXPECT_TRUE(ended);
     if (!ended) return std::string();
-    EXPECT_EQ(ended->status, 1) << dumpLogs(recorder_, pid);
+    EXPECT_EQ(ended->status, 1) << dump(pid);
     auto failed = recordOf(recorder_, pid, "client failed");
     EXPECT_EQ(textField(failed, "error"), "PermissionDenied");
     return textField(failed, "step");
@@ -387,7 +358,7 @@ TEST_F(QuicTest, AProcessThatEndsReleasesItsUdpPort) {
   EXPECT_TRUE(bound);
   // And a guest can listen on it again.
   kernel::ProcessId again = spawn("serve", {u32(port)}, serverCaps());
-  EXPECT_EQ(portOf(again), port) << dumpLogs(recorder_, again);
+  EXPECT_EQ(portOf(again), port) << dump(again);
 }
 
 }  // namespace

@@ -11,51 +11,34 @@
 #include <vector>
 
 #include "engine/engine.h"
-#include "support/engine_recorder.h"
+#include "support/engine_fixture.h"
 
 namespace selium::engine {
 namespace {
 
-using kernel::ArgValue;
 using kernel::Capability;
 using kernel::EntrypointArg;
-using kernel::ParamKind;
 using ::testing::HasSubstr;
 using namespace std::chrono_literals;
-
-EntrypointArg u32(uint32_t v) { return {ParamKind::U32, ArgValue{uint64_t{v}}}; }
-EntrypointArg utf8(std::string v) { return {ParamKind::Utf8, ArgValue{std::move(v)}}; }
 
 // 1 + 2 + ... + n and 1² + ... + n².
 uint64_t sumTo(uint64_t n) { return n * (n + 1) / 2; }
 uint64_t squaresTo(uint64_t n) { return n * (n + 1) * (2 * n + 1) / 6; }
 
-class SwitchboardTest : public ::testing::Test {
+class SwitchboardTest : public EngineFixture {
  protected:
   void SetUp() override {
-    baseline_resources_ = kernel::Resource::liveCount();
-    EngineOptions options;
-    options.workers = 2;
-    options.log_sink = [this](const kernel::Process& p, const kernel::GuestLogRecord& r) {
-      recorder_.record(p, r);
-    };
-    options.on_exit = [this](const ProcessExit& e) { recorder_.exited(e); };
-    engine_ = std::make_unique<Engine>(std::move(options));
-    auto server = engine_->load(readModule("selium_switchboard_server.wasm"), "switchboard");
-    ASSERT_TRUE(server.ok()) << server.error().message;
-    auto peers = engine_->load(readModule("switchboard_peers.wasm"), "switchboard_peers");
-    ASSERT_TRUE(peers.ok()) << peers.error().message;
-    peers_ = *peers;
+    startEngine();
+    auto server = loadGuest("selium_switchboard_server.wasm", "switchboard");
+    ASSERT_TRUE(server);
+    peers_ = loadGuest("switchboard_peers.wasm", "switchboard_peers");
+    ASSERT_TRUE(peers_);
 
-    SpawnRequest r;
-    r.module = *server;
-    r.entrypoint = "start";
-    for (Capability c :
-         {Capability::ChannelLifecycle, Capability::ChannelReader, Capability::ChannelWriter,
-          Capability::SingletonRegistry, Capability::TimeRead}) {
-      r.capabilities.add(c);
-    }
-    switchboard_ = spawnOk(*engine_, std::move(r));
+    switchboard_ = spawnOk(
+        *engine_,
+        request(server, "start", {},
+                {Capability::ChannelLifecycle, Capability::ChannelReader, Capability::ChannelWriter,
+                 Capability::SingletonRegistry, Capability::TimeRead}));
     ASSERT_TRUE(recorder_.waitLogCount(switchboard_, "switchboard ready", 1, 20s))
         << dump(switchboard_);
   }
@@ -64,22 +47,14 @@ class SwitchboardTest : public ::testing::Test {
     if (!switchboard_stopped_) {
       EXPECT_FALSE(recorder_.exits().count(switchboard_)) << dump(switchboard_);
     }
-    engine_->shutdown(10s);
-    engine_.reset();
-    EXPECT_EQ(kernel::Resource::liveCount(), baseline_resources_);
+    EngineFixture::TearDown();
   }
 
   kernel::ProcessId start(std::string entry, std::vector<EntrypointArg> args) {
-    SpawnRequest r;
-    r.module = peers_;
-    r.entrypoint = std::move(entry);
-    r.args = std::move(args);
-    for (Capability c :
-         {Capability::ChannelLifecycle, Capability::ChannelReader, Capability::ChannelWriter,
-          Capability::SingletonLookup, Capability::TimeRead}) {
-      r.capabilities.add(c);
-    }
-    return spawnOk(*engine_, std::move(r));
+    return spawnOk(*engine_, request(peers_, std::move(entry), std::move(args),
+                                     {Capability::ChannelLifecycle, Capability::ChannelReader,
+                                      Capability::ChannelWriter, Capability::SingletonLookup,
+                                      Capability::TimeRead}));
   }
 
   // Waits for `pid` to end with status 0; the record `message` it logged.
@@ -97,14 +72,10 @@ class SwitchboardTest : public ::testing::Test {
     ASSERT_TRUE(recorder_.waitLogCount(pid, message, 1, 30s))
         << message << dump(pid) << dump(switchboard_);
   }
-  std::string dump(kernel::ProcessId pid) { return dumpLogs(recorder_, pid); }
 
-  Recorder recorder_;
-  std::unique_ptr<Engine> engine_;
   std::shared_ptr<const Module> peers_;
   kernel::ProcessId switchboard_ = 0;
   bool switchboard_stopped_ = false;
-  std::size_t baseline_resources_ = 0;
 };
 
 // Every subscriber of a name gets every message of its publisher.
