@@ -451,6 +451,30 @@ TEST_F(RemoteClientE2E, SessionsLimitCapabilitiesAndWhatAClientSeesAndStops) {
   EXPECT_EQ(cli({"stop", std::to_string(mine)}).exit_code, 0);
 }
 
+// Without SessionLifecycle (it gives each client a session) the module refuses to serve, and a
+// policy it cannot read is refused naming the entry: each says so and ends with status 1.
+TEST_F(RemoteClientE2E, TheModuleRefusesToServeWithoutSessionLifecycleOrWithABadPolicy) {
+  std::string without_sessions(kServerCaps);
+  without_sessions.replace(without_sessions.find("SessionLifecycle,"), 17, "");
+  runtime_ = startRuntime(
+      {.modules = {"path=selium_remote_client_server.wasm;entrypoint=start;" + without_sessions +
+                       ";args=utf8:127.0.0.1,u16:0,utf8:client.localhost=*",
+                   "path=selium_remote_client_server.wasm;entrypoint=start;" +
+                       std::string(kServerCaps) +
+                       ";args=utf8:127.0.0.1,u16:0,utf8:client.localhost=NoSuchCapability"},
+       .exit_check = ExitCheck::AnyStatus});
+  json missing = runtime_->waitForGuest("missing capability");
+  ASSERT_FALSE(missing.is_null());
+  EXPECT_THAT(missing["error"].get<std::string>(), HasSubstr("the module needs SessionLifecycle"));
+  json bad = runtime_->waitForGuest("bad policy");
+  ASSERT_FALSE(bad.is_null());
+  EXPECT_THAT(bad["error"].get<std::string>(), HasSubstr("NoSuchCapability"));
+  json exited = runtime_->waitForRecord("process exited");
+  ASSERT_FALSE(exited.is_null());
+  EXPECT_EQ(exited["status"], 1) << exited.dump();
+  EXPECT_TRUE(runtime_->guestRecords("listening").empty());
+}
+
 TEST_F(RemoteClientE2E, ManyConcurrentClients) {
   serve();
   constexpr int kClients = 12;

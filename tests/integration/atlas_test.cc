@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "engine/engine.h"
+#include "runtime/log_uri.h"
 #include "support/engine_fixture.h"
 
 namespace selium::engine {
@@ -235,6 +236,58 @@ TEST_F(AtlasTest, ClientsNeedSingletonLookup) {
   }
   auto refused = runFor(std::move(r), "cannot connect", 2);
   EXPECT_EQ(textField(refused, "error"), "PermissionDenied");
+}
+
+// log_uri publications wait for Atlas within their bound: past it, those of processes that have
+// ended go first, then the oldest; what is left is published once Atlas registers.
+TEST_F(AtlasTest, LogUriPublicationsWaitingForAtlasAreBounded) {
+  stopEngine();
+  auto publisher = std::make_shared<runtime::LogUriPublisher>(/*max_pending=*/2);
+  EngineOptions options;
+  options.on_start = [publisher](kernel::Process& p) { publisher->publish(p); };
+  startEngine(std::move(options));
+  engine_->registry().onSingleton([publisher](const kernel::Registry::SingletonId& id,
+                                              const std::shared_ptr<kernel::Shareable>& object) {
+    publisher->registered(id, object);
+  });
+  auto sleeper = loadGuest("sleeper.wasm");
+  ASSERT_TRUE(sleeper);
+  auto sleep = [&](const std::string& uri) {
+    SpawnRequest r;
+    r.module = sleeper;
+    r.entrypoint = "start";
+    r.args = {u32(600000)};
+    r.capabilities.add(Capability::TimeRead);
+    r.log_uri = uri;
+    kernel::ProcessId pid = spawnOk(*engine_, std::move(r));
+    // Running: its publication was made (on_start), so they are made in this order.
+    EXPECT_TRUE(recorder_.waitLogCount(pid, "sleeping", 1, 30s)) << dump(pid);
+    return pid;
+  };
+  auto count = [&](const std::string& pattern) {
+    return uintField(runFor(client("lookup_all", {utf8(pattern)}), "looked up"), "count");
+  };
+  // Full with a process that has ended: that one goes, not the oldest.
+  sleep("sel://bounded/a");
+  kernel::ProcessId b = sleep("sel://bounded/b");
+  ASSERT_TRUE(engine_->stop(b));
+  ASSERT_TRUE(recorder_.waitExit(b, 30s).has_value());
+  sleep("sel://bounded/c");
+  kernel::ProcessId atlas = startAtlas();
+  EXPECT_EQ(count("sel://bounded"), 2u);
+  EXPECT_EQ(count("sel://bounded/a"), 1u);
+  EXPECT_EQ(count("sel://bounded/c"), 1u);
+  // Atlas goes (and its entries); full with processes that all run: the oldest goes.
+  ASSERT_TRUE(engine_->stop(atlas));
+  ASSERT_TRUE(recorder_.waitExit(atlas, 30s).has_value());
+  sleep("sel://again/e");
+  sleep("sel://again/f");
+  sleep("sel://again/g");
+  startAtlas();
+  EXPECT_EQ(count("sel://again"), 2u);
+  EXPECT_EQ(count("sel://again/e"), 0u);
+  EXPECT_EQ(count("sel://again/f"), 1u);
+  EXPECT_EQ(count("sel://again/g"), 1u);
 }
 
 }  // namespace
