@@ -28,7 +28,13 @@
 #include <selium/selium.hpp>
 #include <selium/uri.hpp>
 
+#include "../common/children.hpp"
+
 namespace {
+
+using examples::exitOf;
+using examples::reasonName;
+using examples::stopAll;
 
 using namespace std::chrono_literals;
 
@@ -247,38 +253,8 @@ selium::Task<int32_t> client(std::string_view text, uint32_t count) {
 
 // ---- demo ----
 
-const char* reasonName(int32_t reason) {
-  switch (reason) {
-    case SELIUM_EXIT_NORMAL:
-      return "normal";
-    case SELIUM_EXIT_ERROR:
-      return "error";
-    case SELIUM_EXIT_TRAP:
-      return "trap";
-    case SELIUM_EXIT_TERMINATED:
-      return "terminated";
-    case SELIUM_EXIT_FAILED:
-      return "failed";
-  }
-  return "unknown";
-}
-
-selium::Task<selium::Exit> exitOf(selium::ChildProcess& child) {
-  auto exit = co_await child.exit();
-  if (!exit) {
-    co_return selium::Exit{SELIUM_EXIT_FAILED, 0,
-                           "cannot wait for it: " + std::string(exit.error().name())};
-  }
-  co_return std::move(*exit);
-}
-
 selium::Task<void> watchExit(selium::ChildProcess& child, std::optional<selium::Exit>& out) {
   out = co_await exitOf(child);
-}
-
-selium::Task<void> stopAll(std::vector<selium::ChildProcess>& children) {
-  for (selium::ChildProcess& child : children) (void)child.stop();
-  for (selium::ChildProcess& child : children) (void)co_await exitOf(child);
 }
 
 selium::Task<void> findEntry(selium::Atlas& atlas, const selium::Uri& uri,

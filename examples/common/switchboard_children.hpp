@@ -1,7 +1,7 @@
 // What the Switchboard examples (sb_request_reply, sb_pipeline) share: reaching the Switchboard
-// when it may still be starting, starting a child that is a Switchboard endpoint, watching,
-// describing and stopping children, and logging failures. Header-only: each example includes it by
-// a relative path, so its folder stays a stand-alone project.
+// when it may still be starting, starting a child that is a Switchboard endpoint, watching
+// children (children.hpp describes and stops them), and logging failures. Header-only: each example
+// includes it by a relative path, so its folder stays a stand-alone project.
 #pragma once
 
 #include <chrono>
@@ -14,6 +14,8 @@
 
 #include <selium/selium.hpp>
 #include <selium/switchboard.hpp>
+
+#include "children.hpp"
 
 namespace examples {
 
@@ -53,40 +55,6 @@ inline selium::ProcessBuilder switchboardPeer(std::string module, std::string en
       .capability(SELIUM_CAP_ChannelWriter)
       .capability(SELIUM_CAP_TimeRead);
   return builder;
-}
-
-inline const char* reasonName(int32_t reason) {
-  switch (reason) {
-    case SELIUM_EXIT_NORMAL:
-      return "normal";
-    case SELIUM_EXIT_ERROR:
-      return "error";
-    case SELIUM_EXIT_TRAP:
-      return "trap";
-    case SELIUM_EXIT_TERMINATED:
-      return "terminated";
-    case SELIUM_EXIT_FAILED:
-      return "failed";
-  }
-  return "unknown";
-}
-
-// How `child` ended (a failed wait, which only a broken handle causes, counts as a failure).
-// May be awaited again after it has finished: the exit stays readable.
-inline selium::Task<selium::Exit> exitOf(selium::ChildProcess& child) {
-  auto exit = co_await child.exit();
-  if (!exit) {
-    co_return selium::Exit{SELIUM_EXIT_FAILED, 0,
-                           "cannot wait for it: " + std::string(exit.error().name())};
-  }
-  co_return std::move(*exit);
-}
-
-// Stops every child and waits until each has ended: children outlive their parent, so an
-// orchestrator that gives up must not leave them behind.
-inline selium::Task<void> stopAll(std::vector<selium::ChildProcess>& children) {
-  for (selium::ChildProcess& child : children) (void)child.stop();
-  for (selium::ChildProcess& child : children) (void)co_await exitOf(child);
 }
 
 // Logs `what` failed and why; the exit status for it, 1.

@@ -32,7 +32,11 @@
 #include <selium/selium.hpp>
 #include <selium/switchboard.hpp>
 
+#include "../common/children.hpp"
+
 namespace {
+
+using examples::reasonName;
 
 using namespace std::chrono_literals;
 
@@ -155,22 +159,6 @@ struct Answer {
 };
 
 // ---- helpers ----
-
-const char* reasonName(int32_t reason) {
-  switch (reason) {
-    case SELIUM_EXIT_NORMAL:
-      return "normal";
-    case SELIUM_EXIT_ERROR:
-      return "error";
-    case SELIUM_EXIT_TRAP:
-      return "trap";
-    case SELIUM_EXIT_TERMINATED:
-      return "terminated";
-    case SELIUM_EXIT_FAILED:
-      return "failed";
-  }
-  return "unknown";
-}
 
 int32_t failed(std::string_view what, selium::Error error) {
   kLog.error(what, {{"error", error.name()}, {"detail", selium::lastError()}});

@@ -419,6 +419,33 @@ SELIUM_ENTRYPOINT(watch, (utf8, name)) {
 }
 
 namespace {
+// An endpoint registered by hand: `request` (its lifetime filled in) sent with a new updates
+// channel of `capacity` bytes as its reply channel. Nothing when a step fails.
+struct RawEndpoint {
+  selium::Channel updates;
+  selium::Reader reader;
+  selium::Writer writer;      // lets a test fill its own updates channel
+  selium::Lifetime lifetime;  // open while the Switchboard may still attach its id
+};
+
+selium::Task<std::optional<RawEndpoint>> registerRaw(selium::switchboard::wire::Register request,
+                                                     uint32_t capacity) {
+  namespace wire = selium::switchboard::wire;
+  auto updates = selium::Channel::create(capacity);
+  if (!updates) co_return std::nullopt;
+  auto reader = updates->reader();
+  auto writer = updates->writer();
+  auto updates_id = updates->share();
+  auto lifetime = selium::Lifetime::self();
+  auto lifetime_id =
+      lifetime ? lifetime->share() : selium::Result<selium::SharedId>(lifetime.error());
+  if (!reader || !writer || !updates_id || !lifetime_id) co_return std::nullopt;
+  request.lifetime = static_cast<uint64_t>(*lifetime_id);
+  (void)co_await rawRequest(wire::encode({1, static_cast<uint64_t>(*updates_id), request}), true);
+  co_return RawEndpoint{std::move(*updates), std::move(*reader), std::move(*writer),
+                        std::move(*lifetime)};
+}
+
 // Reads WiringUpdate/answers from `updates` until one wires the endpoint to a server: the
 // server's channel (0 on failure).
 selium::Task<uint64_t> serverChannel(selium::Reader& updates) {
@@ -441,22 +468,18 @@ selium::Task<uint64_t> serverChannel(selium::Reader& updates) {
 SELIUM_ENTRYPOINT(forge, (utf8, name)) {
   namespace wire = selium::switchboard::wire;
   namespace rpc = selium::switchboard::rpc;
-  auto updates = selium::Channel::create(256 * 1024);
   auto replies = selium::Channel::create(64 * 1024, selium::Backpressure::Drop);
-  if (!updates || !replies) co_return 1;
-  auto updates_reader = updates->reader();
+  if (!replies) co_return 1;
   auto replies_reader = replies->reader();
-  auto updates_id = updates->share();
   auto replies_id = replies->share();
-  auto lifetime = selium::Lifetime::self();
-  if (!updates_reader || !replies_reader || !updates_id || !replies_id || !lifetime) co_return 1;
-  auto lifetime_id = lifetime->share();
-  if (!lifetime_id) co_return 1;
-  wire::Register client{selium::EndpointKind::Client,       std::string(name),
-                        selium::schemaId(Sum::kSchemaName), selium::schemaId(Total::kSchemaName),
-                        static_cast<uint64_t>(*replies_id), static_cast<uint64_t>(*lifetime_id)};
-  (void)co_await rawRequest(wire::encode({1, static_cast<uint64_t>(*updates_id), client}), true);
-  uint64_t server = co_await serverChannel(*updates_reader);
+  if (!replies_reader || !replies_id) co_return 1;
+  auto raw = co_await registerRaw(
+      wire::Register{selium::EndpointKind::Client, std::string(name),
+                     selium::schemaId(Sum::kSchemaName), selium::schemaId(Total::kSchemaName),
+                     static_cast<uint64_t>(*replies_id), 0},
+      256 * 1024);
+  if (!raw) co_return 1;
+  uint64_t server = co_await serverChannel(raw->reader);
   if (server == 0) co_return failed("wiring", Failure{selium::ErrorCode::Internal, "no server"});
   auto channel = selium::Channel::attach(static_cast<selium::SharedId>(server));
   if (!channel) co_return failed("attach", Failure{channel.error().code(), "server channel"});
@@ -516,29 +539,18 @@ SELIUM_ENTRYPOINT(ghost, (utf8, name), (utf8, go)) {
   namespace wire = selium::switchboard::wire;
   auto sb = board();
   if (!sb) co_return 1;
-  auto updates = selium::Channel::create(4096);
-  if (!updates) co_return 1;
-  auto updates_reader = updates->reader();
-  auto updates_writer = updates->writer();
-  auto updates_id = updates->share();
-  auto lifetime = selium::Lifetime::self();
-  if (!updates_reader || !updates_writer || !updates_id || !lifetime) co_return 1;
-  auto lifetime_id = lifetime->share();
-  if (!lifetime_id) co_return 1;
-  wire::Register request{selium::EndpointKind::Subscriber,
-                         std::string(name),
-                         selium::schemaId(Item::kSchemaName),
-                         std::nullopt,
-                         0,
-                         static_cast<uint64_t>(*lifetime_id)};
-  (void)co_await rawRequest(wire::encode({1, static_cast<uint64_t>(*updates_id), request}), true);
-  std::string answer = co_await answerOf(*updates_reader);
+  auto raw =
+      co_await registerRaw(wire::Register{selium::EndpointKind::Subscriber, std::string(name),
+                                          selium::schemaId(Item::kSchemaName), std::nullopt, 0, 0},
+                           4096);
+  if (!raw) co_return 1;
+  std::string answer = co_await answerOf(raw->reader);
   if (answer.rfind("registered ", 0) != 0) {
     co_return failed("register", Failure{selium::ErrorCode::Internal, answer});
   }
   // Full: the Switchboard keeps only the newest wiring for it from now on.
   std::vector<uint8_t> junk(256, 0xee);
-  while (selium::switchboard::detail::trySend(*updates_writer, junk)) {
+  while (selium::switchboard::detail::trySend(raw->writer, junk)) {
   }
   auto go_sub = co_await sb->subscriber<Item>(std::string(go));
   if (!go_sub) co_return failed("go", go_sub.error());
@@ -549,7 +561,7 @@ SELIUM_ENTRYPOINT(ghost, (utf8, name), (utf8, go)) {
   std::optional<wire::Wiring> wiring;
   bool after_junk = false;
   while (!wiring) {
-    auto frame = co_await updates_reader->read();
+    auto frame = co_await raw->reader.read();
     if (!frame) co_return failed("updates", Failure{frame.error().code(), "read"});
     auto decoded = wire::decode(*frame);
     if (!decoded.ok()) {
