@@ -1014,7 +1014,7 @@ class RawPeer {
     }
     return std::nullopt;
   }
-  // Set by a script: close the socket at once when it returns, without reading on.
+  // Set by a script: end the connection when it returns (no GOAWAY, no TLS close_notify).
   bool hang_up = false;
 
   // Reads until the client closes (or the read times out); whether a GOAWAY came.
@@ -1069,7 +1069,17 @@ class RawH2Server {
     if (SSL_accept(ssl) == 1) {
       RawPeer peer(ssl);
       script_(peer);
-      if (!peer.hang_up) saw_goaway = peer.drain();
+      if (peer.hang_up) {
+        // Closing with unread bytes from the client would send a RST, which can make the
+        // client's kernel drop what it had received but not yet read: end the stream (FIN)
+        // and read until the client closes instead (SO_RCVTIMEO bounds it).
+        ::shutdown(fd, SHUT_WR);
+        char sink[4096];
+        while (::read(fd, sink, sizeof sink) > 0) {
+        }
+      } else {
+        saw_goaway = peer.drain();
+      }
     }
     script_done = true;
     SSL_free(ssl);
